@@ -2,13 +2,13 @@
 
 A close code is *sendable* when an endpoint may put it in a Close frame:
 
-* 1000–1003 and 1007–1014 (the assigned codes an endpoint may send);
-* 3000–3999 (registered with IANA for libraries and frameworks);
-* 4000–4999 (private use).
+* 1000-1003 and 1007-1014 (the assigned codes an endpoint may send);
+* 3000-3999 (registered with IANA for libraries and frameworks);
+* 4000-4999 (private use).
 
 Everything else is rejected: codes below 1000, the reserved 1004, the codes that
 must never appear on the wire (1005 "no status", 1006 "abnormal closure", 1015
-"TLS failure"), the unassigned 1016–2999, and 5000 and above.
+"TLS failure"), the unassigned 1016-2999, and 5000 and above.
 
 A close reason must encode to at most 123 bytes of strict UTF-8 (a Close frame's
 payload is at most 125 bytes, two of which hold the code); a lone surrogate is

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 from .closecodes import MAX_REASON_BYTES, is_sendable_code
 
@@ -70,8 +70,7 @@ EFFECTS: Final[Mapping[str, str]] = MappingProxyType(
         "return:false": "close() or abort() returns False: another call started it.",
         "wait_closed": "close() waits until the connection is CLOSED (bounded by the close timer).",
         "emit_close_frame": (
-            "Send a Close frame: the row's code and reason if it has them, else the "
-            "application's."
+            "Send a Close frame: the row's code and reason if it has them, else the application's."
         ),
         "echo_close_frame": "Send a Close frame echoing the peer's code.",
         "close_transport": "End the transport gracefully (TCP FIN after pending data).",
@@ -276,7 +275,9 @@ def load(path: str | Path) -> Spec:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SpecError([Problem(str(p), 1, f"cannot read spec: {exc}", "check the path")]) from None
+        raise SpecError(
+            [Problem(str(p), 1, f"cannot read spec: {exc}", "check the path")]
+        ) from None
     except UnicodeDecodeError as exc:
         raise SpecError(
             [Problem(str(p), 1, f"spec is not UTF-8: {exc}", "save the file as UTF-8")]
@@ -431,8 +432,6 @@ class _Loader:
                 )
                 doc = ""
             states.append(StateDef(name, doc, line))
-        if not states and table:
-            pass
         return states
 
     def parse_events(self, table: Mapping[str, Any]) -> list[EventDef]:
@@ -440,9 +439,7 @@ class _Loader:
         for name, body in table.items():
             line = self.lines.key("events", name)
             if not _EVENT_NAME.match(name):
-                self.problem(
-                    line, f"bad event name {name!r}", "event names are lower_snake_case"
-                )
+                self.problem(line, f"bad event name {name!r}", "event names are lower_snake_case")
             if not isinstance(body, dict):
                 self.problem(
                     line,
@@ -469,7 +466,7 @@ class _Loader:
                     f"event {name} has unknown field(s) {', '.join(sorted(extra))}",
                     "allowed: kind, doc",
                 )
-            events.append(EventDef(name, kind, doc, line))
+            events.append(EventDef(name, cast(EventKind, kind), doc, line))
         return events
 
     def effects_list(self, value: object, line: int) -> tuple[str, ...]:
@@ -567,19 +564,19 @@ class _Loader:
                 f"{MAX_REASON_BYTES} UTF-8 bytes",
                 "shorten the reason",
             )
-        if (code is not None or reason is not None) and "emit_close_frame" not in effects:
-            if "record_close:timeout" not in effects:
-                self.problem(
-                    line,
-                    f"row ({state}, {event}) sets code/reason but neither emits nor records a Close",
-                    "add emit_close_frame, or remove code and reason",
-                )
+        sets_close = code is not None or reason is not None
+        if sets_close and not {"emit_close_frame", "record_close:timeout"} & set(effects):
+            self.problem(
+                line,
+                f"row ({state}, {event}) sets code/reason but neither emits nor records a Close",
+                "add emit_close_frame, or remove code and reason",
+            )
         return Row(
             state,
             event,
             nxt,
             effects,
-            log,
+            cast(LogLevel, log),
             note,
             line,
             code=code if isinstance(code, int) else None,
@@ -650,12 +647,12 @@ class _Loader:
                         f"missing row for ({state}, {event})",
                         f"add {event} = {{ ... }} to [{section}], or a default row",
                     )
-        for s in states:
-            if f"transitions.{s.name}" not in self.lines.sections and s.name not in value:
+        for sdef in states:
+            if sdef.name not in value:
                 self.problem(
-                    s.line,
-                    f"state {s.name} has no [transitions.{s.name}] table",
-                    f"add [transitions.{s.name}] with a row for every event",
+                    sdef.line,
+                    f"state {sdef.name} has no [transitions.{sdef.name}] table",
+                    f"add [transitions.{sdef.name}] with a row for every event",
                 )
         return rows
 
@@ -684,9 +681,9 @@ class _Loader:
         changed = True
         while changed:
             changed = False
-            for s, nexts in succ.items():
-                if s not in can_end and nexts & can_end:
-                    can_end.add(s)
+            for name, nexts in succ.items():
+                if name not in can_end and nexts & can_end:
+                    can_end.add(name)
                     changed = True
         for s in spec.states:
             if s.name in reached and s.name not in can_end:

@@ -1,0 +1,1000 @@
+# GENERATED FILE - DO NOT EDIT.
+# Source: spec/connection.toml
+# Regenerate with `wsstate generate`; `wsstate check` fails if this file is stale.
+"""The connection machine, generated from spec/connection.toml.
+
+One WebSocket connection, seen from one endpoint (server or client).
+
+``TABLE`` is the runtime's engine: one dict lookup per event. ``ConnectionChart``
+is the python-statemachine reference model of the same table, used as the oracle
+in tests; it raises ``TransitionNotAllowed`` where the table says an event is
+impossible. Do not create one per connection: it is ~1000x slower than the table.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Final, NamedTuple
+
+from statemachine import State as _S
+from statemachine import StateChart
+
+__all__ = [
+    "EFFECT_DOCS",
+    "EVENT_KINDS",
+    "INITIAL",
+    "INITIAL_EFFECTS",
+    "TABLE",
+    "TERMINAL",
+    "ConnectionChart",
+    "Effect",
+    "Event",
+    "Row",
+    "State",
+]
+
+
+class State(enum.StrEnum):
+    """States of a connection."""
+
+    CONNECTING = "CONNECTING"
+    """The opening handshake is in progress; nothing may be sent or received yet."""
+    OPEN = "OPEN"
+    """The handshake completed; data flows both ways."""
+    CLOSING = "CLOSING"
+    """We sent a Close frame and wait for the peer's; sends fail fast, received data is still delivered."""
+    CLOSE_RECEIVED = "CLOSE_RECEIVED"
+    """The peer's Close frame arrived and we echoed it; we wait for the transport to end."""
+    CLOSED = "CLOSED"
+    """Terminal: the transport is gone; every operation is a quiet no-op."""
+
+
+class Event(enum.StrEnum):
+    """Events the machine reacts to (the adapters classify native calls into these)."""
+
+    APP_SEND = "app_send"
+    """local: The application sends a data message (send, try_send, send_threadsafe)."""
+    APP_PING = "app_ping"
+    """local: The application sends a ping."""
+    APP_RECV = "app_recv"
+    """local: The application asks for the next received message."""
+    APP_CLOSE = "app_close"
+    """local: The application calls close() with a valid code and reason."""
+    APP_CLOSE_INVALID = "app_close_invalid"
+    """local: The application calls close() with an invalid code or reason."""
+    APP_ABORT = "app_abort"
+    """local: The application calls abort(): drop the transport without a closing handshake."""
+    HANDSHAKE_OK = "handshake_ok"
+    """remote: The opening handshake completed (accepted, or the server's 101 received)."""
+    HANDSHAKE_FAIL = "handshake_fail"
+    """remote: The opening handshake failed or the peer left during it."""
+    PEER_DATA = "peer_data"
+    """remote: A data message arrived from the peer."""
+    PEER_CLOSE = "peer_close"
+    """remote: A Close frame with a valid code (or no code) arrived from the peer."""
+    PEER_CLOSE_INVALID = "peer_close_invalid"
+    """remote: A Close frame with a reserved or invalid code or reason arrived."""
+    PEER_PROTOCOL_ERROR = "peer_protocol_error"
+    """remote: The peer violated the protocol (bad frame, frame after its Close)."""
+    TRANSPORT_EOF = "transport_eof"
+    """transport: The transport ended cleanly (TCP FIN) with no Close frame in between."""
+    TRANSPORT_ERROR = "transport_error"
+    """transport: The transport failed (TCP RST, OSError, connection lost)."""
+    TRANSPORT_STALLED = "transport_stalled"
+    """transport: The outgoing buffer stayed full for the write timeout: a slow reader."""
+    OPEN_TIMEOUT = "open_timeout"
+    """timer: The open timer fired: the handshake took too long."""
+    CLOSE_TIMEOUT = "close_timeout"
+    """timer: The close timer fired: the closing handshake or teardown took too long."""
+    KEEPALIVE_TIMEOUT = "keepalive_timeout"
+    """timer: A keepalive ping got no pong in time: the peer is unresponsive (half-open)."""
+
+
+class Effect(enum.StrEnum):
+    """The closed effect vocabulary (spec/README.md)."""
+
+    TRANSMIT = "transmit"
+    """Send the data message on the wire; try_send returns True."""
+    TRANSMIT_PING = "transmit_ping"
+    """Send a Ping frame."""
+    DROP = "drop"
+    """Do not send: send() raises ConnectionClosed, try_send() and send_threadsafe() return False. No frame reaches the wire."""
+    DELIVER = "deliver"
+    """Queue the received message for recv(), in arrival order."""
+    READ = "read"
+    """recv() waits for the next message."""
+    READ_BUFFERED = "read_buffered"
+    """recv() returns the messages already received, then raises ConnectionClosed (iteration ends quietly)."""
+    RAISE_INVALID_STATE = "raise:InvalidState"
+    """Raise wsstate.InvalidState at once: API misuse."""
+    RAISE_INVALID_CLOSE_ARGS = "raise:InvalidCloseArgs"
+    """Raise wsstate.InvalidCloseCode or wsstate.InvalidCloseReason (ValueError subclasses); nothing changes."""
+    RETURN_TRUE = "return:true"
+    """close() or abort() returns True: this call started the closure."""
+    RETURN_FALSE = "return:false"
+    """close() or abort() returns False: another call started it."""
+    WAIT_CLOSED = "wait_closed"
+    """close() waits until the connection is CLOSED (bounded by the close timer)."""
+    EMIT_CLOSE_FRAME = "emit_close_frame"
+    """Send a Close frame: the row's code and reason if it has them, else the application's."""
+    ECHO_CLOSE_FRAME = "echo_close_frame"
+    """Send a Close frame echoing the peer's code."""
+    CLOSE_TRANSPORT = "close_transport"
+    """End the transport gracefully (TCP FIN after pending data)."""
+    ABORT_TRANSPORT = "abort_transport"
+    """Drop the transport at once (TCP RST where possible)."""
+    ARM_OPEN_TIMER = "arm:open_timer"
+    """Start the open (handshake) timer; open_timeout fires if it runs out."""
+    CANCEL_OPEN_TIMER = "cancel:open_timer"
+    """Stop the open timer."""
+    ARM_CLOSE_TIMER = "arm:close_timer"
+    """Start the close timer; close_timeout fires if it runs out."""
+    CANCEL_CLOSE_TIMER = "cancel:close_timer"
+    """Stop the close timer."""
+    ARM_KEEPALIVE = "arm:keepalive"
+    """Start keepalive pings; keepalive_timeout fires when a pong is late."""
+    CANCEL_KEEPALIVE = "cancel:keepalive"
+    """Stop keepalive pings."""
+    RECORD_CLOSE_LOCAL = "record_close:local"
+    """Record the closure as started by us (code: the Close we send)."""
+    RECORD_CLOSE_REMOTE = "record_close:remote"
+    """Record the closure as started by the peer (code: the peer's)."""
+    RECORD_CLOSE_TRANSPORT = "record_close:transport"
+    """Record the closure as a transport loss (code 1006)."""
+    RECORD_CLOSE_TIMEOUT = "record_close:timeout"
+    """Record the closure as a timeout (code: the row's, else 1006)."""
+    MARK_CLEAN = "mark_clean"
+    """Mark the closure clean: both Close frames were exchanged."""
+    NOTIFY_CLOSED = "notify_closed"
+    """Fire the closed callbacks (exactly once per connection)."""
+
+
+class Row(NamedTuple):
+    """What the machine does for one (state, event) pair."""
+
+    next: State | None
+    """The next state; None when the event is impossible in this state."""
+    effects: tuple[Effect, ...]
+    """Effects to perform, in order."""
+    log: int
+    """The ``logging`` level to log the event at."""
+    note: str
+    """Why the row is what it is."""
+    code: int | None = None
+    """Close code the row emits or records, when not the application's or peer's."""
+    reason: str | None = None
+    """Close reason that goes with ``code``."""
+
+
+INITIAL: Final = State.CONNECTING
+TERMINAL: Final[frozenset[State]] = frozenset({State.CLOSED})
+INITIAL_EFFECTS: Final[tuple[Effect, ...]] = (Effect.ARM_OPEN_TIMER,)
+EVENT_KINDS: Final[Mapping[Event, str]] = MappingProxyType(
+    {
+        Event.APP_SEND: "local",
+        Event.APP_PING: "local",
+        Event.APP_RECV: "local",
+        Event.APP_CLOSE: "local",
+        Event.APP_CLOSE_INVALID: "local",
+        Event.APP_ABORT: "local",
+        Event.HANDSHAKE_OK: "remote",
+        Event.HANDSHAKE_FAIL: "remote",
+        Event.PEER_DATA: "remote",
+        Event.PEER_CLOSE: "remote",
+        Event.PEER_CLOSE_INVALID: "remote",
+        Event.PEER_PROTOCOL_ERROR: "remote",
+        Event.TRANSPORT_EOF: "transport",
+        Event.TRANSPORT_ERROR: "transport",
+        Event.TRANSPORT_STALLED: "transport",
+        Event.OPEN_TIMEOUT: "timer",
+        Event.CLOSE_TIMEOUT: "timer",
+        Event.KEEPALIVE_TIMEOUT: "timer",
+    }
+)
+EFFECT_DOCS: Final[Mapping[Effect, str]] = MappingProxyType(
+    {
+        Effect.TRANSMIT: "Send the data message on the wire; try_send returns True.",
+        Effect.TRANSMIT_PING: "Send a Ping frame.",
+        Effect.DROP: "Do not send: send() raises ConnectionClosed, try_send() and send_threadsafe() return False. No frame reaches the wire.",
+        Effect.DELIVER: "Queue the received message for recv(), in arrival order.",
+        Effect.READ: "recv() waits for the next message.",
+        Effect.READ_BUFFERED: "recv() returns the messages already received, then raises ConnectionClosed (iteration ends quietly).",
+        Effect.RAISE_INVALID_STATE: "Raise wsstate.InvalidState at once: API misuse.",
+        Effect.RAISE_INVALID_CLOSE_ARGS: "Raise wsstate.InvalidCloseCode or wsstate.InvalidCloseReason (ValueError subclasses); nothing changes.",
+        Effect.RETURN_TRUE: "close() or abort() returns True: this call started the closure.",
+        Effect.RETURN_FALSE: "close() or abort() returns False: another call started it.",
+        Effect.WAIT_CLOSED: "close() waits until the connection is CLOSED (bounded by the close timer).",
+        Effect.EMIT_CLOSE_FRAME: "Send a Close frame: the row's code and reason if it has them, else the application's.",
+        Effect.ECHO_CLOSE_FRAME: "Send a Close frame echoing the peer's code.",
+        Effect.CLOSE_TRANSPORT: "End the transport gracefully (TCP FIN after pending data).",
+        Effect.ABORT_TRANSPORT: "Drop the transport at once (TCP RST where possible).",
+        Effect.ARM_OPEN_TIMER: "Start the open (handshake) timer; open_timeout fires if it runs out.",
+        Effect.CANCEL_OPEN_TIMER: "Stop the open timer.",
+        Effect.ARM_CLOSE_TIMER: "Start the close timer; close_timeout fires if it runs out.",
+        Effect.CANCEL_CLOSE_TIMER: "Stop the close timer.",
+        Effect.ARM_KEEPALIVE: "Start keepalive pings; keepalive_timeout fires when a pong is late.",
+        Effect.CANCEL_KEEPALIVE: "Stop keepalive pings.",
+        Effect.RECORD_CLOSE_LOCAL: "Record the closure as started by us (code: the Close we send).",
+        Effect.RECORD_CLOSE_REMOTE: "Record the closure as started by the peer (code: the peer's).",
+        Effect.RECORD_CLOSE_TRANSPORT: "Record the closure as a transport loss (code 1006).",
+        Effect.RECORD_CLOSE_TIMEOUT: "Record the closure as a timeout (code: the row's, else 1006).",
+        Effect.MARK_CLEAN: "Mark the closure clean: both Close frames were exchanged.",
+        Effect.NOTIFY_CLOSED: "Fire the closed callbacks (exactly once per connection).",
+    }
+)
+
+_D, _I, _W, _E = logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR
+
+TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
+    {
+        # line 57
+        (State.CONNECTING, Event.APP_SEND): Row(
+            State.CONNECTING,
+            (Effect.RAISE_INVALID_STATE,),
+            _D,
+            "send before the handshake completed is API misuse: raised at once",
+        ),
+        # line 58
+        (State.CONNECTING, Event.APP_PING): Row(
+            State.CONNECTING,
+            (Effect.RAISE_INVALID_STATE,),
+            _D,
+            "ping before the handshake completed is API misuse: raised at once",
+        ),
+        # line 59
+        (State.CONNECTING, Event.APP_RECV): Row(
+            State.CONNECTING,
+            (Effect.RAISE_INVALID_STATE,),
+            _D,
+            "receive before the handshake completed is API misuse: raised at once",
+        ),
+        # line 60
+        (State.CONNECTING, Event.APP_CLOSE): Row(
+            State.CLOSED,
+            (Effect.CANCEL_OPEN_TIMER, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_LOCAL, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
+            _D,
+            "closing during the handshake rejects it (HTTP 403 on a server); no Close frame exists yet",
+        ),
+        # line 61
+        (State.CONNECTING, Event.APP_CLOSE_INVALID): Row(
+            State.CONNECTING,
+            (Effect.RAISE_INVALID_CLOSE_ARGS,),
+            _D,
+            "invalid code or reason: rejected before any state change",
+        ),
+        # line 62
+        (State.CONNECTING, Event.APP_ABORT): Row(
+            State.CLOSED,
+            (Effect.CANCEL_OPEN_TIMER, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_LOCAL, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
+            _D,
+            "abort during the handshake drops the transport",
+        ),
+        # line 63
+        (State.CONNECTING, Event.HANDSHAKE_OK): Row(
+            State.OPEN,
+            (Effect.CANCEL_OPEN_TIMER, Effect.ARM_KEEPALIVE,),
+            _D,
+            "handshake complete; keepalive starts",
+        ),
+        # line 64
+        (State.CONNECTING, Event.HANDSHAKE_FAIL): Row(
+            State.CLOSED,
+            (Effect.CANCEL_OPEN_TIMER, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_REMOTE, Effect.NOTIFY_CLOSED,),
+            _D,
+            "peer left or refused during the handshake (scenario 14): accept reports peer gone",
+        ),
+        # line 65
+        (State.CONNECTING, Event.PEER_DATA): Row(
+            None,
+            (),
+            _E,
+            "no data frame can arrive before the handshake completes",
+        ),
+        # line 66
+        (State.CONNECTING, Event.PEER_CLOSE): Row(
+            None,
+            (),
+            _E,
+            "no Close frame can arrive before the handshake completes",
+        ),
+        # line 67
+        (State.CONNECTING, Event.PEER_CLOSE_INVALID): Row(
+            None,
+            (),
+            _E,
+            "no Close frame can arrive before the handshake completes",
+        ),
+        # line 68
+        (State.CONNECTING, Event.PEER_PROTOCOL_ERROR): Row(
+            None,
+            (),
+            _E,
+            "a bad handshake is reported as handshake_fail",
+        ),
+        # line 69
+        (State.CONNECTING, Event.TRANSPORT_EOF): Row(
+            State.CLOSED,
+            (Effect.CANCEL_OPEN_TIMER, Effect.CLOSE_TRANSPORT, Effect.RECORD_CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
+            _D,
+            "peer closed TCP during the handshake",
+        ),
+        # line 70
+        (State.CONNECTING, Event.TRANSPORT_ERROR): Row(
+            State.CLOSED,
+            (Effect.CANCEL_OPEN_TIMER, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
+            _D,
+            "TCP failed during the handshake",
+        ),
+        # line 71
+        (State.CONNECTING, Event.TRANSPORT_STALLED): Row(
+            None,
+            (),
+            _E,
+            "no data is written before the handshake completes",
+        ),
+        # line 72
+        (State.CONNECTING, Event.OPEN_TIMEOUT): Row(
+            State.CLOSED,
+            (Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_TIMEOUT, Effect.NOTIFY_CLOSED,),
+            _I,
+            "handshake took longer than the open timeout",
+        ),
+        # line 73
+        (State.CONNECTING, Event.CLOSE_TIMEOUT): Row(
+            None,
+            (),
+            _E,
+            "the close timer is not armed before a close starts",
+        ),
+        # line 74
+        (State.CONNECTING, Event.KEEPALIVE_TIMEOUT): Row(
+            None,
+            (),
+            _E,
+            "keepalive starts when the handshake completes",
+        ),
+        # line 77
+        (State.OPEN, Event.APP_SEND): Row(
+            State.OPEN,
+            (Effect.TRANSMIT,),
+            _D,
+            "the hot path: the message goes out",
+        ),
+        # line 78
+        (State.OPEN, Event.APP_PING): Row(
+            State.OPEN,
+            (Effect.TRANSMIT_PING,),
+            _D,
+            "ping goes out",
+        ),
+        # line 79
+        (State.OPEN, Event.APP_RECV): Row(
+            State.OPEN,
+            (Effect.READ,),
+            _D,
+            "wait for the next message",
+        ),
+        # line 80
+        (State.OPEN, Event.APP_CLOSE): Row(
+            State.CLOSING,
+            (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.ARM_CLOSE_TIMER, Effect.RECORD_CLOSE_LOCAL, Effect.WAIT_CLOSED, Effect.RETURN_TRUE,),
+            _D,
+            "start the closing handshake with the application's code; this caller's code wins",
+        ),
+        # line 81
+        (State.OPEN, Event.APP_CLOSE_INVALID): Row(
+            State.OPEN,
+            (Effect.RAISE_INVALID_CLOSE_ARGS,),
+            _D,
+            "invalid code or reason (scenario 25): rejected before any state change, nothing sent",
+        ),
+        # line 82
+        (State.OPEN, Event.APP_ABORT): Row(
+            State.CLOSED,
+            (Effect.CANCEL_KEEPALIVE, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_LOCAL, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
+            _D,
+            "drop the transport without a closing handshake",
+        ),
+        # line 83
+        (State.OPEN, Event.HANDSHAKE_OK): Row(
+            None,
+            (),
+            _E,
+            "the handshake completes once",
+        ),
+        # line 84
+        (State.OPEN, Event.HANDSHAKE_FAIL): Row(
+            None,
+            (),
+            _E,
+            "the handshake already completed",
+        ),
+        # line 85
+        (State.OPEN, Event.PEER_DATA): Row(
+            State.OPEN,
+            (Effect.DELIVER,),
+            _D,
+            "queue the message for recv, in order",
+        ),
+        # line 86
+        (State.OPEN, Event.PEER_CLOSE): Row(
+            State.CLOSE_RECEIVED,
+            (Effect.CANCEL_KEEPALIVE, Effect.ECHO_CLOSE_FRAME, Effect.CLOSE_TRANSPORT, Effect.ARM_CLOSE_TIMER, Effect.RECORD_CLOSE_REMOTE, Effect.MARK_CLEAN,),
+            _D,
+            "peer closed cleanly (scenario 1): echo its code, keep code and reason",
+        ),
+        # line 87
+        (State.OPEN, Event.PEER_CLOSE_INVALID): Row(
+            State.CLOSED,
+            (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.CLOSE_TRANSPORT, Effect.RECORD_CLOSE_REMOTE, Effect.NOTIFY_CLOSED,),
+            _I,
+            "fail the connection with 1002: the peer sent a reserved or invalid close code",
+            1002,
+            "invalid close frame",
+        ),
+        # line 88
+        (State.OPEN, Event.PEER_PROTOCOL_ERROR): Row(
+            State.CLOSED,
+            (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.CLOSE_TRANSPORT, Effect.RECORD_CLOSE_REMOTE, Effect.NOTIFY_CLOSED,),
+            _I,
+            "fail the connection with 1002",
+            1002,
+            "protocol error",
+        ),
+        # line 89
+        (State.OPEN, Event.TRANSPORT_EOF): Row(
+            State.CLOSED,
+            (Effect.CANCEL_KEEPALIVE, Effect.CLOSE_TRANSPORT, Effect.RECORD_CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
+            _D,
+            "FIN without a Close frame: peer gone, 1006, not clean",
+        ),
+        # line 90
+        (State.OPEN, Event.TRANSPORT_ERROR): Row(
+            State.CLOSED,
+            (Effect.CANCEL_KEEPALIVE, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
+            _D,
+            "RST or lost transport (scenarios 2, 3): peer gone, 1006, not clean",
+        ),
+        # line 91
+        (State.OPEN, Event.TRANSPORT_STALLED): Row(
+            State.CLOSING,
+            (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.ARM_CLOSE_TIMER, Effect.RECORD_CLOSE_TIMEOUT,),
+            _W,
+            "slow reader (scenario 17): close 1008, then the close timer bounds the wait",
+            1008,
+            "slow reader",
+        ),
+        # line 92
+        (State.OPEN, Event.OPEN_TIMEOUT): Row(
+            None,
+            (),
+            _E,
+            "the open timer is cancelled when the handshake completes",
+        ),
+        # line 93
+        (State.OPEN, Event.CLOSE_TIMEOUT): Row(
+            None,
+            (),
+            _E,
+            "the close timer is not armed before a close starts",
+        ),
+        # line 94
+        (State.OPEN, Event.KEEPALIVE_TIMEOUT): Row(
+            State.CLOSING,
+            (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.ARM_CLOSE_TIMER, Effect.RECORD_CLOSE_TIMEOUT,),
+            _W,
+            "half-open peer (scenario 16): close 1011, then the close timer, then abort",
+            1011,
+            "keepalive ping timeout",
+        ),
+        # line 97
+        (State.CLOSING, Event.APP_SEND): Row(
+            State.CLOSING,
+            (Effect.DROP,),
+            _D,
+            "fail fast while closing: send raises ConnectionClosed, try_send returns False, no frame",
+        ),
+        # line 98
+        (State.CLOSING, Event.APP_PING): Row(
+            State.CLOSING,
+            (Effect.DROP,),
+            _D,
+            "no ping after our Close",
+        ),
+        # line 99
+        (State.CLOSING, Event.APP_RECV): Row(
+            State.CLOSING,
+            (Effect.READ,),
+            _D,
+            "data the peer sent before it saw our Close is still delivered",
+        ),
+        # line 100
+        (State.CLOSING, Event.APP_CLOSE): Row(
+            State.CLOSING,
+            (Effect.WAIT_CLOSED, Effect.RETURN_FALSE,),
+            _D,
+            "already closing (scenario 8): the first code wins; wait for the end",
+        ),
+        # line 101
+        (State.CLOSING, Event.APP_CLOSE_INVALID): Row(
+            State.CLOSING,
+            (Effect.RAISE_INVALID_CLOSE_ARGS,),
+            _D,
+            "invalid code or reason: rejected before any state change",
+        ),
+        # line 102
+        (State.CLOSING, Event.APP_ABORT): Row(
+            State.CLOSED,
+            (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
+            _D,
+            "stop waiting for the peer's Close",
+        ),
+        # line 103
+        (State.CLOSING, Event.HANDSHAKE_OK): Row(
+            None,
+            (),
+            _E,
+            "the handshake completes once",
+        ),
+        # line 104
+        (State.CLOSING, Event.HANDSHAKE_FAIL): Row(
+            None,
+            (),
+            _E,
+            "the handshake already completed",
+        ),
+        # line 105
+        (State.CLOSING, Event.PEER_DATA): Row(
+            State.CLOSING,
+            (Effect.DELIVER,),
+            _D,
+            "deliver: nothing the peer sent before it saw our Close is lost",
+        ),
+        # line 106
+        (State.CLOSING, Event.PEER_CLOSE): Row(
+            State.CLOSED,
+            (Effect.CANCEL_CLOSE_TIMER, Effect.CLOSE_TRANSPORT, Effect.MARK_CLEAN, Effect.NOTIFY_CLOSED,),
+            _D,
+            "closing handshake complete: clean",
+        ),
+        # line 107
+        (State.CLOSING, Event.PEER_CLOSE_INVALID): Row(
+            State.CLOSED,
+            (Effect.CANCEL_CLOSE_TIMER, Effect.CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
+            _I,
+            "peer answered with an invalid Close: not clean, no second Close from us",
+        ),
+        # line 108
+        (State.CLOSING, Event.PEER_PROTOCOL_ERROR): Row(
+            State.CLOSED,
+            (Effect.CANCEL_CLOSE_TIMER, Effect.CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
+            _I,
+            "protocol error while closing: not clean",
+        ),
+        # line 109
+        (State.CLOSING, Event.TRANSPORT_EOF): Row(
+            State.CLOSED,
+            (Effect.CANCEL_CLOSE_TIMER, Effect.CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
+            _D,
+            "peer closed TCP without answering our Close: not clean",
+        ),
+        # line 110
+        (State.CLOSING, Event.TRANSPORT_ERROR): Row(
+            State.CLOSED,
+            (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
+            _D,
+            "transport failed while closing: not clean",
+        ),
+        # line 111
+        (State.CLOSING, Event.TRANSPORT_STALLED): Row(
+            State.CLOSED,
+            (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
+            _I,
+            "even our Close cannot be written: abort",
+        ),
+        # line 112
+        (State.CLOSING, Event.OPEN_TIMEOUT): Row(
+            None,
+            (),
+            _E,
+            "the open timer is cancelled when the handshake completes",
+        ),
+        # line 113
+        (State.CLOSING, Event.CLOSE_TIMEOUT): Row(
+            State.CLOSED,
+            (Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
+            _I,
+            "the peer did not answer our Close in time: abort, not clean",
+        ),
+        # line 114
+        (State.CLOSING, Event.KEEPALIVE_TIMEOUT): Row(
+            None,
+            (),
+            _E,
+            "keepalive stops when a close starts",
+        ),
+        # line 117
+        (State.CLOSE_RECEIVED, Event.APP_SEND): Row(
+            State.CLOSE_RECEIVED,
+            (Effect.DROP,),
+            _D,
+            "background send after the peer closed (scenario 6): no-op",
+        ),
+        # line 118
+        (State.CLOSE_RECEIVED, Event.APP_PING): Row(
+            State.CLOSE_RECEIVED,
+            (Effect.DROP,),
+            _D,
+            "no ping after the peer's Close",
+        ),
+        # line 119
+        (State.CLOSE_RECEIVED, Event.APP_RECV): Row(
+            State.CLOSE_RECEIVED,
+            (Effect.READ_BUFFERED,),
+            _D,
+            "deliver what was received before the peer's Close, then ConnectionClosed",
+        ),
+        # line 120
+        (State.CLOSE_RECEIVED, Event.APP_CLOSE): Row(
+            State.CLOSE_RECEIVED,
+            (Effect.WAIT_CLOSED, Effect.RETURN_FALSE,),
+            _D,
+            "close after the peer closed (scenario 7, the FastAPI tutorial pattern): no-op",
+        ),
+        # line 121
+        (State.CLOSE_RECEIVED, Event.APP_CLOSE_INVALID): Row(
+            State.CLOSE_RECEIVED,
+            (Effect.RAISE_INVALID_CLOSE_ARGS,),
+            _D,
+            "invalid code or reason: rejected before any state change",
+        ),
+        # line 122
+        (State.CLOSE_RECEIVED, Event.APP_ABORT): Row(
+            State.CLOSED,
+            (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
+            _D,
+            "stop waiting for the transport to end",
+        ),
+        # line 123
+        (State.CLOSE_RECEIVED, Event.HANDSHAKE_OK): Row(
+            None,
+            (),
+            _E,
+            "the handshake completes once",
+        ),
+        # line 124
+        (State.CLOSE_RECEIVED, Event.HANDSHAKE_FAIL): Row(
+            None,
+            (),
+            _E,
+            "the handshake already completed",
+        ),
+        # line 125
+        (State.CLOSE_RECEIVED, Event.PEER_DATA): Row(
+            None,
+            (),
+            _E,
+            "a frame after the peer's Close is reported as peer_protocol_error",
+        ),
+        # line 126
+        (State.CLOSE_RECEIVED, Event.PEER_CLOSE): Row(
+            None,
+            (),
+            _E,
+            "a second Close from the peer is reported as peer_protocol_error",
+        ),
+        # line 127
+        (State.CLOSE_RECEIVED, Event.PEER_CLOSE_INVALID): Row(
+            None,
+            (),
+            _E,
+            "a second Close from the peer is reported as peer_protocol_error",
+        ),
+        # line 128
+        (State.CLOSE_RECEIVED, Event.PEER_PROTOCOL_ERROR): Row(
+            State.CLOSED,
+            (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
+            _I,
+            "the peer kept sending after its Close: abort",
+        ),
+        # line 129
+        (State.CLOSE_RECEIVED, Event.TRANSPORT_EOF): Row(
+            State.CLOSED,
+            (Effect.CANCEL_CLOSE_TIMER, Effect.NOTIFY_CLOSED,),
+            _D,
+            "teardown complete: clean",
+        ),
+        # line 130
+        (State.CLOSE_RECEIVED, Event.TRANSPORT_ERROR): Row(
+            State.CLOSED,
+            (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
+            _D,
+            "peer reset after the closing handshake: still clean",
+        ),
+        # line 131
+        (State.CLOSE_RECEIVED, Event.TRANSPORT_STALLED): Row(
+            State.CLOSED,
+            (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
+            _I,
+            "our echo cannot be written: abort",
+        ),
+        # line 132
+        (State.CLOSE_RECEIVED, Event.OPEN_TIMEOUT): Row(
+            None,
+            (),
+            _E,
+            "the open timer is cancelled when the handshake completes",
+        ),
+        # line 133
+        (State.CLOSE_RECEIVED, Event.CLOSE_TIMEOUT): Row(
+            State.CLOSED,
+            (Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
+            _D,
+            "the peer did not end the transport in time: abort",
+        ),
+        # line 134
+        (State.CLOSE_RECEIVED, Event.KEEPALIVE_TIMEOUT): Row(
+            None,
+            (),
+            _E,
+            "keepalive stops when the peer's Close arrives",
+        ),
+        # line 138
+        (State.CLOSED, Event.APP_SEND): Row(
+            State.CLOSED,
+            (Effect.DROP,),
+            _D,
+            "send after close (scenarios 4, 6, 12): send raises ConnectionClosed, try_send returns False",
+        ),
+        # line 139
+        (State.CLOSED, Event.APP_PING): Row(
+            State.CLOSED,
+            (Effect.DROP,),
+            _D,
+            "ping after close: dropped",
+        ),
+        # line 140
+        (State.CLOSED, Event.APP_RECV): Row(
+            State.CLOSED,
+            (Effect.READ_BUFFERED,),
+            _D,
+            "receive after close (scenario 9): buffered messages, then ConnectionClosed",
+        ),
+        # line 141
+        (State.CLOSED, Event.APP_CLOSE): Row(
+            State.CLOSED,
+            (Effect.RETURN_FALSE,),
+            _D,
+            "close after close (scenarios 5, 8, 15): idempotent no-op",
+        ),
+        # line 142
+        (State.CLOSED, Event.APP_CLOSE_INVALID): Row(
+            State.CLOSED,
+            (Effect.RAISE_INVALID_CLOSE_ARGS,),
+            _D,
+            "invalid code or reason: rejected, even after close",
+        ),
+        # line 143
+        (State.CLOSED, Event.APP_ABORT): Row(
+            State.CLOSED,
+            (Effect.RETURN_FALSE,),
+            _D,
+            "abort after close: no-op",
+        ),
+        # line 137, default row
+        (State.CLOSED, Event.HANDSHAKE_OK): Row(
+            State.CLOSED,
+            (),
+            _D,
+            "terminal: a late event from the peer, the transport or a timer is absorbed",
+        ),
+        # line 137, default row
+        (State.CLOSED, Event.HANDSHAKE_FAIL): Row(
+            State.CLOSED,
+            (),
+            _D,
+            "terminal: a late event from the peer, the transport or a timer is absorbed",
+        ),
+        # line 137, default row
+        (State.CLOSED, Event.PEER_DATA): Row(
+            State.CLOSED,
+            (),
+            _D,
+            "terminal: a late event from the peer, the transport or a timer is absorbed",
+        ),
+        # line 137, default row
+        (State.CLOSED, Event.PEER_CLOSE): Row(
+            State.CLOSED,
+            (),
+            _D,
+            "terminal: a late event from the peer, the transport or a timer is absorbed",
+        ),
+        # line 137, default row
+        (State.CLOSED, Event.PEER_CLOSE_INVALID): Row(
+            State.CLOSED,
+            (),
+            _D,
+            "terminal: a late event from the peer, the transport or a timer is absorbed",
+        ),
+        # line 137, default row
+        (State.CLOSED, Event.PEER_PROTOCOL_ERROR): Row(
+            State.CLOSED,
+            (),
+            _D,
+            "terminal: a late event from the peer, the transport or a timer is absorbed",
+        ),
+        # line 137, default row
+        (State.CLOSED, Event.TRANSPORT_EOF): Row(
+            State.CLOSED,
+            (),
+            _D,
+            "terminal: a late event from the peer, the transport or a timer is absorbed",
+        ),
+        # line 137, default row
+        (State.CLOSED, Event.TRANSPORT_ERROR): Row(
+            State.CLOSED,
+            (),
+            _D,
+            "terminal: a late event from the peer, the transport or a timer is absorbed",
+        ),
+        # line 137, default row
+        (State.CLOSED, Event.TRANSPORT_STALLED): Row(
+            State.CLOSED,
+            (),
+            _D,
+            "terminal: a late event from the peer, the transport or a timer is absorbed",
+        ),
+        # line 137, default row
+        (State.CLOSED, Event.OPEN_TIMEOUT): Row(
+            State.CLOSED,
+            (),
+            _D,
+            "terminal: a late event from the peer, the transport or a timer is absorbed",
+        ),
+        # line 137, default row
+        (State.CLOSED, Event.CLOSE_TIMEOUT): Row(
+            State.CLOSED,
+            (),
+            _D,
+            "terminal: a late event from the peer, the transport or a timer is absorbed",
+        ),
+        # line 137, default row
+        (State.CLOSED, Event.KEEPALIVE_TIMEOUT): Row(
+            State.CLOSED,
+            (),
+            _D,
+            "terminal: a late event from the peer, the transport or a timer is absorbed",
+        ),
+    }
+)
+"""The total transition table: every (state, event) pair has a row."""
+
+
+class ConnectionChart(StateChart[Any]):
+    """The reference model of the table, as a python-statemachine ``StateChart``.
+
+    Strict: an event the table calls impossible raises ``TransitionNotAllowed``,
+    and errors in callbacks propagate. Each event is a method named after it
+    (``chart.app_close()``). The terminal state is not declared ``final``:
+    python-statemachine forbids transitions out of a final state, and ours
+    absorbs late events as self-loops; ``TERMINAL`` names it instead.
+    """
+
+    allow_event_without_transition = False
+    catch_errors_as_events = False
+    enable_self_transition_entries = False
+    atomic_configuration_update = True
+
+    connecting = _S("CONNECTING", value=State.CONNECTING, initial=True)
+    open = _S("OPEN", value=State.OPEN)
+    closing = _S("CLOSING", value=State.CLOSING)
+    close_received = _S("CLOSE_RECEIVED", value=State.CLOSE_RECEIVED)
+    closed = _S("CLOSED", value=State.CLOSED)
+
+    app_send = (
+        connecting.to(connecting, internal=True)
+        | open.to(open, internal=True)
+        | closing.to(closing, internal=True)
+        | close_received.to(close_received, internal=True)
+        | closed.to(closed, internal=True)
+    )
+    app_ping = (
+        connecting.to(connecting, internal=True)
+        | open.to(open, internal=True)
+        | closing.to(closing, internal=True)
+        | close_received.to(close_received, internal=True)
+        | closed.to(closed, internal=True)
+    )
+    app_recv = (
+        connecting.to(connecting, internal=True)
+        | open.to(open, internal=True)
+        | closing.to(closing, internal=True)
+        | close_received.to(close_received, internal=True)
+        | closed.to(closed, internal=True)
+    )
+    app_close = (
+        connecting.to(closed)
+        | open.to(closing)
+        | closing.to(closing, internal=True)
+        | close_received.to(close_received, internal=True)
+        | closed.to(closed, internal=True)
+    )
+    app_close_invalid = (
+        connecting.to(connecting, internal=True)
+        | open.to(open, internal=True)
+        | closing.to(closing, internal=True)
+        | close_received.to(close_received, internal=True)
+        | closed.to(closed, internal=True)
+    )
+    app_abort = (
+        connecting.to(closed)
+        | open.to(closed)
+        | closing.to(closed)
+        | close_received.to(closed)
+        | closed.to(closed, internal=True)
+    )
+    handshake_ok = (
+        connecting.to(open)
+        | closed.to(closed, internal=True)
+    )
+    handshake_fail = (
+        connecting.to(closed)
+        | closed.to(closed, internal=True)
+    )
+    peer_data = (
+        open.to(open, internal=True)
+        | closing.to(closing, internal=True)
+        | closed.to(closed, internal=True)
+    )
+    peer_close = (
+        open.to(close_received)
+        | closing.to(closed)
+        | closed.to(closed, internal=True)
+    )
+    peer_close_invalid = (
+        open.to(closed)
+        | closing.to(closed)
+        | closed.to(closed, internal=True)
+    )
+    peer_protocol_error = (
+        open.to(closed)
+        | closing.to(closed)
+        | close_received.to(closed)
+        | closed.to(closed, internal=True)
+    )
+    transport_eof = (
+        connecting.to(closed)
+        | open.to(closed)
+        | closing.to(closed)
+        | close_received.to(closed)
+        | closed.to(closed, internal=True)
+    )
+    transport_error = (
+        connecting.to(closed)
+        | open.to(closed)
+        | closing.to(closed)
+        | close_received.to(closed)
+        | closed.to(closed, internal=True)
+    )
+    transport_stalled = (
+        open.to(closing)
+        | closing.to(closed)
+        | close_received.to(closed)
+        | closed.to(closed, internal=True)
+    )
+    open_timeout = (
+        connecting.to(closed)
+        | closed.to(closed, internal=True)
+    )
+    close_timeout = (
+        closing.to(closed)
+        | close_received.to(closed)
+        | closed.to(closed, internal=True)
+    )
+    keepalive_timeout = (
+        open.to(closing)
+        | closed.to(closed, internal=True)
+    )

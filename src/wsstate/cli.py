@@ -1,0 +1,165 @@
+"""The ``wsstate`` command line (also ``python -m wsstate``).
+
+Each subcommand lives in the module named for what it does and is imported only
+when it runs, so ``wsstate --help`` stays fast and the runtime never imports the
+tooling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _root(args: argparse.Namespace) -> Path:
+    from .generate import find_root
+
+    return Path(args.root) if args.root else find_root()
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .generate import write
+
+    root = _root(args)
+    changed = write(root)
+    for path in changed:
+        print(f"wrote {path.as_posix()}")
+    if not changed:
+        print("generated files are up to date")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .generate import check
+
+    diffs = check(_root(args))
+    if diffs:
+        for diff in diffs:
+            sys.stdout.write(diff)
+        print(
+            f"\nwsstate check: {len(diffs)} generated file(s) differ from the spec; "
+            "run `wsstate generate` and commit the result",
+            file=sys.stderr,
+        )
+        return 1
+    print("wsstate check: every generated file matches the spec")
+    return 0
+
+
+def _cmd_diagram(args: argparse.Namespace) -> int:
+    from .generate import SPEC_PATH, render_dot, render_mermaid
+    from .spec import load
+
+    spec = load(Path(args.spec) if args.spec else _root(args) / SPEC_PATH)
+    sys.stdout.write(render_dot(spec) if args.format == "dot" else render_mermaid(spec))
+    return 0
+
+
+def _cmd_table(args: argparse.Namespace) -> int:
+    from .generate import SPEC_PATH
+    from .spec import load
+    from .tableview import format_table
+
+    spec = load(Path(args.spec) if args.spec else _root(args) / SPEC_PATH)
+    sys.stdout.write(format_table(spec))
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from . import verify
+
+    return verify.main(args)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from . import demo
+
+    return demo.main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with one subcommand per tool."""
+    parser = argparse.ArgumentParser(
+        prog="wsstate",
+        description="A formally modelled WebSocket connection lifecycle: tools over its spec.",
+    )
+    parser.add_argument(
+        "--root",
+        help="project root holding spec/connection.toml (default: search upwards from here)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "generate",
+        help="regenerate the code, diagrams and models from spec/",
+        description="Write src/wsstate/_generated.py, diagrams/ and every other generated file.",
+    )
+    p.set_defaults(handler=_cmd_generate)
+
+    p = sub.add_parser(
+        "check",
+        help="fail with a diff if a committed generated file is stale",
+        description="Regenerate in memory and compare with the committed files; exit 1 with "
+        "a unified diff for each one that differs.",
+    )
+    p.set_defaults(handler=_cmd_check)
+
+    p = sub.add_parser(
+        "diagram",
+        help="print the state diagram (Mermaid or DOT)",
+        description="Print the diagram of the connection machine to standard output.",
+    )
+    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    p.add_argument("--spec", help="spec file (default: spec/connection.toml)")
+    p.set_defaults(handler=_cmd_diagram)
+
+    p = sub.add_parser(
+        "table",
+        help="print the transition table",
+        description="Print every (state, event) row of the spec as a text table.",
+    )
+    p.add_argument("--spec", help="spec file (default: spec/connection.toml)")
+    p.set_defaults(handler=_cmd_table)
+
+    p = sub.add_parser(
+        "verify",
+        help="model-check two composed peers over a faulty channel",
+        description="Explore every reachable state of a client and a server built from the "
+        "spec, talking over a channel with faults and timers; check the safety and "
+        "termination properties and print the shortest counterexample of any violation.",
+    )
+    from . import verify
+
+    verify.add_arguments(p)
+    p.set_defaults(handler=_cmd_verify)
+
+    p = sub.add_parser(
+        "demo",
+        help="run the side-by-side demo (naive handler vs wsstate)",
+        description="Start a real websockets server on loopback and a storm of real clients, "
+        "once with a naive handler and once with wsstate; print a side-by-side table.",
+    )
+    p.set_defaults(handler=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    from .spec import SpecError
+
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except SpecError as exc:
+        print(f"wsstate: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"wsstate: {exc}", file=sys.stderr)
+        return 2
