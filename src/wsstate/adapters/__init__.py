@@ -1,0 +1,1 @@
+"""Transport adapters: one module per WebSocket implementation."""

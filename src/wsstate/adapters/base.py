@@ -1,0 +1,94 @@
+"""What an adapter provides: a small, uniform view of one transport's connection.
+
+An adapter translates a native connection (websockets, Starlette, ...) into
+:class:`Transport`: operations that either succeed or raise
+:class:`TransportClosed` (never the library's own exception), and
+:class:`Facts`, what the transport has observed so far. The guarded connection
+turns new facts into table events; the adapter never decides a transition.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass
+
+__all__ = ["Data", "Facts", "Transport", "TransportClosed"]
+
+Data = str | bytes
+
+
+class TransportClosed(Exception):
+    """The transport could not perform an operation because it is closing or closed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the transport has observed, cumulatively (each fact only ever becomes true).
+
+    ``library_close``: a Close frame (code, reason) the transport library sent on
+    its own, before any Close from the peer and not on our request: with 1000 or
+    1001 it closed on the application's behalf (a server handler returned), with
+    any other code it failed the connection (a protocol violation by the peer,
+    its own keepalive). ``close_rcvd``: the peer's valid Close frame (code,
+    reason; code None when the frame had none). ``lost``: the transport is
+    gone; ``lost_error`` tells a failure (RST, OSError) from an orderly end.
+    """
+
+    library_close: tuple[int, str] | None = None
+    close_rcvd: tuple[int | None, str] | None = None
+    lost: bool = False
+    lost_error: bool = False
+
+
+class Transport(abc.ABC):
+    """One native WebSocket connection, seen through a uniform interface."""
+
+    loop: asyncio.AbstractEventLoop
+
+    @abc.abstractmethod
+    def facts(self) -> Facts:
+        """What the transport has observed so far."""
+
+    @abc.abstractmethod
+    def is_open(self) -> bool:
+        """True while nothing closing has been observed (cheap: checked on every send)."""
+
+    @abc.abstractmethod
+    def send_would_block(self, nbytes: int) -> bool:
+        """True if sending ``nbytes`` more may have to wait for the peer to read."""
+
+    @abc.abstractmethod
+    async def send(self, data: Data) -> None:
+        """Send one data message; raise :class:`TransportClosed` if the transport cannot."""
+
+    @abc.abstractmethod
+    async def ping(self) -> Awaitable[None] | None:
+        """Send a ping; return an awaitable resolved by the pong (None if unsupported).
+
+        Both raise :class:`TransportClosed` when the transport closes.
+        """
+
+    @abc.abstractmethod
+    async def recv(self) -> Data:
+        """The next message (buffered ones first); :class:`TransportClosed` once there are none."""
+
+    @abc.abstractmethod
+    def start_close(self, code: int, reason: str) -> None:
+        """Start sending a Close frame; never blocks, never raises."""
+
+    def echo_close(self) -> None:  # noqa: B027 - deliberately a no-op by default
+        """Echo the peer's Close frame. The transports supported so far echo by themselves."""
+
+    @abc.abstractmethod
+    def close_transport(self) -> None:
+        """End the transport gracefully once pending data is written."""
+
+    @abc.abstractmethod
+    def abort_transport(self) -> None:
+        """Drop the transport at once."""
+
+    @abc.abstractmethod
+    async def wait_lost(self) -> None:
+        """Return once the transport is gone."""

@@ -1,0 +1,128 @@
+"""Adapter for websockets' asyncio implementation (``ServerConnection``, ``ClientConnection``).
+
+websockets performs the closing handshake itself: it echoes the peer's Close,
+closes TCP when the handshake completes (the server first, the client after a
+timeout), and fails the connection with its own Close on a protocol violation.
+This adapter reports what it did as :class:`~wsstate.adapters.base.Facts` and
+converts its ``ConnectionClosed`` exceptions into
+:class:`~wsstate.adapters.base.TransportClosed`; message and exception texts
+are never inspected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable
+from typing import Final
+
+from websockets.asyncio.connection import Connection
+from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State as WSState
+
+from .base import Data, Facts, Transport, TransportClosed
+
+__all__ = ["WebsocketsTransport"]
+
+logger: Final = logging.getLogger("wsstate")
+
+# A data frame adds at most 14 bytes of header to its payload.
+_FRAME_OVERHEAD: Final = 14
+
+
+class WebsocketsTransport(Transport):
+    """A websockets 15-17 asyncio connection seen as a :class:`Transport`."""
+
+    __slots__ = ("_close_task", "_ws", "loop", "requested_close")
+
+    def __init__(self, ws: Connection) -> None:
+        self._ws = ws
+        self.loop = asyncio.get_running_loop()
+        self.requested_close = False
+        self._close_task: asyncio.Task[None] | None = None
+
+    @property
+    def connection(self) -> Connection:
+        """The wrapped websockets connection."""
+        return self._ws
+
+    def facts(self) -> Facts:
+        p = self._ws.protocol
+        library_close: tuple[int, str] | None = None
+        sent = p.close_sent
+        if sent is not None and not self.requested_close and not p.close_rcvd_then_sent:
+            library_close = (int(sent.code), sent.reason)
+        rcvd = p.close_rcvd
+        close_rcvd: tuple[int | None, str] | None = None
+        if rcvd is not None:
+            code: int | None = int(rcvd.code)
+            if code == 1005:  # the frame carried no code
+                code = None
+            close_rcvd = (code, rcvd.reason)
+        lost = self._ws.connection_lost_waiter.done()
+        return Facts(
+            library_close=library_close,
+            close_rcvd=close_rcvd,
+            lost=lost,
+            lost_error=lost and self._ws.connection_exc is not None,
+        )
+
+    def is_open(self) -> bool:
+        return self._ws.protocol.state is WSState.OPEN
+
+    def send_would_block(self, nbytes: int) -> bool:
+        transport = self._ws.transport
+        limit = transport.get_write_buffer_limits()[1]
+        return transport.get_write_buffer_size() + nbytes + _FRAME_OVERHEAD > limit
+
+    async def send(self, data: Data) -> None:
+        try:
+            await self._ws.send(data)
+        except ConnectionClosed:
+            raise TransportClosed from None
+
+    async def ping(self) -> Awaitable[None] | None:
+        try:
+            waiter = await self._ws.ping()
+        except ConnectionClosed:
+            raise TransportClosed from None
+        return self._pong(waiter)
+
+    @staticmethod
+    async def _pong(waiter: Awaitable[float]) -> None:
+        try:
+            await waiter
+        except ConnectionClosed:
+            raise TransportClosed from None
+
+    async def recv(self) -> Data:
+        try:
+            return await self._ws.recv()
+        except ConnectionClosed:
+            raise TransportClosed from None
+
+    def start_close(self, code: int, reason: str) -> None:
+        if self._ws.protocol.state is WSState.OPEN:
+            self.requested_close = True
+        if self._close_task is None:
+            self._close_task = self.loop.create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        # websockets' close() never raises ConnectionClosed; anything else is a bug
+        # worth seeing, but must not become an unretrieved task exception.
+        try:
+            await self._ws.close(code, reason)
+        except Exception:
+            logger.error("websockets close() failed unexpectedly", exc_info=True)
+
+    def close_transport(self) -> None:
+        # websockets closes TCP itself once the closing handshake is complete.
+        pass
+
+    def abort_transport(self) -> None:
+        with contextlib.suppress(Exception):
+            self._ws.transport.abort()
+
+    async def wait_lost(self) -> None:
+        await self._ws.wait_closed()

@@ -1,0 +1,501 @@
+"""GuardedConnection: the async API frameworks use, every operation decided by the table.
+
+Behaviour per state (the spec, ``spec/connection.toml``, is authoritative):
+
+==============  ===============  ===================  ======================  ================
+operation       OPEN             CLOSING              CLOSE_RECEIVED          CLOSED
+==============  ===============  ===================  ======================  ================
+send            sent             ConnectionClosed     ConnectionClosed        ConnectionClosed
+try_send        True             False                False                   False
+recv            next message     next message         buffered, then closed   buffered, then closed
+close           starts, True     waits, False         waits, False            False
+abort           True             True                 True                    False
+==============  ===============  ===================  ======================  ================
+
+In CONNECTING (a Starlette socket not yet accepted) send, ping and recv raise
+:class:`~wsstate.InvalidState`. Nothing here ever raises the transport's own
+exception, and nothing is logged above DEBUG for a closure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ._generated import TERMINAL, Effect, Event, Row, State
+from .adapters.base import Data, Transport, TransportClosed
+from .closecodes import InvalidCloseArgs, validate_close
+from .core import Machine
+from .errors import ClosedBy, ConnectionClosed, ImpossibleEvent, InvalidState
+
+__all__ = ["CloseCallback", "GuardedConnection", "Options", "Stats"]
+
+logger: Final = logging.getLogger("wsstate")
+
+CloseCallback = Callable[["GuardedConnection"], object]
+"""``on_close`` callback: called with the connection; may return an awaitable."""
+
+_DATA_TYPES: Final = (str, bytes, bytearray, memoryview)
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Timeouts and limits of a guarded connection (seconds; None disables).
+
+    * ``ping_interval``/``ping_timeout``: keepalive. A ping every
+      ``ping_interval``; a pong later than ``ping_timeout`` is a half-open peer:
+      Close 1011, then the close timeout, then abort.
+    * ``close_timeout``: how long a closing handshake or teardown may take before
+      the transport is aborted; ``close()`` returns within it.
+    * ``write_timeout``: the slow-reader policy. Outgoing data is bounded by the
+      transport's write buffer (websockets: 32 KiB by default); a send that finds
+      it full waits for the peer to read, at most ``write_timeout``; then the
+      connection is closed with 1008 "slow reader" and the send fails.
+    * ``open_timeout``: how long ``accept()`` may take (adapters with a handshake).
+    """
+
+    ping_interval: float | None = 20.0
+    ping_timeout: float = 20.0
+    close_timeout: float = 10.0
+    write_timeout: float | None = 30.0
+    open_timeout: float | None = 10.0
+
+    def __post_init__(self) -> None:
+        for name in ("ping_timeout", "close_timeout"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or value <= 0:
+                raise ValueError(f"{name} must be a positive number, not {value!r}")
+        for name in ("ping_interval", "write_timeout", "open_timeout"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int | float) or value <= 0):
+                raise ValueError(f"{name} must be a positive number or None, not {value!r}")
+
+
+@dataclass(slots=True)
+class Stats:
+    """Counters of one connection."""
+
+    sent: int = 0
+    """Messages handed to the transport."""
+    dropped: int = 0
+    """Messages not sent because the connection was closing or closed (or failed mid-send)."""
+    received: int = 0
+    """Messages returned by ``recv``."""
+    threadsafe_failures: int = 0
+    """``send_threadsafe`` messages that could not be sent (counted, never raised)."""
+    callback_errors: int = 0
+    """``on_close`` callbacks that raised (each logged once at ERROR)."""
+
+
+class GuardedConnection:
+    """A WebSocket connection whose every operation is decided by the transition table.
+
+    Create one with :func:`wsstate.guard` (server side) or :func:`wsstate.connect`
+    (client side). Must be created inside the running event loop that owns the
+    transport.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        options: Options | None = None,
+        *,
+        opened: bool = True,
+        name: str = "connection",
+    ) -> None:
+        self._t = transport
+        self._loop = transport.loop
+        self.options = options or Options()
+        self._m = Machine(name)
+        self.stats = Stats()
+        self._closed_event = asyncio.Event()
+        self._callbacks: list[CloseCallback] = []
+        self._timers: dict[Effect, asyncio.TimerHandle] = {}
+        self._keepalive: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._fed_library_close = False
+        self._fed_close_rcvd = False
+        self._fed_lost = False
+        self._stall_fed = False
+        self._perform(self._m.initial_effects, None, None, None)
+        if opened:
+            self._handle(Event.HANDSHAKE_OK)
+        self._spawn(self._watch())
+
+    # -- what is known ---------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        """The connection's current state."""
+        return self._m.state
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code once the closure is decided (1006 when no Close frame was exchanged)."""
+        return self._m.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason once the closure is decided."""
+        return self._m.close_reason
+
+    @property
+    def closed_by(self) -> ClosedBy | None:
+        """Who started the closure (local, remote, transport, timeout), once decided."""
+        return self._m.closed_by
+
+    @property
+    def clean(self) -> bool:
+        """True once both Close frames were exchanged."""
+        return self._m.clean
+
+    @property
+    def closed(self) -> bool:
+        """True in the terminal state."""
+        return self._m.state in TERMINAL
+
+    @property
+    def transport(self) -> Transport:
+        """The adapter this connection drives."""
+        return self._t
+
+    def __repr__(self) -> str:
+        return f"<GuardedConnection {self._m.name} {self._m.state.value}>"
+
+    # -- sending ---------------------------------------------------------------
+
+    async def send(self, data: Data) -> None:
+        """Send a message (``str`` as text, bytes-like as binary).
+
+        Raises :class:`~wsstate.ConnectionClosed` when the connection is closing or
+        closed, at once (no waiting for the closing handshake), or when the
+        transport fails during the send; :class:`TypeError` for another payload
+        type; :class:`~wsstate.InvalidState` before the handshake completed.
+        """
+        if not await self._send(data):
+            raise self._closed_error()
+
+    async def try_send(self, data: Data) -> bool:
+        """Send a message; return False instead of raising when it cannot be sent.
+
+        API misuse (wrong payload type, send before accept) still raises.
+        """
+        return await self._send(data)
+
+    async def _send(self, data: Data) -> bool:
+        if not isinstance(data, _DATA_TYPES):
+            raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
+        if not self._t.is_open():
+            self._sync()
+        effects = self._handle(Event.APP_SEND).effects
+        if Effect.TRANSMIT in effects:
+            return await self._transmit(data)
+        if Effect.DROP in effects:
+            self.stats.dropped += 1
+            return False
+        if Effect.RAISE_INVALID_STATE in effects:
+            raise InvalidState(f"cannot send in state {self._m.state.value}")
+        raise AssertionError(f"row for app_send in {self._m.state.value} has no outcome")
+
+    async def _transmit(self, data: Data) -> bool:
+        payload = data if isinstance(data, str | bytes) else bytes(data)
+        timeout = self.options.write_timeout
+        try:
+            if timeout is None or not self._t.send_would_block(len(payload)):
+                await self._t.send(payload)
+            else:
+                async with asyncio.timeout(timeout):
+                    await self._t.send(payload)
+        except TransportClosed:
+            self.stats.dropped += 1
+            self._sync()
+            return False
+        except TimeoutError:
+            self.stats.dropped += 1
+            if not self._stall_fed:
+                self._stall_fed = True
+                self._handle(Event.TRANSPORT_STALLED)
+            return False
+        self.stats.sent += 1
+        return True
+
+    def send_threadsafe(self, data: Data) -> bool:
+        """Queue a message from any thread (the loop's included); never raises for closure.
+
+        Returns False if the message certainly cannot be sent (the connection is
+        closed, or its event loop is closed or gone); True if it was queued, in
+        which case the loop sends it in order with other queued messages. A
+        queued message that fails later is counted in ``stats`` and logged at
+        DEBUG, never left as an unretrieved task exception.
+        """
+        if not isinstance(data, _DATA_TYPES):
+            raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
+        if self._m.state in TERMINAL:
+            self.stats.dropped += 1
+            return False
+        try:
+            self._loop.call_soon_threadsafe(self._send_queued, data)
+        except RuntimeError:  # the loop is closed
+            self.stats.threadsafe_failures += 1
+            logger.debug(
+                "%s: send_threadsafe after the event loop closed: dropped (thread %s)",
+                self._m.name,
+                threading.current_thread().name,
+            )
+            return False
+        return True
+
+    def _send_queued(self, data: Data) -> None:
+        self._spawn(self._send_queued_task(data))
+
+    async def _send_queued_task(self, data: Data) -> None:
+        try:
+            ok = await self._send(data)
+        except InvalidState:
+            self.stats.threadsafe_failures += 1
+            logger.debug("%s: send_threadsafe before the handshake: dropped", self._m.name)
+            return
+        if not ok:
+            self.stats.threadsafe_failures += 1
+
+    async def ping(self) -> bool:
+        """Send a ping; return False if the connection is not open (no waiting for the pong)."""
+        effects = self._handle(Event.APP_PING).effects
+        if Effect.TRANSMIT_PING in effects:
+            try:
+                await self._t.ping()
+            except TransportClosed:
+                self._sync()
+                return False
+            return True
+        if Effect.RAISE_INVALID_STATE in effects:
+            raise InvalidState(f"cannot ping in state {self._m.state.value}")
+        return False
+
+    # -- receiving -------------------------------------------------------------
+
+    async def recv(self) -> Data:
+        """The next message. Messages received before the peer's Close are all delivered,
+        in order; then :class:`~wsstate.ConnectionClosed` is raised.
+        """
+        if not self._t.is_open():
+            self._sync()
+        effects = self._handle(Event.APP_RECV).effects
+        if Effect.RAISE_INVALID_STATE in effects:
+            raise InvalidState(f"cannot receive in state {self._m.state.value}")
+        try:
+            message = await self._t.recv()
+        except TransportClosed:
+            self._sync()
+            raise self._closed_error() from None
+        self.stats.received += 1
+        return message
+
+    async def __aiter__(self) -> AsyncIterator[Data]:
+        """Iterate over received messages; the iteration ends quietly on any closure."""
+        while True:
+            try:
+                yield await self.recv()
+            except ConnectionClosed:
+                return
+
+    # -- closing -----------------------------------------------------------------
+
+    async def close(self, code: int = 1000, reason: str = "") -> bool:
+        """Close the connection; idempotent and safe from any number of tasks at once.
+
+        Returns True for the call that started the closure, False for every other
+        (the first caller's code wins). Waits until the connection is CLOSED,
+        within the close timeout whatever the peer does. An invalid code or
+        reason raises :class:`~wsstate.InvalidCloseCode` /
+        :class:`~wsstate.InvalidCloseReason` before any state change.
+        """
+        try:
+            validate_close(code, reason)
+        except InvalidCloseArgs:
+            effects = self._handle(Event.APP_CLOSE_INVALID).effects
+            if Effect.RAISE_INVALID_CLOSE_ARGS in effects:
+                raise
+            return False
+        if not self._t.is_open():
+            self._sync()
+        effects = self._handle(Event.APP_CLOSE, code, reason).effects
+        if Effect.WAIT_CLOSED in effects:
+            await self._closed_event.wait()
+        return Effect.RETURN_TRUE in effects
+
+    def abort(self) -> bool:
+        """Drop the transport without a closing handshake; True if this call closed it."""
+        return Effect.RETURN_TRUE in self._handle(Event.APP_ABORT).effects
+
+    async def wait_closed(self) -> None:
+        """Return once the connection is CLOSED."""
+        await self._closed_event.wait()
+
+    def on_close(self, callback: CloseCallback) -> None:
+        """Call ``callback(connection)`` once, when the connection becomes CLOSED.
+
+        Registered after that, it is called soon. A callback that raises (or
+        returns an awaitable that fails) is logged once at ERROR and does not
+        stop the others.
+        """
+        if self._m.state in TERMINAL:
+            self._loop.call_soon(self._run_callback, callback)
+        else:
+            self._callbacks.append(callback)
+
+    # -- the engine ----------------------------------------------------------------
+
+    def _handle(self, event: Event, code: int | None = None, reason: str | None = None) -> Row:
+        try:
+            row = self._m.feed(event, code, reason)
+        except ImpossibleEvent:
+            logger.error("%s: internal error", self._m.name, exc_info=True)
+            raise
+        self._perform(row.effects, row, code, reason)
+        return row
+
+    def _perform(
+        self,
+        effects: tuple[Effect, ...],
+        row: Row | None,
+        code: int | None,
+        reason: str | None,
+    ) -> None:
+        for effect in effects:
+            if effect is Effect.EMIT_CLOSE_FRAME:
+                if row is not None and row.code is not None:
+                    code, reason = row.code, row.reason
+                self._t.start_close(code if code is not None else 1000, reason or "")
+            elif effect is Effect.ECHO_CLOSE_FRAME:
+                self._t.echo_close()
+            elif effect is Effect.CLOSE_TRANSPORT:
+                self._t.close_transport()
+            elif effect is Effect.ABORT_TRANSPORT:
+                self._t.abort_transport()
+            elif effect is Effect.ARM_OPEN_TIMER:
+                self._arm(effect, self.options.open_timeout, Event.OPEN_TIMEOUT)
+            elif effect is Effect.ARM_CLOSE_TIMER:
+                self._arm(effect, self.options.close_timeout, Event.CLOSE_TIMEOUT)
+            elif effect is Effect.CANCEL_OPEN_TIMER:
+                self._cancel(Effect.ARM_OPEN_TIMER)
+            elif effect is Effect.CANCEL_CLOSE_TIMER:
+                self._cancel(Effect.ARM_CLOSE_TIMER)
+            elif effect is Effect.ARM_KEEPALIVE:
+                if self.options.ping_interval is not None:
+                    self._keepalive = self._spawn(self._keepalive_loop(self.options.ping_interval))
+            elif effect is Effect.CANCEL_KEEPALIVE:
+                task, self._keepalive = self._keepalive, None
+                if task is not None and task is not asyncio.current_task():
+                    task.cancel()
+            elif effect is Effect.NOTIFY_CLOSED:
+                self._notify_closed()
+            # The other effects are outcomes the calling operation interprets
+            # (transmit, drop, read, raise, return, wait) or bookkeeping the
+            # machine did (record_close, mark_clean).
+
+    def _arm(self, key: Effect, delay: float | None, event: Event) -> None:
+        if delay is None:
+            return
+        self._cancel(key)
+        self._timers[key] = self._loop.call_later(delay, self._fire, key, event)
+
+    def _cancel(self, key: Effect) -> None:
+        handle = self._timers.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _fire(self, key: Effect, event: Event) -> None:
+        self._timers.pop(key, None)
+        with contextlib.suppress(ImpossibleEvent):  # logged at ERROR by _handle
+            self._handle(event)
+
+    async def _keepalive_loop(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                waiter = await self._t.ping()
+                if waiter is None:
+                    return
+                async with asyncio.timeout(self.options.ping_timeout):
+                    await waiter
+            except TransportClosed:
+                self._sync()
+                return
+            except TimeoutError:
+                self._handle(Event.KEEPALIVE_TIMEOUT)
+                return
+
+    async def _watch(self) -> None:
+        await self._t.wait_lost()
+        self._sync()
+
+    def _sync(self) -> None:
+        """Feed the table the transport's facts it has not seen yet, in the order they happened."""
+        facts = self._t.facts()
+        if facts.library_close is not None and not self._fed_library_close:
+            self._fed_library_close = True
+            code, reason = facts.library_close
+            if code in (1000, 1001):
+                self._handle(Event.APP_CLOSE, code, reason)
+            else:
+                self._handle(Event.PEER_PROTOCOL_ERROR, code, reason)
+        if facts.close_rcvd is not None and not self._fed_close_rcvd:
+            self._fed_close_rcvd = True
+            self._handle(Event.PEER_CLOSE, *facts.close_rcvd)
+        if facts.lost and not self._fed_lost:
+            self._fed_lost = True
+            self._handle(Event.TRANSPORT_ERROR if facts.lost_error else Event.TRANSPORT_EOF)
+
+    def _notify_closed(self) -> None:
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        self._closed_event.set()
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            self._run_callback(callback)
+
+    def _run_callback(self, callback: CloseCallback) -> None:
+        try:
+            result = callback(self)
+        except Exception:
+            self.stats.callback_errors += 1
+            logger.error("%s: on_close callback %r failed", self._m.name, callback, exc_info=True)
+            return
+        if inspect.isawaitable(result):
+
+            async def run() -> None:
+                try:
+                    await result
+                except Exception:
+                    self.stats.callback_errors += 1
+                    logger.error(
+                        "%s: on_close callback %r failed", self._m.name, callback, exc_info=True
+                    )
+
+            self._spawn(run())
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, ImpossibleEvent):
+            logger.error("%s: internal error in background task", self._m.name, exc_info=exc)
+
+    def _closed_error(self) -> ConnectionClosed:
+        m = self._m
+        return ConnectionClosed(m.close_code, m.close_reason or "", m.closed_by, m.clean, m.state)

@@ -1,0 +1,126 @@
+"""The sans-I/O connection machine: events in, decisions out.
+
+Theory of operation
+-------------------
+
+A :class:`Machine` holds one connection's state and what is known of its
+closure. :meth:`Machine.feed` takes an :class:`~wsstate.Event`, looks the pair
+``(state, event)`` up in the generated ``TABLE`` and returns its
+:class:`~wsstate.Row`: the next state, the effects to perform, the log level and
+a note. It knows nothing of sockets, tasks or time; every rule of the lifecycle
+lives in ``spec/connection.toml`` and reaches this module only through the
+generated table. The caller (:class:`~wsstate.GuardedConnection`) performs the
+I/O effects; the machine itself performs the bookkeeping ones:
+
+* ``record_close:<who>`` records who closed the connection and the close code:
+  the row's ``code``/``reason`` when it has them, else the event's (the
+  application's for ``app_close``, the peer's for ``peer_close``), else 1006 for
+  a transport loss or timeout and 1005 for a peer Close without a code;
+* ``mark_clean`` marks the closure clean.
+
+An event the table calls impossible raises :class:`~wsstate.ImpossibleEvent`
+and leaves the machine untouched: it means an adapter fed an event the transport
+cannot produce in that state, which is a bug to fix, not a condition to absorb.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+from ._generated import INITIAL, INITIAL_EFFECTS, TABLE, TERMINAL, Effect, Event, Row, State
+from .closecodes import ABNORMAL_CLOSURE, NO_STATUS
+from .errors import ClosedBy, ImpossibleEvent
+
+__all__ = ["Machine"]
+
+logger: Final = logging.getLogger("wsstate")
+
+_RECORD: Final = {
+    Effect.RECORD_CLOSE_LOCAL: ClosedBy.LOCAL,
+    Effect.RECORD_CLOSE_REMOTE: ClosedBy.REMOTE,
+    Effect.RECORD_CLOSE_TRANSPORT: ClosedBy.TRANSPORT,
+    Effect.RECORD_CLOSE_TIMEOUT: ClosedBy.TIMEOUT,
+}
+
+# Per state, per event: the row. A nested dict is the cheapest lookup we have.
+_BY_STATE: Final[dict[State, dict[Event, Row]]] = {
+    s: {e: TABLE[(s, e)] for e in Event} for s in State
+}
+# Rows that carry bookkeeping effects (most rows, the hot ones included, carry none).
+_BOOKKEEPING: Final[frozenset[tuple[State, Event]]] = frozenset(
+    key
+    for key, row in TABLE.items()
+    if any(e in _RECORD or e is Effect.MARK_CLEAN for e in row.effects)
+)
+
+
+class Machine:
+    """One connection's lifecycle state, driven by the generated table.
+
+    ``state`` starts at the spec's initial state (CONNECTING). ``closed_by``,
+    ``close_code``, ``close_reason`` are None until the closure is decided;
+    ``clean`` becomes True when both Close frames were exchanged.
+    """
+
+    __slots__ = ("clean", "close_code", "close_reason", "closed_by", "name", "state")
+
+    #: Effects to perform when a connection is created, before any event.
+    initial_effects: Final = INITIAL_EFFECTS
+
+    def __init__(self, name: str = "connection") -> None:
+        self.state: State = INITIAL
+        self.closed_by: ClosedBy | None = None
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self.clean = False
+        self.name = name
+
+    @property
+    def terminated(self) -> bool:
+        """True in the terminal state (CLOSED)."""
+        return self.state in TERMINAL
+
+    def feed(self, event: Event, code: int | None = None, reason: str | None = None) -> Row:
+        """Apply ``event``; return the row saying what to do.
+
+        ``code`` and ``reason`` are the event's own close code and reason (the
+        application's for ``app_close``, the peer's for ``peer_close``).
+        Raises :class:`~wsstate.ImpossibleEvent` if the table says the event
+        cannot occur in the current state; the state is then unchanged.
+        """
+        state = self.state
+        row = _BY_STATE[state][event]
+        nxt = row.next
+        if nxt is None:
+            raise ImpossibleEvent(state.value, event.value, row.note)
+        if (state, event) in _BOOKKEEPING:
+            self._bookkeep(row, code, reason)
+        self.state = nxt
+        if logger.isEnabledFor(row.log):
+            logger.log(
+                row.log,
+                "%s: %s in %s -> %s: %s",
+                self.name,
+                event.value,
+                state.value,
+                nxt.value,
+                row.note,
+            )
+        return row
+
+    def _bookkeep(self, row: Row, code: int | None, reason: str | None) -> None:
+        for effect in row.effects:
+            who = _RECORD.get(effect)
+            if who is not None and self.closed_by is None:
+                self.closed_by = who
+                if row.code is not None:
+                    self.close_code, self.close_reason = row.code, row.reason or ""
+                elif code is not None:
+                    self.close_code, self.close_reason = code, reason or ""
+                elif who is ClosedBy.REMOTE:
+                    self.close_code, self.close_reason = NO_STATUS, ""
+                else:
+                    self.close_code, self.close_reason = ABNORMAL_CLOSURE, ""
+            elif effect is Effect.MARK_CLEAN:
+                self.clean = True

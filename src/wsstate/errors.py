@@ -1,0 +1,88 @@
+"""The exceptions wsstate raises. All are exported from :mod:`wsstate`.
+
+Closure is reported as :class:`ConnectionClosed`, whatever the transport raised;
+API misuse stays loud (:class:`InvalidState`, :class:`TypeError`, the
+:class:`~wsstate.closecodes.InvalidCloseArgs` family); an event the table calls
+impossible is an internal bug (:class:`ImpossibleEvent`).
+"""
+
+from __future__ import annotations
+
+import enum
+
+from .closecodes import InvalidCloseArgs, InvalidCloseCode, InvalidCloseReason
+
+__all__ = [
+    "ClosedBy",
+    "ConnectionClosed",
+    "HandshakeFailed",
+    "ImpossibleEvent",
+    "InvalidCloseArgs",
+    "InvalidCloseCode",
+    "InvalidCloseReason",
+    "InvalidState",
+    "WSStateError",
+]
+
+
+class ClosedBy(enum.StrEnum):
+    """Who ended a connection."""
+
+    LOCAL = "local"
+    """This endpoint called close() or abort()."""
+    REMOTE = "remote"
+    """The peer sent a Close frame (or failed the handshake, or broke the protocol)."""
+    TRANSPORT = "transport"
+    """The TCP connection ended or failed without a closing handshake."""
+    TIMEOUT = "timeout"
+    """A timer ran out: keepalive, a stalled write, the handshake."""
+
+
+class WSStateError(Exception):
+    """Base class of wsstate's own exceptions (except the ValueError family)."""
+
+
+class ConnectionClosed(WSStateError):
+    """The operation cannot complete: the connection is closing or closed.
+
+    Raised by ``send`` (``try_send`` returns False instead) and ``recv`` whatever
+    the transport's own exception was. Carries what is known of the closure.
+    """
+
+    def __init__(
+        self,
+        code: int | None,
+        reason: str,
+        closed_by: ClosedBy | None,
+        clean: bool,
+        state: str,
+    ) -> None:
+        self.code = code
+        self.reason = reason
+        self.closed_by = closed_by
+        self.clean = clean
+        self.state = state
+        who = closed_by.value if closed_by is not None else "unknown"
+        detail = f"code {code}" if code is not None else "no code yet"
+        if reason:
+            detail += f" ({reason})"
+        super().__init__(
+            f"connection is {state}: {detail}, closed by {who}, {'clean' if clean else 'not clean'}"
+        )
+
+
+class HandshakeFailed(WSStateError):
+    """The opening handshake did not complete (refused, timed out, or the peer left)."""
+
+
+class InvalidState(WSStateError, RuntimeError):
+    """API misuse: an operation the table forbids in this state (e.g. send before accept)."""
+
+
+class ImpossibleEvent(WSStateError, AssertionError):
+    """An event the table calls impossible reached the machine: a bug in wsstate or an adapter."""
+
+    def __init__(self, state: str, event: str, note: str) -> None:
+        self.state = state
+        self.event = event
+        super().__init__(f"impossible event {event} in state {state}: {note}")
