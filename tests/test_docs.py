@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def test_public_api_is_documented() -> None:
         if name.startswith("__"):
             continue
         obj = getattr(wsstate, name)
-        if isinstance(obj, type) or callable(obj):
+        if inspect.isclass(obj) or inspect.isfunction(obj):
             assert obj.__doc__, f"wsstate.{name} has no docstring"
         assert f"`{name}" in api or f"{name}(" in api or f"`wsstate.{name}" in api, (
             f"wsstate.{name} is not in docs/api.md"
