@@ -1,25 +1,327 @@
-"""``wsstate demo``: until the runtime lands, print the table and write the diagrams."""
+"""``wsstate demo`` (what ``make demo`` runs): a naive handler and wsstate, side by side.
+
+A real websockets server on loopback serves a storm of real clients twice: once
+with a handler written the way frameworks write it today (``await ws.send`` in
+``try/except Exception: log.error``, fire-and-forget pushes, ``close()`` in
+``finally``), once with the same handler on wsstate. The clients close cleanly,
+reset the TCP connection mid-stream, vanish without FIN or RST (half-open,
+through the fault proxy's black hole), end with a FIN and no Close, and reload
+fifty times in a row. Then a table compares ERROR records (from any logger),
+tracebacks, unretrieved task exceptions, messages delivered and wall time.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import gc
+import logging
 import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
 
-from .generate import SPEC_PATH, find_root, write
-from .spec import load
-from .tableview import format_table
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed as WSConnectionClosed
 
-__all__ = ["main"]
+from .connection import GuardedConnection
+from .guard import guard
+from .hub import Hub
+from .testing.faultproxy import FaultProxy
+
+__all__ = ["DemoResult", "main", "run_variant"]
+
+log: Final = logging.getLogger("app")
+
+PUSH_INTERVAL: Final = 0.005
+PING_INTERVAL: Final = 0.2
+PING_TIMEOUT: Final = 0.3
+CLOSE_TIMEOUT: Final = 0.5
 
 
-def main(args: argparse.Namespace) -> int:
-    """Print the transition table and (re)write the generated files."""
-    root = find_root()
-    spec = load(root / SPEC_PATH)
-    sys.stdout.write(format_table(spec))
-    changed = write(root)
-    print(
-        "diagrams: diagrams/connection.mmd, diagrams/connection.dot"
-        + (f" (rewrote {len(changed)} file(s))" if changed else " (up to date)")
-    )
+@dataclass
+class DemoResult:
+    """What one variant of the demo produced."""
+
+    name: str
+    errors: int = 0
+    tracebacks: int = 0
+    unretrieved: int = 0
+    delivered: int = 0
+    seconds: float = 0.0
+    first_error: str = ""
+    phases: list[str] = field(default_factory=list)
+
+
+class _Recorder(logging.Handler):
+    def __init__(self, result: DemoResult) -> None:
+        super().__init__(logging.DEBUG)
+        self.result = result
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR:
+            self.result.errors += 1
+            if not self.result.first_error:
+                self.result.first_error = f"{record.name}: {record.getMessage()}"
+        if record.exc_info:
+            self.result.tracebacks += 1
+
+
+# -- the two server variants ----------------------------------------------------------
+
+
+class NaiveApp:
+    """A handler written the way frameworks write it today."""
+
+    def __init__(self) -> None:
+        self.clients: set[ServerConnection] = set()
+
+    async def handler(self, ws: ServerConnection) -> None:
+        self.clients.add(ws)
+        try:
+            async for message in ws:
+                await ws.send(f"echo {message!s}")
+        except Exception:
+            log.error("error in websocket handler", exc_info=True)
+        finally:
+            self.clients.discard(ws)
+            await ws.send("goodbye")  # a last update after the peer left
+            await ws.close()
+            await ws.close()
+
+    async def push(self, update: str) -> None:
+        for ws in list(self.clients):
+            try:
+                await ws.send(update)
+            except Exception:
+                log.error("failed to push an update", exc_info=True)
+            # Fire-and-forget, as UI frameworks do for "render" messages.
+            asyncio.get_running_loop().create_task(ws.send(update))
+
+
+class GuardedApp:
+    """The same handler on wsstate."""
+
+    def __init__(self) -> None:
+        self.hub = Hub()
+
+    async def handler(self, ws: ServerConnection) -> None:
+        conn = guard(
+            ws,
+            ping_interval=PING_INTERVAL,
+            ping_timeout=PING_TIMEOUT,
+            close_timeout=CLOSE_TIMEOUT,
+        )
+        self.hub.add(conn)
+        async for message in conn:
+            await conn.try_send(f"echo {message!s}")
+        await conn.try_send("goodbye")
+        await conn.close()
+        await conn.close()
+
+    async def push(self, update: str) -> None:
+        await self.hub.broadcast(update)
+        for conn in self.hub:
+            asyncio.get_running_loop().create_task(_fire_and_forget(conn, update))
+
+
+async def _fire_and_forget(conn: GuardedConnection, update: str) -> None:
+    await conn.try_send(update)
+
+
+# -- the client storm ----------------------------------------------------------------
+
+
+async def _reader(ws: ClientConnection, counter: list[int]) -> None:
+    with contextlib.suppress(WSConnectionClosed, OSError):
+        async for _ in ws:
+            counter[0] += 1
+
+
+async def _clients(
+    url: str, n: int, counter: list[int], **kwargs: Any
+) -> list[tuple[ClientConnection, asyncio.Task[None]]]:
+    out = []
+    for _ in range(n):
+        ws = await ws_connect(url, ping_interval=None, close_timeout=CLOSE_TIMEOUT, **kwargs)
+        await ws.send("hello")
+        out.append((ws, asyncio.get_running_loop().create_task(_reader(ws, counter))))
+    return out
+
+
+async def _finish(clients: list[tuple[ClientConnection, asyncio.Task[None]]]) -> None:
+    for ws, task in clients:
+        ws.transport.abort()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 1.0)
+
+
+async def _phase_clean(url: str, counter: list[int]) -> str:
+    clients = await _clients(url, 20, counter)
+    await asyncio.sleep(0.2)
+    for i, (ws, _) in enumerate(clients):
+        await ws.close(1000 if i % 2 else 1001, "bye")
+    await _finish(clients)
+    return "20 clean closes"
+
+
+async def _phase_reset(port: int, counter: list[int]) -> str:
+    async with FaultProxy("127.0.0.1", port) as proxy:
+        clients = await _clients(proxy.url, 20, counter)
+        await asyncio.sleep(0.2)
+        await proxy.reset()
+        await asyncio.sleep(0.3)
+        await _finish(clients)
+    return "20 TCP resets mid-stream"
+
+
+async def _phase_fin(port: int, counter: list[int]) -> str:
+    async with FaultProxy("127.0.0.1", port) as proxy:
+        clients = await _clients(proxy.url, 10, counter)
+        await asyncio.sleep(0.1)
+        await proxy.fin()
+        await asyncio.sleep(0.3)
+        await _finish(clients)
+    return "10 FIN without Close"
+
+
+async def _phase_halfopen(port: int, counter: list[int]) -> str:
+    async with FaultProxy("127.0.0.1", port) as proxy:
+        clients = await _clients(proxy.url, 5, counter)
+        await asyncio.sleep(0.1)
+        proxy.blackhole(True)
+        await asyncio.sleep(PING_INTERVAL + PING_TIMEOUT + CLOSE_TIMEOUT + 0.4)
+        await _finish(clients)
+    return "5 half-open peers (black hole)"
+
+
+async def _phase_reload(url: str, counter: list[int]) -> str:
+    for _ in range(50):
+        ws = await ws_connect(url, ping_interval=None, close_timeout=CLOSE_TIMEOUT)
+        await ws.send("hello")
+        with contextlib.suppress(WSConnectionClosed, TimeoutError):
+            await asyncio.wait_for(ws.recv(), 0.5)
+            counter[0] += 1
+        await ws.close()
+    return "50 reloads"
+
+
+async def run_variant(
+    name: str,
+    app: NaiveApp | GuardedApp,
+    progress: Callable[[str], None] = lambda line: None,
+) -> DemoResult:
+    """Run the whole storm against one server variant; return what it produced."""
+    result = DemoResult(name)
+    recorder = _Recorder(result)
+    root = logging.getLogger()
+    root.addHandler(recorder)
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+
+    def on_loop_exception(_: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if isinstance(context.get("future"), asyncio.Future) and "exception" in context:
+            result.unretrieved += 1
+        else:
+            result.errors += 1
+        if "exception" in context:
+            result.tracebacks += 1
+
+    loop.set_exception_handler(on_loop_exception)
+    counter = [0]
+    started = time.perf_counter()
+    stop = asyncio.Event()
+
+    async def pusher() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            await app.push(f"update {n}")
+            await asyncio.sleep(PUSH_INTERVAL)
+
+    try:
+        async with serve(
+            app.handler,
+            "127.0.0.1",
+            0,
+            ping_interval=PING_INTERVAL,
+            ping_timeout=PING_TIMEOUT,
+            close_timeout=CLOSE_TIMEOUT,
+        ) as server:
+            port = server.sockets[0].getsockname()[1]
+            url = f"ws://127.0.0.1:{port}/"
+            push_task = loop.create_task(pusher())
+            phases: list[Awaitable[str]] = [
+                _phase_clean(url, counter),
+                _phase_reset(port, counter),
+                _phase_fin(port, counter),
+                _phase_halfopen(port, counter),
+                _phase_reload(url, counter),
+            ]
+            for phase in phases:
+                line = await phase
+                result.phases.append(line)
+                progress(
+                    f"  {name:<8} {line:<32} ERROR so far: {result.errors:>4}   "
+                    f"unretrieved: {result.unretrieved:>4}"
+                )
+            stop.set()
+            await push_task
+            await asyncio.sleep(CLOSE_TIMEOUT + 0.2)
+        for _ in range(3):
+            gc.collect()
+            await asyncio.sleep(0.01)
+    finally:
+        loop.set_exception_handler(previous)
+        root.removeHandler(recorder)
+    result.delivered = counter[0]
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def format_results(results: list[DemoResult]) -> str:
+    """The side-by-side table."""
+    rows = [
+        ("ERROR records (any logger)", [str(r.errors) for r in results]),
+        ("tracebacks", [str(r.tracebacks) for r in results]),
+        ("unretrieved task exceptions", [str(r.unretrieved) for r in results]),
+        ("messages delivered", [str(r.delivered) for r in results]),
+        ("wall time (s)", [f"{r.seconds:.1f}" for r in results]),
+    ]
+    out = [f"{'':<30}" + "".join(f"{r.name:>12}" for r in results)]
+    for label, values in rows:
+        out.append(f"{label:<30}" + "".join(f"{v:>12}" for v in values))
+    return "\n".join(out) + "\n"
+
+
+async def _main() -> list[DemoResult]:
+    def progress(line: str) -> None:
+        print(line, flush=True)
+
+    print("storm: clean closes, TCP resets, FIN without Close, half-open peers, 50 reloads;")
+    print("the server pushes an update every 5 ms to every client, awaited and fire-and-forget\n")
+    naive = await run_variant("naive", NaiveApp(), progress)
+    guarded = await run_variant("wsstate", GuardedApp(), progress)
+    return [naive, guarded]
+
+
+def main(args: argparse.Namespace | None = None) -> int:
+    """Run both variants and print the side-by-side table; exit 1 if wsstate logged an ERROR."""
+    # Keep the demo's own output readable: records are counted, not printed.
+    logging.getLogger().setLevel(logging.DEBUG)
+    logging.getLogger().handlers[:] = [logging.NullHandler()]
+    results = asyncio.run(_main())
+    print()
+    print(format_results(results))
+    naive, guarded = results
+    if naive.first_error:
+        print(f"first naive ERROR: {naive.first_error}")
+    if guarded.errors or guarded.unretrieved or guarded.tracebacks:
+        print(f"wsstate column is not clean: first ERROR: {guarded.first_error}", file=sys.stderr)
+        return 1
+    print("wsstate: zero ERROR records, zero tracebacks, zero unretrieved task exceptions")
     return 0
