@@ -124,6 +124,7 @@ class GuardedConnection:
         self._fed_lost = False
         self._stall_fed = False
         self._perform(self._m.initial_effects, None, None, None)
+        transport.set_listener(self._sync)
         if opened:
             self._handle(Event.HANDSHAKE_OK)
         self._spawn(self._watch())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 __all__ = ["Data", "Facts", "Transport", "TransportClosed"]
@@ -92,3 +92,10 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     async def wait_lost(self) -> None:
         """Return once the transport is gone."""
+
+    def set_listener(self, listener: Callable[[], None]) -> None:  # noqa: B027
+        """Call ``listener()`` as soon as the transport observes a new closing fact.
+
+        Transports that cannot tell (the default) are polled instead: on every
+        operation and when the transport is lost.
+        """

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from websockets.asyncio.connection import Connection
@@ -41,6 +41,22 @@ class WebsocketsTransport(Transport):
         self.loop = asyncio.get_running_loop()
         self.requested_close = False
         self._close_task: asyncio.Task[None] | None = None
+
+    def set_listener(self, listener: Callable[[], None]) -> None:
+        # websockets has no callback for "a Close frame arrived" or "I failed the
+        # connection". Both happen while it processes incoming bytes, in
+        # data_received(); wrapping that instance's method lets the table see the
+        # peer's Close at once (so sends fail fast and the close timer starts then),
+        # not at the next operation. The wrapper adds one attribute check per chunk.
+        protocol = self._ws.protocol
+        received = self._ws.data_received
+
+        def data_received(data: bytes) -> None:
+            received(data)
+            if protocol.state is not WSState.OPEN:
+                listener()
+
+        setattr(self._ws, "data_received", data_received)  # noqa: B010 - mypy: method slot
 
     @property
     def connection(self) -> Connection:
