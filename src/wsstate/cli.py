@@ -53,10 +53,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_diagram(args: argparse.Namespace) -> int:
-    from .generate import SPEC_PATH, render_dot, render_mermaid
+    from .generate import SPEC_PATH, relative, render_dot, render_mermaid
     from .spec import load
 
-    spec = load(Path(args.spec) if args.spec else _root(args) / SPEC_PATH)
+    if args.spec:
+        spec = load(Path(args.spec))
+    else:
+        root = _root(args)
+        spec = relative(load(root / SPEC_PATH), root)
     sys.stdout.write(render_dot(spec) if args.format == "dot" else render_mermaid(spec))
     return 0
 

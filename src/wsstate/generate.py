@@ -77,6 +77,11 @@ def _state_id(name: str) -> str:
     return ident + "_" if keyword.iskeyword(ident) else ident
 
 
+def _doc(text: str) -> str:
+    """A docstring literal for ``text`` (escapes backslashes and quotes)."""
+    return '"""' + text.replace("\\", "\\\\").replace('"', '\\"') + '"""'
+
+
 def _py(value: object) -> str:
     """A Python literal for a str/int/None, with double quotes as ruff formats them."""
     if isinstance(value, str):
@@ -96,7 +101,7 @@ def render_python(spec: Spec) -> str:
     w = o.append
     w(header(spec, "#"))
     w(f'"""The {spec.name} machine, generated from {Path(spec.path).as_posix()}.\n\n')
-    w(f"{spec.doc}\n\n")
+    w(spec.doc.replace("\\", "\\\\").replace('"', '\\"') + "\n\n")
     w("``TABLE`` is the runtime's engine: one dict lookup per event. ``ConnectionChart``\n")
     w("is the python-statemachine reference model of the same table, used as the oracle\n")
     w("in tests; it raises ``TransitionNotAllowed`` where the table says an event is\n")
@@ -133,21 +138,21 @@ def render_python(spec: Spec) -> str:
     w('    """States of a connection."""\n\n')
     for s in spec.states:
         w(f"    {s.name} = {_py(s.name)}\n")
-        w(f'    """{s.doc}"""\n')
+        w(f"    {_doc(s.doc)}\n")
     w("\n\n")
 
     w("class Event(enum.StrEnum):\n")
     w('    """Events the machine reacts to (the adapters classify native calls into these)."""\n\n')
     for e in spec.events:
         w(f"    {e.name.upper()} = {_py(e.name)}\n")
-        w(f'    """{e.kind}: {e.doc}"""\n')
+        w(f"    {_doc(e.kind + ': ' + e.doc)}\n")
     w("\n\n")
 
     w("class Effect(enum.StrEnum):\n")
     w('    """The closed effect vocabulary (spec/README.md)."""\n\n')
     for effect, doc in EFFECTS.items():
         w(f"    {effect_member(effect)} = {_py(effect)}\n")
-        w(f'    """{doc}"""\n')
+        w(f"    {_doc(doc)}\n")
     w("\n\n")
 
     w("class Row(NamedTuple):\n")
@@ -336,6 +341,11 @@ def render_all(root: Path) -> list[Output]:
     return [Output(Path(path), render(spec)) for path, render in sorted(RENDERERS.items())]
 
 
+def relative(spec: Spec, root: Path) -> Spec:
+    """``spec`` with its path made relative to ``root`` (as generated headers show it)."""
+    return _relative(spec, root)
+
+
 def _relative(spec: Spec, root: Path) -> Spec:
     from dataclasses import replace
 
@@ -360,20 +370,30 @@ def write(root: Path) -> list[Path]:
 
 
 def check(root: Path) -> list[str]:
-    """Unified diffs (committed -> regenerated) of every stale generated file; empty if in sync."""
+    """Unified diffs (committed -> regenerated) of every stale generated file; empty if in sync.
+
+    Files are compared byte for byte: a committed file that differs only in line
+    endings is stale too.
+    """
     diffs = []
     for out in render_all(root):
         target = root / out.path
-        old = target.read_text(encoding="utf-8") if target.exists() else ""
-        if old != out.text:
-            diff = difflib.unified_diff(
-                old.splitlines(keepends=True),
-                out.text.splitlines(keepends=True),
-                fromfile=f"{out.path.as_posix()} (committed)",
-                tofile=f"{out.path.as_posix()} (regenerated)",
-            )
-            text = "".join(diff)
-            if not target.exists():
-                text = f"--- {out.path.as_posix()} is missing\n" + text
-            diffs.append(text)
+        name = out.path.as_posix()
+        if not target.exists():
+            diffs.append(f"--- {name} is missing: run `{REGENERATE}`\n")
+            continue
+        raw = target.read_bytes()
+        if raw == out.text.encode("utf-8"):
+            continue
+        old = raw.decode("utf-8", errors="replace")
+        if old.replace("\r\n", "\n") == out.text:
+            diffs.append(f"--- {name}: line endings differ from the rendered file (use LF)\n")
+            continue
+        diff = difflib.unified_diff(
+            old.splitlines(keepends=True),
+            out.text.splitlines(keepends=True),
+            fromfile=f"{name} (committed)",
+            tofile=f"{name} (regenerated)",
+        )
+        diffs.append("".join(diff))
     return diffs
