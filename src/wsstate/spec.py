@@ -15,6 +15,7 @@ documents it.
 from __future__ import annotations
 
 import functools
+import keyword
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -228,7 +229,9 @@ def reserved_names() -> frozenset[str]:
         only = State(initial=True)
         step = only.to(only)
 
-    names = set(dir(StateChart)) | set(vars(_Probe()).keys())
+    # dir() of a subclass instance: StateChart's attributes, the ones its metaclass
+    # adds to every subclass (final_states, initial_state) and the instance's own.
+    names = set(dir(StateChart)) | set(dir(_Probe()))
     names -= {"only", "step"}
     return frozenset(n for n in names if not n.startswith("__"))
 
@@ -244,7 +247,7 @@ class _Lines:
         for number, raw in enumerate(text.splitlines(), start=1):
             line = raw.strip()
             if in_multiline:
-                if line.endswith("]"):
+                if line.split("#", 1)[0].rstrip().endswith("]"):
                     in_multiline = False
                 continue
             if not line or line.startswith("#"):
@@ -314,7 +317,7 @@ class _Loader:
         except tomllib.TOMLDecodeError as exc:
             m = _TOML_LINE.search(str(exc))
             self.problem(
-                int(m.group(1)) if m else 1,
+                int(m.group(1)) if m else max(1, len(self.text.splitlines())),
                 f"invalid TOML: {exc}",
                 "fix the syntax (see https://toml.io)",
             )
@@ -746,9 +749,57 @@ class _Loader:
                     f"rename it (e.g. app_{e.name}); an event named like an attribute silently "
                     "replaces it",
                 )
+            elif keyword.iskeyword(e.name) or e.name == "default":
+                self.problem(
+                    e.line,
+                    f"event {e.name!r} is a reserved word",
+                    f"rename it (e.g. app_{e.name}): a Python keyword cannot name the generated "
+                    "method, and `default` names a state's default row",
+                )
             elif e.name in ids:
                 self.problem(
                     e.line,
                     f"event {e.name!r} collides with {ids[e.name]}",
                     "rename the event or the state",
                 )
+
+
+class _LenientLoader(_Loader):
+    """A loader that records problems instead of raising them (see :func:`load_unvalidated`)."""
+
+    def fail_if_any(self) -> None:
+        pass
+
+
+def load_unvalidated(path: str | Path) -> tuple[Spec, tuple[Problem, ...]]:
+    """Load the spec at ``path`` even if the validator rejects it; return it and the problems.
+
+    For the model checker's mutants (``tests/fixtures/mutants``): a spec whose
+    terminal state can be left, or whose row carries a close code that may not be
+    sent, is rejected by :func:`load`, yet the checker must be able to show what
+    goes wrong when it runs. The problems :func:`load` would raise are returned
+    alongside the spec (empty for a valid spec). A spec that cannot be built at
+    all (unreadable, invalid TOML, a missing row, an unknown state) still raises
+    :class:`SpecError`.
+    """
+    try:
+        return load(path), ()
+    except SpecError as exc:
+        error = exc
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        raise error from None
+    loader = _LenientLoader(text, str(path))
+    spec = loader.run()
+    names = set(spec.state_names)
+    usable = (
+        spec.initial in names
+        and spec.terminal <= names
+        and len(spec.rows) == len(spec.states) * len(spec.events)
+        and all(row.next is None or row.next in names for row in spec.rows.values())
+    )
+    if not usable:
+        raise error
+    return spec, tuple(sorted(loader.problems, key=lambda p: (p.path, p.line, p.message)))
