@@ -124,7 +124,7 @@ class GuardedConnection:
         self._fed_lost = False
         self._stall_fed = False
         self._perform(self._m.initial_effects, None, None, None)
-        transport.set_listener(self._sync)
+        transport.set_listener(self._sync, self._on_data)
         if opened:
             self._handle(Event.HANDSHAKE_OK)
         self._spawn(self._watch())
@@ -291,7 +291,7 @@ class GuardedConnection:
         if Effect.RAISE_INVALID_STATE in effects:
             raise InvalidState(f"cannot receive in state {self._m.state.value}")
         try:
-            message = await self._t.recv()
+            message = await self._t.recv(block=Effect.READ in effects)
         except TransportClosed:
             self._sync()
             raise self._closed_error() from None
@@ -432,6 +432,12 @@ class GuardedConnection:
             except TimeoutError:
                 self._handle(Event.KEEPALIVE_TIMEOUT)
                 return
+
+    def _on_data(self) -> None:
+        # The message itself waits in the transport's queue for recv(); the table
+        # only learns that it arrived (deliver), in arrival order.
+        with contextlib.suppress(ImpossibleEvent):  # logged at ERROR by _handle
+            self._handle(Event.PEER_DATA)
 
     async def _watch(self) -> None:
         await self._t.wait_lost()

@@ -3,6 +3,10 @@
 Theory of operation
 -------------------
 
+Every event is logged on the ``wsstate`` logger at its row's level; the record
+carries ``wsstate_transition = (name, state, event, next)`` for tools (the
+generated stateful tests measure transition coverage from it).
+
 A :class:`Machine` holds one connection's state and what is known of its
 closure. :meth:`Machine.feed` takes an :class:`~wsstate.Event`, looks the pair
 ``(state, event)`` up in the generated ``TABLE`` and returns its
@@ -106,6 +110,7 @@ class Machine:
                 state.value,
                 nxt.value,
                 row.note,
+                extra={"wsstate_transition": (self.name, state, event, nxt)},
             )
         return row
 

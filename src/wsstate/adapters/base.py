@@ -71,8 +71,12 @@ class Transport(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def recv(self) -> Data:
-        """The next message (buffered ones first); :class:`TransportClosed` once there are none."""
+    async def recv(self, block: bool = True) -> Data:
+        """The next message; :class:`TransportClosed` once the transport is closed and none is left.
+
+        With ``block=False``, only a message already received is returned; if there
+        is none, :class:`TransportClosed` is raised at once.
+        """
 
     @abc.abstractmethod
     def start_close(self, code: int, reason: str) -> None:
@@ -93,8 +97,11 @@ class Transport(abc.ABC):
     async def wait_lost(self) -> None:
         """Return once the transport is gone."""
 
-    def set_listener(self, listener: Callable[[], None]) -> None:  # noqa: B027
-        """Call ``listener()`` as soon as the transport observes a new closing fact.
+    def set_listener(  # noqa: B027
+        self, listener: Callable[[], None], on_data: Callable[[], None]
+    ) -> None:
+        """Call ``listener()`` as soon as the transport observes a new closing fact,
+        and ``on_data()`` when a data message arrives.
 
         Transports that cannot tell (the default) are polled instead: on every
         operation and when the transport is lost.

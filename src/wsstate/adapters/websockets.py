@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Final
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, Final
 
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import DATA_OPCODES, Frame
 from websockets.protocol import State as WSState
 
 from .base import Data, Facts, Transport, TransportClosed
@@ -29,6 +30,29 @@ logger: Final = logging.getLogger("wsstate")
 
 # A data frame adds at most 14 bytes of header to its payload.
 _FRAME_OVERHEAD: Final = 14
+
+
+class _PongWaiter:
+    """Awaits a websockets pong waiter, converting its ConnectionClosed.
+
+    A plain object, not a coroutine: a caller that never awaits it leaves no
+    "coroutine was never awaited" warning (websockets itself cancels pong waiters
+    that fail, so nothing is reported for the future either).
+    """
+
+    __slots__ = ("_waiter",)
+
+    def __init__(self, waiter: Awaitable[float]) -> None:
+        self._waiter = waiter
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self._wait().__await__()
+
+    async def _wait(self) -> None:
+        try:
+            await self._waiter
+        except ConnectionClosed:
+            raise TransportClosed from None
 
 
 class WebsocketsTransport(Transport):
@@ -42,21 +66,30 @@ class WebsocketsTransport(Transport):
         self.requested_close = False
         self._close_task: asyncio.Task[None] | None = None
 
-    def set_listener(self, listener: Callable[[], None]) -> None:
-        # websockets has no callback for "a Close frame arrived" or "I failed the
-        # connection". Both happen while it processes incoming bytes, in
-        # data_received(); wrapping that instance's method lets the table see the
-        # peer's Close at once (so sends fail fast and the close timer starts then),
-        # not at the next operation. The wrapper adds one attribute check per chunk.
+    def set_listener(self, listener: Callable[[], None], on_data: Callable[[], None]) -> None:
+        # websockets has no callback for "a message arrived", "a Close frame
+        # arrived" or "I failed the connection". All happen while it processes
+        # incoming bytes: data_received() parses them and calls process_event()
+        # once per frame. Wrapping these two methods of this instance lets the
+        # table see each message and the peer's Close as they arrive (so sends
+        # fail fast and the close timer starts then), not at the next operation.
         protocol = self._ws.protocol
         received = self._ws.data_received
+        process = self._ws.process_event
 
         def data_received(data: bytes) -> None:
             received(data)
             if protocol.state is not WSState.OPEN:
                 listener()
 
-        setattr(self._ws, "data_received", data_received)  # noqa: B010 - mypy: method slot
+        def process_event(event: Any) -> None:
+            process(event)
+            if isinstance(event, Frame) and event.opcode in DATA_OPCODES and event.fin:
+                on_data()
+
+        # setattr: mypy forbids assigning to a method.
+        setattr(self._ws, "data_received", data_received)  # noqa: B010
+        setattr(self._ws, "process_event", process_event)  # noqa: B010
 
     @property
     def connection(self) -> Connection:
@@ -97,25 +130,32 @@ class WebsocketsTransport(Transport):
             await self._ws.send(data)
         except ConnectionClosed:
             raise TransportClosed from None
+        # asyncio reports a failed socket write (ECONNRESET, EPIPE: the peer reset
+        # the connection before our reader noticed, scenario 3) by aborting the
+        # transport, not by raising, so websockets' send() returns normally; by
+        # then connection_lost() has recorded the error (websockets' drain()
+        # yields once when the transport is closing). An aborted transport
+        # discards what it buffered: the message did not go out.
+        if self._ws.connection_exc is not None:
+            raise TransportClosed
 
     async def ping(self) -> Awaitable[None] | None:
         try:
             waiter = await self._ws.ping()
         except ConnectionClosed:
             raise TransportClosed from None
-        return self._pong(waiter)
+        return _PongWaiter(waiter)
 
-    @staticmethod
-    async def _pong(waiter: Awaitable[float]) -> None:
+    async def recv(self, block: bool = True) -> Data:
         try:
-            await waiter
-        except ConnectionClosed:
-            raise TransportClosed from None
-
-    async def recv(self) -> Data:
-        try:
-            return await self._ws.recv()
-        except ConnectionClosed:
+            if block:
+                return await self._ws.recv()
+            # A message already assembled is returned without suspending; if recv()
+            # has to wait, the zero timeout cancels it, which websockets documents as
+            # safe (no data lost).
+            async with asyncio.timeout(0):
+                return await self._ws.recv()
+        except (ConnectionClosed, TimeoutError):
             raise TransportClosed from None
 
     def start_close(self, code: int, reason: str) -> None:
