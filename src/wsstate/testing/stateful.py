@@ -145,6 +145,21 @@ _VALID_CODES: Final = (1000, 1001, 1008, 1011, 3000, 4000, 4999)
 _INVALID_CODES: Final = (999, 1004, 1005, 1006, 1015, 2999, 5000)
 
 
+async def wait_until(predicate: Callable[[], bool], limit: float, poll: float = 0.005) -> bool:
+    """Poll ``predicate`` until it holds or ``limit`` seconds pass; return whether it held.
+
+    Polling is deliberate: the conditions are the observable state of real
+    objects (a connection's state, a queue's length) that offer nothing to wait on.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not predicate():
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(poll)
+    return True
+
+
 # -- choices -----------------------------------------------------------------------
 
 
@@ -412,11 +427,8 @@ class Harness:
                 )
 
     async def _settle(self, expected: State) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timing.settle
         await asyncio.sleep(0.002)
-        while self.conn.state is not expected and loop.time() < deadline:
-            await asyncio.sleep(0.005)
+        await wait_until(lambda: self.conn.state is expected, self.timing.settle)
         assert self.conn.state is expected, (
             f"runtime is {self.conn.state}, model is {expected}; steps: {self.steps}"
         )
@@ -488,11 +500,8 @@ class Harness:
         await self.check()
 
     async def _settle_any(self, states: set[State]) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timing.settle
         await asyncio.sleep(0.002)
-        while self.conn.state not in states and loop.time() < deadline:
-            await asyncio.sleep(0.005)
+        await wait_until(lambda: self.conn.state in states, self.timing.settle)
 
     @property
     def peer_closed(self) -> bool:
@@ -581,10 +590,7 @@ async def _peer_data(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> 
     await h.peer.send_text(text)
     if Effect.DELIVER in effects:
         h.pending.append(text)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + h.timing.settle
-        while len(queue) <= before and loop.time() < deadline:
-            await asyncio.sleep(0.002)
+        await wait_until(lambda: len(queue) > before, h.timing.settle, poll=0.002)
 
 
 async def _peer_close(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
@@ -617,18 +623,14 @@ async def _transport_stalled(h: Harness, effects: tuple[Effect, ...], draw: Choi
 async def _keepalive_timeout(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
     h.pair.blackhole(True)
     t = h.timing
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + t.ping_interval + t.ping_timeout + t.settle
-    while h.conn.state is State.OPEN and loop.time() < deadline:
-        await asyncio.sleep(0.01)
+    limit = t.ping_interval + t.ping_timeout + t.settle
+    await wait_until(lambda: h.conn.state is not State.OPEN, limit, poll=0.01)
     h.pair.blackhole(False)
 
 
 async def _close_timeout(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + h.timing.close_timeout + h.timing.settle
-    while h.conn.state is not State.CLOSED and loop.time() < deadline:
-        await asyncio.sleep(0.01)
+    limit = h.timing.close_timeout + h.timing.settle
+    await wait_until(lambda: h.conn.state is State.CLOSED, limit, poll=0.01)
 
 
 #: How each drivable event is made to happen for real.
