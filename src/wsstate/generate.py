@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import keyword
+import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -314,11 +315,20 @@ def render_dot(spec: Spec) -> str:
 
 Renderer = Callable[[Spec], str]
 
+
+def _render_promela(spec: Spec) -> str:
+    """The Promela model (:mod:`wsstate.promela` imports this module: import it late)."""
+    from .promela import render
+
+    return render(spec)
+
+
 #: Every generated file: path relative to the project root -> renderer of the connection spec.
 RENDERERS: dict[str, Renderer] = {
     "src/wsstate/_generated.py": render_python,
     "diagrams/connection.mmd": render_mermaid,
     "diagrams/connection.dot": render_dot,
+    "spec/generated/connection.pml": _render_promela,
 }
 
 
@@ -397,3 +407,95 @@ def check(root: Path) -> list[str]:
         )
         diffs.append("".join(diff))
     return diffs
+
+
+def render_stateful_tests(spec: Spec) -> str:
+    """The generated Hypothesis stateful tests: one rule per drivable event of the spec."""
+    from .testing.stateful import CONCURRENT_PAIRS, DRIVERS
+
+    events = [e for e in spec.events if any(d.value == e.name for d in DRIVERS)]
+    skipped = [e.name for e in spec.events if e not in events]
+    o: list[str] = [header(spec, "#")]
+    w = o.append
+    w('"""Hypothesis stateful tests of the connection machine against real sockets.\n\n')
+    w("One rule per event of the table that a test can drive; the python-statemachine\n")
+    w("model is the oracle; every check is in wsstate.testing.stateful.Harness. Both\n")
+    w("roles: the guarded side as a websockets server and as a websockets client.\n")
+    w("Profile: WSSTATE_HYPOTHESIS_PROFILE=ci (default) or long.\n")
+    if skipped:
+        note = f"Events with no driver (listed in the coverage report): {', '.join(skipped)}."
+        w("\n".join(textwrap.wrap(note, 88)) + "\n")
+    w('"""\n\n')
+    w("from __future__ import annotations\n\n")
+    w("import asyncio\n")
+    w("import os\n")
+    w("from typing import Any, ClassVar\n\n")
+    w("import pytest\n")
+    w("from hypothesis import settings\n")
+    w("from hypothesis import strategies as st\n")
+    w("from hypothesis.stateful import RuleBasedStateMachine, precondition, rule\n\n")
+    w("from wsstate._generated import Event\n")
+    w("from wsstate.testing.stateful import (\n")
+    w("    Harness,\n    HypothesisChoices,\n    Role,\n    drivable_pairs,\n")
+    w("    register_profiles,\n    run_tour,\n)\n\n")
+    w("register_profiles()\n")
+    w('PROFILE = settings.get_profile(os.environ.get("WSSTATE_HYPOTHESIS_PROFILE", "ci"))\n\n\n')
+    w("class ConnectionMachine(RuleBasedStateMachine):\n")
+    w('    """Drives one guarded connection; subclasses pick the role."""\n\n')
+    w('    role: ClassVar[Role] = "server"\n\n')
+    w("    def __init__(self) -> None:\n")
+    w("        super().__init__()\n")
+    w("        self.loop = asyncio.new_event_loop()\n")
+    w("        self.h = Harness(self.role)\n")
+    w("        self.loop.run_until_complete(self.h.start())\n\n")
+    w("    def teardown(self) -> None:\n")
+    w("        try:\n")
+    w("            self.loop.run_until_complete(self.h.stop())\n")
+    w("        finally:\n")
+    w("            self.loop.close()\n\n")
+    w("    def _step(self, event: Event, data: Any) -> None:\n")
+    w("        self.loop.run_until_complete(self.h.step(event, HypothesisChoices(data)))\n\n")
+    w("    def _together(self, a: Event, b: Event, data: Any) -> None:\n")
+    w("        coro = self.h.step_concurrently(a, b, HypothesisChoices(data))\n")
+    w("        self.loop.run_until_complete(coro)\n")
+    for e in events:
+        member = e.name.upper()
+        w("\n")
+        w(f"    @precondition(lambda self: self.h.enabled(Event.{member}))\n")
+        w("    @rule(data=st.data())\n")
+        w(f"    def {e.name}(self, data: Any) -> None:\n")
+        w(f'        """{e.kind}: {e.doc}"""\n')
+        w(f"        self._step(Event.{member}, data)\n")
+    for a, b in CONCURRENT_PAIRS:
+        ma, mb = a.value.upper(), b.value.upper()
+        w("\n")
+        w(
+            "    @precondition(\n"
+            f"        lambda self: self.h.enabled_concurrently(Event.{ma}, Event.{mb})\n"
+            "    )\n"
+        )
+        w("    @rule(data=st.data())\n")
+        w(f"    def together_{a.value}__{b.value}(self, data: Any) -> None:\n")
+        w(f'        """{a.value} and {b.value} started together."""\n')
+        w(f"        self._together(Event.{ma}, Event.{mb}, data)\n")
+    w("\n\n")
+    w("class ServerSide(ConnectionMachine):\n")
+    w('    """The guarded side is a websockets server."""\n\n')
+    w('    role: ClassVar[Role] = "server"\n\n\n')
+    w("class ClientSide(ConnectionMachine):\n")
+    w('    """The guarded side is a websockets client."""\n\n')
+    w('    role: ClassVar[Role] = "client"\n\n\n')
+    w("TestServerSide = ServerSide.TestCase\n")
+    w("TestServerSide.settings = PROFILE\n")
+    w("TestClientSide = ClientSide.TestCase\n")
+    w("TestClientSide.settings = PROFILE\n\n\n")
+    w('@pytest.mark.parametrize("role", ["server", "client"])\n')
+    w("def test_every_drivable_pair(role: Role) -> None:\n")
+    w('    """Deterministic tour: each drivable pair once, checked as in the rules."""\n')
+    w("    assert drivable_pairs(), \"no drivable pair: the harness lost its drivers\"\n")
+    w("    failures = asyncio.run(run_tour(role))\n")
+    w('    assert not failures, "\\n".join(failures)\n')
+    return "".join(o)
+
+
+RENDERERS["tests/generated/test_connection_stateful.py"] = render_stateful_tests

@@ -70,7 +70,11 @@ __all__ = [
     "coverage",
     "coverage_report",
     "drivable_pairs",
+    "register_profiles",
+    "run_tour",
+    "run_tour_pair",
     "tour",
+    "wait_until",
 ]
 
 Role = Literal["server", "client"]
@@ -422,6 +426,8 @@ class Harness:
         for pending in list(self.waiting):
             if pending.task.done():
                 self.waiting.remove(pending)
+                if pending.expected is None:  # concurrent: checked against serial orders
+                    continue
                 assert pending.task.result() == pending.expected, (
                     f"close() returned {pending.task.result()}, table says {pending.expected}"
                 )
@@ -461,6 +467,17 @@ class Harness:
             self.watch.__exit__(None, None, None)
 
     # -- concurrency -------------------------------------------------------------
+
+    def enabled_concurrently(self, a: Event, b: Event) -> bool:
+        """True if ``a`` and ``b`` can be started together now."""
+        state = self.model_state
+        for event in (a, b):
+            if TABLE[(state, event)].next is None or (state, event) in NOT_DRIVABLE:
+                return False
+            check = _PRECONDITIONS.get(event)
+            if check is not None and not check(self):
+                return False
+        return True
 
     async def step_concurrently(self, a: Event, b: Event, draw: Choices) -> None:
         """Start ``a`` and ``b`` together; the result must match one of their serial orders."""
@@ -723,8 +740,13 @@ def tour() -> Iterator[tuple[State, Event, list[Event]]]:
         yield state, event, paths[state]
 
 
-async def run_tour_pair(role: Role, state: State, event: Event, path: list[Event]) -> None:
-    """Drive ``path`` from OPEN, then ``event``, in a fresh harness; raise on any violation."""
+async def run_tour_pair(
+    role: Role, state: State, event: Event, path: list[Event]
+) -> set[tuple[State, Event]]:
+    """Drive ``path`` from OPEN, then ``event``, in a fresh harness; raise on any violation.
+
+    Returns the pairs the runtime was seen to take.
+    """
     h = Harness(role)
     await h.start()
     try:
@@ -738,3 +760,40 @@ async def run_tour_pair(role: Role, state: State, event: Event, path: list[Event
         await h.step(event, choices)
     finally:
         await h.stop()
+    return {(s, e) for s, e, _ in h.handler.taken}
+
+
+async def run_tour(role: Role, *, stop_at_first_failure: bool = False) -> list[str]:
+    """Drive every drivable pair once (each in a fresh harness); return the failures.
+
+    A pair the runtime did not take as the model did is a failure too.
+    """
+    failures: list[str] = []
+    for state, event, path in tour():
+        try:
+            seen = await run_tour_pair(role, state, event, path)
+        except Exception as exc:  # a failed check or a crash: both are findings
+            failures.append(f"{state}/{event} via {[e.value for e in path]}: {exc!r}")
+        else:
+            if (state, event) not in seen:
+                failures.append(f"{state}/{event}: the runtime did not take this pair")
+        if failures and stop_at_first_failure:
+            break
+    return failures
+
+
+def register_profiles() -> None:
+    """Register the Hypothesis profiles of the stateful tests: ``ci`` and ``long``.
+
+    ``ci`` keeps the stateful part of ``make test`` within a few minutes; ``long``
+    is for campaigns (``wsstate fuzz``). Real sockets make steps slow and timing
+    varied, so there is no deadline and the too-slow health check is off.
+    """
+    from hypothesis import HealthCheck, settings
+
+    common: dict[str, Any] = {
+        "deadline": None,
+        "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much],
+    }
+    settings.register_profile("ci", max_examples=12, stateful_step_count=12, **common)
+    settings.register_profile("long", max_examples=100_000, stateful_step_count=30, **common)

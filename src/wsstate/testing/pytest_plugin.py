@@ -1,0 +1,18 @@
+"""pytest plugin (enabled in pyproject.toml): prints the stateful tests' transition coverage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .stateful import coverage_report
+
+__all__ = ["pytest_terminal_summary"]
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
+    """After the run: ``transition coverage: covered/drivable`` and every pair not driven, why."""
+    report = coverage_report()
+    if report:
+        terminalreporter.section("wsstate transition coverage")
+        for line in report.splitlines():
+            terminalreporter.write_line(line)
