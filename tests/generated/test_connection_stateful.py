@@ -22,7 +22,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
-from wsstate._generated import Event
+from wsstate._generated import Event, State
 from wsstate.testing.stateful import (
     Harness,
     HypothesisChoices,
@@ -55,6 +55,14 @@ class ConnectionMachine(RuleBasedStateMachine):
 
     def _step(self, event: Event, data: Any) -> None:
         self.loop.run_until_complete(self.h.step(event, HypothesisChoices(data)))
+
+    @precondition(lambda self: self.h.model_state is State.CLOSED)
+    @rule()
+    def reopen(self) -> None:
+        """Check and tear down the closed connection, then open a new one."""
+        self.loop.run_until_complete(self.h.stop())
+        self.h = Harness(self.role)
+        self.loop.run_until_complete(self.h.start())
 
     def _together(self, a: Event, b: Event, data: Any) -> None:
         coro = self.h.step_concurrently(a, b, HypothesisChoices(data))

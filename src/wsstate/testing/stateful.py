@@ -42,7 +42,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -283,6 +283,11 @@ class _Transitions(logging.Handler):
         self.taken: list[tuple[State, Event, State]] = []
         self.errors: list[logging.LogRecord] = []
 
+    def describe(self) -> str:
+        """The ERROR records, formatted with their tracebacks."""
+        formatter = logging.Formatter("%(levelname)s %(name)s: %(message)s")
+        return "\n".join(formatter.format(r) for r in self.errors)
+
     def emit(self, record: logging.LogRecord) -> None:
         if record.levelno >= logging.ERROR:
             self.errors.append(record)
@@ -328,6 +333,7 @@ class Harness:
         self.pending: deque[str | bytes] = deque()
         self.waiting: list[_Pending] = []
         self.closed_calls = 0
+        self.closed_steps = 0
         self.first_close_code: int | None = None
         self._server: Server | None = None
         self._raw: RawServer | None = None
@@ -344,6 +350,9 @@ class Harness:
 
             async def handler(ws: ServerConnection) -> None:
                 conn = guard(ws, **options)
+                if guarded.done():  # not the connection this harness waits for
+                    conn.abort()
+                    return
                 guarded.set_result(conn)
                 await conn.wait_closed()
 
@@ -388,9 +397,14 @@ class Harness:
         assert isinstance(value, State)
         return value
 
+    #: Steps allowed in CLOSED before only ``reopen`` is left (keeps exploration alive).
+    closed_step_limit: ClassVar[int] = 3
+
     def enabled(self, event: Event) -> bool:
         """True if ``event`` can be driven now (the model's state and the driver agree)."""
         state = self.model_state
+        if state is State.CLOSED and self.closed_steps >= self.closed_step_limit:
+            return False
         if TABLE[(state, event)].next is None or (state, event) in NOT_DRIVABLE:
             return False
         check = _PRECONDITIONS.get(event)
@@ -406,6 +420,8 @@ class Harness:
     async def step(self, event: Event, draw: Choices) -> None:
         """Drive ``event``, advance the model, check every invariant."""
         assert self.enabled(event), f"{event} not enabled in {self.model_state}"
+        if self.model_state is State.CLOSED:
+            self.closed_steps += 1
         row = TABLE[(self.model_state, event)]
         driver = DRIVERS[event]
         await driver(self, row.effects, draw)
@@ -417,7 +433,7 @@ class Harness:
         await self._settle(self.model_state)
         problems = self.pair.tap.directions[self.out_direction].problems()
         assert not problems, f"wire ({self.out_direction.value}): {problems}"
-        assert not self.handler.errors, [r.getMessage() for r in self.handler.errors]
+        assert not self.handler.errors, self.handler.describe()
         assert not self.watch.calls, self.watch.describe()
         closed = self.model_state is State.CLOSED
         assert self.closed_calls == (1 if closed else 0), (
@@ -457,7 +473,7 @@ class Harness:
                 with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                     await pending.task
             await asyncio.sleep(0)
-            assert not self.handler.errors, [r.getMessage() for r in self.handler.errors]
+            assert not self.handler.errors, self.handler.describe()
             self.watch.assert_not_called()
             await self.baseline.assert_restored(settle=2.0)
         finally:
@@ -471,6 +487,8 @@ class Harness:
     def enabled_concurrently(self, a: Event, b: Event) -> bool:
         """True if ``a`` and ``b`` can be started together now."""
         state = self.model_state
+        if state is State.CLOSED:
+            return False
         for event in (a, b):
             if TABLE[(state, event)].next is None or (state, event) in NOT_DRIVABLE:
                 return False
@@ -795,5 +813,5 @@ def register_profiles() -> None:
         "deadline": None,
         "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much],
     }
-    settings.register_profile("ci", max_examples=12, stateful_step_count=12, **common)
+    settings.register_profile("ci", max_examples=40, stateful_step_count=15, **common)
     settings.register_profile("long", max_examples=100_000, stateful_step_count=30, **common)

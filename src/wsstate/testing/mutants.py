@@ -1,0 +1,134 @@
+"""Deliberately broken runtimes, to prove the stateful tests catch real bugs.
+
+Each mutant is a context manager that patches :class:`~wsstate.GuardedConnection`
+for its duration, reproducing one bug class from the field. The mutation check
+(``tests/test_mutations.py``) runs the generated stateful tests under each one
+and requires a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any, Final
+
+from .._generated import State
+from ..adapters.base import Data
+from ..connection import GuardedConnection
+
+__all__ = ["MUTANTS"]
+
+Patch = Callable[[], contextlib.AbstractContextManager[None]]
+
+
+@contextlib.contextmanager
+def _patched(name: str, replacement: Callable[..., Any]) -> Iterator[None]:
+    original = getattr(GuardedConnection, name)
+    setattr(GuardedConnection, name, replacement(original))
+    try:
+        yield
+    finally:
+        setattr(GuardedConnection, name, original)
+
+
+def double_close_raises() -> contextlib.AbstractContextManager[None]:
+    """close() on a connection that is no longer OPEN raises, as Starlette's does."""
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        async def close(self: GuardedConnection, code: int = 1000, reason: str = "") -> bool:
+            if self.state is not State.OPEN:
+                raise RuntimeError('Cannot call "send" once a close message has been sent.')
+            result: bool = await original(self, code, reason)
+            return result
+
+        return close
+
+    return _patched("close", wrap)
+
+
+def send_leaks_transport_exception() -> contextlib.AbstractContextManager[None]:
+    """A send on a closed connection reaches the transport and raises its own exception."""
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        async def _send(self: GuardedConnection, data: Data) -> bool:
+            if self.state is State.CLOSED:
+                await self.transport.connection.send(data)  # type: ignore[attr-defined]
+            result: bool = await original(self, data)
+            return result
+
+        return _send
+
+    return _patched("_send", wrap)
+
+
+def send_waits_while_closing() -> contextlib.AbstractContextManager[None]:
+    """A send while closing waits for the close timeout instead of failing fast."""
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        async def _send(self: GuardedConnection, data: Data) -> bool:
+            if self.state in (State.CLOSING, State.CLOSE_RECEIVED):
+                await asyncio.sleep(self.options.close_timeout)
+            result: bool = await original(self, data)
+            return result
+
+        return _send
+
+    return _patched("_send", wrap)
+
+
+def closed_callback_fires_twice() -> contextlib.AbstractContextManager[None]:
+    """The closed notification runs every callback twice."""
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        def _notify_closed(self: GuardedConnection) -> None:
+            callbacks = list(self._callbacks)
+            original(self)
+            for callback in callbacks:
+                self._run_callback(callback)
+
+        return _notify_closed
+
+    return _patched("_notify_closed", wrap)
+
+
+def invalid_close_code_reaches_wire() -> contextlib.AbstractContextManager[None]:
+    """close() sends whatever code it is given, reserved ones included."""
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        async def close(self: GuardedConnection, code: int = 1000, reason: str = "") -> bool:
+            if self.state is State.OPEN and not 1000 <= code <= 1003:
+                self.transport.start_close(code, reason)
+                return True
+            result: bool = await original(self, code, reason)
+            return result
+
+        return close
+
+    return _patched("close", wrap)
+
+
+def recv_loses_buffered_messages() -> contextlib.AbstractContextManager[None]:
+    """recv() after the peer's Close raises at once, losing what was already received."""
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        async def recv(self: GuardedConnection) -> Data:
+            if self.state in (State.CLOSE_RECEIVED, State.CLOSED):
+                raise self._closed_error()
+            result: Data = await original(self)
+            return result
+
+        return recv
+
+    return _patched("recv", wrap)
+
+
+#: name -> patch, one bug class each.
+MUTANTS: Final[dict[str, Patch]] = {
+    "double close raises": double_close_raises,
+    "send in CLOSED leaks the transport's exception": send_leaks_transport_exception,
+    "send waits while closing": send_waits_while_closing,
+    "the closed callback fires twice": closed_callback_fires_twice,
+    "an invalid close code reaches the wire": invalid_close_code_reaches_wire,
+    "recv loses messages received before the peer's Close": recv_loses_buffered_messages,
+}
