@@ -81,6 +81,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return verify.main(args)
 
 
+def _cmd_fuzz(args: argparse.Namespace) -> int:
+    from . import fuzz
+
+    return fuzz.main(args)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from . import demo
 
@@ -142,6 +148,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify.add_arguments(p)
     p.set_defaults(handler=_cmd_verify)
+
+    p = sub.add_parser(
+        "fuzz",
+        help="run a long campaign of the generated stateful tests",
+        description="Run the generated Hypothesis state machines against real sockets until "
+        "the time is up, with progress, then a summary with replay commands for failures.",
+    )
+    from . import fuzz
+
+    fuzz.add_arguments(p)
+    p.set_defaults(handler=_cmd_fuzz)
 
     p = sub.add_parser(
         "demo",

@@ -499,7 +499,7 @@ def render_stateful_tests(spec: Spec) -> str:
     w('@pytest.mark.parametrize("role", ["server", "client"])\n')
     w("def test_every_drivable_pair(role: Role) -> None:\n")
     w('    """Deterministic tour: each drivable pair once, checked as in the rules."""\n')
-    w("    assert drivable_pairs(), \"no drivable pair: the harness lost its drivers\"\n")
+    w('    assert drivable_pairs(), "no drivable pair: the harness lost its drivers"\n')
     w("    failures = asyncio.run(run_tour(role))\n")
     w('    assert not failures, "\\n".join(failures)\n')
     return "".join(o)

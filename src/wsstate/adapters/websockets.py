@@ -32,6 +32,31 @@ logger: Final = logging.getLogger("wsstate")
 _FRAME_OVERHEAD: Final = 14
 
 
+def _make_abort_idempotent(ws: Connection) -> None:
+    """Make ``ws.transport.abort()`` a no-op once the connection is lost.
+
+    CPython's selector transport (3.11 to 3.13 at least) loses track of its
+    closure when ``close()`` is called with data still buffered and the buffer
+    then drains: a later ``abort()`` raises ``AttributeError: 'NoneType' object
+    has no attribute 'call_soon'``. asyncio calls ``close()`` itself when the
+    peer's FIN arrives, and websockets calls ``abort()`` when a server handler
+    returns after the connection closed, so a slow reader that leaves surfaces
+    as "connection handler failed" at ERROR. The transport is already gone
+    then; aborting it again must do nothing.
+    """
+    transport = ws.transport
+    abort = transport.abort
+    lost = ws.connection_lost_waiter
+
+    def safe_abort() -> None:
+        if lost.done():
+            return
+        abort()
+
+    with contextlib.suppress(AttributeError):  # a transport with __slots__: leave it
+        setattr(transport, "abort", safe_abort)  # noqa: B010 - mypy: method slot
+
+
 class _PongWaiter:
     """Awaits a websockets pong waiter, converting its ConnectionClosed.
 
@@ -65,6 +90,7 @@ class WebsocketsTransport(Transport):
         self.loop = asyncio.get_running_loop()
         self.requested_close = False
         self._close_task: asyncio.Task[None] | None = None
+        _make_abort_idempotent(ws)
 
     def set_listener(self, listener: Callable[[], None], on_data: Callable[[], None]) -> None:
         # websockets has no callback for "a message arrived", "a Close frame
@@ -109,16 +135,28 @@ class WebsocketsTransport(Transport):
             if code == 1005:  # the frame carried no code
                 code = None
             close_rcvd = (code, rcvd.reason)
-        lost = self._ws.connection_lost_waiter.done()
+        failed = self._write_failed()
+        lost = self._ws.connection_lost_waiter.done() or failed
         return Facts(
             library_close=library_close,
             close_rcvd=close_rcvd,
             lost=lost,
-            lost_error=lost and self._ws.connection_exc is not None,
+            lost_error=lost and (self._ws.connection_exc is not None or failed),
         )
 
+    def _write_failed(self) -> bool:
+        # asyncio aborts a transport whose socket write failed (ECONNRESET, EPIPE:
+        # the peer reset the connection before our reader noticed, scenario 3) and
+        # tells websockets only one loop iteration later (connection_lost), so its
+        # state is still OPEN meanwhile. Every write in that window is discarded,
+        # and from the fifth on asyncio logs a WARNING ("socket.send() raised
+        # exception."), so the loss must be a fact now. In OPEN nothing else closes
+        # the transport: websockets closes it only after leaving OPEN, and our own
+        # abort moves the table to CLOSED first.
+        return self._ws.protocol.state is WSState.OPEN and self._ws.transport.is_closing()
+
     def is_open(self) -> bool:
-        return self._ws.protocol.state is WSState.OPEN
+        return self._ws.protocol.state is WSState.OPEN and not self._ws.transport.is_closing()
 
     def send_would_block(self, nbytes: int) -> bool:
         transport = self._ws.transport
@@ -136,7 +174,7 @@ class WebsocketsTransport(Transport):
         # then connection_lost() has recorded the error (websockets' drain()
         # yields once when the transport is closing). An aborted transport
         # discards what it buffered: the message did not go out.
-        if self._ws.connection_exc is not None:
+        if self._ws.connection_exc is not None or self._write_failed():
             raise TransportClosed
 
     async def ping(self) -> Awaitable[None] | None:

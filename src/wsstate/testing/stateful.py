@@ -61,6 +61,7 @@ __all__ = [
     "CONCURRENT_PAIRS",
     "DRIVERS",
     "NOT_DRIVABLE",
+    "STATS",
     "TIMING",
     "Choices",
     "FirstChoices",
@@ -226,6 +227,9 @@ class HypothesisChoices(Choices):
 
 # -- coverage -------------------------------------------------------------------------
 
+#: Examples (harnesses started) and steps driven in this process.
+STATS: Final[dict[str, int]] = {"examples": 0, "steps": 0}
+
 #: Pairs the runtime was seen to take while a harness drove it, per role.
 _SEEN: Final[dict[str, set[tuple[State, Event]]]] = {"server": set(), "client": set()}
 
@@ -320,6 +324,7 @@ class Harness:
 
     async def start(self) -> None:
         """Open the connection; the model starts in OPEN (handshake_ok taken)."""
+        STATS["examples"] += 1
         self.baseline = ResourceSnapshot.take()
         self.watch = LoopWatch().__enter__()
         self.name = f"stateful-{self.role}-{id(self):x}"
@@ -420,6 +425,7 @@ class Harness:
     async def step(self, event: Event, draw: Choices) -> None:
         """Drive ``event``, advance the model, check every invariant."""
         assert self.enabled(event), f"{event} not enabled in {self.model_state}"
+        STATS["steps"] += 1
         if self.model_state is State.CLOSED:
             self.closed_steps += 1
         row = TABLE[(self.model_state, event)]
@@ -696,8 +702,10 @@ _PRECONDITIONS: Final[dict[Event, Callable[[Harness], bool]]] = {
     Event.APP_RECV: lambda h: (
         bool(h.pending) or h.model_state in (State.CLOSE_RECEIVED, State.CLOSED)
     ),
-    # The peer can only act while its TCP connection is up.
-    Event.PEER_DATA: lambda h: _not_closed_by_peer(h) and not h.peer_closed,
+    # The peer can only act while its TCP connection is up. At most 8 unread
+    # messages: past websockets' receive queue (16) it stops reading the socket,
+    # pongs go unread and keepalive fails - real, but not this event.
+    Event.PEER_DATA: lambda h: _not_closed_by_peer(h) and not h.peer_closed and len(h.pending) < 8,
     Event.PEER_CLOSE: lambda h: _not_closed_by_peer(h) and not h.peer_closed,
     Event.PEER_PROTOCOL_ERROR: lambda h: _not_closed_by_peer(h) and not h.peer_closed,
     Event.TRANSPORT_EOF: lambda h: not h.pair.closed,

@@ -1,0 +1,756 @@
+// GENERATED FILE - DO NOT EDIT.
+// Source: spec/connection.toml
+// Regenerate with `wsstate generate`; `wsstate check` fails if this file is stale.
+// Two connection machines (client, server) over a faulty channel; see
+// docs/verification.md. The same model as `wsstate verify` (src/wsstate/verify.py).
+// Check: spin -a connection.pml && gcc -O1 -o pan pan.c
+//        ./pan -a -N safety && ./pan -a -N termination
+
+// Bounds
+#define SENDS 1
+#define PINGS 1
+#define FAULTS 1
+#define CAP 4
+
+// States
+#define S_CONNECTING 0
+#define S_OPEN 1
+#define S_CLOSING 2
+#define S_CLOSE_RECEIVED 3
+#define S_CLOSED 4
+
+// Events
+#define E_app_send 0
+#define E_app_ping 1
+#define E_app_recv 2
+#define E_app_close 3
+#define E_app_close_invalid 4
+#define E_app_abort 5
+#define E_handshake_ok 6
+#define E_handshake_fail 7
+#define E_peer_data 8
+#define E_peer_close 9
+#define E_peer_close_invalid 10
+#define E_peer_protocol_error 11
+#define E_transport_eof 12
+#define E_transport_error 13
+#define E_transport_stalled 14
+#define E_open_timeout 15
+#define E_close_timeout 16
+#define E_keepalive_timeout 17
+
+// Timers (bits)
+#define T_open_timer 1
+#define T_close_timer 2
+#define T_keepalive 4
+
+// Frames
+#define F_REQ 1
+#define F_RESP 2
+#define F_DATA 3
+#define F_PING 4
+#define F_CLOSE 5
+
+// End of a direction: open, FIN pending, RST pending, seen (or no longer read)
+#define LIVE 0
+#define FIN 1
+#define RST 2
+#define DONE 3
+
+// Kind of the last step, for the termination claim
+#define K_APP 0
+#define K_ENV 1
+#define K_FAULT 2
+
+// wsstate.closecodes.is_sendable_code
+#define SENDABLE(c) (((c) >= 1000 && (c) <= 1003) || ((c) >= 1007 && (c) <= 1014) || ((c) >= 3000 && (c) <= 4999))
+#define VALID_CLOSE(c) ((c) == 0 || SENDABLE(c))
+#define TERMINAL(s) ((s) == S_CLOSED)
+#define all_closed (TERMINAL(st[0]) && TERMINAL(st[1]))
+#define due(d) (!hole[d] && (len(wire[d]) > 0 || wend[d] == FIN || wend[d] == RST))
+#define env_enabled (due(0) || due(1) || timers[0] != 0 || timers[1] != 0)
+#define SEND_TX(s) ((s) == S_OPEN)
+#define PING_TX(s) ((s) == S_OPEN)
+#define violated (v_no_data_after_close || v_single_close_per_direction || v_no_reserved_code_on_wire || v_impossible_event || v_terminal_left || v_no_deadlock || v_clean_handshake || v_channel_bound)
+
+chan wire[2] = [CAP] of { byte, short };  // wire[i]: what peer i writes
+byte wend[2];   // end marker of wire[i]
+bool hole[2];   // wire[i] black-holed
+byte hs[2];     // handshake frames queued in wire[i]
+byte st[2];     // peer 0 client, 1 server
+byte timers[2];
+byte sends[2];
+byte pings[2];
+byte closes[2];
+short rec[2];   // recorded close code, 0 before
+bool clean[2];
+byte faults;
+short rcvd = -1;  // code of the Close being delivered (0: none), else -1
+short tmp;        // scratch (inline arguments cannot be conditional expressions)
+byte last = K_APP;
+bool pristine = true;  // no fault, no timer, no abort, no close during the handshake
+bool v_no_data_after_close;
+bool v_single_close_per_direction;
+bool v_no_reserved_code_on_wire;
+bool v_impossible_event;
+bool v_terminal_left;
+bool v_no_deadlock;
+bool v_clean_handshake;
+bool v_channel_bound;
+
+inline fail(flag) {
+    flag = true;
+    assert(!flag)
+}
+
+inline clear(d) {
+    do
+    :: len(wire[d]) > 0 -> wire[d]?_, _
+    :: else -> break
+    od;
+    hs[d] = 0
+}
+
+// Put a frame on peer me's direction, checking the wire properties first.
+inline emit(me, fk, fc) {
+    if
+    :: closes[me] > 0 && fk == F_CLOSE -> fail(v_single_close_per_direction)
+    :: closes[me] > 0 && fk != F_CLOSE -> fail(v_no_data_after_close)
+    :: else -> skip
+    fi;
+    if
+    :: fk == F_CLOSE && !VALID_CLOSE(fc) -> fail(v_no_reserved_code_on_wire)
+    :: else -> skip
+    fi;
+    if
+    :: fk == F_CLOSE -> closes[me]++
+    :: else -> skip
+    fi;
+    if
+    :: wend[me] == LIVE && len(wire[me]) >= CAP -> fail(v_channel_bound)
+    :: wend[me] == LIVE && len(wire[me]) < CAP -> wire[me]!fk, fc
+    :: else -> skip  // the direction has ended: the frame is lost
+    fi
+}
+
+inline record(me, code) {
+    if
+    :: rec[me] == 0 -> rec[me] = code
+    :: else -> skip
+    fi
+}
+
+inline abort(me) {
+    clear(me);
+    if
+    :: wend[me] != DONE -> wend[me] = RST
+    :: else -> skip
+    fi;
+    clear(1 - me);
+    wend[1 - me] = DONE
+}
+
+// Invariants, checked after every step.
+inline invariants() {
+    if
+    :: pristine && all_closed && !(clean[0] && clean[1] && rec[0] == rec[1]) ->
+        fail(v_clean_handshake)
+    :: else -> skip
+    fi;
+    if
+    :: !all_closed && !env_enabled -> fail(v_no_deadlock)
+    :: else -> skip
+    fi
+}
+
+// The table, one inline per event: feed the event to peer me, perform its row.
+inline on_app_send(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 57
+        st[me] = S_CONNECTING
+    :: st[me] == S_OPEN ->  // line 77
+        sends[me]--;
+        emit(me, F_DATA, 0);
+        st[me] = S_OPEN
+    :: st[me] == S_CLOSING ->  // line 97
+        st[me] = S_CLOSING
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 117
+        st[me] = S_CLOSE_RECEIVED
+    :: st[me] == S_CLOSED ->  // line 138
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_app_ping(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 58
+        st[me] = S_CONNECTING
+    :: st[me] == S_OPEN ->  // line 78
+        pings[me]--;
+        emit(me, F_PING, 0);
+        st[me] = S_OPEN
+    :: st[me] == S_CLOSING ->  // line 98
+        st[me] = S_CLOSING
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 118
+        st[me] = S_CLOSE_RECEIVED
+    :: st[me] == S_CLOSED ->  // line 139
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_app_recv(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 59
+        st[me] = S_CONNECTING
+    :: st[me] == S_OPEN ->  // line 79
+        st[me] = S_OPEN
+    :: st[me] == S_CLOSING ->  // line 99
+        st[me] = S_CLOSING
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 119
+        st[me] = S_CLOSE_RECEIVED
+    :: st[me] == S_CLOSED ->  // line 140
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_app_close(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 60
+        timers[me] = timers[me] & ~T_open_timer;
+        abort(me);
+        tmp = 1000;
+        record(me, tmp);
+        tmp = 0;
+        st[me] = S_CLOSED
+    :: st[me] == S_OPEN ->  // line 80
+        timers[me] = timers[me] & ~T_keepalive;
+        emit(me, F_CLOSE, 1000);
+        timers[me] = timers[me] | T_close_timer;
+        tmp = 1000;
+        record(me, tmp);
+        tmp = 0;
+        st[me] = S_CLOSING
+    :: st[me] == S_CLOSING ->  // line 100
+        st[me] = S_CLOSING
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 120
+        st[me] = S_CLOSE_RECEIVED
+    :: st[me] == S_CLOSED ->  // line 141
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_app_close_invalid(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 61
+        st[me] = S_CONNECTING
+    :: st[me] == S_OPEN ->  // line 81
+        st[me] = S_OPEN
+    :: st[me] == S_CLOSING ->  // line 101
+        st[me] = S_CLOSING
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 121
+        st[me] = S_CLOSE_RECEIVED
+    :: st[me] == S_CLOSED ->  // line 142
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_app_abort(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 62
+        timers[me] = timers[me] & ~T_open_timer;
+        abort(me);
+        tmp = 1006;
+        record(me, tmp);
+        tmp = 0;
+        st[me] = S_CLOSED
+    :: st[me] == S_OPEN ->  // line 82
+        timers[me] = timers[me] & ~T_keepalive;
+        abort(me);
+        tmp = 1006;
+        record(me, tmp);
+        tmp = 0;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSING ->  // line 102
+        timers[me] = timers[me] & ~T_close_timer;
+        abort(me);
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 122
+        timers[me] = timers[me] & ~T_close_timer;
+        abort(me);
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSED ->  // line 143
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_handshake_ok(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 63
+        timers[me] = timers[me] & ~T_open_timer;
+        timers[me] = timers[me] | T_keepalive;
+        st[me] = S_OPEN
+    :: st[me] == S_OPEN ->  // line 83
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSING ->  // line 103
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 123
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSED ->  // line 137
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_handshake_fail(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 64
+        timers[me] = timers[me] & ~T_open_timer;
+        abort(me);
+        tmp = (rcvd > 0 -> rcvd : (rcvd == 0 -> 1005 : 1006));
+        record(me, tmp);
+        tmp = 0;
+        st[me] = S_CLOSED
+    :: st[me] == S_OPEN ->  // line 84
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSING ->  // line 104
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 124
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSED ->  // line 137
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_peer_data(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 65
+        fail(v_impossible_event)
+    :: st[me] == S_OPEN ->  // line 85
+        st[me] = S_OPEN
+    :: st[me] == S_CLOSING ->  // line 105
+        st[me] = S_CLOSING
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 125
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSED ->  // line 137
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_peer_close(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 66
+        fail(v_impossible_event)
+    :: st[me] == S_OPEN ->  // line 86
+        timers[me] = timers[me] & ~T_keepalive;
+        tmp = (rcvd > 0 -> rcvd : 0);
+        emit(me, F_CLOSE, tmp);
+        tmp = 0;
+        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        timers[me] = timers[me] | T_close_timer;
+        tmp = (rcvd > 0 -> rcvd : (rcvd == 0 -> 1005 : 1006));
+        record(me, tmp);
+        tmp = 0;
+        clean[me] = true;
+        st[me] = S_CLOSE_RECEIVED
+    :: st[me] == S_CLOSING ->  // line 106
+        timers[me] = timers[me] & ~T_close_timer;
+        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        clean[me] = true;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 126
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSED ->  // line 137
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_peer_close_invalid(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 67
+        fail(v_impossible_event)
+    :: st[me] == S_OPEN ->  // line 87
+        timers[me] = timers[me] & ~T_keepalive;
+        emit(me, F_CLOSE, 1002);
+        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        tmp = (rcvd > 0 -> rcvd : (rcvd == 0 -> 1005 : 1006));
+        record(me, tmp);
+        tmp = 0;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSING ->  // line 107
+        timers[me] = timers[me] & ~T_close_timer;
+        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 127
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSED ->  // line 137
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_peer_protocol_error(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 68
+        fail(v_impossible_event)
+    :: st[me] == S_OPEN ->  // line 88
+        timers[me] = timers[me] & ~T_keepalive;
+        emit(me, F_CLOSE, 1002);
+        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        tmp = (rcvd > 0 -> rcvd : (rcvd == 0 -> 1005 : 1006));
+        record(me, tmp);
+        tmp = 0;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSING ->  // line 108
+        timers[me] = timers[me] & ~T_close_timer;
+        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 128
+        timers[me] = timers[me] & ~T_close_timer;
+        abort(me);
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSED ->  // line 137
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_transport_eof(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 69
+        timers[me] = timers[me] & ~T_open_timer;
+        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        record(me, 1006);
+        st[me] = S_CLOSED
+    :: st[me] == S_OPEN ->  // line 89
+        timers[me] = timers[me] & ~T_keepalive;
+        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        record(me, 1006);
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSING ->  // line 109
+        timers[me] = timers[me] & ~T_close_timer;
+        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 129
+        timers[me] = timers[me] & ~T_close_timer;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSED ->  // line 137
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_transport_error(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 70
+        timers[me] = timers[me] & ~T_open_timer;
+        abort(me);
+        record(me, 1006);
+        st[me] = S_CLOSED
+    :: st[me] == S_OPEN ->  // line 90
+        timers[me] = timers[me] & ~T_keepalive;
+        abort(me);
+        record(me, 1006);
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSING ->  // line 110
+        timers[me] = timers[me] & ~T_close_timer;
+        abort(me);
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 130
+        timers[me] = timers[me] & ~T_close_timer;
+        abort(me);
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSED ->  // line 137
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_transport_stalled(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 71
+        fail(v_impossible_event)
+    :: st[me] == S_OPEN ->  // line 91
+        timers[me] = timers[me] & ~T_keepalive;
+        emit(me, F_CLOSE, 1008);
+        timers[me] = timers[me] | T_close_timer;
+        record(me, 1008);
+        st[me] = S_CLOSING
+    :: st[me] == S_CLOSING ->  // line 111
+        timers[me] = timers[me] & ~T_close_timer;
+        abort(me);
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 131
+        timers[me] = timers[me] & ~T_close_timer;
+        abort(me);
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSED ->  // line 137
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_open_timeout(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 72
+        abort(me);
+        record(me, 1006);
+        st[me] = S_CLOSED
+    :: st[me] == S_OPEN ->  // line 92
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSING ->  // line 112
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 132
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSED ->  // line 137
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_close_timeout(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 73
+        fail(v_impossible_event)
+    :: st[me] == S_OPEN ->  // line 93
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSING ->  // line 113
+        abort(me);
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 133
+        abort(me);
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSED ->  // line 137
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_keepalive_timeout(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 74
+        fail(v_impossible_event)
+    :: st[me] == S_OPEN ->  // line 94
+        timers[me] = timers[me] & ~T_keepalive;
+        emit(me, F_CLOSE, 1011);
+        timers[me] = timers[me] | T_close_timer;
+        record(me, 1011);
+        st[me] = S_CLOSING
+    :: st[me] == S_CLOSING ->  // line 114
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 134
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSED ->  // line 137
+        st[me] = S_CLOSED
+    fi
+}
+
+// One peer: its application's calls, what it reads, its timers, a slow reader.
+proctype Peer(byte me) {
+    byte k;
+    short c;
+end:
+    do
+    :: d_step { sends[me] > 0 || !SEND_TX(st[me]) ->
+        last = K_APP;
+        on_app_send(me);
+        invariants()
+    }
+    :: d_step { pings[me] > 0 || !PING_TX(st[me]) ->
+        last = K_APP;
+        on_app_ping(me);
+        invariants()
+    }
+    :: d_step { true ->
+        last = K_APP;
+        on_app_recv(me);
+        invariants()
+    }
+    :: d_step { true ->
+        last = K_APP;
+        if :: st[me] == S_CONNECTING -> pristine = false :: else -> skip fi;
+        on_app_close(me);
+        invariants()
+    }
+    :: d_step { true ->
+        last = K_APP;
+        on_app_close_invalid(me);
+        invariants()
+    }
+    :: d_step { true ->
+        last = K_APP;
+        pristine = false;
+        on_app_abort(me);
+        invariants()
+    }
+    :: d_step { !hole[1 - me] && len(wire[1 - me]) > 0 ->
+        last = K_ENV;
+        wire[1 - me]?k, c;
+        if
+        :: k == F_REQ ->
+            hs[1 - me] = 0;
+            // the server accepting the handshake writes the 101 response first
+            if
+            :: wend[me] == LIVE && len(wire[me]) >= CAP -> fail(v_channel_bound)
+            :: wend[me] == LIVE && len(wire[me]) < CAP -> wire[me]!F_RESP, 0; hs[me] = 1
+            :: else -> skip
+            fi;
+            on_handshake_ok(me)
+        :: k == F_RESP -> hs[1 - me] = 0; on_handshake_ok(me)
+        :: k == F_DATA -> on_peer_data(me)
+        :: k == F_PING -> skip  // answered below the machine
+        :: k == F_CLOSE && VALID_CLOSE(c) -> rcvd = c; on_peer_close(me)
+        :: k == F_CLOSE && !VALID_CLOSE(c) -> rcvd = c; on_peer_close_invalid(me)
+        fi;
+        k = 0;
+        c = 0;
+        rcvd = -1;
+        invariants()
+    }
+    :: d_step { !hole[1 - me] && len(wire[1 - me]) == 0 && (wend[1 - me] == FIN || wend[1 - me] == RST) ->
+        last = K_ENV;
+        if
+        :: wend[1 - me] == FIN -> wend[1 - me] = DONE; on_transport_eof(me)
+        :: else -> wend[1 - me] = DONE; on_transport_error(me)
+        fi;
+        invariants()
+    }
+    :: d_step { (timers[me] & T_open_timer) != 0 ->
+        last = K_ENV;
+        pristine = false;
+        timers[me] = timers[me] & ~T_open_timer;
+        on_open_timeout(me);
+        invariants()
+    }
+    :: d_step { (timers[me] & T_close_timer) != 0 ->
+        last = K_ENV;
+        pristine = false;
+        timers[me] = timers[me] & ~T_close_timer;
+        on_close_timeout(me);
+        invariants()
+    }
+    :: d_step { (timers[me] & T_keepalive) != 0 ->
+        last = K_ENV;
+        pristine = false;
+        timers[me] = timers[me] & ~T_keepalive;
+        on_keepalive_timeout(me);
+        invariants()
+    }
+    :: d_step { (faults > 0 || hole[me]) && (wend[me] == LIVE || wend[me] == FIN) && len(wire[me]) > hs[me] ->
+        last = K_FAULT;
+        pristine = false;
+        if :: !hole[me] -> faults-- :: else -> skip fi;
+        on_transport_stalled(me);
+        invariants()
+    }
+    od
+}
+
+// Faults: at most FAULTS of them, at any point.
+proctype Faults() {
+    byte k;
+    short c;
+end:
+    do
+    :: d_step { faults > 0 && (wend[0] == LIVE || wend[0] == FIN || wend[1] == LIVE || wend[1] == FIN) ->
+        // TCP reset: frames in flight are lost, both peers see transport_error
+        last = K_FAULT;
+        pristine = false;
+        faults--;
+        clear(0);
+        clear(1);
+        if :: wend[0] != DONE -> wend[0] = RST :: else -> skip fi;
+        if :: wend[1] != DONE -> wend[1] = RST :: else -> skip fi;
+        invariants()
+    }
+    :: d_step { faults > 0 && wend[0] == LIVE ->
+        // FIN without a Close on wire[0]
+        last = K_FAULT;
+        pristine = false;
+        faults--;
+        wend[0] = FIN;
+        invariants()
+    }
+    :: d_step { faults > 0 && wend[1] == LIVE ->
+        // FIN without a Close on wire[1]
+        last = K_FAULT;
+        pristine = false;
+        faults--;
+        wend[1] = FIN;
+        invariants()
+    }
+    :: d_step { faults > 0 && !hole[0] && wend[0] != DONE ->
+        // black hole: wire[0] silently stops delivering
+        last = K_FAULT;
+        pristine = false;
+        faults--;
+        hole[0] = true;
+        invariants()
+    }
+    :: d_step { faults > 0 && !hole[1] && wend[1] != DONE ->
+        // black hole: wire[1] silently stops delivering
+        last = K_FAULT;
+        pristine = false;
+        faults--;
+        hole[1] = true;
+        invariants()
+    }
+    :: d_step { faults > 0 && !hole[0] && !hole[1] && wend[0] != DONE && wend[1] != DONE ->
+        // black hole both ways
+        last = K_FAULT;
+        pristine = false;
+        faults--;
+        hole[0] = true;
+        hole[1] = true;
+        invariants()
+    }
+    :: d_step { faults > 0 && !hole[0] && len(wire[0]) > 0 ->
+        // the frame at the head of wire[0] arrives corrupted
+        last = K_FAULT;
+        pristine = false;
+        faults--;
+        wire[0]?k, c;
+        if
+        :: k == F_REQ || k == F_RESP -> hs[0] = 0; on_handshake_fail(1)
+        :: k == F_DATA || k == F_PING -> on_peer_protocol_error(1)
+        :: k == F_CLOSE -> rcvd = c; on_peer_close_invalid(1)
+        fi;
+        k = 0;
+        c = 0;
+        rcvd = -1;
+        invariants()
+    }
+    :: d_step { faults > 0 && !hole[1] && len(wire[1]) > 0 ->
+        // the frame at the head of wire[1] arrives corrupted
+        last = K_FAULT;
+        pristine = false;
+        faults--;
+        wire[1]?k, c;
+        if
+        :: k == F_REQ || k == F_RESP -> hs[1] = 0; on_handshake_fail(0)
+        :: k == F_DATA || k == F_PING -> on_peer_protocol_error(0)
+        :: k == F_CLOSE -> rcvd = c; on_peer_close_invalid(0)
+        fi;
+        k = 0;
+        c = 0;
+        rcvd = -1;
+        invariants()
+    }
+    :: faults == 0 -> break
+    od
+}
+
+init {
+    d_step {
+        st[0] = S_CONNECTING;
+        timers[0] = 1;
+        sends[0] = SENDS;
+        pings[0] = PINGS;
+        st[1] = S_CONNECTING;
+        timers[1] = 1;
+        sends[1] = SENDS;
+        pings[1] = PINGS;
+        faults = FAULTS;
+        wire[0]!F_REQ, 0;
+        hs[0] = 1
+    };
+    atomic {
+        run Peer(0);
+        run Peer(1);
+        run Faults()
+    }
+}
+
+ltl safety { [] !violated }
+ltl termination { (<>[] (last == K_ENV)) -> <> all_closed }

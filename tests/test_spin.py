@@ -1,0 +1,124 @@
+"""SPIN checks the Promela model and agrees with the Python checker.
+
+For the shipped spec and every mutant in ``tests/fixtures/mutants``, the
+Promela model (:func:`wsstate.promela.render`) is compiled with ``spin -a`` and
+``gcc`` and verified twice: ``./pan -a -N safety`` (the assertions and
+invariants) and ``./pan -a -N termination`` (the LTL claim). SPIN must find no
+error in the shipped spec, and for each mutant exactly the property the Python
+checker reports: an assertion on ``v_<property>``, or an acceptance cycle of
+the termination claim.
+
+SPIN is installed in CI (``.ci/run``); there a missing ``spin`` fails the test.
+Elsewhere the test is skipped without it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from wsstate.generate import SPEC_PATH
+from wsstate.promela import render
+from wsstate.verify import check, load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+MUTANTS_DIR = Path(__file__).parent / "fixtures" / "mutants"
+MODELS = {"shipped": ROOT / SPEC_PATH} | {p.stem: p for p in sorted(MUTANTS_DIR.glob("*.toml"))}
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _tools() -> tuple[str, str]:
+    spin, gcc = shutil.which("spin"), shutil.which("gcc") or shutil.which("cc")
+    if spin and gcc:
+        return spin, gcc
+    missing = "spin" if not spin else "gcc"
+    if IN_CI:
+        pytest.fail(f"{missing} is not installed: CI must install it (.ci/run)")
+    pytest.skip(f"{missing} is not installed (apt-get install spin)")
+
+
+@dataclass(frozen=True)
+class SpinRun:
+    """What SPIN said about one model."""
+
+    safety: str
+    termination: str
+    seconds: float
+
+    def verdict(self) -> tuple[str, ...]:
+        """The properties SPIN found broken (empty when both searches found no error)."""
+        found: list[str] = []
+        for output in (self.safety, self.termination):
+            assert "errors:" in output, output
+            if re.search(r"errors: 0\b", output):
+                assert "max search depth too small" not in output, output
+                continue
+            m = re.search(r"assertion violated\s+!\(v_(\w+)\)", output)
+            if m:
+                found.append(m.group(1))
+            elif "acceptance cycle" in output:
+                found.append("termination")
+            else:
+                raise AssertionError("unrecognised SPIN error:\n" + output)
+        return tuple(dict.fromkeys(found))
+
+
+def _spin(name: str, spec_path: Path, workdir: Path, spin: str, gcc: str) -> SpinRun:
+    started = time.perf_counter()
+    d = workdir / name
+    d.mkdir()
+    (d / "model.pml").write_text(render(load_spec(spec_path, validate=False)), encoding="utf-8")
+
+    def run(*args: str) -> str:
+        done = subprocess.run(args, cwd=d, capture_output=True, text=True, timeout=300, check=False)
+        return done.stdout + done.stderr
+
+    out = run(spin, "-a", "model.pml")
+    assert (d / "pan.c").exists(), out
+    out = run(gcc, "-O1", "-w", "-o", "pan", "pan.c")
+    assert (d / "pan").exists(), out
+    safety = run("./pan", "-a", "-N", "safety", "-m1000000")
+    termination = run("./pan", "-a", "-N", "termination", "-m1000000")
+    return SpinRun(safety, termination, time.perf_counter() - started)
+
+
+@pytest.fixture(scope="module")
+def spin_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SpinRun]:
+    """SPIN's runs on every model, two at a time."""
+    spin, gcc = _tools()
+    workdir = tmp_path_factory.mktemp("spin")
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        futures = {
+            name: pool.submit(_spin, name, path, workdir, spin, gcc)
+            for name, path in MODELS.items()
+        }
+        return {name: f.result() for name, f in futures.items()}
+
+
+def test_spin_finds_no_error_in_the_shipped_spec(spin_runs: dict[str, SpinRun]) -> None:
+    run = spin_runs["shipped"]
+    assert run.verdict() == (), run.safety + run.termination
+    # The search really explored the model.
+    stored = re.search(r"(\d+) states, stored", run.safety)
+    assert stored, run.safety
+    assert int(stored.group(1)) > 10_000, run.safety
+
+
+@pytest.mark.parametrize("name", sorted(set(MODELS) - {"shipped"}))
+def test_spin_agrees_with_the_python_checker(name: str, spin_runs: dict[str, SpinRun]) -> None:
+    python = check(load_spec(MODELS[name], validate=False)).violated()
+    assert python, f"the Python checker accepts mutant {name}"
+    assert spin_runs[name].verdict() == python, spin_runs[name].safety + spin_runs[name].termination
+
+
+def test_spin_runs_are_fast(spin_runs: dict[str, SpinRun]) -> None:
+    slowest = max(spin_runs.values(), key=lambda r: r.seconds)
+    assert slowest.seconds < 30, slowest
