@@ -51,7 +51,7 @@ def test_feed_follows_table(state: State, event: Event) -> None:
 def test_starts_in_connecting_with_open_timer() -> None:
     m = Machine()
     assert m.state is State.CONNECTING
-    assert m.closed_by is None and m.close_code is None and not m.clean
+    assert (m.closed_by, m.close_code, m.clean) == (None, None, False)
     assert Effect.ARM_OPEN_TIMER in m.initial_effects
 
 
@@ -61,13 +61,13 @@ def test_local_close_records_application_code_and_first_wins() -> None:
     m.feed(Event.APP_CLOSE, 4002, "second")
     assert (m.closed_by, m.close_code, m.close_reason) == (ClosedBy.LOCAL, 4001, "first")
     m.feed(Event.PEER_CLOSE, 4001, "first")
-    assert m.state is State.CLOSED and m.clean
+    assert (m.state, m.clean) == (State.CLOSED, True)
 
 
 def test_peer_close_records_peer_code_and_clean() -> None:
     m = machine_in(State.OPEN)
     m.feed(Event.PEER_CLOSE, 1001, "going away")
-    assert m.state is State.CLOSE_RECEIVED and m.clean
+    assert (m.state, m.clean) == (State.CLOSE_RECEIVED, True)
     m.feed(Event.TRANSPORT_EOF)
     assert (m.state, m.closed_by, m.close_code, m.close_reason) == (
         State.CLOSED,

@@ -46,4 +46,5 @@ def test_public_api_is_documented() -> None:
 
 def test_readme_opens_with_the_two_commands() -> None:
     head = (ROOT / "README.md").read_text(encoding="utf-8").split("\n## ")[0]
-    assert "make demo" in head and "make test" in head
+    assert "make demo" in head
+    assert "make test" in head
