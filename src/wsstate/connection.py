@@ -42,6 +42,10 @@ CloseCallback = Callable[["GuardedConnection"], object]
 """``on_close`` callback: called with the connection; may return an awaitable."""
 
 _DATA_TYPES: Final = (str, bytes, bytearray, memoryview)
+_STR_BYTES: Final = (str, bytes)
+#: The effects of the hot row (a send in OPEN): an outcome ``_send`` interprets,
+#: nothing for ``_perform`` to do.
+_TRANSMIT_ONLY: Final = (Effect.TRANSMIT,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,29 +194,29 @@ class GuardedConnection:
         return await self._send(data)
 
     async def _send(self, data: Data) -> bool:
+        # The hot path (docs/performance.md): every send takes it, so it is kept
+        # flat - no extra coroutine, no effect loop for a transmit-only row.
         if not isinstance(data, _DATA_TYPES):
             raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
-        if not self._t.is_open():
+        t = self._t
+        if not t.is_open():
             self._sync()
         effects = self._handle(Event.APP_SEND).effects
-        if Effect.TRANSMIT in effects:
-            return await self._transmit(data)
-        if Effect.DROP in effects:
-            self.stats.dropped += 1
-            return False
-        if Effect.RAISE_INVALID_STATE in effects:
-            raise InvalidState(f"cannot send in state {self._m.state.value}")
-        raise AssertionError(f"row for app_send in {self._m.state.value} has no outcome")
-
-    async def _transmit(self, data: Data) -> bool:
-        payload = data if isinstance(data, str | bytes) else bytes(data)
+        if Effect.TRANSMIT not in effects:
+            if Effect.DROP in effects:
+                self.stats.dropped += 1
+                return False
+            if Effect.RAISE_INVALID_STATE in effects:
+                raise InvalidState(f"cannot send in state {self._m.state.value}")
+            raise AssertionError(f"row for app_send in {self._m.state.value} has no outcome")
+        payload = data if isinstance(data, _STR_BYTES) else bytes(data)
         timeout = self.options.write_timeout
         try:
-            if timeout is None or not self._t.send_would_block(len(payload)):
-                await self._t.send(payload)
+            if timeout is None or not t.send_would_block(len(payload)):
+                await t.send(payload)
             else:
                 async with asyncio.timeout(timeout):
-                    await self._t.send(payload)
+                    await t.send(payload)
         except TransportClosed:
             self.stats.dropped += 1
             self._sync()
@@ -359,7 +363,9 @@ class GuardedConnection:
         except ImpossibleEvent:
             logger.error("%s: internal error", self._m.name, exc_info=True)
             raise
-        self._perform(row.effects, row, code, reason)
+        effects = row.effects
+        if effects != _TRANSMIT_ONLY:
+            self._perform(effects, row, code, reason)
         return row
 
     def _perform(
@@ -461,9 +467,8 @@ class GuardedConnection:
             self._handle(Event.TRANSPORT_ERROR if facts.lost_error else Event.TRANSPORT_EOF)
 
     def _notify_closed(self) -> None:
-        for handle in self._timers.values():
-            handle.cancel()
-        self._timers.clear()
+        # Timers are cancelled by the rows that enter CLOSED, as the table says;
+        # nothing is cancelled behind its back (a late one is absorbed by CLOSED).
         self._closed_event.set()
         callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
