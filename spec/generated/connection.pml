@@ -4,7 +4,7 @@
 // Two connection machines (client, server) over a faulty channel; see
 // docs/verification.md. The same model as `wsstate verify` (src/wsstate/verify.py).
 // Check: spin -a connection.pml && gcc -O1 -o pan pan.c
-//        ./pan -a -N safety && ./pan -a -N termination
+//        ./pan -a -N safety -c0 && ./pan -a -N termination
 
 // Bounds
 #define SENDS 1
@@ -71,7 +71,7 @@
 #define env_enabled (due(0) || due(1) || timers[0] != 0 || timers[1] != 0)
 #define SEND_TX(s) ((s) == S_OPEN)
 #define PING_TX(s) ((s) == S_OPEN)
-#define violated (v_no_data_after_close || v_single_close_per_direction || v_no_reserved_code_on_wire || v_impossible_event || v_terminal_left || v_no_deadlock || v_clean_handshake || v_channel_bound)
+#define violated (v_no_data_after_close || v_single_close_per_direction || v_no_reserved_code_on_wire || v_impossible_event || v_terminal_left || v_timers_cleared || v_no_deadlock || v_clean_handshake || v_channel_bound)
 
 chan wire[2] = [CAP] of { byte, short };  // wire[i]: what peer i writes
 byte wend[2];   // end marker of wire[i]
@@ -94,13 +94,20 @@ bool v_single_close_per_direction;
 bool v_no_reserved_code_on_wire;
 bool v_impossible_event;
 bool v_terminal_left;
+bool v_timers_cleared;
 bool v_no_deadlock;
 bool v_clean_handshake;
 bool v_channel_bound;
 
+// Report a broken property: only the first of a step, as the Python checker does
+// (every step is guarded by !violated: a violating step is not followed further).
 inline fail(flag) {
-    flag = true;
-    assert(!flag)
+    if
+    :: !violated ->
+        flag = true;
+        assert(!flag)
+    :: else -> skip
+    fi
 }
 
 inline clear(d) {
@@ -221,6 +228,7 @@ inline on_app_close(me) {
         tmp = 1000;
         record(me, tmp);
         tmp = 0;
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_OPEN ->  // line 80
         timers[me] = timers[me] & ~T_keepalive;
@@ -262,6 +270,7 @@ inline on_app_abort(me) {
         tmp = 1006;
         record(me, tmp);
         tmp = 0;
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_OPEN ->  // line 82
         timers[me] = timers[me] & ~T_keepalive;
@@ -269,14 +278,17 @@ inline on_app_abort(me) {
         tmp = 1006;
         record(me, tmp);
         tmp = 0;
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_CLOSING ->  // line 102
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_CLOSE_RECEIVED ->  // line 122
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_CLOSED ->  // line 143
         st[me] = S_CLOSED
@@ -308,6 +320,7 @@ inline on_handshake_fail(me) {
         tmp = (rcvd > 0 -> rcvd : (rcvd == 0 -> 1005 : 1006));
         record(me, tmp);
         tmp = 0;
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_OPEN ->  // line 84
         fail(v_impossible_event)
@@ -355,6 +368,7 @@ inline on_peer_close(me) {
         timers[me] = timers[me] & ~T_close_timer;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
         clean[me] = true;
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_CLOSE_RECEIVED ->  // line 126
         fail(v_impossible_event)
@@ -374,10 +388,12 @@ inline on_peer_close_invalid(me) {
         tmp = (rcvd > 0 -> rcvd : (rcvd == 0 -> 1005 : 1006));
         record(me, tmp);
         tmp = 0;
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_CLOSING ->  // line 107
         timers[me] = timers[me] & ~T_close_timer;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_CLOSE_RECEIVED ->  // line 127
         fail(v_impossible_event)
@@ -397,14 +413,17 @@ inline on_peer_protocol_error(me) {
         tmp = (rcvd > 0 -> rcvd : (rcvd == 0 -> 1005 : 1006));
         record(me, tmp);
         tmp = 0;
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_CLOSING ->  // line 108
         timers[me] = timers[me] & ~T_close_timer;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_CLOSE_RECEIVED ->  // line 128
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_CLOSED ->  // line 137
         st[me] = S_CLOSED
@@ -417,18 +436,22 @@ inline on_transport_eof(me) {
         timers[me] = timers[me] & ~T_open_timer;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
         record(me, 1006);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_OPEN ->  // line 89
         timers[me] = timers[me] & ~T_keepalive;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
         record(me, 1006);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_CLOSING ->  // line 109
         timers[me] = timers[me] & ~T_close_timer;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_CLOSE_RECEIVED ->  // line 129
         timers[me] = timers[me] & ~T_close_timer;
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_CLOSED ->  // line 137
         st[me] = S_CLOSED
@@ -441,19 +464,23 @@ inline on_transport_error(me) {
         timers[me] = timers[me] & ~T_open_timer;
         abort(me);
         record(me, 1006);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_OPEN ->  // line 90
         timers[me] = timers[me] & ~T_keepalive;
         abort(me);
         record(me, 1006);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_CLOSING ->  // line 110
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_CLOSE_RECEIVED ->  // line 130
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_CLOSED ->  // line 137
         st[me] = S_CLOSED
@@ -473,10 +500,12 @@ inline on_transport_stalled(me) {
     :: st[me] == S_CLOSING ->  // line 111
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_CLOSE_RECEIVED ->  // line 131
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_CLOSED ->  // line 137
         st[me] = S_CLOSED
@@ -488,6 +517,7 @@ inline on_open_timeout(me) {
     :: st[me] == S_CONNECTING ->  // line 72
         abort(me);
         record(me, 1006);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_OPEN ->  // line 92
         fail(v_impossible_event)
@@ -508,9 +538,11 @@ inline on_close_timeout(me) {
         fail(v_impossible_event)
     :: st[me] == S_CLOSING ->  // line 113
         abort(me);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_CLOSE_RECEIVED ->  // line 133
         abort(me);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_CLOSED ->  // line 137
         st[me] = S_CLOSED
@@ -542,39 +574,39 @@ proctype Peer(byte me) {
     short c;
 end:
     do
-    :: d_step { sends[me] > 0 || !SEND_TX(st[me]) ->
+    :: d_step { !violated && (sends[me] > 0 || !SEND_TX(st[me])) ->
         last = K_APP;
         on_app_send(me);
         invariants()
     }
-    :: d_step { pings[me] > 0 || !PING_TX(st[me]) ->
+    :: d_step { !violated && (pings[me] > 0 || !PING_TX(st[me])) ->
         last = K_APP;
         on_app_ping(me);
         invariants()
     }
-    :: d_step { true ->
+    :: d_step { !violated ->
         last = K_APP;
         on_app_recv(me);
         invariants()
     }
-    :: d_step { true ->
+    :: d_step { !violated ->
         last = K_APP;
         if :: st[me] == S_CONNECTING -> pristine = false :: else -> skip fi;
         on_app_close(me);
         invariants()
     }
-    :: d_step { true ->
+    :: d_step { !violated ->
         last = K_APP;
         on_app_close_invalid(me);
         invariants()
     }
-    :: d_step { true ->
+    :: d_step { !violated ->
         last = K_APP;
         pristine = false;
         on_app_abort(me);
         invariants()
     }
-    :: d_step { !hole[1 - me] && len(wire[1 - me]) > 0 ->
+    :: d_step { !violated && !hole[1 - me] && len(wire[1 - me]) > 0 ->
         last = K_ENV;
         wire[1 - me]?k, c;
         if
@@ -598,7 +630,7 @@ end:
         rcvd = -1;
         invariants()
     }
-    :: d_step { !hole[1 - me] && len(wire[1 - me]) == 0 && (wend[1 - me] == FIN || wend[1 - me] == RST) ->
+    :: d_step { !violated && !hole[1 - me] && len(wire[1 - me]) == 0 && (wend[1 - me] == FIN || wend[1 - me] == RST) ->
         last = K_ENV;
         if
         :: wend[1 - me] == FIN -> wend[1 - me] = DONE; on_transport_eof(me)
@@ -606,28 +638,28 @@ end:
         fi;
         invariants()
     }
-    :: d_step { (timers[me] & T_open_timer) != 0 ->
+    :: d_step { !violated && (timers[me] & T_open_timer) != 0 ->
         last = K_ENV;
         pristine = false;
         timers[me] = timers[me] & ~T_open_timer;
         on_open_timeout(me);
         invariants()
     }
-    :: d_step { (timers[me] & T_close_timer) != 0 ->
+    :: d_step { !violated && (timers[me] & T_close_timer) != 0 ->
         last = K_ENV;
         pristine = false;
         timers[me] = timers[me] & ~T_close_timer;
         on_close_timeout(me);
         invariants()
     }
-    :: d_step { (timers[me] & T_keepalive) != 0 ->
+    :: d_step { !violated && (timers[me] & T_keepalive) != 0 ->
         last = K_ENV;
         pristine = false;
         timers[me] = timers[me] & ~T_keepalive;
         on_keepalive_timeout(me);
         invariants()
     }
-    :: d_step { (faults > 0 || hole[me]) && (wend[me] == LIVE || wend[me] == FIN) && len(wire[me]) > hs[me] ->
+    :: d_step { !violated && (faults > 0 || hole[me]) && (wend[me] == LIVE || wend[me] == FIN) && len(wire[me]) > hs[me] ->
         last = K_FAULT;
         pristine = false;
         if :: !hole[me] -> faults-- :: else -> skip fi;
@@ -643,7 +675,7 @@ proctype Faults() {
     short c;
 end:
     do
-    :: d_step { faults > 0 && (wend[0] == LIVE || wend[0] == FIN || wend[1] == LIVE || wend[1] == FIN) ->
+    :: d_step { !violated && faults > 0 && (wend[0] == LIVE || wend[0] == FIN || wend[1] == LIVE || wend[1] == FIN) ->
         // TCP reset: frames in flight are lost, both peers see transport_error
         last = K_FAULT;
         pristine = false;
@@ -654,7 +686,7 @@ end:
         if :: wend[1] != DONE -> wend[1] = RST :: else -> skip fi;
         invariants()
     }
-    :: d_step { faults > 0 && wend[0] == LIVE ->
+    :: d_step { !violated && faults > 0 && wend[0] == LIVE ->
         // FIN without a Close on wire[0]
         last = K_FAULT;
         pristine = false;
@@ -662,7 +694,7 @@ end:
         wend[0] = FIN;
         invariants()
     }
-    :: d_step { faults > 0 && wend[1] == LIVE ->
+    :: d_step { !violated && faults > 0 && wend[1] == LIVE ->
         // FIN without a Close on wire[1]
         last = K_FAULT;
         pristine = false;
@@ -670,7 +702,7 @@ end:
         wend[1] = FIN;
         invariants()
     }
-    :: d_step { faults > 0 && !hole[0] && wend[0] != DONE ->
+    :: d_step { !violated && faults > 0 && !hole[0] && wend[0] != DONE ->
         // black hole: wire[0] silently stops delivering
         last = K_FAULT;
         pristine = false;
@@ -678,7 +710,7 @@ end:
         hole[0] = true;
         invariants()
     }
-    :: d_step { faults > 0 && !hole[1] && wend[1] != DONE ->
+    :: d_step { !violated && faults > 0 && !hole[1] && wend[1] != DONE ->
         // black hole: wire[1] silently stops delivering
         last = K_FAULT;
         pristine = false;
@@ -686,7 +718,7 @@ end:
         hole[1] = true;
         invariants()
     }
-    :: d_step { faults > 0 && !hole[0] && !hole[1] && wend[0] != DONE && wend[1] != DONE ->
+    :: d_step { !violated && faults > 0 && !hole[0] && !hole[1] && wend[0] != DONE && wend[1] != DONE ->
         // black hole both ways
         last = K_FAULT;
         pristine = false;
@@ -695,7 +727,7 @@ end:
         hole[1] = true;
         invariants()
     }
-    :: d_step { faults > 0 && !hole[0] && len(wire[0]) > 0 ->
+    :: d_step { !violated && faults > 0 && !hole[0] && len(wire[0]) > 0 ->
         // the frame at the head of wire[0] arrives corrupted
         last = K_FAULT;
         pristine = false;
@@ -711,7 +743,7 @@ end:
         rcvd = -1;
         invariants()
     }
-    :: d_step { faults > 0 && !hole[1] && len(wire[1]) > 0 ->
+    :: d_step { !violated && faults > 0 && !hole[1] && len(wire[1]) > 0 ->
         // the frame at the head of wire[1] arrives corrupted
         last = K_FAULT;
         pristine = false;

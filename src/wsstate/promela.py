@@ -16,7 +16,13 @@ Properties:
   ``no_deadlock`` and ``clean_handshake`` are state invariants checked after
   every step (``clean_handshake`` in its safety form: a run with no fault, no
   timer and no abort that ends with both peers CLOSED has both clean with one
-  code); ``ltl safety`` is ``[] !violated``;
+  code); ``timers_cleared`` is checked at the end of every row that enters a
+  terminal state (``timers[me] != 0``); ``ltl safety`` is ``[] !violated``;
+* as in the Python checker, a step that breaks a property is not followed:
+  every step is guarded by ``!violated``, and ``fail`` raises a flag only when
+  none is raised yet (one property per step, the first it breaks). The safety
+  search can then run past its first error (``-c0``) and report every
+  property the spec breaks, and nothing that only follows another violation;
 * ``ltl termination`` is ``(<>[] env_step) -> <> all_closed``: every run that
   from some point on is left to deliveries and timers (no application call,
   no fault) ends with both peers CLOSED. A run that gets stuck is not such a
@@ -28,7 +34,7 @@ Properties:
   stricter of the two otherwise).
 
 Run it with ``spin -a connection.pml && gcc -O1 -o pan pan.c && ./pan -a -N safety
-&& ./pan -a -N termination`` (``tests/test_spin.py`` does).
+-c0 && ./pan -a -N termination`` (``tests/test_spin.py`` does).
 """
 
 from __future__ import annotations
@@ -69,7 +75,7 @@ def render(spec: Spec, bounds: Bounds | None = None) -> str:
     w(f"// Two {spec.name} machines (client, server) over a faulty channel; see\n")
     w("// docs/verification.md. The same model as `wsstate verify` (src/wsstate/verify.py).\n")
     w("// Check: spin -a connection.pml && gcc -O1 -o pan pan.c\n")
-    w("//        ./pan -a -N safety && ./pan -a -N termination\n\n")
+    w("//        ./pan -a -N safety -c0 && ./pan -a -N termination\n\n")
 
     w("// Bounds\n")
     w(f"#define SENDS {b.sends}\n#define PINGS {b.pings}\n")
@@ -129,7 +135,10 @@ def render(spec: Spec, bounds: Bounds | None = None) -> str:
         w(f"bool v_{p};\n")
     w("\n")
 
-    w("inline fail(flag) {\n    flag = true;\n    assert(!flag)\n}\n\n")
+    w("// Report a broken property: only the first of a step, as the Python checker does\n")
+    w("// (every step is guarded by !violated: a violating step is not followed further).\n")
+    w("inline fail(flag) {\n    if\n    :: !violated ->\n        flag = true;\n")
+    w("        assert(!flag)\n    :: else -> skip\n    fi\n}\n\n")
     w("inline clear(d) {\n    do\n    :: len(wire[d]) > 0 -> wire[d]?_, _\n")
     w("    :: else -> break\n    od;\n    hs[d] = 0\n}\n\n")
     w("// Put a frame on peer me's direction, checking the wire properties first.\n")
@@ -250,6 +259,9 @@ def _row_body(spec: Spec, row: Row) -> list[str]:
         elif effect == "record_close:timeout":
             code = row.code if row.code is not None else ABNORMAL_CLOSURE
             out.append(f"record(me, {code})")
+    if row.state not in spec.terminal and row.next in spec.terminal:
+        # timers_cleared: the row entering the terminal state cancelled every timer armed.
+        out.append("if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi")
     out.append(f"st[me] = S_{row.next}")
     return out
 
@@ -260,11 +272,11 @@ def _render_peer(spec: Spec) -> str:
     for e in spec.events:
         if e.kind != "local":
             continue
-        guard = "true"
+        guard = "!violated"
         if e.name == "app_send":
-            guard = "sends[me] > 0 || !SEND_TX(st[me])"
+            guard = "!violated && (sends[me] > 0 || !SEND_TX(st[me]))"
         elif e.name == "app_ping":
-            guard = "pings[me] > 0 || !PING_TX(st[me])"
+            guard = "!violated && (pings[me] > 0 || !PING_TX(st[me]))"
         o.append(f"    :: d_step {{ {guard} ->\n        last = K_APP;\n")
         if e.name == "app_abort":
             o.append("        pristine = false;\n")
@@ -275,7 +287,7 @@ def _render_peer(spec: Spec) -> str:
             )
         o.append(f"        on_{e.name}(me);\n        invariants()\n    }}\n")
     # Deliveries into me: the head frame of wire[1 - me], then its end marker.
-    o.append("    :: d_step { !hole[1 - me] && len(wire[1 - me]) > 0 ->\n")
+    o.append("    :: d_step { !violated && !hole[1 - me] && len(wire[1 - me]) > 0 ->\n")
     o.append("        last = K_ENV;\n        wire[1 - me]?k, c;\n        if\n")
     o.append("        :: k == F_REQ ->\n            hs[1 - me] = 0;\n")
     o.append("            // the server accepting the handshake writes the 101 response first\n")
@@ -295,7 +307,7 @@ def _render_peer(spec: Spec) -> str:
     )
     o.append("    }\n")
     o.append(
-        "    :: d_step { !hole[1 - me] && len(wire[1 - me]) == 0 && "
+        "    :: d_step { !violated && !hole[1 - me] && len(wire[1 - me]) == 0 && "
         "(wend[1 - me] == FIN || wend[1 - me] == RST) ->\n"
     )
     o.append("        last = K_ENV;\n        if\n")
@@ -303,13 +315,13 @@ def _render_peer(spec: Spec) -> str:
     o.append("        :: else -> wend[1 - me] = DONE; on_transport_error(me)\n")
     o.append("        fi;\n        invariants()\n    }\n")
     for timer, event in TIMERS.items():
-        o.append(f"    :: d_step {{ (timers[me] & T_{timer}) != 0 ->\n")
+        o.append(f"    :: d_step {{ !violated && (timers[me] & T_{timer}) != 0 ->\n")
         o.append("        last = K_ENV;\n        pristine = false;\n")
         o.append(f"        timers[me] = timers[me] & ~T_{timer};\n")
         o.append(f"        on_{event}(me);\n        invariants()\n    }}\n")
     o.append(
-        "    :: d_step { (faults > 0 || hole[me]) && (wend[me] == LIVE || wend[me] == FIN) "
-        "&& len(wire[me]) > hs[me] ->\n"
+        "    :: d_step { !violated && (faults > 0 || hole[me]) "
+        "&& (wend[me] == LIVE || wend[me] == FIN) && len(wire[me]) > hs[me] ->\n"
     )
     o.append("        last = K_FAULT;\n        pristine = false;\n")
     o.append("        if :: !hole[me] -> faults-- :: else -> skip fi;\n")
@@ -322,8 +334,8 @@ def _render_faults() -> str:
     o = ["// Faults: at most FAULTS of them, at any point.\n"]
     o.append("proctype Faults() {\n    byte k;\n    short c;\nend:\n    do\n")
     o.append(
-        "    :: d_step { faults > 0 && (wend[0] == LIVE || wend[0] == FIN || wend[1] == LIVE "
-        "|| wend[1] == FIN) ->\n"
+        "    :: d_step { !violated && faults > 0 "
+        "&& (wend[0] == LIVE || wend[0] == FIN || wend[1] == LIVE || wend[1] == FIN) ->\n"
     )
     o.append("        // TCP reset: frames in flight are lost, both peers see transport_error\n")
     o.append("        last = K_FAULT;\n        pristine = false;\n        faults--;\n")
@@ -332,17 +344,19 @@ def _render_faults() -> str:
     o.append("        if :: wend[1] != DONE -> wend[1] = RST :: else -> skip fi;\n")
     o.append("        invariants()\n    }\n")
     for d in (0, 1):
-        o.append(f"    :: d_step {{ faults > 0 && wend[{d}] == LIVE ->\n")
+        o.append(f"    :: d_step {{ !violated && faults > 0 && wend[{d}] == LIVE ->\n")
         o.append(f"        // FIN without a Close on wire[{d}]\n")
         o.append("        last = K_FAULT;\n        pristine = false;\n        faults--;\n")
         o.append(f"        wend[{d}] = FIN;\n        invariants()\n    }}\n")
     for d in (0, 1):
-        o.append(f"    :: d_step {{ faults > 0 && !hole[{d}] && wend[{d}] != DONE ->\n")
+        o.append(
+            f"    :: d_step {{ !violated && faults > 0 && !hole[{d}] && wend[{d}] != DONE ->\n"
+        )
         o.append(f"        // black hole: wire[{d}] silently stops delivering\n")
         o.append("        last = K_FAULT;\n        pristine = false;\n        faults--;\n")
         o.append(f"        hole[{d}] = true;\n        invariants()\n    }}\n")
     o.append(
-        "    :: d_step { faults > 0 && !hole[0] && !hole[1] && wend[0] != DONE "
+        "    :: d_step { !violated && faults > 0 && !hole[0] && !hole[1] && wend[0] != DONE "
         "&& wend[1] != DONE ->\n"
     )
     o.append("        // black hole both ways\n")
@@ -350,7 +364,9 @@ def _render_faults() -> str:
     o.append("        hole[0] = true;\n        hole[1] = true;\n        invariants()\n    }\n")
     for d in (0, 1):
         r = 1 - d
-        o.append(f"    :: d_step {{ faults > 0 && !hole[{d}] && len(wire[{d}]) > 0 ->\n")
+        o.append(
+            f"    :: d_step {{ !violated && faults > 0 && !hole[{d}] && len(wire[{d}]) > 0 ->\n"
+        )
         o.append(f"        // the frame at the head of wire[{d}] arrives corrupted\n")
         o.append("        last = K_FAULT;\n        pristine = false;\n        faults--;\n")
         o.append(f"        wire[{d}]?k, c;\n        if\n")

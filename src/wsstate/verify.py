@@ -41,8 +41,10 @@ its direction with an RST, and stops the peer reading. Frames written after a
 peer's direction has ended are lost. The server's ``handshake_ok`` also writes
 the 101 response, so nothing can reach the client before it.
 
-Properties (:data:`PROPERTIES`) are checked on every transition (safety) or on
-the explored graph (deadlock, termination, clean handshake). The search is a
+Properties (:data:`PROPERTIES`) are checked on every transition (safety, among
+them ``timers_cleared``: a row entering a terminal state must leave none of the
+peer's timers armed, since the runtime cancels none itself there) or on the
+explored graph (deadlock, termination, clean handshake). The search is a
 breadth-first one, so the first violation found of each property has a
 shortest counterexample. A transition that violates a safety property is not
 followed further. A second breadth-first search over the *clean* sub-model (no
@@ -113,6 +115,9 @@ PROPERTIES: Final = MappingProxyType(
         "impossible_event": "no peer ever receives an event its table calls impossible in "
         "its current state",
         "terminal_left": "a peer in a terminal state stays there",
+        "timers_cleared": "when a peer enters a terminal state, no timer of its is still "
+        "armed (the rows entering it cancel what they armed; a timer that fires to cause "
+        "the entry is no longer armed)",
         "no_deadlock": "in every reachable state where a peer is not CLOSED, a frame, an "
         "end of stream or a timer is still due (else the peer waits forever unless its "
         "application acts)",
@@ -535,6 +540,13 @@ class Model:
                         f"{event} in {peer.state}",
                     )
                 out = Pipe((*out.frames, frame), out.end, out.hole)
+        if timers and row.next in self.terminal and peer.state not in self.terminal:
+            left = ", ".join(t for t, bit in _TIMER_BITS.items() if timers & bit)
+            return _Bad(
+                "timers_cleared",
+                f"{role} entered {row.next} from {peer.state} on {event} with {left} still "
+                f"armed (line {row.line})",
+            )
         new_peer = Peer(row.next, timers, sends, pings, closes, code, clean)
         peers = (new_peer, w.peers[1]) if who == 0 else (w.peers[0], new_peer)
         pipes = (out, inb) if who == 0 else (inb, out)
