@@ -87,6 +87,12 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
     return fuzz.main(args)
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    return bench.main(args)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from . import demo
 
@@ -159,6 +165,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     fuzz.add_arguments(p)
     p.set_defaults(handler=_cmd_fuzz)
+
+    p = sub.add_parser(
+        "bench",
+        help="measure what the guard costs, side by side with bare websockets",
+        description="Measure send throughput, decision cost, broadcast, memory, churn, fuzz "
+        "and verifier speed; print each figure as a ratio of two variants measured in "
+        "interleaved rounds of the same run.",
+    )
+    from . import bench
+
+    bench.add_arguments(p)
+    p.set_defaults(handler=_cmd_bench)
 
     p = sub.add_parser(
         "demo",

@@ -26,7 +26,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol, runtime_checkable
 
 from ._generated import TERMINAL, Effect, Event, Row, State
 from .adapters.base import Data, Transport, TransportClosed
@@ -46,6 +46,10 @@ _STR_BYTES: Final = (str, bytes)
 #: The effects of the hot row (a send in OPEN): an outcome ``_send`` interprets,
 #: nothing for ``_perform`` to do.
 _TRANSMIT_ONLY: Final = (Effect.TRANSMIT,)
+# Enum members as module constants: an attribute lookup on an enum class costs
+# as much as the table lookup itself (~70 ns on CPython 3.11).
+_APP_SEND: Final = Event.APP_SEND
+_TRANSMIT: Final = Effect.TRANSMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +99,18 @@ class Stats:
     """``send_threadsafe`` messages that could not be sent (counted, never raised)."""
     callback_errors: int = 0
     """``on_close`` callbacks that raised (each logged once at ERROR)."""
+
+
+@runtime_checkable
+class _Accepting(Protocol):
+    """A transport with an opening handshake the application completes (ASGI)."""
+
+    @property
+    def accepted(self) -> bool:
+        """True once the handshake was accepted (by :meth:`accept` or before guarding)."""
+
+    async def accept(self, subprotocol: str | None = None) -> None:
+        """Accept the handshake; TransportClosed if the peer left or it was refused."""
 
 
 class GuardedConnection:
@@ -173,6 +189,30 @@ class GuardedConnection:
     def __repr__(self) -> str:
         return f"<GuardedConnection {self._m.name} {self._m.state.value}>"
 
+    # -- the handshake -----------------------------------------------------------
+
+    async def accept(self, subprotocol: str | None = None) -> bool:
+        """Accept the opening handshake of a connection guarded before it was accepted.
+
+        For transports whose application completes the handshake (a Starlette
+        ``WebSocket``). The outcome is the table's ``handshake_ok`` or
+        ``handshake_fail`` row: True once the connection is OPEN; False, quietly,
+        if it is CLOSED instead (the peer left during the handshake, the open
+        timeout fired, or ``close()`` refused it first). Raises
+        :class:`~wsstate.InvalidState` if the handshake was already accepted (or
+        the transport has none to accept).
+        """
+        t = self._t
+        if not isinstance(t, _Accepting) or t.accepted:
+            raise InvalidState("accept(): the connection was already accepted")
+        try:
+            await t.accept(subprotocol)
+        except TransportClosed:
+            self._handle(Event.HANDSHAKE_FAIL)
+        else:
+            self._handle(Event.HANDSHAKE_OK)
+        return self._m.state is State.OPEN
+
     # -- sending ---------------------------------------------------------------
 
     async def send(self, data: Data) -> None:
@@ -201,8 +241,8 @@ class GuardedConnection:
         t = self._t
         if not t.is_open():
             self._sync()
-        effects = self._handle(Event.APP_SEND).effects
-        if Effect.TRANSMIT not in effects:
+        effects = self._handle(_APP_SEND).effects
+        if _TRANSMIT not in effects:
             if Effect.DROP in effects:
                 self.stats.dropped += 1
                 return False
@@ -270,15 +310,19 @@ class GuardedConnection:
             self.stats.threadsafe_failures += 1
 
     async def ping(self) -> bool:
-        """Send a ping; return False if the connection is not open (no waiting for the pong)."""
+        """Send a ping; True if it went out (no waiting for the pong).
+
+        False if the connection is not open, or if the transport cannot send pings
+        (ASGI has no ping message).
+        """
         effects = self._handle(Event.APP_PING).effects
         if Effect.TRANSMIT_PING in effects:
             try:
-                await self._t.ping()
+                waiter = await self._t.ping()
             except TransportClosed:
                 self._sync()
                 return False
-            return True
+            return waiter is not None
         if Effect.RAISE_INVALID_STATE in effects:
             raise InvalidState(f"cannot ping in state {self._m.state.value}")
         return False
@@ -376,36 +420,26 @@ class GuardedConnection:
         reason: str | None,
     ) -> None:
         for effect in effects:
-            if effect is Effect.EMIT_CLOSE_FRAME:
-                if row is not None and row.code is not None:
-                    code, reason = row.code, row.reason
-                self._t.start_close(code if code is not None else 1000, reason or "")
-            elif effect is Effect.ECHO_CLOSE_FRAME:
-                self._t.echo_close()
-            elif effect is Effect.CLOSE_TRANSPORT:
-                self._t.close_transport()
-            elif effect is Effect.ABORT_TRANSPORT:
-                self._t.abort_transport()
-            elif effect is Effect.ARM_OPEN_TIMER:
-                self._arm(effect, self.options.open_timeout, Event.OPEN_TIMEOUT)
-            elif effect is Effect.ARM_CLOSE_TIMER:
-                self._arm(effect, self.options.close_timeout, Event.CLOSE_TIMEOUT)
-            elif effect is Effect.CANCEL_OPEN_TIMER:
-                self._cancel(Effect.ARM_OPEN_TIMER)
-            elif effect is Effect.CANCEL_CLOSE_TIMER:
-                self._cancel(Effect.ARM_CLOSE_TIMER)
-            elif effect is Effect.ARM_KEEPALIVE:
-                if self.options.ping_interval is not None:
-                    self._keepalive = self._spawn(self._keepalive_loop(self.options.ping_interval))
-            elif effect is Effect.CANCEL_KEEPALIVE:
-                task, self._keepalive = self._keepalive, None
-                if task is not None and task is not asyncio.current_task():
-                    task.cancel()
-            elif effect is Effect.NOTIFY_CLOSED:
-                self._notify_closed()
-            # The other effects are outcomes the calling operation interprets
-            # (transmit, drop, read, raise, return, wait) or bookkeeping the
-            # machine did (record_close, mark_clean).
+            action = _ACTIONS.get(effect)
+            if action is not None:
+                action(self, row, code, reason)
+        # Effects without an action are outcomes the calling operation interprets
+        # (transmit, drop, read, raise, return, wait) or bookkeeping the machine
+        # did (record_close, mark_clean).
+
+    def _emit_close_frame(self, row: Row | None, code: int | None, reason: str | None) -> None:
+        if row is not None and row.code is not None:
+            code, reason = row.code, row.reason
+        self._t.start_close(code if code is not None else 1000, reason or "")
+
+    def _arm_keepalive(self) -> None:
+        if self.options.ping_interval is not None:
+            self._keepalive = self._spawn(self._keepalive_loop(self.options.ping_interval))
+
+    def _cancel_keepalive(self) -> None:
+        task, self._keepalive = self._keepalive, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
 
     def _arm(self, key: Effect, delay: float | None, event: Event) -> None:
         if delay is None:
@@ -511,3 +545,27 @@ class GuardedConnection:
     def _closed_error(self) -> ConnectionClosed:
         m = self._m
         return ConnectionClosed(m.close_code, m.close_reason or "", m.closed_by, m.clean, m.state)
+
+
+_Action = Callable[[GuardedConnection, Row | None, int | None, str | None], None]
+
+#: What the connection does for each effect it performs itself, looked up once
+#: per effect (an ``if``/``elif`` chain over enum members cost ~70 ns a test).
+#: Methods are looked up on the instance at call time, so patched ones apply.
+_ACTIONS: Final[dict[Effect, _Action]] = {
+    Effect.EMIT_CLOSE_FRAME: lambda c, row, code, reason: c._emit_close_frame(row, code, reason),
+    Effect.ECHO_CLOSE_FRAME: lambda c, *_: c._t.echo_close(),
+    Effect.CLOSE_TRANSPORT: lambda c, *_: c._t.close_transport(),
+    Effect.ABORT_TRANSPORT: lambda c, *_: c._t.abort_transport(),
+    Effect.ARM_OPEN_TIMER: lambda c, *_: c._arm(
+        Effect.ARM_OPEN_TIMER, c.options.open_timeout, Event.OPEN_TIMEOUT
+    ),
+    Effect.ARM_CLOSE_TIMER: lambda c, *_: c._arm(
+        Effect.ARM_CLOSE_TIMER, c.options.close_timeout, Event.CLOSE_TIMEOUT
+    ),
+    Effect.CANCEL_OPEN_TIMER: lambda c, *_: c._cancel(Effect.ARM_OPEN_TIMER),
+    Effect.CANCEL_CLOSE_TIMER: lambda c, *_: c._cancel(Effect.ARM_CLOSE_TIMER),
+    Effect.ARM_KEEPALIVE: lambda c, *_: c._arm_keepalive(),
+    Effect.CANCEL_KEEPALIVE: lambda c, *_: c._cancel_keepalive(),
+    Effect.NOTIFY_CLOSED: lambda c, *_: c._notify_closed(),
+}

@@ -47,16 +47,17 @@ _RECORD: Final = {
     Effect.RECORD_CLOSE_TIMEOUT: ClosedBy.TIMEOUT,
 }
 
-# Per state, per event: the row. A nested dict is the cheapest lookup we have.
-_BY_STATE: Final[dict[State, dict[Event, Row]]] = {
-    s: {e: TABLE[(s, e)] for e in Event} for s in State
+
+def _bookkeeping(row: Row) -> bool:
+    """True if the row carries bookkeeping effects (most rows, the hot ones, carry none)."""
+    return any(e in _RECORD or e is Effect.MARK_CLEAN for e in row.effects)
+
+
+# Per state, per event: the row, and whether it carries bookkeeping effects. A
+# nested dict is the cheapest lookup we have (docs/performance.md).
+_BY_STATE: Final[dict[State, dict[Event, tuple[Row, bool]]]] = {
+    s: {e: (TABLE[(s, e)], _bookkeeping(TABLE[(s, e)])) for e in Event} for s in State
 }
-# Rows that carry bookkeeping effects (most rows, the hot ones included, carry none).
-_BOOKKEEPING: Final[frozenset[tuple[State, Event]]] = frozenset(
-    key
-    for key, row in TABLE.items()
-    if any(e in _RECORD or e is Effect.MARK_CLEAN for e in row.effects)
-)
 
 
 class Machine:
@@ -94,11 +95,11 @@ class Machine:
         cannot occur in the current state; the state is then unchanged.
         """
         state = self.state
-        row = _BY_STATE[state][event]
+        row, bookkeeping = _BY_STATE[state][event]
         nxt = row.next
         if nxt is None:
             raise ImpossibleEvent(state.value, event.value, row.note)
-        if (state, event) in _BOOKKEEPING:
+        if bookkeeping:
             self._bookkeep(row, code, reason)
         self.state = nxt
         if logger.isEnabledFor(row.log):

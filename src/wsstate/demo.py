@@ -29,6 +29,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed as WSConnectionClosed
 
 from .connection import GuardedConnection
+from .errors import ConnectionClosed as WSStateConnectionClosed
 from .guard import guard
 from .hub import Hub
 from .testing.faultproxy import FaultProxy
@@ -324,4 +325,202 @@ def main(args: argparse.Namespace | None = None) -> int:
         print(f"wsstate column is not clean: first ERROR: {guarded.first_error}", file=sys.stderr)
         return 1
     print("wsstate: zero ERROR records, zero tracebacks, zero unretrieved task exceptions")
+    return solara_1013_section()
+
+
+# -- Solara #1013 on Starlette and uvicorn ---------------------------------------------
+#
+# Solara 1.44 pushed kernel messages to each Starlette WebSocket from a loop; on an
+# exception it logged "Error sending message: ..., closing websocket" at ERROR and
+# called websocket.close(), and closed the socket again in a finally. When a browser
+# tab resets the TCP connection mid-send, uvicorn raises ClientDisconnected, Starlette
+# turns it into WebSocketDisconnect(1006) (Solara expected its own disconnect class),
+# the handler logs it, close() raises RuntimeError ('Cannot call "send" once a close
+# message has been sent.'), and uvicorn logs "Exception in ASGI application". The
+# same handler on wsstate: the failed send is wsstate.ConnectionClosed, close() is an
+# idempotent no-op, nothing above DEBUG. Needs `pip install wsstate[starlette]`.
+
+SOLARA_CLIENTS: Final = 10
+SOLARA_PAYLOAD: Final = b"\x00" * 512
+
+
+class _SolaraDisconnect(Exception):
+    """Solara's own WebSocketDisconnect: what its wrapper expected, never what Starlette raised."""
+
+
+@dataclass
+class ChainResult:
+    """What one handler variant produced under one uvicorn WebSocket implementation."""
+
+    impl: str
+    variant: str
+    errors: int = 0
+    tracebacks: int = 0
+    unretrieved: int = 0
+    delivered: int = 0
+    #: "logger: exception type" of every ERROR record, in order.
+    chain: list[str] = field(default_factory=list)
+    #: (logger, exception) of every ERROR record, in order.
+    records: list[tuple[str, BaseException | None]] = field(default_factory=list)
+
+
+class _ChainRecorder(logging.Handler):
+    def __init__(self, result: ChainResult) -> None:
+        super().__init__(logging.DEBUG)
+        self.result = result
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:
+            self.result.tracebacks += 1
+        if record.levelno >= logging.ERROR:
+            self.result.errors += 1
+            exc = record.exc_info[1] if record.exc_info else None
+            kind = type(exc).__name__ if exc is not None else "no exception"
+            self.result.chain.append(f"{record.name}: {kind}")
+            self.result.records.append((record.name, exc))
+
+
+def solara_endpoint(variant: str) -> Callable[[Any], Awaitable[None]]:
+    """The Starlette endpoint, written as Solara 1.44 wrote it; ``variant``: naive | wsstate."""
+    from starlette.websockets import WebSocket
+
+    async def endpoint(websocket: WebSocket) -> None:
+        send: Callable[[bytes], Awaitable[object]]
+        close: Callable[[], Awaitable[object]]
+        disconnected: type[Exception]
+        if variant == "naive":
+            await websocket.accept()
+            send, close, disconnected = websocket.send_bytes, websocket.close, _SolaraDisconnect
+        else:
+            conn = guard(websocket, close_timeout=CLOSE_TIMEOUT)
+            await conn.accept()
+            send, close = conn.send, conn.close
+            disconnected = WSStateConnectionClosed
+        try:
+            while True:
+                try:
+                    await send(SOLARA_PAYLOAD)
+                except disconnected:
+                    break
+                except Exception as e:
+                    log.exception("Error sending message: %s, closing websocket", e)
+                    await close()
+                    break
+                await asyncio.sleep(PUSH_INTERVAL)
+        finally:
+            await close()
+
+    return endpoint
+
+
+async def run_solara_1013(impl: str, variant: str) -> ChainResult:
+    """Serve the Solara-style endpoint on a real uvicorn (``ws=impl``); reset every client
+    mid-send through the fault proxy; return what was logged."""
+    import socket
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+
+    result = ChainResult(impl, variant)
+    recorder = _ChainRecorder(result)
+    root, uv_logger = logging.getLogger(), logging.getLogger("uvicorn")
+    saved = root.level, uv_logger.level
+    root.addHandler(recorder)
+    root.setLevel(logging.DEBUG)
+    uv_logger.setLevel(logging.INFO)  # the legacy implementation logs each frame at DEBUG
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+
+    def on_loop_exception(_: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        result.unretrieved += 1
+
+    loop.set_exception_handler(on_loop_exception)
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            yield
+
+    app = Starlette(routes=[WebSocketRoute("/", solara_endpoint(variant))])
+    config = uvicorn.Config(app, ws=impl, lifespan="off", log_config=None, ws_ping_interval=None)
+    server = Server(config)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    serving = loop.create_task(server.serve(sockets=[sock]))
+    counter = [0]
+    try:
+        while not server.started:  # noqa: ASYNC110 - uvicorn offers no event
+            await asyncio.sleep(0.01)
+        async with FaultProxy("127.0.0.1", sock.getsockname()[1]) as proxy:
+            clients = await _clients(proxy.url, SOLARA_CLIENTS, counter)
+            await asyncio.sleep(0.2)
+            await proxy.reset()  # every browser tab resets mid-send
+            await asyncio.sleep(0.3)
+            await _finish(clients)
+    finally:
+        server.should_exit = True
+        await serving
+        sock.close()
+        for _ in range(3):
+            gc.collect()
+            await asyncio.sleep(0.01)
+        loop.set_exception_handler(previous)
+        root.removeHandler(recorder)
+        root.setLevel(saved[0])
+        uv_logger.setLevel(saved[1])
+    result.delivered = counter[0]
+    return result
+
+
+def format_1013(results: list[ChainResult]) -> str:
+    """The #1013 table: one row per uvicorn implementation, naive against wsstate."""
+    by = {(r.impl, r.variant): r for r in results}
+    impls = list(dict.fromkeys(r.impl for r in results))
+    heads = ("naive ERROR", "tracebacks", "wsstate ERROR", "tracebacks")
+    out = [f"{'uvicorn --ws':<20}" + "".join(f"{h:>15}" for h in heads)]
+    for impl in impls:
+        naive, guarded = by[(impl, "naive")], by[(impl, "wsstate")]
+        counts = (naive.errors, naive.tracebacks, guarded.errors, guarded.tracebacks)
+        out.append(f"{impl:<20}" + "".join(f"{n:>15}" for n in counts))
+    return "\n".join(out) + "\n"
+
+
+SOLARA_IMPLS: Final = ("websockets", "websockets-sansio", "wsproto")
+
+
+def solara_1013_section() -> int:
+    """Print the #1013 comparison; 1 if the wsstate column is not clean (0 if skipped)."""
+    print()
+    print("Solara #1013: a Starlette handler that pushes, logs the failed send and closes")
+    print(f"again, on a real uvicorn; {SOLARA_CLIENTS} clients reset the connection mid-send\n")
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        print("skipped: pip install 'wsstate[starlette]'")
+        return 0
+
+    async def run_all() -> list[ChainResult]:
+        return [
+            await run_solara_1013(impl, variant)
+            for impl in SOLARA_IMPLS
+            for variant in ("naive", "wsstate")
+        ]
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # uvicorn's legacy implementation is deprecated
+        results = asyncio.run(run_all())
+    print(format_1013(results))
+    naive = next(r for r in results if r.variant == "naive" and r.chain)
+    print(f"naive chain ({naive.impl}): " + " -> ".join(dict.fromkeys(naive.chain)))
+    dirty = [
+        r for r in results if r.variant == "wsstate" and (r.errors or r.tracebacks or r.unretrieved)
+    ]
+    if dirty:
+        print(f"wsstate column is not clean: {dirty[0].chain}", file=sys.stderr)
+        return 1
+    print("wsstate: zero ERROR records under all three implementations")
     return 0

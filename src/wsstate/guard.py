@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import sys
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
@@ -19,10 +20,12 @@ def guard(ws: object, **options: Any) -> GuardedConnection:
     """Wrap a native WebSocket connection in a :class:`GuardedConnection`.
 
     Supported: websockets' asyncio ``ServerConnection`` and ``ClientConnection``
-    (already open). ``options`` are the fields of :class:`Options`
-    (``ping_interval``, ``ping_timeout``, ``close_timeout``, ``write_timeout``,
-    ``open_timeout``) and ``name`` (used in log lines). Call it from the event
-    loop that runs the connection.
+    (already open); a Starlette (or FastAPI) ``WebSocket``, before or after
+    ``accept()`` (``pip install wsstate[starlette]``; before, the connection is
+    CONNECTING until ``await conn.accept()``). ``options`` are the fields of
+    :class:`Options` (``ping_interval``, ``ping_timeout``, ``close_timeout``,
+    ``write_timeout``, ``open_timeout``) and ``name`` (used in log lines). Call
+    it from the event loop that runs the connection.
     """
     name = options.pop("name", None) or f"ws{next(_ids)}"
     opts = Options(**options)
@@ -32,9 +35,18 @@ def guard(ws: object, **options: Any) -> GuardedConnection:
         from .adapters.websockets import WebsocketsTransport
 
         return GuardedConnection(WebsocketsTransport(ws), opts, opened=True, name=name)
+    # Only an object of an imported module can be its instance: Starlette is never
+    # imported here for a type that is not its own.
+    starlette_ws = sys.modules.get("starlette.websockets")
+    if starlette_ws is not None and isinstance(ws, starlette_ws.WebSocket):
+        from .adapters.starlette import StarletteTransport
+
+        transport = StarletteTransport(ws)
+        return GuardedConnection(transport, opts, opened=transport.accepted, name=name)
     raise TypeError(
         f"wsstate.guard() does not support {type(ws).__module__}.{type(ws).__qualname__}; "
-        "supported: websockets.asyncio ServerConnection and ClientConnection"
+        "supported: websockets.asyncio ServerConnection and ClientConnection, "
+        "starlette.websockets.WebSocket (FastAPI's WebSocket)"
     )
 
 

@@ -56,6 +56,40 @@ class Hub:
         members = list(self._members)
         if not members:
             return BroadcastResult(0, 0)
-        results = await asyncio.gather(*(c.try_send(data) for c in members))
-        sent = sum(results)
-        return BroadcastResult(sent, len(results) - sent)
+        nbytes = _size(data)
+        if nbytes is None:  # not a payload: try_send raises the TypeError
+            results = await asyncio.gather(*(c.try_send(data) for c in members))
+            sent = sum(results)
+            return BroadcastResult(sent, len(results) - sent)
+        # A send that finds room in the write buffer completes without waiting:
+        # those are made one after the other, in place (a task per connection
+        # would cost more than the send itself, docs/performance.md). Only the
+        # sends that may wait for a slow reader run concurrently, so that none
+        # holds up the others.
+        sent = 0
+        waiting: list[GuardedConnection] = []
+        error: Exception | None = None
+        for conn in members:
+            t = conn.transport
+            if not t.is_open() or t.send_would_block(nbytes):
+                waiting.append(conn)
+                continue
+            try:
+                sent += await conn.try_send(data)
+            except Exception as exc:  # API misuse (send before accept): raised below
+                if error is None:
+                    error = exc
+        if waiting:
+            sent += sum(await asyncio.gather(*(c.try_send(data) for c in waiting)))
+        if error is not None:
+            raise error
+        return BroadcastResult(sent, len(members) - sent)
+
+
+def _size(data: object) -> int | None:
+    """The payload's size in bytes; None if ``data`` is not a payload."""
+    if isinstance(data, str):
+        return len(data.encode("utf-8", "surrogatepass"))
+    if isinstance(data, bytes | bytearray | memoryview):
+        return memoryview(data).nbytes
+    return None

@@ -1,0 +1,455 @@
+"""Adapter for Starlette's ``WebSocket`` (FastAPI's is the same class) on any ASGI server.
+
+Installed with ``pip install wsstate[starlette]``; :func:`wsstate.guard` imports
+this module only for a Starlette ``WebSocket``, so importing wsstate never needs
+Starlette.
+
+Theory of operation
+-------------------
+
+ASGI gives an application two channels and no view of the socket: ``receive()``
+yields ``websocket.connect``, then ``websocket.receive`` messages, then one
+``websocket.disconnect``; ``send()`` takes ``websocket.accept``,
+``websocket.send`` and ``websocket.close``. The ASGI server performs the
+WebSocket protocol itself: it echoes the peer's Close, runs the closing
+handshake after ours under its own timeout, and closes TCP. This adapter
+reports what the two channels show as :class:`~wsstate.adapters.base.Facts`,
+classified by message type, exception type and Starlette's own state
+(``client_state``/``application_state``), never by message text:
+
+* **A reader task** owns ``receive()`` from the moment the connection is
+  guarded (before ``accept()`` too, so a peer that leaves during the handshake
+  is noticed). Data messages wait in a queue of at most ``max_queue`` for
+  :meth:`recv`; while it is full the reader stops asking, so the ASGI server
+  stops reading the socket (back-pressure, as websockets' ``max_queue``).
+  ``websocket.receive`` carries exactly one of ``text`` and ``bytes`` that is
+  not None (the ASGI spec); a gateway that adds ``"text": None`` to a binary
+  message, or sends an empty one, is read correctly.
+* **The disconnect message** is the only report of a closure, and ASGI servers
+  fill its code differently (uvicorn: the peer's code after its Close; 1006
+  from its legacy websockets implementation and 1005 from websockets-sansio and
+  wsproto when TCP is lost; the application's own code after its close). So:
+  a code that may appear in a Close frame, arriving before we asked to close,
+  is the peer's Close (``close_rcvd``; the server already echoed it and ended
+  TCP, so the transport is lost too, in order). No such code (1005, 1006,
+  absent) is a lost transport (``lost_error``): an empty Close frame from the
+  peer cannot be told from a reset over ASGI and counts as a loss. After we
+  asked to close, a disconnect repeating our own code and reason ends the
+  connection in order: the server repeats it at once (websockets-sansio,
+  wsproto) or reports the peer's echo (legacy websockets), and ASGI does not
+  say which, so a close this side starts is not marked clean; any other code
+  is the peer's own Close crossing ours (clean: both Close frames were sent).
+  Servers' own closes (uvicorn's 1012 at shutdown) look like the peer's.
+* **A refused send** (Starlette's ``WebSocketDisconnect``, the server's
+  ``OSError`` such as uvicorn's ``ClientDisconnected``) means the server knows
+  the connection is gone and has queued, or is about to queue, its disconnect:
+  the reader is let through (past a full queue) to take it, for at most
+  ``SETTLE_TURNS`` loop turns, so that a peer's clean Close is reported as
+  such; otherwise the loss is a fact at once. A ``RuntimeError`` counts as a
+  closure only if the disconnect then arrives or Starlette's state says
+  closed; anything else is re-raised (API misuse stays loud). A send the
+  server accepted before it noticed a reset is lost, as over any TCP
+  connection: the next one is refused. An application that neither reads nor
+  sends learns that the peer left once it does either: the disconnect waits
+  behind unread messages.
+* **One send per loop turn.** An ASGI server learns that a socket write failed
+  one loop iteration later (asyncio reports it through ``connection_lost``), so
+  a connection that sends twice within one iteration first yields once: a lost
+  transport is noticed at the next send, instead of swallowing a burst (and
+  asyncio's "socket.send() raised exception." warning from the fifth write).
+  A FIFO lock keeps sends in the order they were called meanwhile.
+* **No ping.** ASGI has no ping message: :meth:`ping` returns None, so
+  wsstate's keepalive stops at once and cannot detect a half-open peer; the
+  ASGI server's own ping does (uvicorn's ``ws_ping_interval``), and its
+  closure reaches the table as a lost transport.
+* **Closing and aborting** go through ``websocket.close``. Before ``accept()``
+  it rejects the handshake (HTTP 403 from uvicorn); it is sent at once, in the
+  caller's turn, so an application that closes and returns never leaves the
+  server with neither an accept nor a close. After ``accept()`` there is no
+  ASGI abort: the server ends TCP when the application returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import Any, Final
+
+from starlette.types import Message
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from ..closecodes import is_sendable_code
+from ..errors import InvalidState
+from .base import Data, Facts, Transport, TransportClosed
+
+__all__ = ["DEFAULT_MAX_QUEUE", "StarletteTransport"]
+
+logger: Final = logging.getLogger("wsstate")
+
+#: Data messages waiting for ``recv`` before the reader stops asking the server.
+DEFAULT_MAX_QUEUE: Final = 16
+#: Loop turns a refused operation waits for the server's disconnect message. The
+#: server has queued it (or scheduled the loss that queues it) by the time it
+#: refuses: counting turns, not seconds, keeps the outcome the same under load.
+SETTLE_TURNS: Final = 16
+
+_NOTHING: Final = Facts()
+_CONNECTED: Final = WebSocketState.CONNECTED
+# What the ASGI server and Starlette raise when the connection is gone (never
+# matched by text): Starlette turns the server's OSError into WebSocketDisconnect
+# after accept; before accept the server's own exception (uvicorn's
+# ClientDisconnected, an OSError) comes through.
+_GONE: Final = (WebSocketDisconnect, OSError)
+
+
+class StarletteTransport(Transport):
+    """A Starlette ``WebSocket`` seen as a :class:`~wsstate.adapters.base.Transport`.
+
+    Create it (through :func:`wsstate.guard`) in the event loop running the ASGI
+    application, before or after ``accept()``; from then on only wsstate may call
+    the socket's ``receive``/``send``.
+    """
+
+    def __init__(self, ws: WebSocket, *, max_queue: int = DEFAULT_MAX_QUEUE) -> None:
+        if max_queue < 1:
+            raise ValueError(f"max_queue must be at least 1, not {max_queue!r}")
+        if ws.application_state is WebSocketState.RESPONSE:
+            raise InvalidState("this WebSocket sent an HTTP response instead of accepting")
+        self._ws = ws
+        self.loop = asyncio.get_running_loop()
+        self._max_queue = max_queue
+        self._messages: deque[Data] = deque()
+        self._readable = asyncio.Event()
+        self._space = asyncio.Event()
+        self._connected = asyncio.Event()  # the reader took websocket.connect
+        self._gone = asyncio.Event()  # the reader took websocket.disconnect, or ended
+        self._draining = False  # the reader ignores max_queue: the connection is ending
+        self._facts = _NOTHING
+        self._disconnect: tuple[Any, Any] | None = None
+        self._requested_close = ws.application_state is WebSocketState.DISCONNECTED
+        self._accepted = ws.application_state is not WebSocketState.CONNECTING
+        self._open = self._accepted  # the server took websocket.accept
+        self._close_sent: tuple[int, str] | None = None
+        self._closing = False  # a websocket.close was started
+        self._turn_used = False
+        self._send_lock = asyncio.Lock()
+        self._listener: Callable[[], None] | None = None
+        self._on_data: Callable[[], None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        if ws.client_state is WebSocketState.DISCONNECTED:
+            # The application already took the disconnect; what it said is lost.
+            self._lose(error=True)
+        else:
+            self._spawn(self._read())
+
+    # -- what the application and GuardedConnection see ----------------------------
+
+    @property
+    def websocket(self) -> WebSocket:
+        """The wrapped Starlette ``WebSocket``."""
+        return self._ws
+
+    @property
+    def accepted(self) -> bool:
+        """True once ``accept()`` was handed to the server (or had been before guarding)."""
+        return self._accepted
+
+    @property
+    def disconnect(self) -> tuple[Any, Any] | None:
+        """The ASGI server's ``websocket.disconnect`` (code, reason), once received.
+
+        For diagnostics only: servers fill it differently (module doc); the
+        connection's ``close_code`` is what wsstate concluded.
+        """
+        return self._disconnect
+
+    @property
+    def queued(self) -> int:
+        """Received messages waiting for :meth:`recv`."""
+        return len(self._messages)
+
+    def set_listener(self, listener: Callable[[], None], on_data: Callable[[], None]) -> None:
+        self._listener = listener
+        self._on_data = on_data
+
+    def facts(self) -> Facts:
+        return self._facts
+
+    def is_open(self) -> bool:
+        return (
+            self._facts is _NOTHING
+            and not self._requested_close
+            and self._ws.application_state is _CONNECTED
+        )
+
+    def send_would_block(self, nbytes: int) -> bool:
+        # ASGI exposes no buffer: any send may wait for the peer (uvicorn's do when
+        # the transport's buffer is full), so every send is bounded by write_timeout.
+        return True
+
+    # -- the handshake ---------------------------------------------------------------
+
+    async def accept(self, subprotocol: str | None = None) -> None:
+        """Hand ``websocket.accept`` to the server; :class:`TransportClosed` if the peer left.
+
+        Once only (``GuardedConnection.accept`` checks :attr:`accepted` first).
+        """
+        self._accepted = True
+        await self._connected.wait()
+        ws = self._ws
+        if self._gone.is_set() or ws.application_state is not WebSocketState.CONNECTING:
+            raise TransportClosed  # the peer left, or the handshake was refused meanwhile
+        try:
+            await ws.accept(subprotocol)
+        except _GONE:
+            raise TransportClosed from None
+        except RuntimeError:
+            if await self._closed_after_refusal():
+                raise TransportClosed from None
+            raise
+        self._open = True
+
+    # -- data ----------------------------------------------------------------------------
+
+    async def send(self, data: Data) -> None:
+        # The lock is FIFO: sends go out in the order they were called, even when
+        # one of them waits for the next loop turn.
+        async with self._send_lock:
+            if self._turn_used:
+                await asyncio.sleep(0)  # let the server see a failed write first (module doc)
+            ws = self._ws
+            if self._facts is not _NOTHING or ws.application_state is not _CONNECTED:
+                raise TransportClosed
+            if not self._turn_used:
+                self._turn_used = True
+                self.loop.call_soon(self._next_turn)
+            message: Message = (
+                {"type": "websocket.send", "text": data}
+                if isinstance(data, str)
+                else {"type": "websocket.send", "bytes": data}
+            )
+            try:
+                await ws.send(message)
+            except _GONE:
+                if not await self._settle():
+                    self._lose(error=True)
+                raise TransportClosed from None
+            except RuntimeError:
+                if await self._closed_after_refusal():
+                    raise TransportClosed from None
+                raise
+
+    def _next_turn(self) -> None:
+        self._turn_used = False
+
+    async def ping(self) -> Awaitable[None] | None:
+        return None  # ASGI has no ping (module doc)
+
+    async def recv(self, block: bool = True) -> Data:
+        messages = self._messages
+        while not messages:
+            if not block or self._gone.is_set():
+                raise TransportClosed
+            self._readable.clear()
+            await self._readable.wait()
+        data = messages.popleft()
+        if len(messages) < self._max_queue:
+            self._space.set()
+        return data
+
+    # -- closing -------------------------------------------------------------------------
+
+    def start_close(self, code: int, reason: str) -> None:
+        self._requested_close = True
+        self._drain()
+        if not self._closing and self._ws.application_state is _CONNECTED:
+            self._closing = True
+            self._close_sent = (code, reason)
+            self._spawn(self._close(code, reason))
+
+    def close_transport(self) -> None:
+        # The ASGI server ends TCP itself after a closing handshake.
+        self._drain()
+
+    def abort_transport(self) -> None:
+        self._drain()
+        if not self._closing and self._ws.application_state is WebSocketState.CONNECTING:
+            # Refuse the handshake now, in this turn: an application that closes and
+            # returns must not leave the server with neither accept nor close.
+            self._closing = True
+            self._requested_close = True
+            self._run_now(self._close(1000, ""))
+        # After accept there is no ASGI abort: the server ends TCP once the
+        # application returns.
+
+    async def wait_lost(self) -> None:
+        await self._gone.wait()
+
+    # -- internals -------------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        ws = self._ws
+        try:
+            if ws.client_state is WebSocketState.CONNECTING:
+                await ws.receive()  # websocket.connect (Starlette checks the type)
+            self._connected.set()
+            while True:
+                if len(self._messages) >= self._max_queue and not self._draining:
+                    self._space.clear()
+                    await self._space.wait()
+                    continue
+                message = await ws.receive()
+                if message["type"] == "websocket.receive":
+                    self._deliver(message)
+                else:  # websocket.disconnect: Starlette admits nothing else here
+                    self._disconnected(message)
+                    return
+        except Exception:
+            # A server that breaks the ASGI protocol, or an application that calls
+            # the guarded socket's receive itself.
+            logger.error("ASGI receive failed on a guarded WebSocket", exc_info=True)
+            self._lose(error=True)
+        finally:
+            self._connected.set()
+            if self._facts is _NOTHING:  # cancelled: the loop is ending
+                self._lose(error=True)
+
+    def _deliver(self, message: Message) -> None:
+        # Exactly one of text and bytes is not None (ASGI spec): test the values,
+        # not the keys, and not their truth (an empty message is a message).
+        text = message.get("text")
+        if text is not None:
+            self._messages.append(str(text))
+        else:
+            data = message.get("bytes")
+            if data is None:
+                logger.warning("ASGI websocket.receive with neither text nor bytes: ignored")
+                return
+            self._messages.append(bytes(data))
+        self._readable.set()
+        if self._on_data is not None:
+            self._on_data()
+
+    def _disconnected(self, message: Message) -> None:
+        code = message.get("code", 1005)
+        if isinstance(code, int):
+            code = int(code)  # servers pass their own IntEnums (CloseCode, CloseReason)
+        self._disconnect = (code, message.get("reason"))
+        logger.debug("ASGI websocket.disconnect: code %r, reason %r", *self._disconnect)
+        reason = str(message.get("reason") or "")
+        if not (isinstance(code, int) and is_sendable_code(code)) or not self._open:
+            self._lose(error=not self._requested_close)
+        elif self._requested_close and (code, reason) == self._close_sent:
+            # Ours, repeated by the server (websockets-sansio, wsproto) or echoed by
+            # the peer (legacy websockets): either way, ASGI does not say which.
+            self._lose(error=False)
+        else:
+            # The peer's own Close: before ours, or crossing it.
+            self._lose(error=False, close_rcvd=(code, reason))
+
+    def _lose(self, *, error: bool, close_rcvd: tuple[int | None, str] | None = None) -> None:
+        if self._facts is not _NOTHING:
+            return
+        self._facts = Facts(close_rcvd=close_rcvd, lost=True, lost_error=error)
+        self._gone.set()
+        self._readable.set()
+        self._drain()
+        if self._listener is not None:
+            self._listener()
+
+    def _drain(self) -> None:
+        self._draining = True
+        self._space.set()
+
+    async def _settle(self) -> bool:
+        """Let the reader take the disconnect the server queued; True if it did.
+
+        If none comes, the reader's queue limit applies again (a refusal that was
+        not a closure must not end the back-pressure).
+        """
+        draining = self._draining
+        self._drain()
+        for _ in range(SETTLE_TURNS):
+            if self._gone.is_set():
+                return True
+            await asyncio.sleep(0)
+        self._draining = draining or self._gone.is_set()
+        return self._gone.is_set()
+
+    async def _closed_after_refusal(self) -> bool:
+        """After a RuntimeError from the server or Starlette: True if the connection is closed."""
+        settled = await self._settle()
+        ws = self._ws
+        return (
+            settled
+            or ws.client_state is WebSocketState.DISCONNECTED
+            or ws.application_state is WebSocketState.DISCONNECTED
+        )
+
+    async def _close(self, code: int, reason: str) -> None:
+        # websocket.close: a Close frame after accept, a refusal (HTTP 403) before.
+        try:
+            await self._ws.close(code, reason)
+        except _GONE:
+            pass  # the peer is gone: the reader reports how
+        except RuntimeError:
+            # Starlette marks the socket closed before handing the message on, so
+            # only the disconnect tells a closure from a bug.
+            if not await self._settle():
+                logger.error("websocket.close refused by the ASGI server", exc_info=True)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("internal error in a Starlette adapter task", exc_info=task.exception())
+
+    def _run_now(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` up to its first suspension in this turn; finish it in a task."""
+        try:
+            pending = coro.send(None)
+        except StopIteration:
+            return
+        except Exception:
+            logger.error("internal error in the Starlette adapter", exc_info=True)
+            return
+        self._spawn(_Resumed(coro, pending).run())
+
+
+class _Resumed:
+    """A coroutine suspended once outside any task, continued by a task.
+
+    The task receives what the coroutine yielded (a future to wait for, or None
+    for a bare yield) exactly as if it had run the coroutine from the start.
+    """
+
+    __slots__ = ("_coro", "_pending")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], pending: Any) -> None:
+        self._coro = coro
+        self._pending = pending
+
+    async def run(self) -> None:
+        await self
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, value = self._coro, self._pending
+        while True:
+            try:
+                sent = yield value
+            except BaseException as exc:  # cancellation: pass it in
+                try:
+                    value = coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration:
+                    return
