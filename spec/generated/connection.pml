@@ -23,21 +23,22 @@
 #define E_app_send 0
 #define E_app_ping 1
 #define E_app_recv 2
-#define E_app_close 3
-#define E_app_close_invalid 4
-#define E_app_abort 5
-#define E_handshake_ok 6
-#define E_handshake_fail 7
-#define E_peer_data 8
-#define E_peer_close 9
-#define E_peer_close_invalid 10
-#define E_peer_protocol_error 11
-#define E_transport_eof 12
-#define E_transport_error 13
-#define E_transport_stalled 14
-#define E_open_timeout 15
-#define E_close_timeout 16
-#define E_keepalive_timeout 17
+#define E_app_accept 3
+#define E_app_close 4
+#define E_app_close_invalid 5
+#define E_app_abort 6
+#define E_handshake_ok 7
+#define E_handshake_fail 8
+#define E_peer_data 9
+#define E_peer_close 10
+#define E_peer_close_invalid 11
+#define E_peer_protocol_error 12
+#define E_transport_eof 13
+#define E_transport_error 14
+#define E_transport_stalled 15
+#define E_open_timeout 16
+#define E_close_timeout 17
+#define E_keepalive_timeout 18
 
 // Timers (bits)
 #define T_open_timer 1
@@ -173,56 +174,71 @@ inline invariants() {
 // The table, one inline per event: feed the event to peer me, perform its row.
 inline on_app_send(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 57
+    :: st[me] == S_CONNECTING ->  // line 58
         st[me] = S_CONNECTING
-    :: st[me] == S_OPEN ->  // line 77
+    :: st[me] == S_OPEN ->  // line 79
         sends[me]--;
         emit(me, F_DATA, 0);
         st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 97
+    :: st[me] == S_CLOSING ->  // line 100
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 117
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 121
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 138
+    :: st[me] == S_CLOSED ->  // line 143
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_ping(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 58
+    :: st[me] == S_CONNECTING ->  // line 59
         st[me] = S_CONNECTING
-    :: st[me] == S_OPEN ->  // line 78
+    :: st[me] == S_OPEN ->  // line 80
         pings[me]--;
         emit(me, F_PING, 0);
         st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 98
+    :: st[me] == S_CLOSING ->  // line 101
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 118
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 122
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 139
+    :: st[me] == S_CLOSED ->  // line 144
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_recv(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 59
+    :: st[me] == S_CONNECTING ->  // line 60
         st[me] = S_CONNECTING
-    :: st[me] == S_OPEN ->  // line 79
+    :: st[me] == S_OPEN ->  // line 81
         st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 99
+    :: st[me] == S_CLOSING ->  // line 102
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 119
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 123
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 140
+    :: st[me] == S_CLOSED ->  // line 145
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_app_accept(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 61
+        st[me] = S_CONNECTING
+    :: st[me] == S_OPEN ->  // line 82
+        st[me] = S_OPEN
+    :: st[me] == S_CLOSING ->  // line 103
+        st[me] = S_CLOSING
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 124
+        st[me] = S_CLOSE_RECEIVED
+    :: st[me] == S_CLOSED ->  // line 146
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_close(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 60
+    :: st[me] == S_CONNECTING ->  // line 62
         timers[me] = timers[me] & ~T_open_timer;
         abort(me);
         tmp = 1000;
@@ -230,7 +246,7 @@ inline on_app_close(me) {
         tmp = 0;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_OPEN ->  // line 80
+    :: st[me] == S_OPEN ->  // line 83
         timers[me] = timers[me] & ~T_keepalive;
         emit(me, F_CLOSE, 1000);
         timers[me] = timers[me] | T_close_timer;
@@ -238,33 +254,33 @@ inline on_app_close(me) {
         record(me, tmp);
         tmp = 0;
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSING ->  // line 100
+    :: st[me] == S_CLOSING ->  // line 104
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 120
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 125
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 141
+    :: st[me] == S_CLOSED ->  // line 147
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_close_invalid(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 61
+    :: st[me] == S_CONNECTING ->  // line 63
         st[me] = S_CONNECTING
-    :: st[me] == S_OPEN ->  // line 81
+    :: st[me] == S_OPEN ->  // line 84
         st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 101
+    :: st[me] == S_CLOSING ->  // line 105
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 121
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 126
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 142
+    :: st[me] == S_CLOSED ->  // line 148
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_abort(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 62
+    :: st[me] == S_CONNECTING ->  // line 64
         timers[me] = timers[me] & ~T_open_timer;
         abort(me);
         tmp = 1006;
@@ -272,7 +288,7 @@ inline on_app_abort(me) {
         tmp = 0;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_OPEN ->  // line 82
+    :: st[me] == S_OPEN ->  // line 85
         timers[me] = timers[me] & ~T_keepalive;
         abort(me);
         tmp = 1006;
@@ -280,41 +296,41 @@ inline on_app_abort(me) {
         tmp = 0;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSING ->  // line 102
+    :: st[me] == S_CLOSING ->  // line 106
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 122
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 127
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 143
+    :: st[me] == S_CLOSED ->  // line 149
         st[me] = S_CLOSED
     fi
 }
 
 inline on_handshake_ok(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 63
+    :: st[me] == S_CONNECTING ->  // line 65
         timers[me] = timers[me] & ~T_open_timer;
         timers[me] = timers[me] | T_keepalive;
         st[me] = S_OPEN
-    :: st[me] == S_OPEN ->  // line 83
+    :: st[me] == S_OPEN ->  // line 86
         fail(v_impossible_event)
-    :: st[me] == S_CLOSING ->  // line 103
+    :: st[me] == S_CLOSING ->  // line 107
         fail(v_impossible_event)
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 123
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 128
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 137
+    :: st[me] == S_CLOSED ->  // line 142
         st[me] = S_CLOSED
     fi
 }
 
 inline on_handshake_fail(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 64
+    :: st[me] == S_CONNECTING ->  // line 66
         timers[me] = timers[me] & ~T_open_timer;
         abort(me);
         tmp = (rcvd > 0 -> rcvd : (rcvd == 0 -> 1005 : 1006));
@@ -322,37 +338,37 @@ inline on_handshake_fail(me) {
         tmp = 0;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_OPEN ->  // line 84
+    :: st[me] == S_OPEN ->  // line 87
         fail(v_impossible_event)
-    :: st[me] == S_CLOSING ->  // line 104
+    :: st[me] == S_CLOSING ->  // line 108
         fail(v_impossible_event)
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 124
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 129
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 137
+    :: st[me] == S_CLOSED ->  // line 142
         st[me] = S_CLOSED
     fi
 }
 
 inline on_peer_data(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 65
+    :: st[me] == S_CONNECTING ->  // line 67
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 85
+    :: st[me] == S_OPEN ->  // line 88
         st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 105
+    :: st[me] == S_CLOSING ->  // line 109
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 125
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 130
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 137
+    :: st[me] == S_CLOSED ->  // line 142
         st[me] = S_CLOSED
     fi
 }
 
 inline on_peer_close(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 66
+    :: st[me] == S_CONNECTING ->  // line 68
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 86
+    :: st[me] == S_OPEN ->  // line 89
         timers[me] = timers[me] & ~T_keepalive;
         tmp = (rcvd > 0 -> rcvd : 0);
         emit(me, F_CLOSE, tmp);
@@ -364,24 +380,24 @@ inline on_peer_close(me) {
         tmp = 0;
         clean[me] = true;
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSING ->  // line 106
+    :: st[me] == S_CLOSING ->  // line 110
         timers[me] = timers[me] & ~T_close_timer;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
         clean[me] = true;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 126
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 131
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 137
+    :: st[me] == S_CLOSED ->  // line 142
         st[me] = S_CLOSED
     fi
 }
 
 inline on_peer_close_invalid(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 67
+    :: st[me] == S_CONNECTING ->  // line 69
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 87
+    :: st[me] == S_OPEN ->  // line 90
         timers[me] = timers[me] & ~T_keepalive;
         emit(me, F_CLOSE, 1002);
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
@@ -390,23 +406,23 @@ inline on_peer_close_invalid(me) {
         tmp = 0;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSING ->  // line 107
+    :: st[me] == S_CLOSING ->  // line 111
         timers[me] = timers[me] & ~T_close_timer;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 127
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 132
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 137
+    :: st[me] == S_CLOSED ->  // line 142
         st[me] = S_CLOSED
     fi
 }
 
 inline on_peer_protocol_error(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 68
+    :: st[me] == S_CONNECTING ->  // line 70
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 88
+    :: st[me] == S_OPEN ->  // line 91
         timers[me] = timers[me] & ~T_keepalive;
         emit(me, F_CLOSE, 1002);
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
@@ -415,155 +431,155 @@ inline on_peer_protocol_error(me) {
         tmp = 0;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSING ->  // line 108
+    :: st[me] == S_CLOSING ->  // line 112
         timers[me] = timers[me] & ~T_close_timer;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 128
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 133
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 137
+    :: st[me] == S_CLOSED ->  // line 142
         st[me] = S_CLOSED
     fi
 }
 
 inline on_transport_eof(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 69
+    :: st[me] == S_CONNECTING ->  // line 71
         timers[me] = timers[me] & ~T_open_timer;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
         record(me, 1006);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_OPEN ->  // line 89
+    :: st[me] == S_OPEN ->  // line 92
         timers[me] = timers[me] & ~T_keepalive;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
         record(me, 1006);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSING ->  // line 109
+    :: st[me] == S_CLOSING ->  // line 113
         timers[me] = timers[me] & ~T_close_timer;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 129
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 134
         timers[me] = timers[me] & ~T_close_timer;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 137
+    :: st[me] == S_CLOSED ->  // line 142
         st[me] = S_CLOSED
     fi
 }
 
 inline on_transport_error(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 70
+    :: st[me] == S_CONNECTING ->  // line 72
         timers[me] = timers[me] & ~T_open_timer;
         abort(me);
         record(me, 1006);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_OPEN ->  // line 90
+    :: st[me] == S_OPEN ->  // line 93
         timers[me] = timers[me] & ~T_keepalive;
         abort(me);
         record(me, 1006);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSING ->  // line 110
+    :: st[me] == S_CLOSING ->  // line 114
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 130
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 135
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 137
+    :: st[me] == S_CLOSED ->  // line 142
         st[me] = S_CLOSED
     fi
 }
 
 inline on_transport_stalled(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 71
+    :: st[me] == S_CONNECTING ->  // line 73
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 91
+    :: st[me] == S_OPEN ->  // line 94
         timers[me] = timers[me] & ~T_keepalive;
         emit(me, F_CLOSE, 1008);
         timers[me] = timers[me] | T_close_timer;
         record(me, 1008);
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSING ->  // line 111
+    :: st[me] == S_CLOSING ->  // line 115
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 131
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 136
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 137
+    :: st[me] == S_CLOSED ->  // line 142
         st[me] = S_CLOSED
     fi
 }
 
 inline on_open_timeout(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 72
+    :: st[me] == S_CONNECTING ->  // line 74
         abort(me);
         record(me, 1006);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_OPEN ->  // line 92
+    :: st[me] == S_OPEN ->  // line 95
         fail(v_impossible_event)
-    :: st[me] == S_CLOSING ->  // line 112
+    :: st[me] == S_CLOSING ->  // line 116
         fail(v_impossible_event)
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 132
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 137
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 137
+    :: st[me] == S_CLOSED ->  // line 142
         st[me] = S_CLOSED
     fi
 }
 
 inline on_close_timeout(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 73
+    :: st[me] == S_CONNECTING ->  // line 75
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 93
+    :: st[me] == S_OPEN ->  // line 96
         fail(v_impossible_event)
-    :: st[me] == S_CLOSING ->  // line 113
+    :: st[me] == S_CLOSING ->  // line 117
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 133
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 138
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 137
+    :: st[me] == S_CLOSED ->  // line 142
         st[me] = S_CLOSED
     fi
 }
 
 inline on_keepalive_timeout(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 74
+    :: st[me] == S_CONNECTING ->  // line 76
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 94
+    :: st[me] == S_OPEN ->  // line 97
         timers[me] = timers[me] & ~T_keepalive;
         emit(me, F_CLOSE, 1011);
         timers[me] = timers[me] | T_close_timer;
         record(me, 1011);
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSING ->  // line 114
+    :: st[me] == S_CLOSING ->  // line 118
         fail(v_impossible_event)
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 134
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 139
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 137
+    :: st[me] == S_CLOSED ->  // line 142
         st[me] = S_CLOSED
     fi
 }
@@ -587,6 +603,11 @@ end:
     :: d_step { !violated ->
         last = K_APP;
         on_app_recv(me);
+        invariants()
+    }
+    :: d_step { !violated ->
+        last = K_APP;
+        on_app_accept(me);
         invariants()
     }
     :: d_step { !violated ->

@@ -61,6 +61,8 @@ class Event(enum.StrEnum):
     """local: The application sends a ping."""
     APP_RECV = "app_recv"
     """local: The application asks for the next received message."""
+    APP_ACCEPT = "app_accept"
+    """local: The application accepts the opening handshake (adapters whose application completes it: ASGI)."""
     APP_CLOSE = "app_close"
     """local: The application calls close() with a valid code and reason."""
     APP_CLOSE_INVALID = "app_close_invalid"
@@ -106,6 +108,8 @@ class Effect(enum.StrEnum):
     """Queue the received message for recv(), in arrival order."""
     READ = "read"
     """recv() waits for the next message."""
+    ACCEPT_HANDSHAKE = "accept_handshake"
+    """accept() completes the opening handshake through the transport; its outcome is fed as handshake_ok or handshake_fail."""
     READ_BUFFERED = "read_buffered"
     """recv() returns the messages already received, then raises ConnectionClosed (iteration ends quietly)."""
     RAISE_INVALID_STATE = "raise:InvalidState"
@@ -177,6 +181,7 @@ EVENT_KINDS: Final[Mapping[Event, str]] = MappingProxyType(
         Event.APP_SEND: "local",
         Event.APP_PING: "local",
         Event.APP_RECV: "local",
+        Event.APP_ACCEPT: "local",
         Event.APP_CLOSE: "local",
         Event.APP_CLOSE_INVALID: "local",
         Event.APP_ABORT: "local",
@@ -201,6 +206,7 @@ EFFECT_DOCS: Final[Mapping[Effect, str]] = MappingProxyType(
         Effect.DROP: "Do not send: send() raises ConnectionClosed, try_send() and send_threadsafe() return False. No frame reaches the wire.",
         Effect.DELIVER: "Queue the received message for recv(), in arrival order.",
         Effect.READ: "recv() waits for the next message.",
+        Effect.ACCEPT_HANDSHAKE: "accept() completes the opening handshake through the transport; its outcome is fed as handshake_ok or handshake_fail.",
         Effect.READ_BUFFERED: "recv() returns the messages already received, then raises ConnectionClosed (iteration ends quietly).",
         Effect.RAISE_INVALID_STATE: "Raise wsstate.InvalidState at once: API misuse.",
         Effect.RAISE_INVALID_CLOSE_ARGS: "Raise wsstate.InvalidCloseCode or wsstate.InvalidCloseReason (ValueError subclasses); nothing changes.",
@@ -230,203 +236,217 @@ _D, _I, _W, _E = logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR
 
 TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
     {
-        # line 57
+        # line 58
         (State.CONNECTING, Event.APP_SEND): Row(
             State.CONNECTING,
             (Effect.RAISE_INVALID_STATE,),
             _D,
             "send before the handshake completed is API misuse: raised at once",
         ),
-        # line 58
+        # line 59
         (State.CONNECTING, Event.APP_PING): Row(
             State.CONNECTING,
             (Effect.RAISE_INVALID_STATE,),
             _D,
             "ping before the handshake completed is API misuse: raised at once",
         ),
-        # line 59
+        # line 60
         (State.CONNECTING, Event.APP_RECV): Row(
             State.CONNECTING,
             (Effect.RAISE_INVALID_STATE,),
             _D,
             "receive before the handshake completed is API misuse: raised at once",
         ),
-        # line 60
+        # line 61
+        (State.CONNECTING, Event.APP_ACCEPT): Row(
+            State.CONNECTING,
+            (Effect.ACCEPT_HANDSHAKE,),
+            _D,
+            "the transport completes the handshake; its outcome arrives as handshake_ok or handshake_fail",
+        ),
+        # line 62
         (State.CONNECTING, Event.APP_CLOSE): Row(
             State.CLOSED,
             (Effect.CANCEL_OPEN_TIMER, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_LOCAL, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "closing during the handshake rejects it (HTTP 403 on a server); no Close frame exists yet",
         ),
-        # line 61
+        # line 63
         (State.CONNECTING, Event.APP_CLOSE_INVALID): Row(
             State.CONNECTING,
             (Effect.RAISE_INVALID_CLOSE_ARGS,),
             _D,
             "invalid code or reason: rejected before any state change",
         ),
-        # line 62
+        # line 64
         (State.CONNECTING, Event.APP_ABORT): Row(
             State.CLOSED,
             (Effect.CANCEL_OPEN_TIMER, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_LOCAL, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "abort during the handshake drops the transport",
         ),
-        # line 63
+        # line 65
         (State.CONNECTING, Event.HANDSHAKE_OK): Row(
             State.OPEN,
             (Effect.CANCEL_OPEN_TIMER, Effect.ARM_KEEPALIVE,),
             _D,
             "handshake complete; keepalive starts",
         ),
-        # line 64
+        # line 66
         (State.CONNECTING, Event.HANDSHAKE_FAIL): Row(
             State.CLOSED,
             (Effect.CANCEL_OPEN_TIMER, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_REMOTE, Effect.NOTIFY_CLOSED,),
             _D,
             "peer left or refused during the handshake (scenario 14): accept reports peer gone",
         ),
-        # line 65
+        # line 67
         (State.CONNECTING, Event.PEER_DATA): Row(
             None,
             (),
             _E,
             "no data frame can arrive before the handshake completes",
         ),
-        # line 66
+        # line 68
         (State.CONNECTING, Event.PEER_CLOSE): Row(
             None,
             (),
             _E,
             "no Close frame can arrive before the handshake completes",
         ),
-        # line 67
+        # line 69
         (State.CONNECTING, Event.PEER_CLOSE_INVALID): Row(
             None,
             (),
             _E,
             "no Close frame can arrive before the handshake completes",
         ),
-        # line 68
+        # line 70
         (State.CONNECTING, Event.PEER_PROTOCOL_ERROR): Row(
             None,
             (),
             _E,
             "a bad handshake is reported as handshake_fail",
         ),
-        # line 69
+        # line 71
         (State.CONNECTING, Event.TRANSPORT_EOF): Row(
             State.CLOSED,
             (Effect.CANCEL_OPEN_TIMER, Effect.CLOSE_TRANSPORT, Effect.RECORD_CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "peer closed TCP during the handshake",
         ),
-        # line 70
+        # line 72
         (State.CONNECTING, Event.TRANSPORT_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_OPEN_TIMER, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "TCP failed during the handshake",
         ),
-        # line 71
+        # line 73
         (State.CONNECTING, Event.TRANSPORT_STALLED): Row(
             None,
             (),
             _E,
             "no data is written before the handshake completes",
         ),
-        # line 72
+        # line 74
         (State.CONNECTING, Event.OPEN_TIMEOUT): Row(
             State.CLOSED,
             (Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_TIMEOUT, Effect.NOTIFY_CLOSED,),
             _I,
             "handshake took longer than the open timeout",
         ),
-        # line 73
+        # line 75
         (State.CONNECTING, Event.CLOSE_TIMEOUT): Row(
             None,
             (),
             _E,
             "the close timer is not armed before a close starts",
         ),
-        # line 74
+        # line 76
         (State.CONNECTING, Event.KEEPALIVE_TIMEOUT): Row(
             None,
             (),
             _E,
             "keepalive starts when the handshake completes",
         ),
-        # line 77
+        # line 79
         (State.OPEN, Event.APP_SEND): Row(
             State.OPEN,
             (Effect.TRANSMIT,),
             _D,
             "the hot path: the message goes out",
         ),
-        # line 78
+        # line 80
         (State.OPEN, Event.APP_PING): Row(
             State.OPEN,
             (Effect.TRANSMIT_PING,),
             _D,
             "ping goes out",
         ),
-        # line 79
+        # line 81
         (State.OPEN, Event.APP_RECV): Row(
             State.OPEN,
             (Effect.READ,),
             _D,
             "wait for the next message",
         ),
-        # line 80
+        # line 82
+        (State.OPEN, Event.APP_ACCEPT): Row(
+            State.OPEN,
+            (Effect.RAISE_INVALID_STATE,),
+            _D,
+            "accept twice (or on a connection guarded open) is API misuse: raised at once",
+        ),
+        # line 83
         (State.OPEN, Event.APP_CLOSE): Row(
             State.CLOSING,
             (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.ARM_CLOSE_TIMER, Effect.RECORD_CLOSE_LOCAL, Effect.WAIT_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "start the closing handshake with the application's code; this caller's code wins",
         ),
-        # line 81
+        # line 84
         (State.OPEN, Event.APP_CLOSE_INVALID): Row(
             State.OPEN,
             (Effect.RAISE_INVALID_CLOSE_ARGS,),
             _D,
             "invalid code or reason (scenario 25): rejected before any state change, nothing sent",
         ),
-        # line 82
+        # line 85
         (State.OPEN, Event.APP_ABORT): Row(
             State.CLOSED,
             (Effect.CANCEL_KEEPALIVE, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_LOCAL, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "drop the transport without a closing handshake",
         ),
-        # line 83
+        # line 86
         (State.OPEN, Event.HANDSHAKE_OK): Row(
             None,
             (),
             _E,
             "the handshake completes once",
         ),
-        # line 84
+        # line 87
         (State.OPEN, Event.HANDSHAKE_FAIL): Row(
             None,
             (),
             _E,
             "the handshake already completed",
         ),
-        # line 85
+        # line 88
         (State.OPEN, Event.PEER_DATA): Row(
             State.OPEN,
             (Effect.DELIVER,),
             _D,
             "queue the message for recv, in order",
         ),
-        # line 86
+        # line 89
         (State.OPEN, Event.PEER_CLOSE): Row(
             State.CLOSE_RECEIVED,
             (Effect.CANCEL_KEEPALIVE, Effect.ECHO_CLOSE_FRAME, Effect.CLOSE_TRANSPORT, Effect.ARM_CLOSE_TIMER, Effect.RECORD_CLOSE_REMOTE, Effect.MARK_CLEAN,),
             _D,
             "peer closed cleanly (scenario 1): echo its code, keep code and reason",
         ),
-        # line 87
+        # line 90
         (State.OPEN, Event.PEER_CLOSE_INVALID): Row(
             State.CLOSED,
             (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.CLOSE_TRANSPORT, Effect.RECORD_CLOSE_REMOTE, Effect.NOTIFY_CLOSED,),
@@ -435,7 +455,7 @@ TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
             1002,
             "invalid close frame",
         ),
-        # line 88
+        # line 91
         (State.OPEN, Event.PEER_PROTOCOL_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.CLOSE_TRANSPORT, Effect.RECORD_CLOSE_REMOTE, Effect.NOTIFY_CLOSED,),
@@ -444,21 +464,21 @@ TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
             1002,
             "protocol error",
         ),
-        # line 89
+        # line 92
         (State.OPEN, Event.TRANSPORT_EOF): Row(
             State.CLOSED,
             (Effect.CANCEL_KEEPALIVE, Effect.CLOSE_TRANSPORT, Effect.RECORD_CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "FIN without a Close frame: peer gone, 1006, not clean",
         ),
-        # line 90
+        # line 93
         (State.OPEN, Event.TRANSPORT_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_KEEPALIVE, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "RST or lost transport (scenarios 2, 3): peer gone, 1006, not clean",
         ),
-        # line 91
+        # line 94
         (State.OPEN, Event.TRANSPORT_STALLED): Row(
             State.CLOSING,
             (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.ARM_CLOSE_TIMER, Effect.RECORD_CLOSE_TIMEOUT,),
@@ -467,21 +487,21 @@ TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
             1008,
             "slow reader",
         ),
-        # line 92
+        # line 95
         (State.OPEN, Event.OPEN_TIMEOUT): Row(
             None,
             (),
             _E,
             "the open timer is cancelled when the handshake completes",
         ),
-        # line 93
+        # line 96
         (State.OPEN, Event.CLOSE_TIMEOUT): Row(
             None,
             (),
             _E,
             "the close timer is not armed before a close starts",
         ),
-        # line 94
+        # line 97
         (State.OPEN, Event.KEEPALIVE_TIMEOUT): Row(
             State.CLOSING,
             (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.ARM_CLOSE_TIMER, Effect.RECORD_CLOSE_TIMEOUT,),
@@ -490,378 +510,399 @@ TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
             1011,
             "keepalive ping timeout",
         ),
-        # line 97
+        # line 100
         (State.CLOSING, Event.APP_SEND): Row(
             State.CLOSING,
             (Effect.DROP,),
             _D,
             "fail fast while closing: send raises ConnectionClosed, try_send returns False, no frame",
         ),
-        # line 98
+        # line 101
         (State.CLOSING, Event.APP_PING): Row(
             State.CLOSING,
             (Effect.DROP,),
             _D,
             "no ping after our Close",
         ),
-        # line 99
+        # line 102
         (State.CLOSING, Event.APP_RECV): Row(
             State.CLOSING,
             (Effect.READ,),
             _D,
             "data the peer sent before it saw our Close is still delivered",
         ),
-        # line 100
+        # line 103
+        (State.CLOSING, Event.APP_ACCEPT): Row(
+            State.CLOSING,
+            (Effect.RAISE_INVALID_STATE,),
+            _D,
+            "accept after the handshake is API misuse: raised at once",
+        ),
+        # line 104
         (State.CLOSING, Event.APP_CLOSE): Row(
             State.CLOSING,
             (Effect.WAIT_CLOSED, Effect.RETURN_FALSE,),
             _D,
             "already closing (scenario 8): the first code wins; wait for the end",
         ),
-        # line 101
+        # line 105
         (State.CLOSING, Event.APP_CLOSE_INVALID): Row(
             State.CLOSING,
             (Effect.RAISE_INVALID_CLOSE_ARGS,),
             _D,
             "invalid code or reason: rejected before any state change",
         ),
-        # line 102
+        # line 106
         (State.CLOSING, Event.APP_ABORT): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "stop waiting for the peer's Close",
         ),
-        # line 103
+        # line 107
         (State.CLOSING, Event.HANDSHAKE_OK): Row(
             None,
             (),
             _E,
             "the handshake completes once",
         ),
-        # line 104
+        # line 108
         (State.CLOSING, Event.HANDSHAKE_FAIL): Row(
             None,
             (),
             _E,
             "the handshake already completed",
         ),
-        # line 105
+        # line 109
         (State.CLOSING, Event.PEER_DATA): Row(
             State.CLOSING,
             (Effect.DELIVER,),
             _D,
             "deliver: nothing the peer sent before it saw our Close is lost",
         ),
-        # line 106
+        # line 110
         (State.CLOSING, Event.PEER_CLOSE): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.CLOSE_TRANSPORT, Effect.MARK_CLEAN, Effect.NOTIFY_CLOSED,),
             _D,
             "closing handshake complete: clean",
         ),
-        # line 107
+        # line 111
         (State.CLOSING, Event.PEER_CLOSE_INVALID): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "peer answered with an invalid Close: not clean, no second Close from us",
         ),
-        # line 108
+        # line 112
         (State.CLOSING, Event.PEER_PROTOCOL_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "protocol error while closing: not clean",
         ),
-        # line 109
+        # line 113
         (State.CLOSING, Event.TRANSPORT_EOF): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "peer closed TCP without answering our Close: not clean",
         ),
-        # line 110
+        # line 114
         (State.CLOSING, Event.TRANSPORT_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "transport failed while closing: not clean",
         ),
-        # line 111
+        # line 115
         (State.CLOSING, Event.TRANSPORT_STALLED): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "even our Close cannot be written: abort",
         ),
-        # line 112
+        # line 116
         (State.CLOSING, Event.OPEN_TIMEOUT): Row(
             None,
             (),
             _E,
             "the open timer is cancelled when the handshake completes",
         ),
-        # line 113
+        # line 117
         (State.CLOSING, Event.CLOSE_TIMEOUT): Row(
             State.CLOSED,
             (Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "the peer did not answer our Close in time: abort, not clean",
         ),
-        # line 114
+        # line 118
         (State.CLOSING, Event.KEEPALIVE_TIMEOUT): Row(
             None,
             (),
             _E,
             "keepalive stops when a close starts",
         ),
-        # line 117
+        # line 121
         (State.CLOSE_RECEIVED, Event.APP_SEND): Row(
             State.CLOSE_RECEIVED,
             (Effect.DROP,),
             _D,
             "background send after the peer closed (scenario 6): no-op",
         ),
-        # line 118
+        # line 122
         (State.CLOSE_RECEIVED, Event.APP_PING): Row(
             State.CLOSE_RECEIVED,
             (Effect.DROP,),
             _D,
             "no ping after the peer's Close",
         ),
-        # line 119
+        # line 123
         (State.CLOSE_RECEIVED, Event.APP_RECV): Row(
             State.CLOSE_RECEIVED,
             (Effect.READ_BUFFERED,),
             _D,
             "deliver what was received before the peer's Close, then ConnectionClosed",
         ),
-        # line 120
+        # line 124
+        (State.CLOSE_RECEIVED, Event.APP_ACCEPT): Row(
+            State.CLOSE_RECEIVED,
+            (Effect.RAISE_INVALID_STATE,),
+            _D,
+            "accept after the handshake is API misuse: raised at once",
+        ),
+        # line 125
         (State.CLOSE_RECEIVED, Event.APP_CLOSE): Row(
             State.CLOSE_RECEIVED,
             (Effect.WAIT_CLOSED, Effect.RETURN_FALSE,),
             _D,
             "close after the peer closed (scenario 7, the FastAPI tutorial pattern): no-op",
         ),
-        # line 121
+        # line 126
         (State.CLOSE_RECEIVED, Event.APP_CLOSE_INVALID): Row(
             State.CLOSE_RECEIVED,
             (Effect.RAISE_INVALID_CLOSE_ARGS,),
             _D,
             "invalid code or reason: rejected before any state change",
         ),
-        # line 122
+        # line 127
         (State.CLOSE_RECEIVED, Event.APP_ABORT): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "stop waiting for the transport to end",
         ),
-        # line 123
+        # line 128
         (State.CLOSE_RECEIVED, Event.HANDSHAKE_OK): Row(
             None,
             (),
             _E,
             "the handshake completes once",
         ),
-        # line 124
+        # line 129
         (State.CLOSE_RECEIVED, Event.HANDSHAKE_FAIL): Row(
             None,
             (),
             _E,
             "the handshake already completed",
         ),
-        # line 125
+        # line 130
         (State.CLOSE_RECEIVED, Event.PEER_DATA): Row(
             None,
             (),
             _E,
             "a frame after the peer's Close is reported as peer_protocol_error",
         ),
-        # line 126
+        # line 131
         (State.CLOSE_RECEIVED, Event.PEER_CLOSE): Row(
             None,
             (),
             _E,
             "a second Close from the peer is reported as peer_protocol_error",
         ),
-        # line 127
+        # line 132
         (State.CLOSE_RECEIVED, Event.PEER_CLOSE_INVALID): Row(
             None,
             (),
             _E,
             "a second Close from the peer is reported as peer_protocol_error",
         ),
-        # line 128
+        # line 133
         (State.CLOSE_RECEIVED, Event.PEER_PROTOCOL_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "the peer kept sending after its Close: abort",
         ),
-        # line 129
+        # line 134
         (State.CLOSE_RECEIVED, Event.TRANSPORT_EOF): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.NOTIFY_CLOSED,),
             _D,
             "teardown complete: clean",
         ),
-        # line 130
+        # line 135
         (State.CLOSE_RECEIVED, Event.TRANSPORT_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "peer reset after the closing handshake: still clean",
         ),
-        # line 131
+        # line 136
         (State.CLOSE_RECEIVED, Event.TRANSPORT_STALLED): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "our echo cannot be written: abort",
         ),
-        # line 132
+        # line 137
         (State.CLOSE_RECEIVED, Event.OPEN_TIMEOUT): Row(
             None,
             (),
             _E,
             "the open timer is cancelled when the handshake completes",
         ),
-        # line 133
+        # line 138
         (State.CLOSE_RECEIVED, Event.CLOSE_TIMEOUT): Row(
             State.CLOSED,
             (Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "the peer did not end the transport in time: abort",
         ),
-        # line 134
+        # line 139
         (State.CLOSE_RECEIVED, Event.KEEPALIVE_TIMEOUT): Row(
             None,
             (),
             _E,
             "keepalive stops when the peer's Close arrives",
         ),
-        # line 138
+        # line 143
         (State.CLOSED, Event.APP_SEND): Row(
             State.CLOSED,
             (Effect.DROP,),
             _D,
             "send after close (scenarios 4, 6, 12): send raises ConnectionClosed, try_send returns False",
         ),
-        # line 139
+        # line 144
         (State.CLOSED, Event.APP_PING): Row(
             State.CLOSED,
             (Effect.DROP,),
             _D,
             "ping after close: dropped",
         ),
-        # line 140
+        # line 145
         (State.CLOSED, Event.APP_RECV): Row(
             State.CLOSED,
             (Effect.READ_BUFFERED,),
             _D,
             "receive after close (scenario 9): buffered messages, then ConnectionClosed",
         ),
-        # line 141
+        # line 146
+        (State.CLOSED, Event.APP_ACCEPT): Row(
+            State.CLOSED,
+            (Effect.RETURN_FALSE,),
+            _D,
+            "accept after the connection closed (refused, or the peer left during the handshake): False, quietly",
+        ),
+        # line 147
         (State.CLOSED, Event.APP_CLOSE): Row(
             State.CLOSED,
             (Effect.RETURN_FALSE,),
             _D,
             "close after close (scenarios 5, 8, 15): idempotent no-op",
         ),
-        # line 142
+        # line 148
         (State.CLOSED, Event.APP_CLOSE_INVALID): Row(
             State.CLOSED,
             (Effect.RAISE_INVALID_CLOSE_ARGS,),
             _D,
             "invalid code or reason: rejected, even after close",
         ),
-        # line 143
+        # line 149
         (State.CLOSED, Event.APP_ABORT): Row(
             State.CLOSED,
             (Effect.RETURN_FALSE,),
             _D,
             "abort after close: no-op",
         ),
-        # line 137, default row
+        # line 142, default row
         (State.CLOSED, Event.HANDSHAKE_OK): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 137, default row
+        # line 142, default row
         (State.CLOSED, Event.HANDSHAKE_FAIL): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 137, default row
+        # line 142, default row
         (State.CLOSED, Event.PEER_DATA): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 137, default row
+        # line 142, default row
         (State.CLOSED, Event.PEER_CLOSE): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 137, default row
+        # line 142, default row
         (State.CLOSED, Event.PEER_CLOSE_INVALID): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 137, default row
+        # line 142, default row
         (State.CLOSED, Event.PEER_PROTOCOL_ERROR): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 137, default row
+        # line 142, default row
         (State.CLOSED, Event.TRANSPORT_EOF): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 137, default row
+        # line 142, default row
         (State.CLOSED, Event.TRANSPORT_ERROR): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 137, default row
+        # line 142, default row
         (State.CLOSED, Event.TRANSPORT_STALLED): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 137, default row
+        # line 142, default row
         (State.CLOSED, Event.OPEN_TIMEOUT): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 137, default row
+        # line 142, default row
         (State.CLOSED, Event.CLOSE_TIMEOUT): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 137, default row
+        # line 142, default row
         (State.CLOSED, Event.KEEPALIVE_TIMEOUT): Row(
             State.CLOSED,
             (),
@@ -909,6 +950,13 @@ class ConnectionChart(StateChart[Any]):
         | closed.to(closed, internal=True)
     )
     app_recv = (
+        connecting.to(connecting, internal=True)
+        | open.to(open, internal=True)
+        | closing.to(closing, internal=True)
+        | close_received.to(close_received, internal=True)
+        | closed.to(closed, internal=True)
+    )
+    app_accept = (
         connecting.to(connecting, internal=True)
         | open.to(open, internal=True)
         | closing.to(closing, internal=True)

@@ -143,6 +143,7 @@ class GuardedConnection:
         self._fed_close_rcvd = False
         self._fed_lost = False
         self._stall_fed = False
+        self._accepting = False
         self._perform(self._m.initial_effects, None, None, None)
         transport.set_listener(self._sync, self._on_data)
         if opened:
@@ -195,22 +196,33 @@ class GuardedConnection:
         """Accept the opening handshake of a connection guarded before it was accepted.
 
         For transports whose application completes the handshake (a Starlette
-        ``WebSocket``). The outcome is the table's ``handshake_ok`` or
-        ``handshake_fail`` row: True once the connection is OPEN; False, quietly,
-        if it is CLOSED instead (the peer left during the handshake, the open
-        timeout fired, or ``close()`` refused it first). Raises
-        :class:`~wsstate.InvalidState` if the handshake was already accepted (or
-        the transport has none to accept).
+        ``WebSocket``). What happens is the table's ``app_accept`` row: in
+        CONNECTING the transport accepts, and its outcome is the ``handshake_ok``
+        or ``handshake_fail`` row: True once the connection is OPEN; False,
+        quietly, if it is CLOSED instead (the peer left during the handshake, the
+        open timeout fired, or ``close()`` refused it first). After the handshake
+        (accepting twice) it raises :class:`~wsstate.InvalidState`; once CLOSED it
+        returns False.
         """
+        effects = self._handle(Event.APP_ACCEPT).effects
+        if Effect.RAISE_INVALID_STATE in effects:
+            raise InvalidState(f"accept() in state {self._m.state.value}: already accepted")
+        if Effect.ACCEPT_HANDSHAKE not in effects:
+            return Effect.RETURN_TRUE in effects
         t = self._t
-        if not isinstance(t, _Accepting) or t.accepted:
-            raise InvalidState("accept(): the connection was already accepted")
+        if not isinstance(t, _Accepting) or self._accepting:
+            # Only a transport with an application-side handshake is ever CONNECTING,
+            # and one accept() at a time may run it.
+            raise InvalidState("accept(): the handshake is already being accepted")
+        self._accepting = True
         try:
             await t.accept(subprotocol)
         except TransportClosed:
             self._handle(Event.HANDSHAKE_FAIL)
         else:
             self._handle(Event.HANDSHAKE_OK)
+        finally:
+            self._accepting = False
         return self._m.state is State.OPEN
 
     # -- sending ---------------------------------------------------------------

@@ -58,6 +58,10 @@ EFFECTS: Final[Mapping[str, str]] = MappingProxyType(
         ),
         "deliver": "Queue the received message for recv(), in arrival order.",
         "read": "recv() waits for the next message.",
+        "accept_handshake": (
+            "accept() completes the opening handshake through the transport; its outcome "
+            "is fed as handshake_ok or handshake_fail."
+        ),
         "read_buffered": (
             "recv() returns the messages already received, then raises ConnectionClosed "
             "(iteration ends quietly)."

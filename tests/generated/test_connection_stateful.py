@@ -86,6 +86,12 @@ class ConnectionMachine(RuleBasedStateMachine):
         """local: The application asks for the next received message."""
         self._step(Event.APP_RECV, data)
 
+    @precondition(lambda self: self.h.enabled(Event.APP_ACCEPT))
+    @rule(data=st.data())
+    def app_accept(self, data: Any) -> None:
+        """local: The application accepts the opening handshake (adapters whose application completes it: ASGI)."""
+        self._step(Event.APP_ACCEPT, data)
+
     @precondition(lambda self: self.h.enabled(Event.APP_CLOSE))
     @rule(data=st.data())
     def app_close(self, data: Any) -> None:

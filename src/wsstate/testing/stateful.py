@@ -49,7 +49,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 
 from .._generated import TABLE, ConnectionChart, Effect, Event, State
 from ..connection import GuardedConnection
-from ..errors import ConnectionClosed, InvalidCloseArgs
+from ..errors import ConnectionClosed, InvalidCloseArgs, InvalidState
 from ..guard import guard
 from .faultproxy import FaultProxy
 from .loopwatch import LoopWatch
@@ -619,6 +619,16 @@ async def _app_close_invalid(h: Harness, effects: tuple[Effect, ...], draw: Choi
     assert h.conn.state is before, "an invalid close changed the state"
 
 
+async def _app_accept(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
+    try:
+        result = await asyncio.wait_for(h.conn.accept(), h.timing.settle)
+    except InvalidState:
+        assert Effect.RAISE_INVALID_STATE in effects, "accept() raised; the table says it may not"
+        return
+    assert Effect.RAISE_INVALID_STATE not in effects, "accept() did not raise (API misuse)"
+    assert result is (Effect.RETURN_TRUE in effects), f"accept() returned {result}"
+
+
 async def _app_abort(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
     result = h.conn.abort()
     assert result is (Effect.RETURN_TRUE in effects), f"abort returned {result}"
@@ -682,6 +692,7 @@ DRIVERS: Final[dict[Event, Driver]] = {
     Event.APP_CLOSE: _app_close,
     Event.APP_CLOSE_INVALID: _app_close_invalid,
     Event.APP_ABORT: _app_abort,
+    Event.APP_ACCEPT: _app_accept,
     Event.PEER_DATA: _peer_data,
     Event.PEER_CLOSE: _peer_close,
     Event.PEER_PROTOCOL_ERROR: _peer_protocol_error,
