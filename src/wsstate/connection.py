@@ -49,6 +49,9 @@ _TRANSMIT_ONLY: Final = (Effect.TRANSMIT,)
 # Enum members as module constants: an attribute lookup on an enum class costs
 # as much as the table lookup itself (~70 ns on CPython 3.11).
 _APP_SEND: Final = Event.APP_SEND
+#: Close codes a transport library sends when it fails the connection because of
+#: the peer: protocol error, unsupported data, invalid payload, message too big.
+_PEER_FAULT_CODES: Final = frozenset({1002, 1003, 1007, 1009})
 _TRANSMIT: Final = Effect.TRANSMIT
 
 
@@ -501,10 +504,12 @@ class GuardedConnection:
         if facts.library_close is not None and not self._fed_library_close:
             self._fed_library_close = True
             code, reason = facts.library_close
-            if code in (1000, 1001):
-                self._handle(Event.APP_CLOSE, code, reason)
-            else:
+            if code in _PEER_FAULT_CODES:
                 self._handle(Event.PEER_PROTOCOL_ERROR, code, reason)
+            else:
+                # The library closed on the application's behalf: a server handler
+                # returned (1000), raised (1011), the server shut down (1001).
+                self._handle(Event.APP_CLOSE, code, reason)
         if facts.close_rcvd is not None and not self._fed_close_rcvd:
             self._fed_close_rcvd = True
             self._handle(Event.PEER_CLOSE, *facts.close_rcvd)

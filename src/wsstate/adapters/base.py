@@ -28,10 +28,11 @@ class Facts:
     """What the transport has observed, cumulatively (each fact only ever becomes true).
 
     ``library_close``: a Close frame (code, reason) the transport library sent on
-    its own, before any Close from the peer and not on our request: with 1000 or
-    1001 it closed on the application's behalf (a server handler returned), with
-    any other code it failed the connection (a protocol violation by the peer,
-    its own keepalive). ``close_rcvd``: the peer's valid Close frame (code,
+    its own, before any Close from the peer and not on our request: with 1002,
+    1003, 1007 or 1009 it failed the connection because of the peer (a protocol
+    violation, data it cannot take); with any other code it closed on the
+    application's behalf (a server handler returned or raised, the server shut
+    down, its own keepalive gave up). ``close_rcvd``: the peer's valid Close frame (code,
     reason; code None when the frame had none). ``lost``: the transport is
     gone; ``lost_error`` tells a failure (RST, OSError) from an orderly end.
     """
