@@ -40,9 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minutes", type=float, default=1.0, help="how long to run (default: 1)")
     parser.add_argument(
         "--role",
-        choices=("server", "client", "both"),
+        choices=("server", "client", "asgi-sansio", "asgi-wsproto", "both", "all"),
         default="both",
-        help="which side is guarded (default: both, alternating)",
+        help=(
+            "which side is guarded (default: both websockets roles, alternating; "
+            "all: the ASGI roles too)"
+        ),
     )
     parser.add_argument(
         "--replay", type=int, metavar="SEED", help="run one chunk with this seed and stop"
@@ -74,7 +77,8 @@ def _chunk(module: ModuleType, role: str, seed: int, examples: int, steps: int) 
     from hypothesis import seed as with_seed
     from hypothesis.stateful import run_state_machine_as_test
 
-    machine = module.ServerSide if role == "server" else module.ClientSide
+    name = "".join(part.capitalize() for part in role.split("-")) + "Side"
+    machine = getattr(module, name)  # the generated machine of the role (ServerSide...)
     chunk_settings = settings(
         max_examples=examples,
         stateful_step_count=steps,
@@ -110,7 +114,12 @@ def main(args: argparse.Namespace) -> int:
 
     root = Path(args.root) if getattr(args, "root", None) else find_root()
     module = _load(root)
-    roles = ["server", "client"] if args.role == "both" else [args.role]
+    if args.role == "both":
+        roles = ["server", "client"]
+    elif args.role == "all":
+        roles = list(stateful.ROLES)
+    else:
+        roles = [args.role]
     failures: list[Failure] = []
     started = time.monotonic()
     if args.replay is not None:
@@ -134,9 +143,10 @@ def main(args: argparse.Namespace) -> int:
         elapsed = time.monotonic() - started
         counts = stateful.STATS
         seen = stateful.coverage()
-        drivable = len(stateful.drivable_pairs())
         cov = "  ".join(
-            f"{r} {len(seen[r] & set(stateful.drivable_pairs()))}/{drivable}" for r in roles
+            f"{r} {len(seen[r] & set(stateful.drivable_pairs(r)))}/"  # type: ignore[arg-type]
+            f"{len(stateful.drivable_pairs(r))}"  # type: ignore[arg-type]
+            for r in roles
         )
         print(
             f"[{elapsed:6.1f}s] chunks {chunks:4d}  examples {counts['examples']:6d}  "

@@ -409,9 +409,14 @@ def check(root: Path) -> list[str]:
     return diffs
 
 
+def _machine_name(role: str) -> str:
+    """The generated machine class of ``role``: ServerSide, ClientSide, AsgiWsprotoSide..."""
+    return "".join(part.capitalize() for part in role.split("-")) + "Side"
+
+
 def render_stateful_tests(spec: Spec) -> str:
     """The generated Hypothesis stateful tests: one rule per drivable event of the spec."""
-    from .testing.stateful import CONCURRENT_PAIRS, DRIVERS
+    from .testing.stateful import ASGI_IMPLS, CONCURRENT_PAIRS, DRIVERS, ROLES
 
     events = [e for e in spec.events if any(d.value == e.name for d in DRIVERS)]
     skipped = [e.name for e in spec.events if e not in events]
@@ -419,8 +424,9 @@ def render_stateful_tests(spec: Spec) -> str:
     w = o.append
     w('"""Hypothesis stateful tests of the connection machine against real sockets.\n\n')
     w("One rule per event of the table that a test can drive; the python-statemachine\n")
-    w("model is the oracle; every check is in wsstate.testing.stateful.Harness. Both\n")
-    w("roles: the guarded side as a websockets server and as a websockets client.\n")
+    w("model is the oracle; every check is in wsstate.testing.stateful.Harness. One\n")
+    w("machine per role: the guarded side as a websockets server, as a websockets\n")
+    w("client, and as a Starlette endpoint on a real uvicorn per ASGI implementation.\n")
     w("Profile: WSSTATE_HYPOTHESIS_PROFILE=ci (default) or long.\n")
     if skipped:
         note = f"Events with no driver (listed in the coverage report): {', '.join(skipped)}."
@@ -436,10 +442,12 @@ def render_stateful_tests(spec: Spec) -> str:
     w("from hypothesis.stateful import RuleBasedStateMachine, precondition, rule\n\n")
     w("from wsstate._generated import Event, State\n")
     w("from wsstate.testing.stateful import (\n")
-    w("    Harness,\n    HypothesisChoices,\n    Role,\n    drivable_pairs,\n")
-    w("    register_profiles,\n    run_tour,\n)\n\n")
+    w("    ROLES,\n    Harness,\n    HypothesisChoices,\n    Role,\n    asgi_settings,\n")
+    w("    drivable_pairs,\n    register_profiles,\n    run_tour,\n)\n\n")
     w("register_profiles()\n")
-    w('PROFILE = settings.get_profile(os.environ.get("WSSTATE_HYPOTHESIS_PROFILE", "ci"))\n\n\n')
+    w('PROFILE = settings.get_profile(os.environ.get("WSSTATE_HYPOTHESIS_PROFILE", "ci"))\n')
+    w("#: The ASGI roles start a uvicorn per connection: fewer examples (asgi_settings).\n")
+    w("ASGI_PROFILE = asgi_settings(PROFILE)\n\n\n")
     w("class ConnectionMachine(RuleBasedStateMachine):\n")
     w('    """Drives one guarded connection; subclasses pick the role."""\n\n')
     w('    role: ClassVar[Role] = "server"\n\n')
@@ -485,21 +493,28 @@ def render_stateful_tests(spec: Spec) -> str:
         w(f"    def together_{a.value}__{b.value}(self, data: Any) -> None:\n")
         w(f'        """{a.value} and {b.value} started together."""\n')
         w(f"        self._together(Event.{ma}, Event.{mb}, data)\n")
+    for role in ROLES:
+        name = _machine_name(role)
+        impl = ASGI_IMPLS.get(role)
+        doc = (
+            f"The guarded side is a Starlette endpoint on uvicorn (ws={impl!r})."
+            if impl is not None
+            else f"The guarded side is a websockets {role}."
+        )
+        w("\n\n")
+        w(f"class {name}(ConnectionMachine):\n")
+        w(f'    """{doc}"""\n\n')
+        w(f'    role: ClassVar[Role] = "{role}"\n')
     w("\n\n")
-    w("class ServerSide(ConnectionMachine):\n")
-    w('    """The guarded side is a websockets server."""\n\n')
-    w('    role: ClassVar[Role] = "server"\n\n\n')
-    w("class ClientSide(ConnectionMachine):\n")
-    w('    """The guarded side is a websockets client."""\n\n')
-    w('    role: ClassVar[Role] = "client"\n\n\n')
-    w("TestServerSide = ServerSide.TestCase\n")
-    w("TestServerSide.settings = PROFILE\n")
-    w("TestClientSide = ClientSide.TestCase\n")
-    w("TestClientSide.settings = PROFILE\n\n\n")
-    w('@pytest.mark.parametrize("role", ["server", "client"])\n')
+    for role in ROLES:
+        name = _machine_name(role)
+        w(f"Test{name} = {name}.TestCase\n")
+        w(f"Test{name}.settings = {'ASGI_PROFILE' if role in ASGI_IMPLS else 'PROFILE'}\n")
+    w("\n\n")
+    w('@pytest.mark.parametrize("role", ROLES)\n')
     w("def test_every_drivable_pair(role: Role) -> None:\n")
     w('    """Deterministic tour: each drivable pair once, checked as in the rules."""\n')
-    w('    assert drivable_pairs(), "no drivable pair: the harness lost its drivers"\n')
+    w('    assert drivable_pairs(role), "no drivable pair: the harness lost its drivers"\n')
     w("    failures = asyncio.run(run_tour(role))\n")
     w('    assert not failures, "\\n".join(failures)\n')
     return "".join(o)

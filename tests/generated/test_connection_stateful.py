@@ -4,8 +4,9 @@
 """Hypothesis stateful tests of the connection machine against real sockets.
 
 One rule per event of the table that a test can drive; the python-statemachine
-model is the oracle; every check is in wsstate.testing.stateful.Harness. Both
-roles: the guarded side as a websockets server and as a websockets client.
+model is the oracle; every check is in wsstate.testing.stateful.Harness. One
+machine per role: the guarded side as a websockets server, as a websockets
+client, and as a Starlette endpoint on a real uvicorn per ASGI implementation.
 Profile: WSSTATE_HYPOTHESIS_PROFILE=ci (default) or long.
 Events with no driver (listed in the coverage report): handshake_ok, handshake_fail,
 peer_close_invalid, open_timeout.
@@ -24,9 +25,11 @@ from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from wsstate._generated import Event, State
 from wsstate.testing.stateful import (
+    ROLES,
     Harness,
     HypothesisChoices,
     Role,
+    asgi_settings,
     drivable_pairs,
     register_profiles,
     run_tour,
@@ -34,6 +37,8 @@ from wsstate.testing.stateful import (
 
 register_profiles()
 PROFILE = settings.get_profile(os.environ.get("WSSTATE_HYPOTHESIS_PROFILE", "ci"))
+#: The ASGI roles start a uvicorn per connection: fewer examples (asgi_settings).
+ASGI_PROFILE = asgi_settings(PROFILE)
 
 
 class ConnectionMachine(RuleBasedStateMachine):
@@ -219,15 +224,31 @@ class ClientSide(ConnectionMachine):
     role: ClassVar[Role] = "client"
 
 
+class AsgiSansioSide(ConnectionMachine):
+    """The guarded side is a Starlette endpoint on uvicorn (ws='websockets-sansio')."""
+
+    role: ClassVar[Role] = "asgi-sansio"
+
+
+class AsgiWsprotoSide(ConnectionMachine):
+    """The guarded side is a Starlette endpoint on uvicorn (ws='wsproto')."""
+
+    role: ClassVar[Role] = "asgi-wsproto"
+
+
 TestServerSide = ServerSide.TestCase
 TestServerSide.settings = PROFILE
 TestClientSide = ClientSide.TestCase
 TestClientSide.settings = PROFILE
+TestAsgiSansioSide = AsgiSansioSide.TestCase
+TestAsgiSansioSide.settings = ASGI_PROFILE
+TestAsgiWsprotoSide = AsgiWsprotoSide.TestCase
+TestAsgiWsprotoSide.settings = ASGI_PROFILE
 
 
-@pytest.mark.parametrize("role", ["server", "client"])
+@pytest.mark.parametrize("role", ROLES)
 def test_every_drivable_pair(role: Role) -> None:
     """Deterministic tour: each drivable pair once, checked as in the rules."""
-    assert drivable_pairs(), "no drivable pair: the harness lost its drivers"
+    assert drivable_pairs(role), "no drivable pair: the harness lost its drivers"
     failures = asyncio.run(run_tour(role))
     assert not failures, "\n".join(failures)

@@ -10,6 +10,14 @@ A :class:`Harness` builds one real connection for a role:
   client;
 * ``client``: the guarded side is a real websockets client, the peer a
   :class:`~wsstate.testing.peer.RawPeer` server;
+* ``asgi-sansio``, ``asgi-wsproto``: the guarded side is
+  ``guard(websocket)`` in a Starlette app on a real in-process uvicorn
+  (:mod:`wsstate.testing.asgi`) with that WebSocket implementation; the peer a
+  :class:`~wsstate.testing.peer.RawPeer` client. What ASGI cannot drive or
+  observe is in :data:`ASGI_NOT_DRIVABLE`; the events the Starlette adapter
+  feeds together with a driven one (uvicorn's single ``websocket.disconnect``
+  for a Close and the end of TCP) are in :data:`FOLLOW_UPS`, and the model
+  takes them too;
 
 with a :class:`~wsstate.testing.faultproxy.FaultProxy` between them. Each event
 of the table that a test can drive has a *driver* (:data:`DRIVERS`): local
@@ -58,9 +66,13 @@ from .resources import ResourceSnapshot
 from .wiretap import Direction
 
 __all__ = [
+    "ASGI_IMPLS",
+    "ASGI_NOT_DRIVABLE",
     "CONCURRENT_PAIRS",
     "DRIVERS",
+    "FOLLOW_UPS",
     "NOT_DRIVABLE",
+    "ROLES",
     "STATS",
     "TIMING",
     "Choices",
@@ -68,9 +80,12 @@ __all__ = [
     "Harness",
     "HypothesisChoices",
     "Role",
+    "asgi_settings",
     "coverage",
     "coverage_report",
     "drivable_pairs",
+    "follow_ups",
+    "not_drivable",
     "register_profiles",
     "run_tour",
     "run_tour_pair",
@@ -78,7 +93,17 @@ __all__ = [
     "wait_until",
 ]
 
-Role = Literal["server", "client"]
+Role = Literal["server", "client", "asgi-sansio", "asgi-wsproto"]
+
+#: Every role the generated tests run, websockets' first.
+ROLES: Final[tuple[Role, ...]] = ("server", "client", "asgi-sansio", "asgi-wsproto")
+
+#: The ASGI roles: the guarded side is ``guard(websocket)`` in a Starlette app on a
+#: real uvicorn with this WebSocket implementation (``uvicorn.Config(ws=...)``).
+ASGI_IMPLS: Final[dict[Role, str]] = {
+    "asgi-sansio": "websockets-sansio",
+    "asgi-wsproto": "wsproto",
+}
 
 log: Final = logging.getLogger("wsstate.testing")
 
@@ -135,6 +160,95 @@ NOT_DRIVABLE: Final[dict[tuple[State, Event], str]] = {
     (State.CLOSED, Event.CLOSE_TIMEOUT): "timers are cancelled on entering CLOSED",
     (State.CLOSED, Event.KEEPALIVE_TIMEOUT): "timers are cancelled on entering CLOSED",
 }
+
+_CLOSING_ASGI: Final = (
+    "not observable over ASGI: uvicorn (websockets-sansio, wsproto) repeats the "
+    "application's Close as its websocket.disconnect at once, so the adapter feeds "
+    "the close and transport_eof together and CLOSING lasts no step"
+)
+_CLOSE_RECEIVED_ASGI: Final = (
+    "not observable over ASGI: uvicorn reports the peer's Close in one "
+    "websocket.disconnect, after echoing it and ending TCP, so the adapter feeds "
+    "peer_close and transport_eof together"
+)
+_LOST_ONCE_ASGI: Final = (
+    "over ASGI the loss is fed once, with the disconnect message; nothing reaches a CLOSED table"
+)
+
+#: What ASGI cannot drive or observe, per ASGI role, on top of :data:`NOT_DRIVABLE`.
+ASGI_NOT_DRIVABLE: Final[dict[Role, dict[tuple[State, Event], str]]] = {
+    role: {
+        (State.OPEN, Event.KEEPALIVE_TIMEOUT): (
+            "ASGI has no ping message: the adapter's ping() returns None and wsstate's "
+            "keepalive stops at once; a half-open peer is the ASGI server's to detect "
+            "(uvicorn's ws_ping_interval), and reaches the table as transport_error"
+        ),
+        (State.OPEN, Event.PEER_PROTOCOL_ERROR): (
+            "uvicorn answers a protocol error itself (its Close 1002) and reports a "
+            "websocket.disconnect with that code: the adapter sees a peer's Close"
+        ),
+        (State.OPEN, Event.TRANSPORT_EOF): (
+            "ASGI cannot tell a FIN from a reset: uvicorn reports both as a "
+            "websocket.disconnect without a Close code (1005), fed as transport_error"
+        ),
+        **{(State.CLOSING, e): _CLOSING_ASGI for e in Event},
+        **{(State.CLOSE_RECEIVED, e): _CLOSE_RECEIVED_ASGI for e in Event},
+        (State.CLOSED, Event.TRANSPORT_EOF): _LOST_ONCE_ASGI,
+        (State.CLOSED, Event.TRANSPORT_ERROR): _LOST_ONCE_ASGI,
+        **(
+            {
+                (State.OPEN, Event.TRANSPORT_STALLED): (
+                    "uvicorn's wsproto implementation never waits for the socket's "
+                    "buffer: a slow reader makes it buffer without bound, so no send "
+                    "reaches the write timeout"
+                )
+            }
+            if role == "asgi-wsproto"
+            else {}
+        ),
+    }
+    for role in ASGI_IMPLS
+}
+
+#: Events the adapter feeds the table together with the one driven, per role: the
+#: model takes them too (it stays the generated chart, one event at a time).
+FOLLOW_UPS: Final[dict[Role, dict[tuple[State, Event], tuple[Event, ...]]]] = {
+    role: {
+        (State.OPEN, Event.APP_CLOSE): (Event.TRANSPORT_EOF,),
+        (State.OPEN, Event.PEER_CLOSE): (Event.TRANSPORT_EOF,),
+        **(
+            {(State.OPEN, Event.TRANSPORT_STALLED): (Event.TRANSPORT_EOF,)}
+            if role == "asgi-sansio"
+            else {}
+        ),
+    }
+    for role in ASGI_IMPLS
+}
+
+
+def not_drivable(role: Role) -> dict[tuple[State, Event], str]:
+    """The pairs ``role`` cannot drive, with the reasons."""
+    return {**NOT_DRIVABLE, **ASGI_NOT_DRIVABLE.get(role, {})}
+
+
+def follow_ups(role: Role) -> dict[tuple[State, Event], tuple[Event, ...]]:
+    """The events ``role``'s adapter feeds together with a driven one (see :data:`FOLLOW_UPS`)."""
+    return FOLLOW_UPS.get(role, {})
+
+
+def _advance(role: Role, state: State, event: Event) -> tuple[list[Event], State | None]:
+    """The events the model takes for ``event`` in ``state`` (follow-ups too), and the end."""
+    taken = [event]
+    end = TABLE[(state, event)].next
+    if end is None:
+        return taken, None
+    for extra in follow_ups(role).get((state, event), ()):
+        nxt = TABLE[(end, extra)].next
+        assert nxt is not None, f"follow-up {extra} impossible in {end}"
+        taken.append(extra)
+        end = nxt
+    return taken, end
+
 
 #: Pairs run concurrently by the generated concurrency rules.
 CONCURRENT_PAIRS: Final[tuple[tuple[Event, Event], ...]] = (
@@ -231,7 +345,7 @@ class HypothesisChoices(Choices):
 STATS: Final[dict[str, int]] = {"examples": 0, "steps": 0}
 
 #: Pairs the runtime was seen to take while a harness drove it, per role.
-_SEEN: Final[dict[str, set[tuple[State, Event]]]] = {"server": set(), "client": set()}
+_SEEN: Final[dict[str, set[tuple[State, Event]]]] = {role: set() for role in ROLES}
 
 
 def coverage() -> dict[str, set[tuple[State, Event]]]:
@@ -239,22 +353,23 @@ def coverage() -> dict[str, set[tuple[State, Event]]]:
     return _SEEN
 
 
-def drivable_pairs() -> list[tuple[State, Event]]:
-    """Possible pairs of the table that the harness can drive, in table order."""
+def drivable_pairs(role: Role = "server") -> list[tuple[State, Event]]:
+    """Possible pairs of the table that the harness can drive for ``role``, in table order."""
+    excluded = not_drivable(role)
     return [
         key
         for key, row in TABLE.items()
-        if row.next is not None and key not in NOT_DRIVABLE and key[1] in DRIVERS
+        if row.next is not None and key not in excluded and key[1] in DRIVERS
     ]
 
 
 def coverage_report() -> str:
     """``transition coverage: covered/drivable`` per role, and every pair not driven, why."""
-    drivable = drivable_pairs()
     lines = []
     for role, seen in _SEEN.items():
         if not seen:
             continue
+        drivable = drivable_pairs(role)  # type: ignore[arg-type]
         covered = [p for p in drivable if p in seen]
         missing = [p for p in drivable if p not in seen]
         lines.append(
@@ -263,6 +378,7 @@ def coverage_report() -> str:
         )
     if not lines:
         return ""
+    drivable = drivable_pairs()
     impossible = [k for k, r in TABLE.items() if r.next is None]
     lines.append(
         f"{len(TABLE)} pairs in the table: {len(drivable)} drivable, {len(impossible)} "
@@ -275,6 +391,23 @@ def coverage_report() -> str:
             lines.append(f"  {state}/{event}: {NOT_DRIVABLE[(state, event)]}")
         elif event not in DRIVERS:
             lines.append(f"  {state}/{event}: no driver for this event")
+    for role, extra in ASGI_NOT_DRIVABLE.items():
+        if not _SEEN[role]:
+            continue
+        added = {
+            k: v for k, v in extra.items() if TABLE[k].next is not None and k not in NOT_DRIVABLE
+        }
+        lines.append(
+            f"{role} (Starlette on uvicorn, ws={ASGI_IMPLS[role]!r}): "
+            f"{len(drivable_pairs(role))} drivable; also not drivable:"
+        )
+        whole = {State.CLOSING, State.CLOSE_RECEIVED}
+        for state in sorted(whole, key=list(State).index):
+            lines.append(f"  {state}/*: {extra[(state, Event.APP_SEND)]}")
+        lines.extend(f"  {s}/{e}: {r}" for (s, e), r in added.items() if s not in whole)
+        for (s, e), extras in follow_ups(role).items():
+            fed = ", ".join(x.value for x in extras)
+            lines.append(f"  {s}/{e} is fed with {fed} (one ASGI message): the model takes both")
     return "\n".join(lines)
 
 
@@ -342,6 +475,9 @@ class Harness:
         self.first_close_code: int | None = None
         self._server: Server | None = None
         self._raw: RawServer | None = None
+        self._site: Any = None  # an AsgiSite (ASGI roles; imported only for them)
+        self.not_drivable = not_drivable(self.role)
+        self.follow_ups = follow_ups(self.role)
         t = self.timing
         options: dict[str, Any] = {
             "ping_interval": t.ping_interval,
@@ -350,7 +486,9 @@ class Harness:
             "write_timeout": t.write_timeout,
             "name": self.name,
         }
-        if self.role == "server":
+        if self.role in ASGI_IMPLS:
+            await self._start_asgi(options)
+        elif self.role == "server":
             guarded: asyncio.Future[GuardedConnection] = asyncio.get_running_loop().create_future()
 
             async def handler(ws: ServerConnection) -> None:
@@ -390,6 +528,33 @@ class Harness:
         (self.pair,) = await self.proxy.wait_connections(1)
         self.conn.on_close(self._on_closed)
 
+    async def _start_asgi(self, options: dict[str, Any]) -> None:
+        """The guarded side: ``guard(websocket)`` in a Starlette app on a real uvicorn."""
+        from starlette.websockets import WebSocket
+
+        from .asgi import AsgiSite
+
+        t = self.timing
+        guarded: asyncio.Future[GuardedConnection] = asyncio.get_running_loop().create_future()
+
+        async def endpoint(websocket: WebSocket) -> None:
+            conn = guard(websocket, **options)  # before accept(): CONNECTING, as documented
+            if guarded.done():  # not the connection this harness waits for
+                conn.abort()
+                return
+            if not await conn.accept():
+                guarded.set_exception(AssertionError("accept() failed"))
+                return
+            guarded.set_result(conn)
+            await conn.wait_closed()
+
+        self._site = AsgiSite(ASGI_IMPLS[self.role], endpoint)
+        await self._site.start(t.settle)
+        self.proxy = await FaultProxy("127.0.0.1", self._site.port).start()
+        self.peer = await RawPeer.connect(f"ws://127.0.0.1:{self.proxy.port}/ws")
+        self.conn = await asyncio.wait_for(guarded, t.settle)
+        self.out_direction = Direction.S2C
+
     def _on_closed(self, conn: GuardedConnection) -> None:
         self.closed_calls += 1
 
@@ -410,7 +575,7 @@ class Harness:
         state = self.model_state
         if state is State.CLOSED and self.closed_steps >= self.closed_step_limit:
             return False
-        if TABLE[(state, event)].next is None or (state, event) in NOT_DRIVABLE:
+        if TABLE[(state, event)].next is None or (state, event) in self.not_drivable:
             return False
         check = _PRECONDITIONS.get(event)
         return check is None or check(self)
@@ -428,10 +593,12 @@ class Harness:
         STATS["steps"] += 1
         if self.model_state is State.CLOSED:
             self.closed_steps += 1
-        row = TABLE[(self.model_state, event)]
+        start = self.model_state
+        row = TABLE[(start, event)]
         driver = DRIVERS[event]
         await driver(self, row.effects, draw)
-        self.fire(event)
+        for taken in _advance(self.role, start, event)[0]:
+            self.fire(taken)
         await self.check()
 
     async def check(self) -> None:
@@ -475,6 +642,8 @@ class Harness:
                 await self._server.wait_closed()
             if self._raw is not None:
                 await self._raw.close()
+            if self._site is not None:
+                await self._site.stop()
             for pending in self.waiting:
                 with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                     await pending.task
@@ -496,7 +665,7 @@ class Harness:
         if state is State.CLOSED:
             return False
         for event in (a, b):
-            if TABLE[(state, event)].next is None or (state, event) in NOT_DRIVABLE:
+            if TABLE[(state, event)].next is None or (state, event) in self.not_drivable:
                 return False
             check = _PRECONDITIONS.get(event)
             if check is not None and not check(self):
@@ -508,13 +677,15 @@ class Harness:
         start = self.model_state
         orders = []
         for first, second in ((a, b), (b, a)):
-            r1 = TABLE[(start, first)]
-            if r1.next is None or (start, first) in NOT_DRIVABLE:
+            if (start, first) in self.not_drivable:
                 continue
-            r2 = TABLE[(r1.next, second)]
-            if r2.next is None:
+            taken1, middle = _advance(self.role, start, first)
+            if middle is None:
                 continue
-            orders.append((first, second, r2.next))
+            taken2, end = _advance(self.role, middle, second)
+            if end is None:
+                continue
+            orders.append((taken1, taken2, end))
         assert orders, f"no serial order of {a}, {b} is possible in {start}"
         results: dict[int, Any] = {}
 
@@ -525,15 +696,15 @@ class Harness:
         await asyncio.sleep(0.01)
         await self._settle_any({end for _, _, end in orders})
         real = self.conn.state
-        for first, second, end in orders:
+        for taken1, taken2, end in orders:
             if end is real:
-                self.fire(first)
-                self.fire(second)
+                for taken in (*taken1, *taken2):
+                    self.fire(taken)
                 break
         else:
             raise AssertionError(
                 f"{a} || {b} from {start} ended in {real}; serial orders give "
-                f"{[(f.value, s.value, e.value) for f, s, e in orders]}"
+                f"{[([e.value for e in (*f, *s)], end.value) for f, s, end in orders]}"
             )
         for index, event in ((0, a), (1, b)):
             if event is Event.APP_SEND:
@@ -582,7 +753,9 @@ async def _app_send(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> N
 
 async def _app_ping(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
     ok = await asyncio.wait_for(h.conn.ping(), h.timing.settle)
-    assert ok is (Effect.TRANSMIT_PING in effects), f"ping returned {ok} in {h.model_state}"
+    # ASGI has no ping message: the row applies, but ping() reports nothing sent.
+    expected = Effect.TRANSMIT_PING in effects and h.role not in ASGI_IMPLS
+    assert ok is expected, f"ping returned {ok} in {h.model_state}"
 
 
 async def _app_recv(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
@@ -634,14 +807,23 @@ async def _app_abort(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> 
     assert result is (Effect.RETURN_TRUE in effects), f"abort returned {result}"
 
 
+def _received(h: Harness) -> Callable[[], int]:
+    """How many received messages wait for ``recv`` on the guarded side, as a probe."""
+    if h.role in ASGI_IMPLS:
+        transport = h.conn.transport  # the Starlette adapter counts them itself
+        return lambda: transport.queued  # type: ignore[attr-defined]
+    queue = h.conn.transport.connection.recv_messages.frames  # type: ignore[attr-defined]
+    return lambda: len(queue)
+
+
 async def _peer_data(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
     text = draw.text()
-    queue = h.conn.transport.connection.recv_messages.frames  # type: ignore[attr-defined]
-    before = len(queue)
+    received = _received(h)
+    before = received()
     await h.peer.send_text(text)
     if Effect.DELIVER in effects:
         h.pending.append(text)
-        await wait_until(lambda: len(queue) > before, h.timing.settle, poll=0.002)
+        await wait_until(lambda: received() > before, h.timing.settle, poll=0.002)
 
 
 async def _peer_close(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
@@ -758,8 +940,9 @@ _CONCURRENT: Final[dict[Event, Callable[[Harness, Choices], Awaitable[object]]]]
 }
 
 
-def tour() -> Iterator[tuple[State, Event, list[Event]]]:
+def tour(role: Role = "server") -> Iterator[tuple[State, Event, list[Event]]]:
     """For every drivable pair, a shortest path of drivable events from OPEN to its state."""
+    excluded = not_drivable(role)
     paths: dict[State, list[Event]] = {State.OPEN: []}
     queue: deque[State] = deque([State.OPEN])
     # Paths use the gentle events only, so the transport is still up at the end
@@ -767,13 +950,13 @@ def tour() -> Iterator[tuple[State, Event, list[Event]]]:
     while queue:
         state = queue.popleft()
         for event in (Event.APP_CLOSE, Event.PEER_CLOSE):
-            row = TABLE[(state, event)]
-            if row.next is None or (state, event) in NOT_DRIVABLE:
+            end = _advance(role, state, event)[1]
+            if end is None or (state, event) in excluded:
                 continue
-            if row.next not in paths:
-                paths[row.next] = [*paths[state], event]
-                queue.append(row.next)
-    for state, event in drivable_pairs():
+            if end not in paths:
+                paths[end] = [*paths[state], event]
+                queue.append(end)
+    for state, event in drivable_pairs(role):
         yield state, event, paths[state]
 
 
@@ -806,7 +989,7 @@ async def run_tour(role: Role, *, stop_at_first_failure: bool = False) -> list[s
     A pair the runtime did not take as the model did is a failure too.
     """
     failures: list[str] = []
-    for state, event, path in tour():
+    for state, event, path in tour(role):
         try:
             seen = await run_tour_pair(role, state, event, path)
         except Exception as exc:  # a failed check or a crash: both are findings
@@ -817,6 +1000,18 @@ async def run_tour(role: Role, *, stop_at_first_failure: bool = False) -> list[s
         if failures and stop_at_first_failure:
             break
     return failures
+
+
+#: The ASGI roles run this share of a profile's examples: each starts a uvicorn.
+ASGI_EXAMPLES_SHARE: Final = 0.5
+
+
+def asgi_settings(profile: Any) -> Any:
+    """``profile`` (Hypothesis settings) with the ASGI roles' share of its examples."""
+    from hypothesis import settings
+
+    examples = max(1, int(profile.max_examples * ASGI_EXAMPLES_SHARE))
+    return settings(profile, max_examples=examples)
 
 
 def register_profiles() -> None:
