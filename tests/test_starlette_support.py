@@ -22,7 +22,6 @@ implementation asked for.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import random
@@ -30,7 +29,7 @@ import socket
 import subprocess
 import sys
 import warnings
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +46,7 @@ import wsstate
 from wsstate import GuardedConnection
 from wsstate.adapters.starlette import DEFAULT_MAX_QUEUE, StarletteTransport
 from wsstate.testing import Direction, FaultProxy, ProxiedConnection, Side, WireFrame
+from wsstate.testing.asgi import QuietServer
 
 with warnings.catch_warnings():
     # uvicorn's legacy implementation warns on import that it is deprecated.
@@ -70,25 +70,6 @@ Endpoint = Callable[[WebSocket], Awaitable[None]]
 def impl(request: pytest.FixtureRequest) -> str:
     """uvicorn's WebSocket implementation under test."""
     return request.param  # type: ignore[no-any-return]
-
-
-class _Server(uvicorn.Server):
-    """uvicorn.Server for a test: no signal handlers, and it stops on request at once."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.stopping = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    async def main_loop(self) -> None:
-        await self.stopping.wait()
-
-    def stop(self) -> None:
-        self.should_exit = True
-        self.stopping.set()
 
 
 @dataclass
@@ -141,7 +122,7 @@ class Site:
         self._config = config
         self._specs: dict[str, _Spec] = {}
         self._ids = itertools.count(1)
-        self.server: _Server | None = None
+        self.server: QuietServer | None = None
         self.port = 0
         self.proxy: FaultProxy | None = None
         self._task: asyncio.Task[None] | None = None
@@ -179,7 +160,7 @@ class Site:
             "timeout_graceful_shutdown": 3,
             **self._config,
         }
-        server = _Server(uvicorn.Config(app, **options))
+        server = QuietServer(uvicorn.Config(app, **options))
         uv_logger = logging.getLogger("uvicorn")
         level = uv_logger.level
         # The legacy implementation logs every frame at DEBUG: costly, irrelevant.

@@ -26,11 +26,11 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import uvicorn
 
-__all__ = ["AsgiSite"]
+__all__ = ["AsgiSite", "QuietServer"]
 
 
-class _Server(uvicorn.Server):
-    """uvicorn.Server without signal handlers that stops at once on request."""
+class QuietServer(uvicorn.Server):
+    """uvicorn.Server for tests: no signal handlers, and it stops at once on request."""
 
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
@@ -55,7 +55,7 @@ class AsgiSite:
         self.impl = impl
         self.endpoint = endpoint
         self.port = 0
-        self._server: _Server | None = None
+        self._server: QuietServer | None = None
         self._task: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
         self._level = logging.NOTSET
@@ -70,7 +70,7 @@ class AsgiSite:
             "ws_ping_interval": None,
             "timeout_graceful_shutdown": 3,
         }
-        server = _Server(uvicorn.Config(app, **options))
+        server = QuietServer(uvicorn.Config(app, **options))
         uv_logger = logging.getLogger("uvicorn")
         self._level = uv_logger.level
         uv_logger.setLevel(logging.INFO)  # the legacy implementation logs frames at DEBUG
