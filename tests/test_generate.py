@@ -243,8 +243,7 @@ def test_python_m_wsstate_help() -> None:
 
 def test_console_script_help() -> None:
     script = Path(sys.executable).with_name("wsstate")
-    if not script.exists():
-        pytest.skip("the wsstate console script is not installed next to this interpreter")
+    assert script.exists(), "the wsstate console script is not installed (pip install -e .)"
     result = subprocess.run(
         [str(script), "--help"], capture_output=True, text=True, timeout=60, check=False
     )

@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, runtime_checkable
 
-from ._generated import TERMINAL, Effect, Event, Row, State
+from ._generated import TABLE, TERMINAL, Effect, Event, Row, State
 from .adapters.base import Data, Transport, TransportClosed
 from .closecodes import InvalidCloseArgs, validate_close
 from .core import Machine
@@ -53,6 +53,7 @@ _APP_SEND: Final = Event.APP_SEND
 #: the peer: protocol error, unsupported data, invalid payload, message too big.
 _PEER_FAULT_CODES: Final = frozenset({1002, 1003, 1007, 1009})
 _TRANSMIT: Final = Effect.TRANSMIT
+_DROP: Final = Effect.DROP
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,15 +289,18 @@ class GuardedConnection:
     def send_threadsafe(self, data: Data) -> bool:
         """Queue a message from any thread (the loop's included); never raises for closure.
 
-        Returns False if the message certainly cannot be sent (the connection is
-        closed, or its event loop is closed or gone); True if it was queued, in
+        Returns False if the message certainly cannot be sent (the table drops a
+        send in the current state, or the event loop is closed or gone); True if it
+        was queued, in
         which case the loop sends it in order with other queued messages. A
         queued message that fails later is counted in ``stats`` and logged at
         DEBUG, never left as an unretrieved task exception.
         """
         if not isinstance(data, _DATA_TYPES):
             raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
-        if self._m.state in TERMINAL:
+        # Read from any thread: a state seen slightly late only defers the decision
+        # to the loop, where the same row applies again.
+        if _DROP in TABLE[(self._m.state, _APP_SEND)].effects:
             self.stats.dropped += 1
             return False
         try:

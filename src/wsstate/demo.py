@@ -170,24 +170,15 @@ async def _phase_clean(url: str, counter: list[int]) -> str:
     return "20 clean closes"
 
 
-async def _phase_reset(port: int, counter: list[int]) -> str:
+async def _phase_fault(port: int, counter: list[int], n: int, fault: str) -> str:
+    """``n`` clients through the proxy, then every TCP connection reset or FINed."""
     async with FaultProxy("127.0.0.1", port) as proxy:
-        clients = await _clients(proxy.url, 20, counter)
+        clients = await _clients(proxy.url, n, counter)
         await asyncio.sleep(0.2)
-        await proxy.reset()
+        await (proxy.reset() if fault == "reset" else proxy.fin())
         await asyncio.sleep(0.3)
         await _finish(clients)
-    return "20 TCP resets mid-stream"
-
-
-async def _phase_fin(port: int, counter: list[int]) -> str:
-    async with FaultProxy("127.0.0.1", port) as proxy:
-        clients = await _clients(proxy.url, 10, counter)
-        await asyncio.sleep(0.1)
-        await proxy.fin()
-        await asyncio.sleep(0.3)
-        await _finish(clients)
-    return "10 FIN without Close"
+    return f"{n} TCP resets mid-stream" if fault == "reset" else f"{n} FIN without Close"
 
 
 async def _phase_halfopen(port: int, counter: list[int]) -> str:
@@ -258,8 +249,8 @@ async def run_variant(
             push_task = loop.create_task(pusher())
             phases: list[Awaitable[str]] = [
                 _phase_clean(url, counter),
-                _phase_reset(port, counter),
-                _phase_fin(port, counter),
+                _phase_fault(port, counter, 20, "reset"),
+                _phase_fault(port, counter, 10, "fin"),
                 _phase_halfopen(port, counter),
                 _phase_reload(url, counter),
             ]
