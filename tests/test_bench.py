@@ -15,12 +15,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: Every row of the table, by its number (DESIGN.md section 6): written out here,
 #: not taken from wsstate.bench, so that a row the bench stops printing fails.
-ROWS = ("1a", "1b", "1c", "1d", "2a", "2b", "3a", "3b", "4", "5a", "5b", "6a", "6b")
+ROWS = ("1a", "1b", "1c", "1d", "1e", "1f", "2a", "2b", "3a", "3b", "4", "5a", "5b", "6a", "6b")
 FIGURES = {
     "1a": "send throughput, 64 B",
     "1b": "send throughput, 16 KiB",
     "1c": "sender CPU per message, 64 B",
     "1d": "sender CPU per message, 16 KiB",
+    "1e": "64 B: guarded/write path",
+    "1f": "16 KiB: guarded/write path",
     "2a": "Machine.feed vs ConnectionChart",
     "2b": "TABLE lookup vs ConnectionChart",
     "3a": "broadcast to",

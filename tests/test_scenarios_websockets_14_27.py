@@ -441,7 +441,14 @@ async def test_23_hub_broadcast_with_churn_and_dead_connections(h: Harness, role
         await pause_reading(pair)
         await pair.link.reset()
     collectors = [asyncio.create_task(received(p.peer)) for p in pairs[4:]]
-    big = random.Random(23).randbytes(256 * 1024)  # more than a write buffer: sends wait
+    big = random.Random(23).randbytes(256 * 1024)
+    # 7 reads slowly, and its kernel send buffer is small: its send cannot fit and
+    # has to wait, so the broadcast is in flight while the hub changes.
+    slow = pairs[7]
+    assert slow.link is not None
+    sock = slow.conn.transport.connection.transport.get_extra_info("socket")  # type: ignore[attr-defined]
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    slow.link.slow_reader(True, slow.out)
 
     async def churn() -> None:  # while the broadcast is in flight
         await asyncio.sleep(0)
@@ -449,6 +456,9 @@ async def test_23_hub_broadcast_with_churn_and_dead_connections(h: Harness, role
         closing.append(asyncio.create_task(pairs[4].conn.close()))
         hub.discard(pairs[5].conn)  # leaves, but was in the snapshot
         hub.add(pairs[8].conn)  # joins, was not
+        await asyncio.sleep(0.05)
+        assert not broadcast.done()  # 7 still waits
+        slow.link.slow_reader(False, slow.out)
 
     closing: list[asyncio.Task[bool]] = []
     broadcast = asyncio.create_task(hub.broadcast(big))

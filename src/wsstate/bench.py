@@ -13,7 +13,11 @@ The figures (DESIGN.md, section 6):
    messages: a fixed count, then a text ``END`` that the client answers once
    it has read everything before it; the client is another process, so its
    work does not share the sender's CPU. With it, the sending process's CPU
-   time per message (1c, 1d), which other load on the machine disturbs less;
+   time per message (1c, 1d), which other load on the machine disturbs less,
+   and against the guard's own write path without the table (1e, 1f: the
+   websockets adapter writes frames through websockets' Sans-I/O protocol,
+   as websockets' ``broadcast()`` does, which is cheaper than ``send()``; these
+   rows show what the table's decisions cost on top of it);
 2. the cost of one decision: ``Machine.feed`` (and a bare ``TABLE`` lookup) vs
    the python-statemachine model's event dispatch (``ConnectionChart``);
 3. one broadcast to N real connections (2,000 by default) of which half are
@@ -414,17 +418,28 @@ class _Server:
 
 async def _send_throughput(s: Settings) -> list[Figure]:
     from .adapters.base import Data
+    from .adapters.websockets import WebsocketsTransport
     from .guard import guard
 
     rates: list[Figure] = []
     costs: list[Figure] = []
-    async with _Server(2) as server:
+    shares: list[Figure] = []
+    async with _Server(3) as server:
         ws = server.conns[0]
         conn = guard(server.conns[1])
+        # The guard's write path alone: the adapter, no table, no checks.
+        unguarded = server.conns[2]
+        adapter = WebsocketsTransport(unguarded)
+
+        async def adapter_send(data: Data) -> None:
+            pending = adapter.write(data)
+            if pending is not None:
+                await pending
+
         try:
             for key, size, count in (("1a", SMALL, s.send_small), ("1b", LARGE, s.send_large)):
                 payload = b"x" * size
-                cpu: dict[str, list[float]] = {"bare": [], "guarded": []}
+                cpu: dict[str, list[float]] = {"bare": [], "guarded": [], "adapter": []}
 
                 async def measure(
                     name: str,
@@ -449,11 +464,15 @@ async def _send_throughput(s: Settings) -> list[Figure]:
                 async def guarded() -> float:
                     return await measure("guarded", conn.send, conn.recv)
 
+                async def adapter_only() -> float:
+                    return await measure("adapter", adapter_send, unguarded.recv)
+
                 await bare()  # warm-up, not counted
                 await guarded()
-                cpu["bare"].clear()
-                cpu["guarded"].clear()
-                a, b = await _interleave(s.send_rounds, [guarded, bare])
+                await adapter_only()
+                for values in cpu.values():
+                    values.clear()
+                a, b, _ = await _interleave(s.send_rounds, [guarded, bare, adapter_only])
                 label = "64 B" if size == SMALL else "16 KiB"
                 rates.append(
                     Figure(
@@ -472,7 +491,7 @@ async def _send_throughput(s: Settings) -> list[Figure]:
                         "rounds, until the client (another process) has read them all",
                     )
                 )
-                ca, cb = cpu["guarded"], cpu["bare"]
+                ca, cb, cc = cpu["guarded"], cpu["bare"], cpu["adapter"]
                 costs.append(
                     Figure(
                         {"1a": "1c", "1b": "1d"}[key],
@@ -489,9 +508,26 @@ async def _send_throughput(s: Settings) -> list[Figure]:
                         "matters less",
                     )
                 )
+                shares.append(
+                    Figure(
+                        {"1a": "1e", "1b": "1f"}[key],
+                        f"sender CPU per message, {label}: guarded/write path",
+                        "conn.send",
+                        "adapter.write",
+                        "µs",
+                        "guarded/adapter CPU",
+                        ca,
+                        cc,
+                        [x / y for x, y in zip(ca, cc, strict=True)],
+                        note=f"the same rounds as {key}, a third variant: the websockets "
+                        "adapter's write (the frame written through websockets' Sans-I/O "
+                        "protocol, as its broadcast() does) without the guard: what the "
+                        "table's decision and the guard's checks add to a send",
+                    )
+                )
         finally:
             conn.abort()
-    return rates + costs
+    return rates + costs + shares
 
 
 # -- 2. the cost of one decision ------------------------------------------------------------

@@ -24,7 +24,7 @@ import contextlib
 import inspect
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, runtime_checkable
 
@@ -43,7 +43,7 @@ CloseCallback = Callable[["GuardedConnection"], object]
 
 _DATA_TYPES: Final = (str, bytes, bytearray, memoryview)
 _STR_BYTES: Final = (str, bytes)
-#: The effects of the hot row (a send in OPEN): an outcome ``_send`` interprets,
+#: The effects of the hot row (a send in OPEN): an outcome ``_start_send`` interprets,
 #: nothing for ``_perform`` to do.
 _TRANSMIT_ONLY: Final = (Effect.TRANSMIT,)
 # Enum members as module constants: an attribute lookup on an enum class costs
@@ -141,7 +141,9 @@ class GuardedConnection:
         self._closed_event = asyncio.Event()
         self._callbacks: list[CloseCallback] = []
         self._timers: dict[Effect, asyncio.TimerHandle] = {}
-        self._keepalive: asyncio.Task[None] | None = None
+        # The keepalive's timer while it waits for the next ping, its task while
+        # a ping waits for the pong.
+        self._keepalive: asyncio.TimerHandle | asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._fed_library_close = False
         self._fed_close_rcvd = False
@@ -152,7 +154,10 @@ class GuardedConnection:
         transport.set_listener(self._sync, self._on_data)
         if opened:
             self._handle(Event.HANDSHAKE_OK)
-        self._spawn(self._watch())
+        # Facts the transport observed before it had a listener (a Starlette
+        # socket whose client already left, say).
+        if not transport.is_open():
+            self._sync()
 
     # -- what is known ---------------------------------------------------------
 
@@ -239,7 +244,10 @@ class GuardedConnection:
         transport fails during the send; :class:`TypeError` for another payload
         type; :class:`~wsstate.InvalidState` before the handshake completed.
         """
-        if not await self._send(data):
+        outcome = self._start_send(data)
+        if outcome is True:
+            return
+        if outcome is False or not await self._finish_send(outcome):
             raise self._closed_error()
 
     async def try_send(self, data: Data) -> bool:
@@ -247,11 +255,19 @@ class GuardedConnection:
 
         API misuse (wrong payload type, send before accept) still raises.
         """
-        return await self._send(data)
+        outcome = self._start_send(data)
+        if outcome is True or outcome is False:
+            return outcome
+        return await self._finish_send(outcome)
 
-    async def _send(self, data: Data) -> bool:
-        # The hot path (docs/performance.md): every send takes it, so it is kept
-        # flat - no extra coroutine, no effect loop for a transmit-only row.
+    def _start_send(self, data: Data) -> bool | Awaitable[None]:
+        """The part of a send that never waits: the table's decision and the write.
+
+        True if the message was written, False if it was dropped; else what to
+        await before it counts as sent (``_finish_send``). The hot path
+        (docs/performance.md): kept flat, no coroutine, no effect loop for a
+        transmit-only row.
+        """
         if not isinstance(data, _DATA_TYPES):
             raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
         t = self._t
@@ -259,20 +275,32 @@ class GuardedConnection:
             self._sync()
         effects = self._handle(_APP_SEND).effects
         if _TRANSMIT not in effects:
-            if Effect.DROP in effects:
+            if _DROP in effects:
                 self.stats.dropped += 1
                 return False
             if Effect.RAISE_INVALID_STATE in effects:
                 raise InvalidState(f"cannot send in state {self._m.state.value}")
             raise AssertionError(f"row for app_send in {self._m.state.value} has no outcome")
-        payload = data if isinstance(data, _STR_BYTES) else bytes(data)
+        try:
+            pending = t.write(data if isinstance(data, _STR_BYTES) else bytes(data))
+        except TransportClosed:
+            self.stats.dropped += 1
+            self._sync()
+            return False
+        if pending is None:
+            self.stats.sent += 1
+            return True
+        return pending
+
+    async def _finish_send(self, pending: Awaitable[None]) -> bool:
+        """Await a write that has to wait, within ``write_timeout`` (the slow-reader policy)."""
         timeout = self.options.write_timeout
         try:
-            if timeout is None or not t.send_would_block(len(payload)):
-                await t.send(payload)
+            if timeout is None:
+                await pending
             else:
                 async with asyncio.timeout(timeout):
-                    await t.send(payload)
+                    await pending
         except TransportClosed:
             self.stats.dropped += 1
             self._sync()
@@ -320,7 +348,7 @@ class GuardedConnection:
 
     async def _send_queued_task(self, data: Data) -> None:
         try:
-            ok = await self._send(data)
+            ok = await self.try_send(data)
         except InvalidState:
             self.stats.threadsafe_failures += 1
             logger.debug("%s: send_threadsafe before the handshake: dropped", self._m.name)
@@ -452,13 +480,17 @@ class GuardedConnection:
         self._t.start_close(code if code is not None else 1000, reason or "")
 
     def _arm_keepalive(self) -> None:
-        if self.options.ping_interval is not None:
-            self._keepalive = self._spawn(self._keepalive_loop(self.options.ping_interval))
+        interval = self.options.ping_interval
+        if interval is not None:
+            self._keepalive = self._loop.call_later(interval, self._keepalive_due)
 
     def _cancel_keepalive(self) -> None:
-        task, self._keepalive = self._keepalive, None
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
+        keepalive, self._keepalive = self._keepalive, None
+        if keepalive is not None and keepalive is not asyncio.current_task():
+            keepalive.cancel()
+
+    def _keepalive_due(self) -> None:
+        self._keepalive = self._spawn(self._keepalive_ping())
 
     def _arm(self, key: Effect, delay: float | None, event: Event) -> None:
         if delay is None:
@@ -476,31 +508,30 @@ class GuardedConnection:
         with contextlib.suppress(ImpossibleEvent):  # logged at ERROR by _handle
             self._handle(event)
 
-    async def _keepalive_loop(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                waiter = await self._t.ping()
-                if waiter is None:
-                    return
-                async with asyncio.timeout(self.options.ping_timeout):
-                    await waiter
-            except TransportClosed:
-                self._sync()
+    async def _keepalive_ping(self) -> None:
+        # One ping; the timer is armed again for the next one once the pong came
+        # in time, unless the table cancelled the keepalive meanwhile.
+        try:
+            waiter = await self._t.ping()
+            if waiter is None:  # the transport has no ping (ASGI): no keepalive
+                self._keepalive = None
                 return
-            except TimeoutError:
-                self._handle(Event.KEEPALIVE_TIMEOUT)
-                return
+            async with asyncio.timeout(self.options.ping_timeout):
+                await waiter
+        except TransportClosed:
+            self._sync()
+            return
+        except TimeoutError:
+            self._handle(Event.KEEPALIVE_TIMEOUT)
+            return
+        if self._keepalive is asyncio.current_task():
+            self._arm_keepalive()
 
     def _on_data(self) -> None:
         # The message itself waits in the transport's queue for recv(); the table
         # only learns that it arrived (deliver), in arrival order.
         with contextlib.suppress(ImpossibleEvent):  # logged at ERROR by _handle
             self._handle(Event.PEER_DATA)
-
-    async def _watch(self) -> None:
-        await self._t.wait_lost()
-        self._sync()
 
     def _sync(self) -> None:
         """Feed the table the transport's facts it has not seen yet, in the order they happened."""

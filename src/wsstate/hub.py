@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
+from typing import Any, Final
 
 from .adapters.base import Data
 from .connection import GuardedConnection
 
 __all__ = ["BroadcastResult", "Hub"]
+
+_PAYLOADS: Final = (str, bytes, bytearray, memoryview)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,44 +55,37 @@ class Hub:
         return conn in self._members
 
     async def broadcast(self, data: Data) -> BroadcastResult:
-        """Send ``data`` to every member at the time of the call; never raises for closure."""
+        """Send ``data`` to every member at the time of the call; never raises for closure.
+
+        Raises :class:`TypeError` for a payload that is neither ``str`` nor
+        bytes-like. An exception other than closure from one member (API misuse:
+        a member not yet accepted) is raised after every member was tried.
+        """
+        if not isinstance(data, _PAYLOADS):
+            raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
+        payload = data if isinstance(data, str | bytes) else bytes(data)
         members = list(self._members)
-        if not members:
-            return BroadcastResult(0, 0)
-        nbytes = _size(data)
-        if nbytes is None:  # not a payload: try_send raises the TypeError
-            results = await asyncio.gather(*(c.try_send(data) for c in members))
-            sent = sum(results)
-            return BroadcastResult(sent, len(results) - sent)
-        # A send that finds room in the write buffer completes without waiting:
-        # those are made one after the other, in place (a task per connection
-        # would cost more than the send itself, docs/performance.md). Only the
-        # sends that may wait for a slow reader run concurrently, so that none
-        # holds up the others.
+        # Every member's send starts here, one after the other, nothing awaited in
+        # between: a send that finds room in the write buffer is done at once (a
+        # task per connection would cost more than the send itself,
+        # docs/performance.md). Only the sends that have to wait for a slow reader
+        # are awaited, together, so that none holds up the others.
         sent = 0
-        waiting: list[GuardedConnection] = []
+        waiting: list[Coroutine[Any, Any, bool]] = []
         error: Exception | None = None
         for conn in members:
-            t = conn.transport
-            if not t.is_open() or t.send_would_block(nbytes):
-                waiting.append(conn)
-                continue
             try:
-                sent += await conn.try_send(data)
+                outcome = conn._start_send(payload)
             except Exception as exc:  # API misuse (send before accept): raised below
                 if error is None:
                     error = exc
+                continue
+            if outcome is True:
+                sent += 1
+            elif outcome is not False:
+                waiting.append(conn._finish_send(outcome))
         if waiting:
-            sent += sum(await asyncio.gather(*(c.try_send(data) for c in waiting)))
+            sent += sum(await asyncio.gather(*waiting))
         if error is not None:
             raise error
         return BroadcastResult(sent, len(members) - sent)
-
-
-def _size(data: object) -> int | None:
-    """The payload's size in bytes; None if ``data`` is not a payload."""
-    if isinstance(data, str):
-        return len(data.encode("utf-8", "surrogatepass"))
-    if isinstance(data, bytes | bytearray | memoryview):
-        return memoryview(data).nbytes
-    return None

@@ -57,12 +57,16 @@ class Transport(abc.ABC):
         """True while nothing closing has been observed (cheap: checked on every send)."""
 
     @abc.abstractmethod
-    def send_would_block(self, nbytes: int) -> bool:
-        """True if sending ``nbytes`` more may have to wait for the peer to read."""
+    def write(self, data: Data) -> Awaitable[None] | None:
+        """Hand one data message to the transport, without waiting if it can.
 
-    @abc.abstractmethod
-    async def send(self, data: Data) -> None:
-        """Send one data message; raise :class:`TransportClosed` if the transport cannot."""
+        Returns None once the message is written (in the transport's buffer, or
+        on the wire); an awaitable if sending it has to wait (for the peer to read,
+        for a send ahead of it, or because the transport's API is asynchronous):
+        the caller awaits it, within its write timeout. Raises
+        :class:`TransportClosed`, at once or from the awaitable, if the transport
+        cannot send the message.
+        """
 
     @abc.abstractmethod
     async def ping(self) -> Awaitable[None] | None:
@@ -95,15 +99,14 @@ class Transport(abc.ABC):
         """Drop the transport at once."""
 
     @abc.abstractmethod
-    async def wait_lost(self) -> None:
-        """Return once the transport is gone."""
+    def set_listener(self, listener: Callable[[], None], on_data: Callable[[], None]) -> None:
+        """Call ``listener()`` when the transport observes a new closing fact, and
+        ``on_data()`` when a data message arrives.
 
-    def set_listener(  # noqa: B027
-        self, listener: Callable[[], None], on_data: Callable[[], None]
-    ) -> None:
-        """Call ``listener()`` as soon as the transport observes a new closing fact,
-        and ``on_data()`` when a data message arrives.
-
-        Transports that cannot tell (the default) are polled instead: on every
-        operation and when the transport is lost.
+        The transport must call ``listener()`` once it is lost (so the connection
+        learns of the loss without polling); it may call it for other closing
+        facts too, as soon as it observes them (a Close frame received or sent
+        by the library). Facts it does not report are found on the connection's
+        next operation, which reads :meth:`facts` whenever :meth:`is_open` is
+        False.
         """

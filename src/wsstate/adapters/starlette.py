@@ -184,10 +184,11 @@ class StarletteTransport(Transport):
             and self._ws.application_state is _CONNECTED
         )
 
-    def send_would_block(self, nbytes: int) -> bool:
-        # ASGI exposes no buffer: any send may wait for the peer (uvicorn's do when
-        # the transport's buffer is full), so every send is bounded by write_timeout.
-        return True
+    def write(self, data: Data) -> Awaitable[None]:
+        # ASGI's send is a coroutine and exposes no buffer: any send may wait for
+        # the peer (uvicorn's do when the transport's buffer is full), so every
+        # send is awaited, bounded by the connection's write_timeout.
+        return self.send(data)
 
     # -- the handshake ---------------------------------------------------------------
 
@@ -214,6 +215,7 @@ class StarletteTransport(Transport):
     # -- data ----------------------------------------------------------------------------
 
     async def send(self, data: Data) -> None:
+        """Hand ``websocket.send`` to the server; :class:`TransportClosed` if it cannot."""
         # The lock is FIFO: sends go out in the order they were called, even when
         # one of them waits for the next loop turn.
         async with self._send_lock:
@@ -283,9 +285,6 @@ class StarletteTransport(Transport):
             self._run_now(self._close(1000, ""))
         # After accept there is no ASGI abort: the server ends TCP once the
         # application returns.
-
-    async def wait_lost(self) -> None:
-        await self._gone.wait()
 
     # -- internals -------------------------------------------------------------------------
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Final
 
 from websockets.asyncio.connection import Connection
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidState, ProtocolError
 from websockets.frames import DATA_OPCODES, Frame
 from websockets.protocol import State as WSState
 
@@ -28,10 +29,10 @@ __all__ = ["WebsocketsTransport"]
 
 logger: Final = logging.getLogger("wsstate")
 
-# A data frame adds at most 14 bytes of header to its payload.
-_FRAME_OVERHEAD: Final = 14
 # An attribute lookup on an enum class is slow (~70 ns); these run on every send.
 _OPEN: Final = WSState.OPEN
+#: Close tasks started for a fragmented send (rare), kept until they finish.
+_background: Final[set[asyncio.Task[None]]] = set()
 
 
 def _make_abort_idempotent(ws: Connection) -> None:
@@ -45,15 +46,23 @@ def _make_abort_idempotent(ws: Connection) -> None:
     returns after the connection closed, so a slow reader that leaves surfaces
     as "connection handler failed" at ERROR. The transport is already gone
     then; aborting it again must do nothing.
+
+    The replacement holds the transport by a weak reference: stored on the
+    transport, a bound method would make it a reference cycle that only the
+    garbage collector frees (docs/performance.md, churn).
     """
     transport = ws.transport
-    abort = transport.abort
+    abort = type(transport).abort
     lost = ws.connection_lost_waiter
+    try:
+        ref = weakref.ref(transport)
+    except TypeError:  # a transport without weak references: leave it
+        return
 
     def safe_abort() -> None:
-        if lost.done():
-            return
-        abort()
+        target = ref()
+        if target is not None and not lost.done():
+            abort(target)
 
     with contextlib.suppress(AttributeError):  # a transport with __slots__: leave it
         setattr(transport, "abort", safe_abort)  # noqa: B010 - mypy: method slot
@@ -83,15 +92,27 @@ class _PongWaiter:
 
 
 class WebsocketsTransport(Transport):
-    """A websockets 15-17 asyncio connection seen as a :class:`Transport`."""
+    """A websockets 17 asyncio connection seen as a :class:`Transport`.
 
-    __slots__ = ("_close_task", "_ws", "loop", "requested_close")
+    Data and Close frames are written the way websockets' own ``broadcast()``
+    writes them: through the connection's Sans-I/O protocol (``send_text``,
+    ``send_binary``, ``send_close``) and ``send_data()``, without the
+    ``send()``/``close()`` coroutines and their context manager. A send has to
+    wait only when the write buffer is above its limit (websockets' ``drain()``);
+    a send during a fragmented message, or after the protocol left OPEN, goes
+    through websockets' ``send()``, which waits or raises as it documents.
+    """
+
+    __slots__ = ("_close_started", "_protocol", "_transport", "_ws", "loop", "requested_close")
 
     def __init__(self, ws: Connection) -> None:
         self._ws = ws
+        # Both are fixed once the connection is open (the only way it is guarded).
+        self._protocol = ws.protocol
+        self._transport = ws.transport
         self.loop = asyncio.get_running_loop()
         self.requested_close = False
-        self._close_task: asyncio.Task[None] | None = None
+        self._close_started = False
         _make_abort_idempotent(ws)
 
     def set_listener(self, listener: Callable[[], None], on_data: Callable[[], None]) -> None:
@@ -101,9 +122,11 @@ class WebsocketsTransport(Transport):
         # once per frame. Wrapping these two methods of this instance lets the
         # table see each message and the peer's Close as they arrive (so sends
         # fail fast and the close timer starts then), not at the next operation.
-        protocol = self._ws.protocol
-        received = self._ws.data_received
-        process = self._ws.process_event
+        # The loss of the connection completes connection_lost_waiter.
+        ws = self._ws
+        protocol = self._protocol
+        received = ws.data_received
+        process = ws.process_event
 
         def data_received(data: bytes) -> None:
             received(data)
@@ -115,9 +138,18 @@ class WebsocketsTransport(Transport):
             if isinstance(event, Frame) and event.opcode in DATA_OPCODES and event.fin:
                 on_data()
 
+        def lost(_: object) -> None:
+            # Nothing is received any more: unwrap, so that the connection is
+            # not part of a reference cycle (ws -> wrapper -> listener -> ws)
+            # that only the garbage collector would free (docs/performance.md).
+            ws.__dict__.pop("data_received", None)
+            ws.__dict__.pop("process_event", None)
+            listener()
+
         # setattr: mypy forbids assigning to a method.
-        setattr(self._ws, "data_received", data_received)  # noqa: B010
-        setattr(self._ws, "process_event", process_event)  # noqa: B010
+        setattr(ws, "data_received", data_received)  # noqa: B010
+        setattr(ws, "process_event", process_event)  # noqa: B010
+        ws.connection_lost_waiter.add_done_callback(lost)
 
     @property
     def connection(self) -> Connection:
@@ -125,7 +157,7 @@ class WebsocketsTransport(Transport):
         return self._ws
 
     def facts(self) -> Facts:
-        p = self._ws.protocol
+        p = self._protocol
         library_close: tuple[int, str] | None = None
         sent = p.close_sent
         if sent is not None and not self.requested_close and not p.close_rcvd_then_sent:
@@ -155,31 +187,58 @@ class WebsocketsTransport(Transport):
         # exception."), so the loss must be a fact now. In OPEN nothing else closes
         # the transport: websockets closes it only after leaving OPEN, and our own
         # abort moves the table to CLOSED first.
-        return self._ws.transport.is_closing() and self._ws.protocol.state is _OPEN
+        return self._transport.is_closing() and self._protocol.state is _OPEN
 
     def is_open(self) -> bool:
-        return self._ws.protocol.state is _OPEN and not self._ws.transport.is_closing()
+        return self._protocol.state is _OPEN and not self._transport.is_closing()
 
-    def send_would_block(self, nbytes: int) -> bool:
-        transport = self._ws.transport
-        limit = transport.get_write_buffer_limits()[1]
-        return transport.get_write_buffer_size() + nbytes + _FRAME_OVERHEAD > limit
+    def write(self, data: Data) -> Awaitable[None] | None:
+        ws = self._ws
+        protocol = self._protocol
+        try:
+            if isinstance(data, str):
+                protocol.send_text(data.encode())
+            else:
+                protocol.send_binary(data)
+        except (ProtocolError, InvalidState):
+            # A fragmented message is being sent (the caller bypassed the guard),
+            # or the protocol is no longer OPEN: websockets' send() waits for the
+            # former and raises ConnectionClosed for the latter.
+            return self._send(data)
+        transport = self._transport
+        try:
+            ws.send_data()
+        except Exception as exc:  # as websockets' send() does: fail the connection
+            ws.set_connection_exc(exc)
+            transport.abort()
+            raise TransportClosed from None
+        if transport.is_closing():
+            # asyncio reports a failed socket write (ECONNRESET, EPIPE: the peer
+            # reset the connection before our reader noticed, scenario 3) by
+            # aborting the transport, not by raising: the message was discarded.
+            # In OPEN nothing else closes the transport (see _write_failed).
+            raise TransportClosed
+        if ws.paused:  # the buffer is above its limit: wait for the peer to read
+            return self._drain()
+        return None
 
-    async def send(self, data: Data) -> None:
+    async def _drain(self) -> None:
+        ws = self._ws
+        try:
+            await ws.drain()
+        except Exception:  # the connection was lost with an error meanwhile
+            raise TransportClosed from None
+        if ws.connection_exc is not None or self._write_failed():
+            raise TransportClosed
+
+    async def _send(self, data: Data) -> None:
         try:
             await self._ws.send(data)
         except ConnectionClosed:
             raise TransportClosed from None
-        # asyncio reports a failed socket write (ECONNRESET, EPIPE: the peer reset
-        # the connection before our reader noticed, scenario 3) by aborting the
-        # transport, not by raising, so websockets' send() returns normally; by
-        # then connection_lost() has recorded the error (websockets' drain()
-        # yields once when the transport is closing). An aborted transport
-        # discards what it buffered: the message did not go out.
-        ws = self._ws
-        if ws.connection_exc is not None or (
-            ws.transport.is_closing() and ws.protocol.state is _OPEN  # _write_failed()
-        ):
+        # By the time send() returns, a failed socket write has been reported
+        # (its drain() yields once when the transport is closing).
+        if self._ws.connection_exc is not None or self._write_failed():
             raise TransportClosed
 
     async def ping(self) -> Awaitable[None] | None:
@@ -202,10 +261,34 @@ class WebsocketsTransport(Transport):
             raise TransportClosed from None
 
     def start_close(self, code: int, reason: str) -> None:
-        if self._ws.protocol.state is WSState.OPEN:
+        protocol = self._protocol
+        if protocol.state is _OPEN:
             self.requested_close = True
-        if self._close_task is None:
-            self._close_task = self.loop.create_task(self._close(code, reason))
+        if self._close_started:
+            return
+        self._close_started = True
+        try:
+            protocol.send_close(code, reason)
+        except InvalidState:
+            return  # no longer OPEN: a Close frame was already sent or received
+        except ProtocolError:
+            # A fragmented message is being sent (the caller bypassed the guard):
+            # websockets' close() fails the connection with 1011 instead.
+            self._spawn_close(code, reason)
+            return
+        # What websockets' close() does next is waiting for the TCP connection to
+        # end, aborting it after its close timeout: the table's close timer does
+        # that here (every row that emits a Close frame arms it).
+        try:
+            self._ws.send_data()
+        except Exception as exc:
+            self._ws.set_connection_exc(exc)
+            self._transport.abort()
+
+    def _spawn_close(self, code: int, reason: str) -> None:
+        task = self.loop.create_task(self._close(code, reason))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
 
     async def _close(self, code: int, reason: str) -> None:
         # websockets' close() never raises ConnectionClosed; anything else is a bug
@@ -221,7 +304,4 @@ class WebsocketsTransport(Transport):
 
     def abort_transport(self) -> None:
         with contextlib.suppress(Exception):
-            self._ws.transport.abort()
-
-    async def wait_lost(self) -> None:
-        await self._ws.wait_closed()
+            self._transport.abort()

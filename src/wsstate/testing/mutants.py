@@ -32,6 +32,13 @@ def _patched(name: str, replacement: Callable[..., Any]) -> Iterator[None]:
         setattr(GuardedConnection, name, original)
 
 
+@contextlib.contextmanager
+def _patched_sends(replacement: Callable[..., Any]) -> Iterator[None]:
+    """Patch ``send`` and ``try_send`` alike (each sends on its own)."""
+    with _patched("send", replacement), _patched("try_send", replacement):
+        yield
+
+
 def double_close_raises() -> contextlib.AbstractContextManager[None]:
     """close() on a connection that is no longer OPEN raises, as Starlette's does."""
 
@@ -51,30 +58,28 @@ def send_leaks_transport_exception() -> contextlib.AbstractContextManager[None]:
     """A send on a closed connection reaches the transport and raises its own exception."""
 
     def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
-        async def _send(self: GuardedConnection, data: Data) -> bool:
+        async def send(self: GuardedConnection, data: Data) -> Any:
             if self.state is State.CLOSED:
                 await self.transport.connection.send(data)  # type: ignore[attr-defined]
-            result: bool = await original(self, data)
-            return result
+            return await original(self, data)
 
-        return _send
+        return send
 
-    return _patched("_send", wrap)
+    return _patched_sends(wrap)
 
 
 def send_waits_while_closing() -> contextlib.AbstractContextManager[None]:
     """A send while closing waits for the close timeout instead of failing fast."""
 
     def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
-        async def _send(self: GuardedConnection, data: Data) -> bool:
+        async def send(self: GuardedConnection, data: Data) -> Any:
             if self.state in (State.CLOSING, State.CLOSE_RECEIVED):
                 await asyncio.sleep(self.options.close_timeout)
-            result: bool = await original(self, data)
-            return result
+            return await original(self, data)
 
-        return _send
+        return send
 
-    return _patched("_send", wrap)
+    return _patched_sends(wrap)
 
 
 def closed_callback_fires_twice() -> contextlib.AbstractContextManager[None]:
