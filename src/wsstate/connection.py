@@ -43,9 +43,6 @@ CloseCallback = Callable[["GuardedConnection"], object]
 
 _DATA_TYPES: Final = (str, bytes, bytearray, memoryview)
 _STR_BYTES: Final = (str, bytes)
-#: The effects of the hot row (a send in OPEN): an outcome ``_start_send`` interprets,
-#: nothing for ``_perform`` to do.
-_TRANSMIT_ONLY: Final = (Effect.TRANSMIT,)
 # Enum members as module constants: an attribute lookup on an enum class costs
 # as much as the table lookup itself (~70 ns on CPython 3.11).
 _APP_SEND: Final = Event.APP_SEND
@@ -150,6 +147,11 @@ class GuardedConnection:
         self._fed_lost = False
         self._stall_fed = False
         self._accepting = False
+        # Timers armed while the connection is being set up are created once it
+        # is: the initial open timer of a connection that is already open is
+        # cancelled by handshake_ok at once, and a timer handle armed and
+        # cancelled in the same step would be pure cost (docs/performance.md).
+        self._deferred: dict[Effect, tuple[float | None, Event]] | None = {}
         self._perform(self._m.initial_effects, None, None, None)
         transport.set_listener(self._sync, self._on_data)
         if opened:
@@ -158,6 +160,9 @@ class GuardedConnection:
         # socket whose client already left, say).
         if not transport.is_open():
             self._sync()
+        deferred, self._deferred = self._deferred, None
+        for key, (delay, event) in deferred.items():
+            self._arm(key, delay, event)
 
     # -- what is known ---------------------------------------------------------
 
@@ -449,14 +454,15 @@ class GuardedConnection:
     # -- the engine ----------------------------------------------------------------
 
     def _handle(self, event: Event, code: int | None = None, reason: str | None = None) -> Row:
+        m = self._m
+        actions = _ROW_ACTIONS[m.state][event]
         try:
-            row = self._m.feed(event, code, reason)
+            row = m.feed(event, code, reason)
         except ImpossibleEvent:
-            logger.error("%s: internal error", self._m.name, exc_info=True)
+            logger.error("%s: internal error", m.name, exc_info=True)
             raise
-        effects = row.effects
-        if effects != _TRANSMIT_ONLY:
-            self._perform(effects, row, code, reason)
+        for action in actions:  # most rows, the hot ones, have none
+            action(self, row, code, reason)
         return row
 
     def _perform(
@@ -470,9 +476,6 @@ class GuardedConnection:
             action = _ACTIONS.get(effect)
             if action is not None:
                 action(self, row, code, reason)
-        # Effects without an action are outcomes the calling operation interprets
-        # (transmit, drop, read, raise, return, wait) or bookkeeping the machine
-        # did (record_close, mark_clean).
 
     def _emit_close_frame(self, row: Row | None, code: int | None, reason: str | None) -> None:
         if row is not None and row.code is not None:
@@ -496,9 +499,14 @@ class GuardedConnection:
         if delay is None:
             return
         self._cancel(key)
+        if self._deferred is not None:  # still being set up
+            self._deferred[key] = (delay, event)
+            return
         self._timers[key] = self._loop.call_later(delay, self._fire, key, event)
 
     def _cancel(self, key: Effect) -> None:
+        if self._deferred is not None:
+            self._deferred.pop(key, None)
         handle = self._timers.pop(key, None)
         if handle is not None:
             handle.cancel()
@@ -620,4 +628,16 @@ _ACTIONS: Final[dict[Effect, _Action]] = {
     Effect.ARM_KEEPALIVE: lambda c, *_: c._arm_keepalive(),
     Effect.CANCEL_KEEPALIVE: lambda c, *_: c._cancel_keepalive(),
     Effect.NOTIFY_CLOSED: lambda c, *_: c._notify_closed(),
+}
+
+#: Per state, per event: the actions of the row's effects, in the row's order
+#: (``_ACTIONS`` looked up once, at import). The other effects are outcomes the
+#: calling operation interprets (transmit, drop, read, raise, return, wait) or
+#: bookkeeping the machine did (record_close, mark_clean).
+_ROW_ACTIONS: Final[dict[State, dict[Event, tuple[_Action, ...]]]] = {
+    state: {
+        event: tuple(_ACTIONS[e] for e in TABLE[(state, event)].effects if e in _ACTIONS)
+        for event in Event
+    }
+    for state in State
 }

@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["Data", "Facts", "Transport", "TransportClosed"]
 
@@ -23,8 +23,7 @@ class TransportClosed(Exception):
     """The transport could not perform an operation because it is closing or closed."""
 
 
-@dataclass(frozen=True, slots=True)
-class Facts:
+class Facts(NamedTuple):
     """What the transport has observed, cumulatively (each fact only ever becomes true).
 
     ``library_close``: a Close frame (code, reason) the transport library sent on
@@ -35,6 +34,9 @@ class Facts:
     down, its own keepalive gave up). ``close_rcvd``: the peer's valid Close frame (code,
     reason; code None when the frame had none). ``lost``: the transport is
     gone; ``lost_error`` tells a failure (RST, OSError) from an orderly end.
+
+    A named tuple: built on every closing fact, it must be cheap (a frozen
+    dataclass costs twice as much to construct).
     """
 
     library_close: tuple[int, str] | None = None
