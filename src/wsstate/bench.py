@@ -91,7 +91,7 @@ class Settings:
     memory_connections: int = 400
     memory_rounds: int = 3
     churn: int = 160
-    churn_rounds: int = 15
+    churn_rounds: int = 31
     churn_workers: int = 8
     fuzz_seconds: float = 2.0
     fuzz_rounds: int = 3
@@ -998,7 +998,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rounds",
         type=int,
-        help="rounds of figures 1, 2, 3 and 5 (default: 31, 11, 21 and 15; --quick: 3 or 4)",
+        help="rounds of figures 1, 2, 3 and 5 (default: 31, 11, 21 and 31; --quick: 3 or 4)",
     )
     parser.add_argument(
         "--connections",

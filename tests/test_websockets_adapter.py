@@ -1,0 +1,94 @@
+"""The websockets adapter's own paths, on real connections over loopback.
+
+The adapter writes frames through websockets' Sans-I/O protocol (as
+websockets' ``broadcast()`` does) instead of its ``send()`` coroutine
+(docs/performance.md). These tests pin down what that must not change: a
+message sent around the guard in fragments is never interleaved with a guarded
+one, and a guarded connection that ends is freed by reference counting, without
+waiting for the cycle collector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import weakref
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from conftest import Harness, Role, eventually
+from websockets.asyncio.server import ServerConnection, serve
+
+import wsstate
+from wsstate import State
+
+
+async def test_a_guarded_send_waits_for_a_fragmented_message_sent_around_the_guard(
+    h: Harness, role: Role
+) -> None:
+    pair = await h.pair(role)
+    raw = pair.conn.transport.connection  # type: ignore[attr-defined]
+    first_out = asyncio.Event()
+    more = asyncio.Event()
+
+    async def fragments() -> AsyncIterator[str]:
+        yield "part one, "
+        first_out.set()
+        await more.wait()
+        yield "part two"
+
+    fragmented = asyncio.create_task(raw.send(fragments()))
+    await asyncio.wait_for(first_out.wait(), 1.0)
+    await asyncio.sleep(0.01)
+    sending = asyncio.create_task(pair.conn.send("after"))
+    await asyncio.sleep(0.05)
+    assert not sending.done()  # it waits: a frame of its own now would corrupt the stream
+    more.set()
+    await asyncio.wait_for(asyncio.gather(fragmented, sending), 1.0)
+    assert await asyncio.wait_for(pair.peer.recv(), 1.0) == "part one, part two"
+    assert await asyncio.wait_for(pair.peer.recv(), 1.0) == "after"
+    assert pair.conn.stats.sent == 1
+    assert pair.conn.state is State.OPEN
+
+
+@pytest.fixture
+def no_cycle_collector() -> Iterator[None]:
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+@pytest.mark.usefixtures("no_cycle_collector")
+async def test_a_closed_connection_is_freed_by_reference_counting(role: Role) -> None:
+    # Frameworks open and drop connections all day: if the guard tied a
+    # connection into a reference cycle, each would wait for the cycle
+    # collector, and the collector's work would grow with the churn
+    # (docs/performance.md, figure 5). Both guarded ends, one at a time.
+    refs: list[weakref.ref[object]] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        if role == "server":
+            conn = wsstate.guard(ws, ping_interval=None)
+            refs.extend((weakref.ref(conn), weakref.ref(ws)))
+            async for message in conn:
+                await conn.send(message)
+        else:
+            async for message in ws:
+                await ws.send(message)
+
+    async with serve(handler, "127.0.0.1", 0, ping_interval=None) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        for _ in range(3):
+            async with wsstate.connect(url) as conn:
+                await conn.send("ping")
+                assert await conn.recv() == "ping"
+                if role == "client":
+                    refs.extend((weakref.ref(conn), weakref.ref(conn.transport.connection)))  # type: ignore[attr-defined]
+            assert conn.state is State.CLOSED
+            del conn
+    assert len(refs) == 6
+    # Callbacks already scheduled may hold a reference for a loop turn or two.
+    await eventually(lambda: all(ref() is None for ref in refs), within=2.0)
