@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol, runtime_checkable
 
 from ._generated import TABLE, TERMINAL, Effect, Event, Row, State
+from ._timers import Timer, call_later
 from .adapters.base import Data, Transport, TransportClosed
 from .closecodes import InvalidCloseArgs, validate_close
 from .core import Machine
@@ -122,6 +123,26 @@ class GuardedConnection:
     transport.
     """
 
+    __slots__ = (
+        "__weakref__",
+        "_accepting",
+        "_callbacks",
+        "_closed_event",
+        "_deferred",
+        "_fed_close_rcvd",
+        "_fed_library_close",
+        "_fed_lost",
+        "_keepalive",
+        "_loop",
+        "_m",
+        "_stall_fed",
+        "_t",
+        "_tasks",
+        "_timers",
+        "options",
+        "stats",
+    )
+
     def __init__(
         self,
         transport: Transport,
@@ -137,10 +158,10 @@ class GuardedConnection:
         self.stats = Stats()
         self._closed_event = asyncio.Event()
         self._callbacks: list[CloseCallback] = []
-        self._timers: dict[Effect, asyncio.TimerHandle] = {}
+        self._timers: dict[Effect, Timer] = {}
         # The keepalive's timer while it waits for the next ping, its task while
         # a ping waits for the pong.
-        self._keepalive: asyncio.TimerHandle | asyncio.Task[None] | None = None
+        self._keepalive: Timer | asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._fed_library_close = False
         self._fed_close_rcvd = False
@@ -485,7 +506,7 @@ class GuardedConnection:
     def _arm_keepalive(self) -> None:
         interval = self.options.ping_interval
         if interval is not None:
-            self._keepalive = self._loop.call_later(interval, self._keepalive_due)
+            self._keepalive = call_later(self._loop, interval, self._keepalive_due)
 
     def _cancel_keepalive(self) -> None:
         keepalive, self._keepalive = self._keepalive, None
@@ -502,7 +523,7 @@ class GuardedConnection:
         if self._deferred is not None:  # still being set up
             self._deferred[key] = (delay, event)
             return
-        self._timers[key] = self._loop.call_later(delay, self._fire, key, event)
+        self._timers[key] = call_later(self._loop, delay, self._fire, key, event)
 
     def _cancel(self, key: Effect) -> None:
         if self._deferred is not None:

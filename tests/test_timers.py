@@ -1,0 +1,121 @@
+"""wsstate._timers: fixed-delay timers sharing one asyncio timer per (loop, delay).
+
+Run on real event loops and the real clock: what the connection's open, close
+and keepalive timers rely on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import itertools
+import weakref
+from typing import Any
+
+from wsstate import _timers
+from wsstate._timers import call_later
+
+
+async def test_timers_run_once_in_order_and_not_early() -> None:
+    loop = asyncio.get_running_loop()
+    ran: list[tuple[str, float]] = []
+    start = loop.time()
+    for name in "abc":
+        call_later(loop, 0.05, lambda n=name: ran.append((n, loop.time())))
+        await asyncio.sleep(0.01)
+    other = call_later(loop, 0.01, lambda: ran.append(("short", loop.time())))  # due first
+    await asyncio.sleep(0.15)
+    assert [n for n, _ in ran] == ["short", "a", "b", "c"]
+    assert other.cancelled()  # ran: nothing left to cancel
+    for (_, at), armed in zip(ran[1:], (0.0, 0.01, 0.02), strict=True):
+        assert at >= start + armed + 0.05 - 0.002
+    assert len(ran) == 4  # and never again
+
+
+async def test_cancel_stops_the_callback_and_lets_go_of_it() -> None:
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    ran: list[str] = []
+
+    class Owner:
+        def fire(self) -> None:
+            ran.append("owner")
+
+    owner = Owner()
+    ref = weakref.ref(owner)
+    timer = call_later(loop, 0.05, owner.fire)
+    kept = call_later(loop, 0.05, ran.append, "kept")
+    timer.cancel()
+    assert timer.cancelled()
+    assert not kept.cancelled()
+    del owner
+    gc.collect()
+    assert ref() is None  # a cancelled timer holds nothing alive until its time
+    await asyncio.sleep(0.1)
+    assert ran == ["kept"]
+    assert reported == []
+
+
+async def test_a_failing_callback_is_reported_and_the_others_still_run() -> None:
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    ran: list[int] = []
+
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    call_later(loop, 0.02, ran.append, 1)
+    call_later(loop, 0.02, boom)
+    call_later(loop, 0.02, ran.append, 2)
+    await asyncio.sleep(0.06)
+    assert ran == [1, 2]
+    assert len(reported) == 1
+    assert isinstance(reported[0]["exception"], RuntimeError)
+
+
+async def test_a_callback_may_arm_the_next_timer_of_its_own_delay() -> None:
+    loop = asyncio.get_running_loop()
+    ticks: list[float] = []
+
+    def tick() -> None:
+        ticks.append(loop.time())
+        if len(ticks) < 3:
+            call_later(loop, 0.02, tick)
+
+    call_later(loop, 0.02, tick)
+    await asyncio.sleep(0.12)
+    assert len(ticks) == 3
+    assert all(b - a >= 0.02 - 0.002 for a, b in itertools.pairwise(ticks))
+
+
+async def test_only_cancelled_timers_left_schedule_nothing_more() -> None:
+    loop = asyncio.get_running_loop()
+    ran: list[str] = []
+    timers = [call_later(loop, 0.02, ran.append, str(i)) for i in range(3)]
+    for timer in timers:
+        timer.cancel()
+    await asyncio.sleep(0.05)
+    assert ran == []
+    queue = _timers._queues[loop][0.02]
+    assert not queue._timers
+    assert not queue._scheduled
+
+
+def test_a_closed_loop_leaves_nothing_behind() -> None:
+    gc.collect()
+    before = len(_timers._queues)
+    loop = asyncio.new_event_loop()
+    ran: list[int] = []
+    loop.run_until_complete(asyncio.sleep(0))
+    call_later(loop, 0.01, ran.append, 1)
+    assert len(_timers._queues) == before + 1
+    loop.run_until_complete(asyncio.sleep(0.03))
+    assert ran == [1]
+    ref = weakref.ref(loop)
+    loop.close()
+    del loop
+    gc.collect()
+    assert ref() is None  # the registry does not keep a loop alive
+    assert len(_timers._queues) <= before  # and the loop's entry went with it
