@@ -20,7 +20,7 @@ from conftest import Harness, Role, eventually
 from websockets.asyncio.server import ServerConnection, serve
 
 import wsstate
-from wsstate import State
+from wsstate import Hub, State
 
 
 async def test_a_guarded_send_waits_for_a_fragmented_message_sent_around_the_guard(
@@ -92,3 +92,38 @@ async def test_a_closed_connection_is_freed_by_reference_counting(role: Role) ->
     assert len(refs) == 6
     # Callbacks already scheduled may hold a reference for a loop turn or two.
     await eventually(lambda: all(ref() is None for ref in refs), within=2.0)
+
+
+async def test_broadcast_of_a_wrong_payload_type_raises_and_sends_nothing(
+    h: Harness, role: Role
+) -> None:
+    pair = await h.pair(role)
+    with pytest.raises(TypeError, match="str or bytes-like, not int"):
+        await Hub().broadcast(123)  # type: ignore[arg-type]  # no members: still an error
+    hub = Hub()
+    hub.add(pair.conn)
+    with pytest.raises(TypeError, match="str or bytes-like, not dict"):
+        await hub.broadcast({"a": 1})  # type: ignore[arg-type]
+    assert pair.conn.stats.sent == 0
+    assert pair.conn.state is State.OPEN
+    result = await hub.broadcast(bytearray(b"ok"))  # bytes-like: sent as binary
+    assert (result.sent, result.dropped) == (1, 0)
+    assert await asyncio.wait_for(pair.peer.recv(), 1.0) == b"ok"
+
+
+async def test_connect_rejects_invalid_options_before_connecting_and_opens_once() -> None:
+    # Port 9 (discard) on loopback: nothing listens, so an attempt would fail with
+    # HandshakeFailed; ValueError proves there was none.
+    with pytest.raises(ValueError, match="ping_timeout must be a positive number"):
+        wsstate.connect("ws://127.0.0.1:9/", ping_timeout=0)
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0, ping_interval=None) as server:
+        opener = wsstate.connect(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/")
+        async with opener as conn:
+            assert conn.state is State.OPEN
+            with pytest.raises(RuntimeError, match="already in use"):
+                await opener.__aenter__()
+        assert conn.state is State.CLOSED
