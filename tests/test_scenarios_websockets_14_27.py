@@ -352,18 +352,25 @@ async def test_21_reload_storm(h: Harness, role: Role) -> None:
         await asyncio.sleep(0.05)
         gc.collect()
 
-    for i in range(warmup):
-        await cycle(i)
-    await settled(warmup)
-    tracemalloc.start()
+    # No DEBUG record is made while measuring: the handlers that keep records
+    # (this harness's, pytest's report) would count as growth. INFO and above
+    # are still made and checked.
+    logging.disable(logging.DEBUG)
     try:
-        before = tracemalloc.take_snapshot()
-        for i in range(cycles):
+        for i in range(warmup):
             await cycle(i)
-        await settled(warmup + cycles)
-        after = tracemalloc.take_snapshot()
+        await settled(warmup)
+        tracemalloc.start()
+        try:
+            before = tracemalloc.take_snapshot()
+            for i in range(cycles):
+                await cycle(i)
+            await settled(warmup + cycles)
+            after = tracemalloc.take_snapshot()
+        finally:
+            tracemalloc.stop()
     finally:
-        tracemalloc.stop()
+        logging.disable(logging.NOTSET)
     assert notified == dict.fromkeys(range(warmup + cycles), 1)  # each notified once
     assert len(conns) == 0  # nothing keeps a closed connection alive
     ignore = [
@@ -375,7 +382,7 @@ async def test_21_reload_storm(h: Harness, role: Role) -> None:
     growth = sum(d.size_diff for d in diff)
     # Loose: a leaked connection holds ~60 KiB (its compressor alone); log records'
     # arguments, kept by the harness, take ~1 KiB per cycle.
-    assert growth < 160 * 1024, f"grew by {growth} B in {cycles} cycles:\n" + "\n".join(
+    assert growth < 96 * 1024, f"grew by {growth} B in {cycles} cycles:\n" + "\n".join(
         map(str, diff[:10])
     )
     # Zero ERROR, and sockets and tasks back to the baseline: the harness checks both.
