@@ -44,6 +44,7 @@ import contextlib
 import gc
 import inspect
 import logging
+import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -382,6 +383,48 @@ async def eventually(predicate: Callable[[], bool], within: float = 2.0) -> None
     async with asyncio.timeout(within):
         while not predicate():  # noqa: ASYNC110
             await asyncio.sleep(0.005)
+
+
+async def assert_heap_bounded(
+    cycle: Callable[[int], Awaitable[None]],
+    settled: Callable[[int], Awaitable[None]],
+    *,
+    warmup: int,
+    cycles: int,
+    limit: int,
+) -> None:
+    """Run ``warmup`` cycles, then ``cycles`` more: the Python heap grows by less than ``limit``.
+
+    ``settled(n)`` waits until the first ``n`` cycles are over. No DEBUG record is
+    made meanwhile: the handlers that keep records (this harness's, pytest's
+    report) would count as growth. INFO and above are still made and checked.
+    """
+    logging.disable(logging.DEBUG)
+    try:
+        for i in range(warmup):
+            await cycle(i)
+        await settled(warmup)
+        tracemalloc.start()
+        try:
+            before = tracemalloc.take_snapshot()
+            for i in range(cycles):
+                await cycle(i)
+            await settled(warmup + cycles)
+            after = tracemalloc.take_snapshot()
+        finally:
+            tracemalloc.stop()
+    finally:
+        logging.disable(logging.NOTSET)
+    ignore = [
+        tracemalloc.Filter(False, logging.__file__),
+        tracemalloc.Filter(False, tracemalloc.__file__),
+        tracemalloc.Filter(False, "*/_pytest/*"),
+    ]
+    diff = after.filter_traces(ignore).compare_to(before.filter_traces(ignore), "lineno")
+    growth = sum(d.size_diff for d in diff)
+    assert growth < limit, f"grew by {growth} B in {cycles} cycles:\n" + "\n".join(
+        map(str, diff[:10])
+    )
 
 
 async def received(peer: Connection) -> list[str | bytes]:

@@ -155,6 +155,11 @@ class Figure:
 # -- helpers ----------------------------------------------------------------------------
 
 
+def _per_round(a: Sequence[float], b: Sequence[float]) -> list[float]:
+    """The ratio a/b of each round (both measured in it)."""
+    return [x / y for x, y in zip(a, b, strict=True)]
+
+
 def _median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -484,7 +489,7 @@ async def _send_throughput(s: Settings) -> list[Figure]:
                         "guarded/bare",
                         a,
                         b,
-                        [x / y for x, y in zip(a, b, strict=True)],
+                        _per_round(a, b),
                         ">= 0.95",
                         lambda r: r >= 0.95,
                         f"server to client, {count:,} messages per round, {s.send_rounds} "
@@ -502,7 +507,7 @@ async def _send_throughput(s: Settings) -> list[Figure]:
                         "guarded/bare CPU",
                         ca,
                         cb,
-                        [x / y for x, y in zip(ca, cb, strict=True)],
+                        _per_round(ca, cb),
                         note=f"the same rounds as {key}: CPU time of the sending process "
                         "(the receiver is another process), so other load on the machine "
                         "matters less",
@@ -518,7 +523,7 @@ async def _send_throughput(s: Settings) -> list[Figure]:
                         "guarded/adapter CPU",
                         ca,
                         cc,
-                        [x / y for x, y in zip(ca, cc, strict=True)],
+                        _per_round(ca, cc),
                         note=f"the same rounds as {key}, a third variant: the websockets "
                         "adapter's write (the frame written through websockets' Sans-I/O "
                         "protocol, as its broadcast() does) without the guard: what the "
@@ -579,7 +584,7 @@ async def _decision_cost(s: Settings) -> list[Figure]:
             "chart/feed",
             f,
             c,
-            [y / x for x, y in zip(f, c, strict=True)],
+            _per_round(c, f),
             note=note,
         ),
         Figure(
@@ -591,7 +596,7 @@ async def _decision_cost(s: Settings) -> list[Figure]:
             "chart/lookup",
             t,
             c,
-            [y / x for x, y in zip(t, c, strict=True)],
+            _per_round(c, t),
             note=note,
         ),
     ]
@@ -675,7 +680,7 @@ async def _broadcast(s: Settings, notes: list[str]) -> list[Figure]:
             "naive/hub",
             h,
             a,
-            [y / x for x, y in zip(h, a, strict=True)],
+            _per_round(a, h),
             "> 1",
             lambda r: r > 1.0,
             where + "; the Hub has already dropped the dead ones (on_close), the naive "
@@ -690,7 +695,7 @@ async def _broadcast(s: Settings, notes: list[str]) -> list[Figure]:
             "naive/hub",
             h,
             lv,
-            [y / x for x, y in zip(h, lv, strict=True)],
+            _per_round(lv, h),
             note="the guard's own cost per connection in a broadcast",
         ),
     ]
@@ -738,7 +743,7 @@ async def _memory(s: Settings) -> list[Figure]:
             "guard/bare",
             guard_sizes,
             bare_sizes,
-            [x / y for x, y in zip(guard_sizes, bare_sizes, strict=True)],
+            _per_round(guard_sizes, bare_sizes),
             note=f"tracemalloc (Python heap, not kernel buffers), server side, {n} connections "
             "per round; the bare figure includes websockets' handler task",
         )
@@ -804,7 +809,7 @@ async def _churn(url: str, s: Settings) -> list[Figure]:
             "guarded/bare",
             a,
             b,
-            [x / y for x, y in zip(a, b, strict=True)],
+            _per_round(a, b),
             ">= 0.95",
             lambda r: r >= 0.95,
             f"{s.churn_workers} concurrent clients, {s.churn} connections per round, "
@@ -819,7 +824,7 @@ async def _churn(url: str, s: Settings) -> list[Figure]:
             "guarded/bare CPU",
             ca,
             cb,
-            [x / y for x, y in zip(ca, cb, strict=True)],
+            _per_round(ca, cb),
             note="the same rounds as 5a: CPU time of the client process",
         ),
     ]
@@ -880,7 +885,7 @@ async def _fuzz_and_verify(root: Path | None, s: Settings, notes: list[str]) -> 
             "server/client",
             srv,
             cli,
-            [x / y for x, y in zip(srv, cli, strict=True)],
+            _per_round(srv, cli),
             note=f"timed tour of the {len(pairs)} drivable pairs without timers, "
             "each in a fresh harness (start and teardown checks included)",
         )

@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from .adapters.base import Data
-from .connection import GuardedConnection
+from .connection import _DATA_TYPES, _STR_BYTES, GuardedConnection
 
 __all__ = ["BroadcastResult", "Hub"]
-
-_PAYLOADS: Final = (str, bytes, bytearray, memoryview)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +59,9 @@ class Hub:
         bytes-like. An exception other than closure from one member (API misuse:
         a member not yet accepted) is raised after every member was tried.
         """
-        if not isinstance(data, _PAYLOADS):
+        if not isinstance(data, _DATA_TYPES):
             raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
-        payload = data if isinstance(data, str | bytes) else bytes(data)
+        payload = data if isinstance(data, _STR_BYTES) else bytes(data)
         members = list(self._members)
         # Every member's send starts here, one after the other, nothing awaited in
         # between: a send that finds room in the write buffer is done at once (a

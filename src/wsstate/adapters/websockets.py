@@ -223,13 +223,11 @@ class WebsocketsTransport(Transport):
         return None
 
     async def _drain(self) -> None:
-        ws = self._ws
         try:
-            await ws.drain()
+            await self._ws.drain()
         except Exception:  # the connection was lost with an error meanwhile
             raise TransportClosed from None
-        if ws.connection_exc is not None or self._write_failed():
-            raise TransportClosed
+        self._check_written()
 
     async def _send(self, data: Data) -> None:
         try:
@@ -238,6 +236,10 @@ class WebsocketsTransport(Transport):
             raise TransportClosed from None
         # By the time send() returns, a failed socket write has been reported
         # (its drain() yields once when the transport is closing).
+        self._check_written()
+
+    def _check_written(self) -> None:
+        """After a send that waited: TransportClosed if the transport failed under it."""
         if self._ws.connection_exc is not None or self._write_failed():
             raise TransportClosed
 
