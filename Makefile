@@ -15,12 +15,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m wsstate demo
+	$(PY) -m wsstate_tools demo
 
 test: check lint typecheck pytest
 
 check: $(STAMP)
-	$(PY) -m wsstate check
+	$(PY) -m wsstate_tools check
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests
@@ -33,7 +33,7 @@ pytest: $(STAMP)
 	$(PY) -m pytest
 
 generate: $(STAMP)
-	$(PY) -m wsstate generate
+	$(PY) -m wsstate_tools generate
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache .hypothesis

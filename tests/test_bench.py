@@ -39,7 +39,7 @@ def test_bench_quick_prints_every_figure() -> None:
     # A process of its own: the bench raises the open-files limit and drives the
     # stateful harness, neither of which may leak into this test session.
     done = subprocess.run(
-        [sys.executable, "-m", "wsstate", "bench", "--quick"],
+        [sys.executable, "-m", "wsstate_tools", "bench", "--quick"],
         cwd=ROOT,
         capture_output=True,
         text=True,

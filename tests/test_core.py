@@ -8,7 +8,7 @@ from collections import deque
 import pytest
 
 from wsstate import TABLE, ClosedBy, Effect, Event, ImpossibleEvent, Machine, State
-from wsstate._generated import INITIAL
+from wsstate.machines.connection import INITIAL
 
 
 def path_to(target: State) -> list[Event]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from wsstate.demo import DemoResult, GuardedApp, NaiveApp, format_results, run_variant
+from wsstate_tools.demo import DemoResult, GuardedApp, NaiveApp, format_results, run_variant
 
 
 def test_demo_storm_naive_vs_guarded() -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from wsstate.generate import render_dot, render_mermaid
-from wsstate.spec import Spec, load
+from wsstate_tools.generate.diagrams import render_dot, render_mermaid
+from wsstate_tools.spec import Spec, load
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = load(ROOT / "spec" / "connection.toml")

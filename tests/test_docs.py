@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 import wsstate
-from wsstate.spec import EFFECTS
+from wsstate_tools.spec import load
 
 ROOT = Path(__file__).resolve().parent.parent
 DIAGRAM = (ROOT / "diagrams" / "connection.mmd").read_text(encoding="utf-8")
 DIAGRAM_BODY = "".join(DIAGRAM.splitlines(keepends=True)[3:])  # without the 3-line header
+EFFECTS = load(ROOT / "spec" / "connection.toml").effects
 
 
 @pytest.mark.parametrize("page", ["README.md", "docs/index.md"])

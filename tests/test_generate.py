@@ -1,7 +1,7 @@
 """The generator and the command line: deterministic output, ``wsstate check``, headers, help.
 
 ``wsstate check`` and ``wsstate generate`` run as real subprocesses
-(``python -m wsstate``) against a temporary copy of the project, so the tests
+(``python -m wsstate_tools``) against a temporary copy of the project, so the tests
 never touch the checkout's files.
 """
 
@@ -16,18 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from wsstate import cli
-from wsstate.generate import RENDERERS, SPEC_PATH, check, render_all, write
-from wsstate.spec import load
+from wsstate_tools import cli
+from wsstate_tools.generate import check, render_all, write
+from wsstate_tools.spec import load
 
 ROOT = Path(__file__).resolve().parents[1]
-GENERATED = sorted(RENDERERS)
+SPEC_PATH = Path("spec/connection.toml")
+GENERATED = sorted(o.path.as_posix() for o in render_all(ROOT))
 
 
 def wsstate(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m wsstate --root ROOT ARGS...``."""
+    """Run ``python -m wsstate_tools --root ROOT ARGS...``."""
     return subprocess.run(
-        [sys.executable, "-m", "wsstate", "--root", str(root), *args],
+        [sys.executable, "-m", "wsstate_tools", "--root", str(root), *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -83,7 +84,7 @@ def test_generate_twice_gives_identical_files(project: Path) -> None:
     first = wsstate(project, "generate")
     assert first.returncode == 0, first.stderr
     assert "wrote diagrams/connection.mmd" in first.stdout
-    assert "wrote src/wsstate/_generated.py" in first.stdout
+    assert "wrote src/wsstate/machines/connection.py" in first.stdout
     after_first = snapshot(project)
 
     second = wsstate(project, "generate")
@@ -116,8 +117,8 @@ def test_check_fails_with_a_diff_when_a_generated_file_is_edited(project: Path) 
 
     result = wsstate(project, "check")
     assert result.returncode == 1
-    assert "--- src/wsstate/_generated.py (committed)\n" in result.stdout
-    assert "+++ src/wsstate/_generated.py (regenerated)\n" in result.stdout
+    assert "--- src/wsstate/machines/connection.py (committed)\n" in result.stdout
+    assert "+++ src/wsstate/machines/connection.py (regenerated)\n" in result.stdout
     assert "\n@@ " in result.stdout
     assert '\n-            "hand-edited",\n' in result.stdout
     assert '\n+            "the hot path: the message goes out",\n' in result.stdout
@@ -133,7 +134,7 @@ def test_check_fails_with_a_diff_when_the_spec_changes(project: Path) -> None:
 
     result = wsstate(project, "check")
     assert result.returncode == 1
-    assert "--- src/wsstate/_generated.py (committed)\n" in result.stdout
+    assert "--- src/wsstate/machines/connection.py (committed)\n" in result.stdout
     assert '\n-            "ping goes out",\n' in result.stdout
     assert '\n+            "a ping goes out",\n' in result.stdout
     assert "run `wsstate generate`" in result.stderr
@@ -148,7 +149,11 @@ def test_check_fails_when_a_spec_change_reaches_the_diagrams(project: Path) -> N
 
     result = wsstate(project, "check")
     assert result.returncode == 1
-    for path in ("src/wsstate/_generated.py", "diagrams/connection.mmd", "diagrams/connection.dot"):
+    for path in (
+        "src/wsstate/machines/connection.py",
+        "diagrams/connection.mmd",
+        "diagrams/connection.dot",
+    ):
         assert f"--- {path} (committed)\n" in result.stdout
     assert "+    OPEN --> OPEN: app_ping / transmit_ping, read\n" in result.stdout
 
@@ -172,6 +177,28 @@ def test_check_reports_a_broken_spec_with_exit_2(project: Path) -> None:
     assert result.returncode == 2
     assert "unknown effect 'transmit_pong'" in result.stderr
     assert "spec/connection.toml:" in result.stderr
+
+
+@pytest.mark.parametrize("path", GENERATED)
+def test_generate_repairs_a_generated_file_with_garbage_appended(project: Path, path: str) -> None:
+    """The tooling never imports a generated module: a broken one cannot stop its repair."""
+    target = project / path
+    target.write_text(target.read_text(encoding="utf-8") + "\n)]} garbage (((\n")
+    assert wsstate(project, "check").returncode == 1
+    repaired = wsstate(project, "generate")
+    assert repaired.returncode == 0, repaired.stderr
+    assert f"wrote {path}" in repaired.stdout
+    after = wsstate(project, "check")
+    assert after.returncode == 0, after.stdout + after.stderr
+
+
+def test_generate_repairs_every_generated_file_broken_at_once(project: Path) -> None:
+    for path in GENERATED:
+        (project / path).write_text("raise SystemExit('broken')\n(((\n", encoding="utf-8")
+    repaired = wsstate(project, "generate")
+    assert repaired.returncode == 0, repaired.stderr
+    assert sorted(line.removeprefix("wrote ") for line in repaired.stdout.splitlines()) == GENERATED
+    assert wsstate(project, "check").returncode == 0
 
 
 # -- headers ------------------------------------------------------------------------
@@ -229,9 +256,9 @@ def test_subcommand_help_exits_0(command: str, capsys: pytest.CaptureFixture[str
     assert capsys.readouterr().out.startswith(f"usage: wsstate {command}")
 
 
-def test_python_m_wsstate_help() -> None:
+def test_python_m_wsstate_tools_help() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "wsstate", "--help"],
+        [sys.executable, "-m", "wsstate_tools", "--help"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -16,17 +16,17 @@ from pathlib import Path
 import pytest
 from statemachine.exceptions import TransitionNotAllowed
 
-from wsstate._generated import (
+from wsstate.machines.connection import (
     INITIAL,
     INITIAL_EFFECTS,
     TABLE,
     TERMINAL,
-    ConnectionChart,
     Effect,
     Event,
     State,
 )
-from wsstate.spec import load
+from wsstate.testing.charts.connection import ConnectionChart
+from wsstate_tools.spec import load
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = load(ROOT / "spec" / "connection.toml")

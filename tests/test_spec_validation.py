@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from wsstate.spec import SpecError, load, loads, reserved_names
+from wsstate_tools.spec import SpecError, load, loads, reserved_names
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -26,13 +26,15 @@ from pathlib import Path
 
 import pytest
 
-from wsstate.generate import SPEC_PATH
-from wsstate.promela import render
-from wsstate.verify import PROPERTIES, check, load_spec
+from wsstate_tools.generate.promela import render
+from wsstate_tools.paths import SPEC_DIR
+from wsstate_tools.verify import PROPERTIES, check, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 MUTANTS_DIR = Path(__file__).parent / "fixtures" / "mutants"
-MODELS = {"shipped": ROOT / SPEC_PATH} | {p.stem: p for p in sorted(MUTANTS_DIR.glob("*.toml"))}
+MODELS = {"shipped": ROOT / SPEC_DIR / "connection.toml"} | {
+    p.stem: p for p in sorted(MUTANTS_DIR.glob("*.toml"))
+}
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

@@ -19,7 +19,7 @@ import pytest
 from starlette.websockets import WebSocketDisconnect
 from test_starlette_support import IMPLS
 
-from wsstate.demo import SOLARA_CLIENTS, ChainResult, format_1013, run_solara_1013
+from wsstate_tools.demo import SOLARA_CLIENTS, ChainResult, format_1013, run_solara_1013
 
 pytestmark = [
     pytest.mark.parametrize("impl", IMPLS),

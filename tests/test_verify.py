@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from wsstate import cli
-from wsstate.generate import SPEC_PATH, header
-from wsstate.promela import render
-from wsstate.spec import Spec, SpecError, load
-from wsstate.verify import (
+from wsstate_tools import cli
+from wsstate_tools.generate import header
+from wsstate_tools.generate.promela import render
+from wsstate_tools.paths import SPEC_DIR
+from wsstate_tools.spec import Spec, SpecError, load
+from wsstate_tools.verify import (
     PROPERTIES,
     Bounds,
     Model,
@@ -35,7 +36,7 @@ from wsstate.verify import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / SPEC_PATH
+SHIPPED = ROOT / SPEC_DIR / "connection.toml"
 MUTANTS_DIR = Path(__file__).parent / "fixtures" / "mutants"
 
 #: mutant file stem -> the one property it breaks.

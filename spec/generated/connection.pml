@@ -174,71 +174,71 @@ inline invariants() {
 // The table, one inline per event: feed the event to peer me, perform its row.
 inline on_app_send(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 58
+    :: st[me] == S_CONNECTING ->  // line 100
         st[me] = S_CONNECTING
-    :: st[me] == S_OPEN ->  // line 79
+    :: st[me] == S_OPEN ->  // line 121
         sends[me]--;
         emit(me, F_DATA, 0);
         st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 100
+    :: st[me] == S_CLOSING ->  // line 142
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 121
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 163
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 143
+    :: st[me] == S_CLOSED ->  // line 185
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_ping(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 59
+    :: st[me] == S_CONNECTING ->  // line 101
         st[me] = S_CONNECTING
-    :: st[me] == S_OPEN ->  // line 80
+    :: st[me] == S_OPEN ->  // line 122
         pings[me]--;
         emit(me, F_PING, 0);
         st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 101
+    :: st[me] == S_CLOSING ->  // line 143
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 122
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 164
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 144
+    :: st[me] == S_CLOSED ->  // line 186
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_recv(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 60
+    :: st[me] == S_CONNECTING ->  // line 102
         st[me] = S_CONNECTING
-    :: st[me] == S_OPEN ->  // line 81
+    :: st[me] == S_OPEN ->  // line 123
         st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 102
+    :: st[me] == S_CLOSING ->  // line 144
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 123
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 165
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 145
+    :: st[me] == S_CLOSED ->  // line 187
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_accept(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 61
+    :: st[me] == S_CONNECTING ->  // line 103
         st[me] = S_CONNECTING
-    :: st[me] == S_OPEN ->  // line 82
+    :: st[me] == S_OPEN ->  // line 124
         st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 103
+    :: st[me] == S_CLOSING ->  // line 145
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 124
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 166
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 146
+    :: st[me] == S_CLOSED ->  // line 188
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_close(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 62
+    :: st[me] == S_CONNECTING ->  // line 104
         timers[me] = timers[me] & ~T_open_timer;
         abort(me);
         tmp = 1000;
@@ -246,7 +246,7 @@ inline on_app_close(me) {
         tmp = 0;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_OPEN ->  // line 83
+    :: st[me] == S_OPEN ->  // line 125
         timers[me] = timers[me] & ~T_keepalive;
         emit(me, F_CLOSE, 1000);
         timers[me] = timers[me] | T_close_timer;
@@ -254,33 +254,33 @@ inline on_app_close(me) {
         record(me, tmp);
         tmp = 0;
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSING ->  // line 104
+    :: st[me] == S_CLOSING ->  // line 146
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 125
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 167
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 147
+    :: st[me] == S_CLOSED ->  // line 189
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_close_invalid(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 63
+    :: st[me] == S_CONNECTING ->  // line 105
         st[me] = S_CONNECTING
-    :: st[me] == S_OPEN ->  // line 84
+    :: st[me] == S_OPEN ->  // line 126
         st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 105
+    :: st[me] == S_CLOSING ->  // line 147
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 126
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 168
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 148
+    :: st[me] == S_CLOSED ->  // line 190
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_abort(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 64
+    :: st[me] == S_CONNECTING ->  // line 106
         timers[me] = timers[me] & ~T_open_timer;
         abort(me);
         tmp = 1006;
@@ -288,7 +288,7 @@ inline on_app_abort(me) {
         tmp = 0;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_OPEN ->  // line 85
+    :: st[me] == S_OPEN ->  // line 127
         timers[me] = timers[me] & ~T_keepalive;
         abort(me);
         tmp = 1006;
@@ -296,41 +296,41 @@ inline on_app_abort(me) {
         tmp = 0;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSING ->  // line 106
+    :: st[me] == S_CLOSING ->  // line 148
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 127
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 169
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 149
+    :: st[me] == S_CLOSED ->  // line 191
         st[me] = S_CLOSED
     fi
 }
 
 inline on_handshake_ok(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 65
+    :: st[me] == S_CONNECTING ->  // line 107
         timers[me] = timers[me] & ~T_open_timer;
         timers[me] = timers[me] | T_keepalive;
         st[me] = S_OPEN
-    :: st[me] == S_OPEN ->  // line 86
+    :: st[me] == S_OPEN ->  // line 128
         fail(v_impossible_event)
-    :: st[me] == S_CLOSING ->  // line 107
+    :: st[me] == S_CLOSING ->  // line 149
         fail(v_impossible_event)
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 128
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 170
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 142
+    :: st[me] == S_CLOSED ->  // line 184
         st[me] = S_CLOSED
     fi
 }
 
 inline on_handshake_fail(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 66
+    :: st[me] == S_CONNECTING ->  // line 108
         timers[me] = timers[me] & ~T_open_timer;
         abort(me);
         tmp = (rcvd > 0 -> rcvd : (rcvd == 0 -> 1005 : 1006));
@@ -338,37 +338,37 @@ inline on_handshake_fail(me) {
         tmp = 0;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_OPEN ->  // line 87
+    :: st[me] == S_OPEN ->  // line 129
         fail(v_impossible_event)
-    :: st[me] == S_CLOSING ->  // line 108
+    :: st[me] == S_CLOSING ->  // line 150
         fail(v_impossible_event)
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 129
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 171
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 142
+    :: st[me] == S_CLOSED ->  // line 184
         st[me] = S_CLOSED
     fi
 }
 
 inline on_peer_data(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 67
+    :: st[me] == S_CONNECTING ->  // line 109
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 88
+    :: st[me] == S_OPEN ->  // line 130
         st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 109
+    :: st[me] == S_CLOSING ->  // line 151
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 130
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 172
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 142
+    :: st[me] == S_CLOSED ->  // line 184
         st[me] = S_CLOSED
     fi
 }
 
 inline on_peer_close(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 68
+    :: st[me] == S_CONNECTING ->  // line 110
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 89
+    :: st[me] == S_OPEN ->  // line 131
         timers[me] = timers[me] & ~T_keepalive;
         tmp = (rcvd > 0 -> rcvd : 0);
         emit(me, F_CLOSE, tmp);
@@ -380,24 +380,24 @@ inline on_peer_close(me) {
         tmp = 0;
         clean[me] = true;
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSING ->  // line 110
+    :: st[me] == S_CLOSING ->  // line 152
         timers[me] = timers[me] & ~T_close_timer;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
         clean[me] = true;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 131
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 173
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 142
+    :: st[me] == S_CLOSED ->  // line 184
         st[me] = S_CLOSED
     fi
 }
 
 inline on_peer_close_invalid(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 69
+    :: st[me] == S_CONNECTING ->  // line 111
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 90
+    :: st[me] == S_OPEN ->  // line 132
         timers[me] = timers[me] & ~T_keepalive;
         emit(me, F_CLOSE, 1002);
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
@@ -406,23 +406,23 @@ inline on_peer_close_invalid(me) {
         tmp = 0;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSING ->  // line 111
+    :: st[me] == S_CLOSING ->  // line 153
         timers[me] = timers[me] & ~T_close_timer;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 132
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 174
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 142
+    :: st[me] == S_CLOSED ->  // line 184
         st[me] = S_CLOSED
     fi
 }
 
 inline on_peer_protocol_error(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 70
+    :: st[me] == S_CONNECTING ->  // line 112
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 91
+    :: st[me] == S_OPEN ->  // line 133
         timers[me] = timers[me] & ~T_keepalive;
         emit(me, F_CLOSE, 1002);
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
@@ -431,155 +431,155 @@ inline on_peer_protocol_error(me) {
         tmp = 0;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSING ->  // line 112
+    :: st[me] == S_CLOSING ->  // line 154
         timers[me] = timers[me] & ~T_close_timer;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 133
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 175
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 142
+    :: st[me] == S_CLOSED ->  // line 184
         st[me] = S_CLOSED
     fi
 }
 
 inline on_transport_eof(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 71
+    :: st[me] == S_CONNECTING ->  // line 113
         timers[me] = timers[me] & ~T_open_timer;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
         record(me, 1006);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_OPEN ->  // line 92
+    :: st[me] == S_OPEN ->  // line 134
         timers[me] = timers[me] & ~T_keepalive;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
         record(me, 1006);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSING ->  // line 113
+    :: st[me] == S_CLOSING ->  // line 155
         timers[me] = timers[me] & ~T_close_timer;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 134
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 176
         timers[me] = timers[me] & ~T_close_timer;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 142
+    :: st[me] == S_CLOSED ->  // line 184
         st[me] = S_CLOSED
     fi
 }
 
 inline on_transport_error(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 72
+    :: st[me] == S_CONNECTING ->  // line 114
         timers[me] = timers[me] & ~T_open_timer;
         abort(me);
         record(me, 1006);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_OPEN ->  // line 93
+    :: st[me] == S_OPEN ->  // line 135
         timers[me] = timers[me] & ~T_keepalive;
         abort(me);
         record(me, 1006);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSING ->  // line 114
+    :: st[me] == S_CLOSING ->  // line 156
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 135
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 177
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 142
+    :: st[me] == S_CLOSED ->  // line 184
         st[me] = S_CLOSED
     fi
 }
 
 inline on_transport_stalled(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 73
+    :: st[me] == S_CONNECTING ->  // line 115
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 94
+    :: st[me] == S_OPEN ->  // line 136
         timers[me] = timers[me] & ~T_keepalive;
         emit(me, F_CLOSE, 1008);
         timers[me] = timers[me] | T_close_timer;
         record(me, 1008);
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSING ->  // line 115
+    :: st[me] == S_CLOSING ->  // line 157
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 136
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 178
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 142
+    :: st[me] == S_CLOSED ->  // line 184
         st[me] = S_CLOSED
     fi
 }
 
 inline on_open_timeout(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 74
+    :: st[me] == S_CONNECTING ->  // line 116
         abort(me);
         record(me, 1006);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_OPEN ->  // line 95
+    :: st[me] == S_OPEN ->  // line 137
         fail(v_impossible_event)
-    :: st[me] == S_CLOSING ->  // line 116
+    :: st[me] == S_CLOSING ->  // line 158
         fail(v_impossible_event)
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 137
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 179
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 142
+    :: st[me] == S_CLOSED ->  // line 184
         st[me] = S_CLOSED
     fi
 }
 
 inline on_close_timeout(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 75
+    :: st[me] == S_CONNECTING ->  // line 117
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 96
+    :: st[me] == S_OPEN ->  // line 138
         fail(v_impossible_event)
-    :: st[me] == S_CLOSING ->  // line 117
+    :: st[me] == S_CLOSING ->  // line 159
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 138
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 180
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 142
+    :: st[me] == S_CLOSED ->  // line 184
         st[me] = S_CLOSED
     fi
 }
 
 inline on_keepalive_timeout(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 76
+    :: st[me] == S_CONNECTING ->  // line 118
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 97
+    :: st[me] == S_OPEN ->  // line 139
         timers[me] = timers[me] & ~T_keepalive;
         emit(me, F_CLOSE, 1011);
         timers[me] = timers[me] | T_close_timer;
         record(me, 1011);
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSING ->  // line 118
+    :: st[me] == S_CLOSING ->  // line 160
         fail(v_impossible_event)
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 139
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 181
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 142
+    :: st[me] == S_CLOSED ->  // line 184
         st[me] = S_CLOSED
     fi
 }

@@ -8,7 +8,6 @@ connection with :func:`guard` (or open one with :func:`connect`) and never see
 
 from __future__ import annotations
 
-from ._generated import TABLE, Effect, Event, Row, State
 from .closecodes import InvalidCloseArgs, InvalidCloseCode, InvalidCloseReason
 from .connection import CloseCallback, GuardedConnection, Options, Stats
 from .core import Machine
@@ -22,6 +21,7 @@ from .errors import (
 )
 from .guard import connect, guard
 from .hub import BroadcastResult, Hub
+from .machines.connection import TABLE, Effect, Event, Row, State
 
 __all__ = [
     "TABLE",

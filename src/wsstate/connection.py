@@ -28,12 +28,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, runtime_checkable
 
-from ._generated import TABLE, TERMINAL, Effect, Event, Row, State
 from ._timers import Timer, call_later
 from .adapters.base import Data, Transport, TransportClosed
 from .closecodes import InvalidCloseArgs, validate_close
 from .core import Machine
 from .errors import ClosedBy, ConnectionClosed, ImpossibleEvent, InvalidState
+from .machines.connection import TABLE, TERMINAL, Effect, Event, Row, State
 
 __all__ = ["CloseCallback", "GuardedConnection", "Options", "Stats"]
 

@@ -32,9 +32,18 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-from ._generated import INITIAL, INITIAL_EFFECTS, TABLE, TERMINAL, Effect, Event, Row, State
 from .closecodes import ABNORMAL_CLOSURE, NO_STATUS
 from .errors import ClosedBy, ImpossibleEvent
+from .machines.connection import (
+    INITIAL,
+    INITIAL_EFFECTS,
+    TABLE,
+    TERMINAL,
+    Effect,
+    Event,
+    Row,
+    State,
+)
 
 __all__ = ["Machine"]
 

@@ -3,13 +3,10 @@
 # Regenerate with `wsstate generate`; `wsstate check` fails if this file is stale.
 """Hypothesis stateful tests of the connection machine against real sockets.
 
-One rule per event of the table that a test can drive; the python-statemachine
-model is the oracle; every check is in wsstate.testing.stateful.Harness. One
-machine per role: the guarded side as a websockets server, as a websockets
-client, and as a Starlette endpoint on a real uvicorn per ASGI implementation.
+One rule per event of the table; a rule is enabled when wsstate.testing.stateful
+can drive its event in the model's state. The python-statemachine model is the
+oracle; every check is in the harness. One test class per role of the harness.
 Profile: WSSTATE_HYPOTHESIS_PROFILE=ci (default) or long.
-Events with no driver (listed in the coverage report): handshake_ok, handshake_fail,
-peer_close_invalid, open_timeout.
 """
 
 from __future__ import annotations
@@ -23,28 +20,29 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
-from wsstate._generated import Event, State
+from wsstate.machines.connection import TERMINAL, Event
 from wsstate.testing.stateful import (
+    CONCURRENT_PAIRS,
     ROLES,
     Harness,
     HypothesisChoices,
     Role,
-    asgi_settings,
+    class_name,
     drivable_pairs,
     register_profiles,
+    role_doc,
+    role_settings,
     run_tour,
 )
 
 register_profiles()
 PROFILE = settings.get_profile(os.environ.get("WSSTATE_HYPOTHESIS_PROFILE", "ci"))
-#: The ASGI roles start a uvicorn per connection: fewer examples (asgi_settings).
-ASGI_PROFILE = asgi_settings(PROFILE)
 
 
 class ConnectionMachine(RuleBasedStateMachine):
-    """Drives one guarded connection; subclasses pick the role."""
+    """Drives one guarded endpoint; one subclass per role."""
 
-    role: ClassVar[Role] = "server"
+    role: ClassVar[Role]
 
     def __init__(self) -> None:
         super().__init__()
@@ -61,15 +59,22 @@ class ConnectionMachine(RuleBasedStateMachine):
     def _step(self, event: Event, data: Any) -> None:
         self.loop.run_until_complete(self.h.step(event, HypothesisChoices(data)))
 
-    @precondition(lambda self: self.h.model_state is State.CLOSED)
+    @precondition(lambda self: self.h.model_state in TERMINAL)
     @rule()
     def reopen(self) -> None:
-        """Check and tear down the closed connection, then open a new one."""
+        """Check and tear down the finished endpoint, then open a new one."""
         self.loop.run_until_complete(self.h.stop())
         self.h = Harness(self.role)
         self.loop.run_until_complete(self.h.start())
 
-    def _together(self, a: Event, b: Event, data: Any) -> None:
+    @precondition(
+        lambda self: any(self.h.enabled_concurrently(a, b) for a, b in CONCURRENT_PAIRS)
+    )
+    @rule(data=st.data())
+    def together(self, data: Any) -> None:
+        """Two operations started together (a pair of CONCURRENT_PAIRS)."""
+        pairs = [p for p in CONCURRENT_PAIRS if self.h.enabled_concurrently(*p)]
+        a, b = data.draw(st.sampled_from(pairs), label="pair")
         coro = self.h.step_concurrently(a, b, HypothesisChoices(data))
         self.loop.run_until_complete(coro)
 
@@ -115,6 +120,18 @@ class ConnectionMachine(RuleBasedStateMachine):
         """local: The application calls abort(): drop the transport without a closing handshake."""
         self._step(Event.APP_ABORT, data)
 
+    @precondition(lambda self: self.h.enabled(Event.HANDSHAKE_OK))
+    @rule(data=st.data())
+    def handshake_ok(self, data: Any) -> None:
+        """remote: The opening handshake completed (accepted, or the server's 101 received)."""
+        self._step(Event.HANDSHAKE_OK, data)
+
+    @precondition(lambda self: self.h.enabled(Event.HANDSHAKE_FAIL))
+    @rule(data=st.data())
+    def handshake_fail(self, data: Any) -> None:
+        """remote: The opening handshake failed or the peer left during it."""
+        self._step(Event.HANDSHAKE_FAIL, data)
+
     @precondition(lambda self: self.h.enabled(Event.PEER_DATA))
     @rule(data=st.data())
     def peer_data(self, data: Any) -> None:
@@ -126,6 +143,12 @@ class ConnectionMachine(RuleBasedStateMachine):
     def peer_close(self, data: Any) -> None:
         """remote: A Close frame with a valid code (or no code) arrived from the peer."""
         self._step(Event.PEER_CLOSE, data)
+
+    @precondition(lambda self: self.h.enabled(Event.PEER_CLOSE_INVALID))
+    @rule(data=st.data())
+    def peer_close_invalid(self, data: Any) -> None:
+        """remote: A Close frame with a reserved or invalid code or reason arrived."""
+        self._step(Event.PEER_CLOSE_INVALID, data)
 
     @precondition(lambda self: self.h.enabled(Event.PEER_PROTOCOL_ERROR))
     @rule(data=st.data())
@@ -151,6 +174,12 @@ class ConnectionMachine(RuleBasedStateMachine):
         """transport: The outgoing buffer stayed full for the write timeout: a slow reader."""
         self._step(Event.TRANSPORT_STALLED, data)
 
+    @precondition(lambda self: self.h.enabled(Event.OPEN_TIMEOUT))
+    @rule(data=st.data())
+    def open_timeout(self, data: Any) -> None:
+        """timer: The open timer fired: the handshake took too long."""
+        self._step(Event.OPEN_TIMEOUT, data)
+
     @precondition(lambda self: self.h.enabled(Event.CLOSE_TIMEOUT))
     @rule(data=st.data())
     def close_timeout(self, data: Any) -> None:
@@ -163,87 +192,13 @@ class ConnectionMachine(RuleBasedStateMachine):
         """timer: A keepalive ping got no pong in time: the peer is unresponsive (half-open)."""
         self._step(Event.KEEPALIVE_TIMEOUT, data)
 
-    @precondition(
-        lambda self: self.h.enabled_concurrently(Event.APP_SEND, Event.APP_CLOSE)
+
+for _role in ROLES:
+    _cls = type(
+        class_name(_role), (ConnectionMachine,), {"role": _role, "__doc__": role_doc(_role)}
     )
-    @rule(data=st.data())
-    def together_app_send__app_close(self, data: Any) -> None:
-        """app_send and app_close started together."""
-        self._together(Event.APP_SEND, Event.APP_CLOSE, data)
-
-    @precondition(
-        lambda self: self.h.enabled_concurrently(Event.APP_CLOSE, Event.APP_CLOSE)
-    )
-    @rule(data=st.data())
-    def together_app_close__app_close(self, data: Any) -> None:
-        """app_close and app_close started together."""
-        self._together(Event.APP_CLOSE, Event.APP_CLOSE, data)
-
-    @precondition(
-        lambda self: self.h.enabled_concurrently(Event.APP_SEND, Event.APP_ABORT)
-    )
-    @rule(data=st.data())
-    def together_app_send__app_abort(self, data: Any) -> None:
-        """app_send and app_abort started together."""
-        self._together(Event.APP_SEND, Event.APP_ABORT, data)
-
-    @precondition(
-        lambda self: self.h.enabled_concurrently(Event.APP_CLOSE, Event.TRANSPORT_ERROR)
-    )
-    @rule(data=st.data())
-    def together_app_close__transport_error(self, data: Any) -> None:
-        """app_close and transport_error started together."""
-        self._together(Event.APP_CLOSE, Event.TRANSPORT_ERROR, data)
-
-    @precondition(
-        lambda self: self.h.enabled_concurrently(Event.APP_SEND, Event.TRANSPORT_ERROR)
-    )
-    @rule(data=st.data())
-    def together_app_send__transport_error(self, data: Any) -> None:
-        """app_send and transport_error started together."""
-        self._together(Event.APP_SEND, Event.TRANSPORT_ERROR, data)
-
-    @precondition(
-        lambda self: self.h.enabled_concurrently(Event.APP_CLOSE, Event.PEER_CLOSE)
-    )
-    @rule(data=st.data())
-    def together_app_close__peer_close(self, data: Any) -> None:
-        """app_close and peer_close started together."""
-        self._together(Event.APP_CLOSE, Event.PEER_CLOSE, data)
-
-
-class ServerSide(ConnectionMachine):
-    """The guarded side is a websockets server."""
-
-    role: ClassVar[Role] = "server"
-
-
-class ClientSide(ConnectionMachine):
-    """The guarded side is a websockets client."""
-
-    role: ClassVar[Role] = "client"
-
-
-class AsgiSansioSide(ConnectionMachine):
-    """The guarded side is a Starlette endpoint on uvicorn (ws='websockets-sansio')."""
-
-    role: ClassVar[Role] = "asgi-sansio"
-
-
-class AsgiWsprotoSide(ConnectionMachine):
-    """The guarded side is a Starlette endpoint on uvicorn (ws='wsproto')."""
-
-    role: ClassVar[Role] = "asgi-wsproto"
-
-
-TestServerSide = ServerSide.TestCase
-TestServerSide.settings = PROFILE
-TestClientSide = ClientSide.TestCase
-TestClientSide.settings = PROFILE
-TestAsgiSansioSide = AsgiSansioSide.TestCase
-TestAsgiSansioSide.settings = ASGI_PROFILE
-TestAsgiWsprotoSide = AsgiWsprotoSide.TestCase
-TestAsgiWsprotoSide.settings = ASGI_PROFILE
+    _cls.TestCase.settings = role_settings(_role, PROFILE)
+    globals()[f"Test{_cls.__name__}"] = _cls.TestCase
 
 
 @pytest.mark.parametrize("role", ROLES)

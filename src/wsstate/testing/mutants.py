@@ -13,9 +13,9 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
-from .._generated import State
 from ..adapters.base import Data
 from ..connection import GuardedConnection
+from ..machines.connection import State
 
 __all__ = ["MUTANTS"]
 

@@ -55,10 +55,11 @@ from typing import Any, ClassVar, Final, Literal
 from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 
-from .._generated import TABLE, ConnectionChart, Effect, Event, State
 from ..connection import GuardedConnection
 from ..errors import ConnectionClosed, InvalidCloseArgs, InvalidState
 from ..guard import guard
+from ..machines.connection import TABLE, Effect, Event, State
+from .charts.connection import ConnectionChart
 from .faultproxy import FaultProxy
 from .loopwatch import LoopWatch
 from .peer import RawPeer, RawServer
@@ -81,12 +82,15 @@ __all__ = [
     "HypothesisChoices",
     "Role",
     "asgi_settings",
+    "class_name",
     "coverage",
     "coverage_report",
     "drivable_pairs",
     "follow_ups",
     "not_drivable",
     "register_profiles",
+    "role_doc",
+    "role_settings",
     "run_tour",
     "run_tour_pair",
     "tour",
@@ -1012,6 +1016,24 @@ def asgi_settings(profile: Any) -> Any:
 
     examples = max(1, int(profile.max_examples * ASGI_EXAMPLES_SHARE))
     return settings(profile, max_examples=examples)
+
+
+def role_settings(role: Role, profile: Any) -> Any:
+    """The Hypothesis settings ``role``'s generated test class runs with."""
+    return asgi_settings(profile) if role in ASGI_IMPLS else profile
+
+
+def role_doc(role: Role) -> str:
+    """One line on what the guarded side is in ``role``."""
+    impl = ASGI_IMPLS.get(role)
+    if impl is not None:
+        return f"The guarded side is a Starlette endpoint on uvicorn (ws={impl!r})."
+    return f"The guarded side is a websockets {role}."
+
+
+def class_name(role: Role) -> str:
+    """The generated machine class of ``role``: ServerSide, ClientSide, AsgiWsprotoSide..."""
+    return "".join(part.capitalize() for part in role.split("-")) + "Side"
 
 
 def register_profiles() -> None:

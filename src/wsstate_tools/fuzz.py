@@ -109,8 +109,9 @@ def _describe(exc: BaseException) -> str:
 
 def main(args: argparse.Namespace) -> int:
     """Run the campaign (or one replay); exit 1 if anything failed."""
-    from .generate import find_root
-    from .testing import stateful
+    from wsstate.testing import stateful
+
+    from .paths import find_root
 
     root = Path(args.root) if getattr(args, "root", None) else find_root()
     module = _load(root)

@@ -41,10 +41,10 @@ from __future__ import annotations
 
 from typing import Final
 
-from .closecodes import ABNORMAL_CLOSURE, NO_STATUS, is_sendable_code
-from .generate import header
-from .spec import TIMERS, Row, Spec
-from .verify import APP_CLOSE_CODE, INVALID_CLOSE_CODE, PROPERTIES, Bounds
+from ..closecodes import ABNORMAL_CLOSURE, NO_STATUS, is_sendable_code
+from ..spec import Row, Spec
+from ..verify import APP_CLOSE_CODE, INVALID_CLOSE_CODE, PROPERTIES, Bounds
+from .common import header
 
 __all__ = ["render", "sendable_ranges"]
 
@@ -88,7 +88,7 @@ def render(spec: Spec, bounds: Bounds | None = None) -> str:
     for i, e in enumerate(spec.events):
         w(f"#define E_{e.name} {i}\n")
     w("\n// Timers (bits)\n")
-    for i, timer in enumerate(TIMERS):
+    for i, timer in enumerate(spec.timers):
         w(f"#define T_{timer} {1 << i}\n")
     w("\n// Frames\n#define F_REQ 1\n#define F_RESP 2\n#define F_DATA 3\n#define F_PING 4\n")
     w("#define F_CLOSE 5\n")
@@ -171,8 +171,8 @@ def render(spec: Spec, bounds: Bounds | None = None) -> str:
     init_timers = 0
     for effect in spec.initial_effects:
         verb, _, arg = effect.partition(":")
-        if verb == "arm" and arg in TIMERS:
-            init_timers |= 1 << list(TIMERS).index(arg)
+        if verb == "arm" and arg in spec.timers:
+            init_timers |= 1 << list(spec.timers).index(arg)
     w("init {\n    d_step {\n")
     for i in (0, 1):
         w(f"        st[{i}] = S_{spec.initial};\n        timers[{i}] = {init_timers};\n")
@@ -220,9 +220,9 @@ def _row_body(spec: Spec, row: Row) -> list[str]:
         local = str(_APP_CODES.get(row.event, ABNORMAL_CLOSURE))
     for effect in row.effects:
         verb, _, arg = effect.partition(":")
-        if verb == "arm" and arg in TIMERS:
+        if verb == "arm" and arg in spec.timers:
             out.append(f"timers[me] = timers[me] | T_{arg}")
-        elif verb == "cancel" and arg in TIMERS:
+        elif verb == "cancel" and arg in spec.timers:
             out.append(f"timers[me] = timers[me] & ~T_{arg}")
         elif effect == "transmit":
             if row.event == "app_send":
@@ -314,7 +314,7 @@ def _render_peer(spec: Spec) -> str:
     o.append("        :: wend[1 - me] == FIN -> wend[1 - me] = DONE; on_transport_eof(me)\n")
     o.append("        :: else -> wend[1 - me] = DONE; on_transport_error(me)\n")
     o.append("        fi;\n        invariants()\n    }\n")
-    for timer, event in TIMERS.items():
+    for timer, event in spec.timers.items():
         o.append(f"    :: d_step {{ !violated && (timers[me] & T_{timer}) != 0 ->\n")
         o.append("        last = K_ENV;\n        pristine = false;\n")
         o.append(f"        timers[me] = timers[me] & ~T_{timer};\n")

@@ -1,4 +1,4 @@
-"""The ``wsstate`` command line (also ``python -m wsstate``).
+"""The ``wsstate`` command line (also ``python -m wsstate_tools``).
 
 Each subcommand lives in the module named for what it does and is imported only
 when it runs, so ``wsstate --help`` stays fast and the runtime never imports the
@@ -11,6 +11,10 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .spec import Spec
 
 __all__ = ["main"]
 
@@ -18,7 +22,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _root(args: argparse.Namespace) -> Path:
-    from .generate import find_root
+    from .paths import find_root
 
     return Path(args.root) if args.root else find_root()
 
@@ -52,26 +56,31 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_diagram(args: argparse.Namespace) -> int:
-    from .generate import SPEC_PATH, relative, render_dot, render_mermaid
+def _spec_of(args: argparse.Namespace) -> Spec:
+    """The spec a ``table`` or ``diagram`` command prints: ``--spec FILE`` or machine NAME."""
+    from .generate import relative
+    from .paths import spec_path
     from .spec import load
 
     if args.spec:
-        spec = load(Path(args.spec))
-    else:
-        root = _root(args)
-        spec = relative(load(root / SPEC_PATH), root)
+        return load(Path(args.spec))
+    root = Path(args.root) if args.root else None
+    path = spec_path(args.machine, root)
+    return relative(load(path), path.parents[1])
+
+
+def _cmd_diagram(args: argparse.Namespace) -> int:
+    from .generate.diagrams import render_dot, render_mermaid
+
+    spec = _spec_of(args)
     sys.stdout.write(render_dot(spec) if args.format == "dot" else render_mermaid(spec))
     return 0
 
 
 def _cmd_table(args: argparse.Namespace) -> int:
-    from .generate import SPEC_PATH
-    from .spec import load
     from .tableview import format_table
 
-    spec = load(Path(args.spec) if args.spec else _root(args) / SPEC_PATH)
-    sys.stdout.write(format_table(spec))
+    sys.stdout.write(format_table(_spec_of(args)))
     return 0
 
 
@@ -107,14 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--root",
-        help="project root holding spec/connection.toml (default: search upwards from here)",
+        help="project root holding spec/*.toml (default: search upwards from here, then the "
+        "specs installed with the package)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser(
         "generate",
         help="regenerate the code, diagrams and models from spec/",
-        description="Write src/wsstate/_generated.py, diagrams/ and every other generated file.",
+        description="For every spec/*.toml: write the runtime table, the reference chart, the "
+        "diagrams, the Promela model and the stateful tests.",
     )
     p.set_defaults(handler=_cmd_generate)
 
@@ -129,18 +140,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "diagram",
         help="print the state diagram (Mermaid or DOT)",
-        description="Print the diagram of the connection machine to standard output.",
+        description="Print the diagram of a machine to standard output.",
     )
+    p.add_argument("machine", nargs="?", default="connection", help="machine name")
     p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
-    p.add_argument("--spec", help="spec file (default: spec/connection.toml)")
+    p.add_argument("--spec", help="spec file (instead of a machine name)")
     p.set_defaults(handler=_cmd_diagram)
 
     p = sub.add_parser(
         "table",
         help="print the transition table",
-        description="Print every (state, event) row of the spec as a text table.",
+        description="Print every (state, event) row of a machine as a text table.",
     )
-    p.add_argument("--spec", help="spec file (default: spec/connection.toml)")
+    p.add_argument("machine", nargs="?", default="connection", help="machine name")
+    p.add_argument("--spec", help="spec file (instead of a machine name)")
     p.set_defaults(handler=_cmd_table)
 
     p = sub.add_parser(

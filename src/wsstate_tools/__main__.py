@@ -1,4 +1,4 @@
-"""``python -m wsstate``: the command line."""
+"""``python -m wsstate_tools``: the ``wsstate`` command line."""
 
 from __future__ import annotations
 

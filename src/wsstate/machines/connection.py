@@ -5,10 +5,9 @@
 
 One WebSocket connection, seen from one endpoint (server or client).
 
-``TABLE`` is the runtime's engine: one dict lookup per event. ``ConnectionChart``
-is the python-statemachine reference model of the same table, used as the oracle
-in tests; it raises ``TransitionNotAllowed`` where the table says an event is
-impossible. Do not create one per connection: it is ~1000x slower than the table.
+``TABLE`` is the runtime's engine: one dict lookup per event. The reference
+model of the same table (python-statemachine) is ``wsstate.testing.charts.connection``,
+used as the oracle in tests; this module imports only the standard library.
 """
 
 from __future__ import annotations
@@ -17,10 +16,7 @@ import enum
 import logging
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Final, NamedTuple
-
-from statemachine import State as _S
-from statemachine import StateChart
+from typing import Final, NamedTuple
 
 __all__ = [
     "EFFECT_DOCS",
@@ -29,7 +25,7 @@ __all__ = [
     "INITIAL_EFFECTS",
     "TABLE",
     "TERMINAL",
-    "ConnectionChart",
+    "TIMERS",
     "Effect",
     "Event",
     "Row",
@@ -38,7 +34,7 @@ __all__ = [
 
 
 class State(enum.StrEnum):
-    """States of a connection."""
+    """States of the connection machine."""
 
     CONNECTING = "CONNECTING"
     """The opening handshake is in progress; nothing may be sent or received yet."""
@@ -53,7 +49,7 @@ class State(enum.StrEnum):
 
 
 class Event(enum.StrEnum):
-    """Events the machine reacts to (the adapters classify native calls into these)."""
+    """Events the machine reacts to."""
 
     APP_SEND = "app_send"
     """local: The application sends a data message (send, try_send, send_threadsafe)."""
@@ -96,7 +92,7 @@ class Event(enum.StrEnum):
 
 
 class Effect(enum.StrEnum):
-    """The closed effect vocabulary (spec/README.md)."""
+    """The connection machine's effect vocabulary (its spec's [effects] table)."""
 
     TRANSMIT = "transmit"
     """Send the data message on the wire; try_send returns True."""
@@ -231,222 +227,230 @@ EFFECT_DOCS: Final[Mapping[Effect, str]] = MappingProxyType(
         Effect.NOTIFY_CLOSED: "Fire the closed callbacks (exactly once per connection).",
     }
 )
+TIMERS: Final[Mapping[str, Event]] = MappingProxyType(
+    {
+        "open_timer": Event.OPEN_TIMEOUT,
+        "close_timer": Event.CLOSE_TIMEOUT,
+        "keepalive": Event.KEEPALIVE_TIMEOUT,
+    }
+)
+"""Timers the ``arm:``/``cancel:`` effects name -> the event each fires."""
 
 _D, _I, _W, _E = logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR
 
 TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
     {
-        # line 58
+        # line 100
         (State.CONNECTING, Event.APP_SEND): Row(
             State.CONNECTING,
             (Effect.RAISE_INVALID_STATE,),
             _D,
             "send before the handshake completed is API misuse: raised at once",
         ),
-        # line 59
+        # line 101
         (State.CONNECTING, Event.APP_PING): Row(
             State.CONNECTING,
             (Effect.RAISE_INVALID_STATE,),
             _D,
             "ping before the handshake completed is API misuse: raised at once",
         ),
-        # line 60
+        # line 102
         (State.CONNECTING, Event.APP_RECV): Row(
             State.CONNECTING,
             (Effect.RAISE_INVALID_STATE,),
             _D,
             "receive before the handshake completed is API misuse: raised at once",
         ),
-        # line 61
+        # line 103
         (State.CONNECTING, Event.APP_ACCEPT): Row(
             State.CONNECTING,
             (Effect.ACCEPT_HANDSHAKE,),
             _D,
             "the transport completes the handshake; its outcome arrives as handshake_ok or handshake_fail",
         ),
-        # line 62
+        # line 104
         (State.CONNECTING, Event.APP_CLOSE): Row(
             State.CLOSED,
             (Effect.CANCEL_OPEN_TIMER, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_LOCAL, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "closing during the handshake rejects it (HTTP 403 on a server); no Close frame exists yet",
         ),
-        # line 63
+        # line 105
         (State.CONNECTING, Event.APP_CLOSE_INVALID): Row(
             State.CONNECTING,
             (Effect.RAISE_INVALID_CLOSE_ARGS,),
             _D,
             "invalid code or reason: rejected before any state change",
         ),
-        # line 64
+        # line 106
         (State.CONNECTING, Event.APP_ABORT): Row(
             State.CLOSED,
             (Effect.CANCEL_OPEN_TIMER, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_LOCAL, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "abort during the handshake drops the transport",
         ),
-        # line 65
+        # line 107
         (State.CONNECTING, Event.HANDSHAKE_OK): Row(
             State.OPEN,
             (Effect.CANCEL_OPEN_TIMER, Effect.ARM_KEEPALIVE,),
             _D,
             "handshake complete; keepalive starts",
         ),
-        # line 66
+        # line 108
         (State.CONNECTING, Event.HANDSHAKE_FAIL): Row(
             State.CLOSED,
             (Effect.CANCEL_OPEN_TIMER, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_REMOTE, Effect.NOTIFY_CLOSED,),
             _D,
             "peer left or refused during the handshake (scenario 14): accept reports peer gone",
         ),
-        # line 67
+        # line 109
         (State.CONNECTING, Event.PEER_DATA): Row(
             None,
             (),
             _E,
             "no data frame can arrive before the handshake completes",
         ),
-        # line 68
+        # line 110
         (State.CONNECTING, Event.PEER_CLOSE): Row(
             None,
             (),
             _E,
             "no Close frame can arrive before the handshake completes",
         ),
-        # line 69
+        # line 111
         (State.CONNECTING, Event.PEER_CLOSE_INVALID): Row(
             None,
             (),
             _E,
             "no Close frame can arrive before the handshake completes",
         ),
-        # line 70
+        # line 112
         (State.CONNECTING, Event.PEER_PROTOCOL_ERROR): Row(
             None,
             (),
             _E,
             "a bad handshake is reported as handshake_fail",
         ),
-        # line 71
+        # line 113
         (State.CONNECTING, Event.TRANSPORT_EOF): Row(
             State.CLOSED,
             (Effect.CANCEL_OPEN_TIMER, Effect.CLOSE_TRANSPORT, Effect.RECORD_CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "peer closed TCP during the handshake",
         ),
-        # line 72
+        # line 114
         (State.CONNECTING, Event.TRANSPORT_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_OPEN_TIMER, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "TCP failed during the handshake",
         ),
-        # line 73
+        # line 115
         (State.CONNECTING, Event.TRANSPORT_STALLED): Row(
             None,
             (),
             _E,
             "no data is written before the handshake completes",
         ),
-        # line 74
+        # line 116
         (State.CONNECTING, Event.OPEN_TIMEOUT): Row(
             State.CLOSED,
             (Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_TIMEOUT, Effect.NOTIFY_CLOSED,),
             _I,
             "handshake took longer than the open timeout",
         ),
-        # line 75
+        # line 117
         (State.CONNECTING, Event.CLOSE_TIMEOUT): Row(
             None,
             (),
             _E,
             "the close timer is not armed before a close starts",
         ),
-        # line 76
+        # line 118
         (State.CONNECTING, Event.KEEPALIVE_TIMEOUT): Row(
             None,
             (),
             _E,
             "keepalive starts when the handshake completes",
         ),
-        # line 79
+        # line 121
         (State.OPEN, Event.APP_SEND): Row(
             State.OPEN,
             (Effect.TRANSMIT,),
             _D,
             "the hot path: the message goes out",
         ),
-        # line 80
+        # line 122
         (State.OPEN, Event.APP_PING): Row(
             State.OPEN,
             (Effect.TRANSMIT_PING,),
             _D,
             "ping goes out",
         ),
-        # line 81
+        # line 123
         (State.OPEN, Event.APP_RECV): Row(
             State.OPEN,
             (Effect.READ,),
             _D,
             "wait for the next message",
         ),
-        # line 82
+        # line 124
         (State.OPEN, Event.APP_ACCEPT): Row(
             State.OPEN,
             (Effect.RAISE_INVALID_STATE,),
             _D,
             "accept twice (or on a connection guarded open) is API misuse: raised at once",
         ),
-        # line 83
+        # line 125
         (State.OPEN, Event.APP_CLOSE): Row(
             State.CLOSING,
             (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.ARM_CLOSE_TIMER, Effect.RECORD_CLOSE_LOCAL, Effect.WAIT_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "start the closing handshake with the application's code; this caller's code wins",
         ),
-        # line 84
+        # line 126
         (State.OPEN, Event.APP_CLOSE_INVALID): Row(
             State.OPEN,
             (Effect.RAISE_INVALID_CLOSE_ARGS,),
             _D,
             "invalid code or reason (scenario 25): rejected before any state change, nothing sent",
         ),
-        # line 85
+        # line 127
         (State.OPEN, Event.APP_ABORT): Row(
             State.CLOSED,
             (Effect.CANCEL_KEEPALIVE, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_LOCAL, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "drop the transport without a closing handshake",
         ),
-        # line 86
+        # line 128
         (State.OPEN, Event.HANDSHAKE_OK): Row(
             None,
             (),
             _E,
             "the handshake completes once",
         ),
-        # line 87
+        # line 129
         (State.OPEN, Event.HANDSHAKE_FAIL): Row(
             None,
             (),
             _E,
             "the handshake already completed",
         ),
-        # line 88
+        # line 130
         (State.OPEN, Event.PEER_DATA): Row(
             State.OPEN,
             (Effect.DELIVER,),
             _D,
             "queue the message for recv, in order",
         ),
-        # line 89
+        # line 131
         (State.OPEN, Event.PEER_CLOSE): Row(
             State.CLOSE_RECEIVED,
             (Effect.CANCEL_KEEPALIVE, Effect.ECHO_CLOSE_FRAME, Effect.CLOSE_TRANSPORT, Effect.ARM_CLOSE_TIMER, Effect.RECORD_CLOSE_REMOTE, Effect.MARK_CLEAN,),
             _D,
             "peer closed cleanly (scenario 1): echo its code, keep code and reason",
         ),
-        # line 90
+        # line 132
         (State.OPEN, Event.PEER_CLOSE_INVALID): Row(
             State.CLOSED,
             (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.CLOSE_TRANSPORT, Effect.RECORD_CLOSE_REMOTE, Effect.NOTIFY_CLOSED,),
@@ -455,7 +459,7 @@ TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
             1002,
             "invalid close frame",
         ),
-        # line 91
+        # line 133
         (State.OPEN, Event.PEER_PROTOCOL_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.CLOSE_TRANSPORT, Effect.RECORD_CLOSE_REMOTE, Effect.NOTIFY_CLOSED,),
@@ -464,21 +468,21 @@ TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
             1002,
             "protocol error",
         ),
-        # line 92
+        # line 134
         (State.OPEN, Event.TRANSPORT_EOF): Row(
             State.CLOSED,
             (Effect.CANCEL_KEEPALIVE, Effect.CLOSE_TRANSPORT, Effect.RECORD_CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "FIN without a Close frame: peer gone, 1006, not clean",
         ),
-        # line 93
+        # line 135
         (State.OPEN, Event.TRANSPORT_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_KEEPALIVE, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "RST or lost transport (scenarios 2, 3): peer gone, 1006, not clean",
         ),
-        # line 94
+        # line 136
         (State.OPEN, Event.TRANSPORT_STALLED): Row(
             State.CLOSING,
             (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.ARM_CLOSE_TIMER, Effect.RECORD_CLOSE_TIMEOUT,),
@@ -487,21 +491,21 @@ TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
             1008,
             "slow reader",
         ),
-        # line 95
+        # line 137
         (State.OPEN, Event.OPEN_TIMEOUT): Row(
             None,
             (),
             _E,
             "the open timer is cancelled when the handshake completes",
         ),
-        # line 96
+        # line 138
         (State.OPEN, Event.CLOSE_TIMEOUT): Row(
             None,
             (),
             _E,
             "the close timer is not armed before a close starts",
         ),
-        # line 97
+        # line 139
         (State.OPEN, Event.KEEPALIVE_TIMEOUT): Row(
             State.CLOSING,
             (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.ARM_CLOSE_TIMER, Effect.RECORD_CLOSE_TIMEOUT,),
@@ -510,399 +514,399 @@ TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
             1011,
             "keepalive ping timeout",
         ),
-        # line 100
+        # line 142
         (State.CLOSING, Event.APP_SEND): Row(
             State.CLOSING,
             (Effect.DROP,),
             _D,
             "fail fast while closing: send raises ConnectionClosed, try_send returns False, no frame",
         ),
-        # line 101
+        # line 143
         (State.CLOSING, Event.APP_PING): Row(
             State.CLOSING,
             (Effect.DROP,),
             _D,
             "no ping after our Close",
         ),
-        # line 102
+        # line 144
         (State.CLOSING, Event.APP_RECV): Row(
             State.CLOSING,
             (Effect.READ,),
             _D,
             "data the peer sent before it saw our Close is still delivered",
         ),
-        # line 103
+        # line 145
         (State.CLOSING, Event.APP_ACCEPT): Row(
             State.CLOSING,
             (Effect.RAISE_INVALID_STATE,),
             _D,
             "accept after the handshake is API misuse: raised at once",
         ),
-        # line 104
+        # line 146
         (State.CLOSING, Event.APP_CLOSE): Row(
             State.CLOSING,
             (Effect.WAIT_CLOSED, Effect.RETURN_FALSE,),
             _D,
             "already closing (scenario 8): the first code wins; wait for the end",
         ),
-        # line 105
+        # line 147
         (State.CLOSING, Event.APP_CLOSE_INVALID): Row(
             State.CLOSING,
             (Effect.RAISE_INVALID_CLOSE_ARGS,),
             _D,
             "invalid code or reason: rejected before any state change",
         ),
-        # line 106
+        # line 148
         (State.CLOSING, Event.APP_ABORT): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "stop waiting for the peer's Close",
         ),
-        # line 107
+        # line 149
         (State.CLOSING, Event.HANDSHAKE_OK): Row(
             None,
             (),
             _E,
             "the handshake completes once",
         ),
-        # line 108
+        # line 150
         (State.CLOSING, Event.HANDSHAKE_FAIL): Row(
             None,
             (),
             _E,
             "the handshake already completed",
         ),
-        # line 109
+        # line 151
         (State.CLOSING, Event.PEER_DATA): Row(
             State.CLOSING,
             (Effect.DELIVER,),
             _D,
             "deliver: nothing the peer sent before it saw our Close is lost",
         ),
-        # line 110
+        # line 152
         (State.CLOSING, Event.PEER_CLOSE): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.CLOSE_TRANSPORT, Effect.MARK_CLEAN, Effect.NOTIFY_CLOSED,),
             _D,
             "closing handshake complete: clean",
         ),
-        # line 111
+        # line 153
         (State.CLOSING, Event.PEER_CLOSE_INVALID): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "peer answered with an invalid Close: not clean, no second Close from us",
         ),
-        # line 112
+        # line 154
         (State.CLOSING, Event.PEER_PROTOCOL_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "protocol error while closing: not clean",
         ),
-        # line 113
+        # line 155
         (State.CLOSING, Event.TRANSPORT_EOF): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "peer closed TCP without answering our Close: not clean",
         ),
-        # line 114
+        # line 156
         (State.CLOSING, Event.TRANSPORT_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "transport failed while closing: not clean",
         ),
-        # line 115
+        # line 157
         (State.CLOSING, Event.TRANSPORT_STALLED): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "even our Close cannot be written: abort",
         ),
-        # line 116
+        # line 158
         (State.CLOSING, Event.OPEN_TIMEOUT): Row(
             None,
             (),
             _E,
             "the open timer is cancelled when the handshake completes",
         ),
-        # line 117
+        # line 159
         (State.CLOSING, Event.CLOSE_TIMEOUT): Row(
             State.CLOSED,
             (Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "the peer did not answer our Close in time: abort, not clean",
         ),
-        # line 118
+        # line 160
         (State.CLOSING, Event.KEEPALIVE_TIMEOUT): Row(
             None,
             (),
             _E,
             "keepalive stops when a close starts",
         ),
-        # line 121
+        # line 163
         (State.CLOSE_RECEIVED, Event.APP_SEND): Row(
             State.CLOSE_RECEIVED,
             (Effect.DROP,),
             _D,
             "background send after the peer closed (scenario 6): no-op",
         ),
-        # line 122
+        # line 164
         (State.CLOSE_RECEIVED, Event.APP_PING): Row(
             State.CLOSE_RECEIVED,
             (Effect.DROP,),
             _D,
             "no ping after the peer's Close",
         ),
-        # line 123
+        # line 165
         (State.CLOSE_RECEIVED, Event.APP_RECV): Row(
             State.CLOSE_RECEIVED,
             (Effect.READ_BUFFERED,),
             _D,
             "deliver what was received before the peer's Close, then ConnectionClosed",
         ),
-        # line 124
+        # line 166
         (State.CLOSE_RECEIVED, Event.APP_ACCEPT): Row(
             State.CLOSE_RECEIVED,
             (Effect.RAISE_INVALID_STATE,),
             _D,
             "accept after the handshake is API misuse: raised at once",
         ),
-        # line 125
+        # line 167
         (State.CLOSE_RECEIVED, Event.APP_CLOSE): Row(
             State.CLOSE_RECEIVED,
             (Effect.WAIT_CLOSED, Effect.RETURN_FALSE,),
             _D,
             "close after the peer closed (scenario 7, the FastAPI tutorial pattern): no-op",
         ),
-        # line 126
+        # line 168
         (State.CLOSE_RECEIVED, Event.APP_CLOSE_INVALID): Row(
             State.CLOSE_RECEIVED,
             (Effect.RAISE_INVALID_CLOSE_ARGS,),
             _D,
             "invalid code or reason: rejected before any state change",
         ),
-        # line 127
+        # line 169
         (State.CLOSE_RECEIVED, Event.APP_ABORT): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "stop waiting for the transport to end",
         ),
-        # line 128
+        # line 170
         (State.CLOSE_RECEIVED, Event.HANDSHAKE_OK): Row(
             None,
             (),
             _E,
             "the handshake completes once",
         ),
-        # line 129
+        # line 171
         (State.CLOSE_RECEIVED, Event.HANDSHAKE_FAIL): Row(
             None,
             (),
             _E,
             "the handshake already completed",
         ),
-        # line 130
+        # line 172
         (State.CLOSE_RECEIVED, Event.PEER_DATA): Row(
             None,
             (),
             _E,
             "a frame after the peer's Close is reported as peer_protocol_error",
         ),
-        # line 131
+        # line 173
         (State.CLOSE_RECEIVED, Event.PEER_CLOSE): Row(
             None,
             (),
             _E,
             "a second Close from the peer is reported as peer_protocol_error",
         ),
-        # line 132
+        # line 174
         (State.CLOSE_RECEIVED, Event.PEER_CLOSE_INVALID): Row(
             None,
             (),
             _E,
             "a second Close from the peer is reported as peer_protocol_error",
         ),
-        # line 133
+        # line 175
         (State.CLOSE_RECEIVED, Event.PEER_PROTOCOL_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "the peer kept sending after its Close: abort",
         ),
-        # line 134
+        # line 176
         (State.CLOSE_RECEIVED, Event.TRANSPORT_EOF): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.NOTIFY_CLOSED,),
             _D,
             "teardown complete: clean",
         ),
-        # line 135
+        # line 177
         (State.CLOSE_RECEIVED, Event.TRANSPORT_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "peer reset after the closing handshake: still clean",
         ),
-        # line 136
+        # line 178
         (State.CLOSE_RECEIVED, Event.TRANSPORT_STALLED): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "our echo cannot be written: abort",
         ),
-        # line 137
+        # line 179
         (State.CLOSE_RECEIVED, Event.OPEN_TIMEOUT): Row(
             None,
             (),
             _E,
             "the open timer is cancelled when the handshake completes",
         ),
-        # line 138
+        # line 180
         (State.CLOSE_RECEIVED, Event.CLOSE_TIMEOUT): Row(
             State.CLOSED,
             (Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "the peer did not end the transport in time: abort",
         ),
-        # line 139
+        # line 181
         (State.CLOSE_RECEIVED, Event.KEEPALIVE_TIMEOUT): Row(
             None,
             (),
             _E,
             "keepalive stops when the peer's Close arrives",
         ),
-        # line 143
+        # line 185
         (State.CLOSED, Event.APP_SEND): Row(
             State.CLOSED,
             (Effect.DROP,),
             _D,
             "send after close (scenarios 4, 6, 12): send raises ConnectionClosed, try_send returns False",
         ),
-        # line 144
+        # line 186
         (State.CLOSED, Event.APP_PING): Row(
             State.CLOSED,
             (Effect.DROP,),
             _D,
             "ping after close: dropped",
         ),
-        # line 145
+        # line 187
         (State.CLOSED, Event.APP_RECV): Row(
             State.CLOSED,
             (Effect.READ_BUFFERED,),
             _D,
             "receive after close (scenario 9): buffered messages, then ConnectionClosed",
         ),
-        # line 146
+        # line 188
         (State.CLOSED, Event.APP_ACCEPT): Row(
             State.CLOSED,
             (Effect.RETURN_FALSE,),
             _D,
             "accept after the connection closed (refused, or the peer left during the handshake): False, quietly",
         ),
-        # line 147
+        # line 189
         (State.CLOSED, Event.APP_CLOSE): Row(
             State.CLOSED,
             (Effect.RETURN_FALSE,),
             _D,
             "close after close (scenarios 5, 8, 15): idempotent no-op",
         ),
-        # line 148
+        # line 190
         (State.CLOSED, Event.APP_CLOSE_INVALID): Row(
             State.CLOSED,
             (Effect.RAISE_INVALID_CLOSE_ARGS,),
             _D,
             "invalid code or reason: rejected, even after close",
         ),
-        # line 149
+        # line 191
         (State.CLOSED, Event.APP_ABORT): Row(
             State.CLOSED,
             (Effect.RETURN_FALSE,),
             _D,
             "abort after close: no-op",
         ),
-        # line 142, default row
+        # line 184, default row
         (State.CLOSED, Event.HANDSHAKE_OK): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 142, default row
+        # line 184, default row
         (State.CLOSED, Event.HANDSHAKE_FAIL): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 142, default row
+        # line 184, default row
         (State.CLOSED, Event.PEER_DATA): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 142, default row
+        # line 184, default row
         (State.CLOSED, Event.PEER_CLOSE): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 142, default row
+        # line 184, default row
         (State.CLOSED, Event.PEER_CLOSE_INVALID): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 142, default row
+        # line 184, default row
         (State.CLOSED, Event.PEER_PROTOCOL_ERROR): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 142, default row
+        # line 184, default row
         (State.CLOSED, Event.TRANSPORT_EOF): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 142, default row
+        # line 184, default row
         (State.CLOSED, Event.TRANSPORT_ERROR): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 142, default row
+        # line 184, default row
         (State.CLOSED, Event.TRANSPORT_STALLED): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 142, default row
+        # line 184, default row
         (State.CLOSED, Event.OPEN_TIMEOUT): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 142, default row
+        # line 184, default row
         (State.CLOSED, Event.CLOSE_TIMEOUT): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 142, default row
+        # line 184, default row
         (State.CLOSED, Event.KEEPALIVE_TIMEOUT): Row(
             State.CLOSED,
             (),
@@ -912,137 +916,3 @@ TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
     }
 )
 """The total transition table: every (state, event) pair has a row."""
-
-
-class ConnectionChart(StateChart[Any]):
-    """The reference model of the table, as a python-statemachine ``StateChart``.
-
-    Strict: an event the table calls impossible raises ``TransitionNotAllowed``,
-    and errors in callbacks propagate. Each event is a method named after it
-    (``chart.app_close()``). The terminal state is not declared ``final``:
-    python-statemachine forbids transitions out of a final state, and ours
-    absorbs late events as self-loops; ``TERMINAL`` names it instead.
-    """
-
-    allow_event_without_transition = False
-    catch_errors_as_events = False
-    enable_self_transition_entries = False
-    atomic_configuration_update = True
-
-    connecting = _S("CONNECTING", value=State.CONNECTING, initial=True)
-    open = _S("OPEN", value=State.OPEN)
-    closing = _S("CLOSING", value=State.CLOSING)
-    close_received = _S("CLOSE_RECEIVED", value=State.CLOSE_RECEIVED)
-    closed = _S("CLOSED", value=State.CLOSED)
-
-    app_send = (
-        connecting.to(connecting, internal=True)
-        | open.to(open, internal=True)
-        | closing.to(closing, internal=True)
-        | close_received.to(close_received, internal=True)
-        | closed.to(closed, internal=True)
-    )
-    app_ping = (
-        connecting.to(connecting, internal=True)
-        | open.to(open, internal=True)
-        | closing.to(closing, internal=True)
-        | close_received.to(close_received, internal=True)
-        | closed.to(closed, internal=True)
-    )
-    app_recv = (
-        connecting.to(connecting, internal=True)
-        | open.to(open, internal=True)
-        | closing.to(closing, internal=True)
-        | close_received.to(close_received, internal=True)
-        | closed.to(closed, internal=True)
-    )
-    app_accept = (
-        connecting.to(connecting, internal=True)
-        | open.to(open, internal=True)
-        | closing.to(closing, internal=True)
-        | close_received.to(close_received, internal=True)
-        | closed.to(closed, internal=True)
-    )
-    app_close = (
-        connecting.to(closed)
-        | open.to(closing)
-        | closing.to(closing, internal=True)
-        | close_received.to(close_received, internal=True)
-        | closed.to(closed, internal=True)
-    )
-    app_close_invalid = (
-        connecting.to(connecting, internal=True)
-        | open.to(open, internal=True)
-        | closing.to(closing, internal=True)
-        | close_received.to(close_received, internal=True)
-        | closed.to(closed, internal=True)
-    )
-    app_abort = (
-        connecting.to(closed)
-        | open.to(closed)
-        | closing.to(closed)
-        | close_received.to(closed)
-        | closed.to(closed, internal=True)
-    )
-    handshake_ok = (
-        connecting.to(open)
-        | closed.to(closed, internal=True)
-    )
-    handshake_fail = (
-        connecting.to(closed)
-        | closed.to(closed, internal=True)
-    )
-    peer_data = (
-        open.to(open, internal=True)
-        | closing.to(closing, internal=True)
-        | closed.to(closed, internal=True)
-    )
-    peer_close = (
-        open.to(close_received)
-        | closing.to(closed)
-        | closed.to(closed, internal=True)
-    )
-    peer_close_invalid = (
-        open.to(closed)
-        | closing.to(closed)
-        | closed.to(closed, internal=True)
-    )
-    peer_protocol_error = (
-        open.to(closed)
-        | closing.to(closed)
-        | close_received.to(closed)
-        | closed.to(closed, internal=True)
-    )
-    transport_eof = (
-        connecting.to(closed)
-        | open.to(closed)
-        | closing.to(closed)
-        | close_received.to(closed)
-        | closed.to(closed, internal=True)
-    )
-    transport_error = (
-        connecting.to(closed)
-        | open.to(closed)
-        | closing.to(closed)
-        | close_received.to(closed)
-        | closed.to(closed, internal=True)
-    )
-    transport_stalled = (
-        open.to(closing)
-        | closing.to(closed)
-        | close_received.to(closed)
-        | closed.to(closed, internal=True)
-    )
-    open_timeout = (
-        connecting.to(closed)
-        | closed.to(closed, internal=True)
-    )
-    close_timeout = (
-        closing.to(closed)
-        | close_received.to(closed)
-        | closed.to(closed, internal=True)
-    )
-    keepalive_timeout = (
-        open.to(closing)
-        | closed.to(closed, internal=True)
-    )

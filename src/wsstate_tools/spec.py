@@ -27,7 +27,6 @@ from typing import Any, Final, Literal, cast
 from .closecodes import MAX_REASON_BYTES, is_sendable_code
 
 __all__ = [
-    "EFFECTS",
     "EVENT_KINDS",
     "LOG_LEVELS",
     "EventDef",
@@ -47,64 +46,15 @@ EventKind = Literal["local", "remote", "transport", "timer"]
 LOG_LEVELS: Final[tuple[LogLevel, ...]] = ("debug", "info", "warning", "error")
 EVENT_KINDS: Final[tuple[EventKind, ...]] = ("local", "remote", "transport", "timer")
 
-#: The closed effect vocabulary: effect -> what the runtime does.
-EFFECTS: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        "transmit": "Send the data message on the wire; try_send returns True.",
-        "transmit_ping": "Send a Ping frame.",
-        "drop": (
-            "Do not send: send() raises ConnectionClosed, try_send() and "
-            "send_threadsafe() return False. No frame reaches the wire."
-        ),
-        "deliver": "Queue the received message for recv(), in arrival order.",
-        "read": "recv() waits for the next message.",
-        "accept_handshake": (
-            "accept() completes the opening handshake through the transport; its outcome "
-            "is fed as handshake_ok or handshake_fail."
-        ),
-        "read_buffered": (
-            "recv() returns the messages already received, then raises ConnectionClosed "
-            "(iteration ends quietly)."
-        ),
-        "raise:InvalidState": "Raise wsstate.InvalidState at once: API misuse.",
-        "raise:InvalidCloseArgs": (
-            "Raise wsstate.InvalidCloseCode or wsstate.InvalidCloseReason (ValueError "
-            "subclasses); nothing changes."
-        ),
-        "return:true": "close() or abort() returns True: this call started the closure.",
-        "return:false": "close() or abort() returns False: another call started it.",
-        "wait_closed": "close() waits until the connection is CLOSED (bounded by the close timer).",
-        "emit_close_frame": (
-            "Send a Close frame: the row's code and reason if it has them, else the application's."
-        ),
-        "echo_close_frame": "Send a Close frame echoing the peer's code.",
-        "close_transport": "End the transport gracefully (TCP FIN after pending data).",
-        "abort_transport": "Drop the transport at once (TCP RST where possible).",
-        "arm:open_timer": "Start the open (handshake) timer; open_timeout fires if it runs out.",
-        "cancel:open_timer": "Stop the open timer.",
-        "arm:close_timer": "Start the close timer; close_timeout fires if it runs out.",
-        "cancel:close_timer": "Stop the close timer.",
-        "arm:keepalive": "Start keepalive pings; keepalive_timeout fires when a pong is late.",
-        "cancel:keepalive": "Stop keepalive pings.",
-        "record_close:local": "Record the closure as started by us (code: the Close we send).",
-        "record_close:remote": "Record the closure as started by the peer (code: the peer's).",
-        "record_close:transport": "Record the closure as a transport loss (code 1006).",
-        "record_close:timeout": "Record the closure as a timeout (code: the row's, else 1006).",
-        "mark_clean": "Mark the closure clean: both Close frames were exchanged.",
-        "notify_closed": "Fire the closed callbacks (exactly once per connection).",
-    }
-)
-
-#: Timers an ``arm:``/``cancel:`` effect may name, and the event each one fires.
-TIMERS: Final[Mapping[str, str]] = MappingProxyType(
-    {"open_timer": "open_timeout", "close_timer": "close_timeout", "keepalive": "keepalive_timeout"}
-)
-
 _ROW_FIELDS: Final = frozenset({"next", "effects", "log", "note", "code", "reason", "impossible"})
+_MACHINE_FIELDS: Final = frozenset(
+    {"name", "doc", "initial", "terminal", "initial_effects", "harness"}
+)
+_EFFECT_NAME: Final = re.compile(r"^[a-z][a-z0-9_]*(:[A-Za-z][A-Za-z0-9_]*)?$")
 _STATE_NAME: Final = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _EVENT_NAME: Final = re.compile(r"^[a-z][a-z0-9_]*$")
 _HEADER: Final = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\-]+)\s*\]\s*(?:#.*)?$")
-_KEY: Final = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
+_KEY: Final = re.compile(r'^\s*(?:"([^"\\]+)"|([A-Za-z0-9_\-]+))\s*=')
 _TOML_LINE: Final = re.compile(r"at line (\d+)")
 
 
@@ -191,6 +141,12 @@ class Spec:
     states: tuple[StateDef, ...]
     events: tuple[EventDef, ...]
     rows: Mapping[tuple[str, str], Row] = field(repr=False)
+    effects: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """The machine's effect vocabulary, from its ``[effects]`` table: effect -> what it does."""
+    timers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Timers from ``[timers]``: timer -> the event it fires (``arm:``/``cancel:`` effects)."""
+    harness: str | None = None
+    """The module holding the stateful harness of the generated tests, if the machine has one."""
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -263,7 +219,8 @@ class _Lines:
                 continue
             key = _KEY.match(raw)
             if key:
-                self.keys.setdefault((section, key.group(1)), []).append(number)
+                name = key.group(1) or key.group(2)
+                self.keys.setdefault((section, name), []).append(number)
                 value = raw.split("=", 1)[1].split("#", 1)[0].strip()
                 if value.startswith("[") and not value.endswith("]"):
                     in_multiline = True
@@ -299,6 +256,7 @@ def loads(text: str, path: str = "<spec>") -> Spec:
 
 class _Loader:
     def __init__(self, text: str, path: str) -> None:
+        self.effects: dict[str, str] = {}
         self.text = text
         self.path = path
         self.lines = _Lines(text)
@@ -329,6 +287,8 @@ class _Loader:
             raise AssertionError("unreachable") from exc
 
         machine = self.table(data, "machine")
+        self.effects = self.parse_effects(self.table(data, "effects"))
+        timers = self.parse_timers(data.get("timers", {}))
         states = self.parse_states(self.table(data, "states"))
         events = self.parse_events(self.table(data, "events"))
         name = self.string(machine, "machine", "name")
@@ -348,12 +308,20 @@ class _Loader:
             machine.get("initial_effects", []), self.lines.key("machine", "initial_effects")
         )
         for key in machine:
-            if key not in {"name", "doc", "initial", "terminal", "initial_effects"}:
+            if key not in _MACHINE_FIELDS:
                 self.problem(
                     self.lines.key("machine", key),
                     f"unknown field machine.{key}",
-                    "allowed: name, doc, initial, terminal, initial_effects",
+                    f"allowed: {', '.join(sorted(_MACHINE_FIELDS))}",
                 )
+        harness = machine.get("harness")
+        if harness is not None and not (isinstance(harness, str) and harness):
+            self.problem(
+                self.lines.key("machine", "harness"),
+                "machine.harness must be a module name",
+                'write harness = "wsstate.testing.stateful"',
+            )
+            harness = None
         state_names = [s.name for s in states]
         if initial and initial not in state_names:
             self.problem(
@@ -380,6 +348,9 @@ class _Loader:
             states=tuple(states),
             events=tuple(events),
             rows=MappingProxyType(rows),
+            effects=MappingProxyType(dict(self.effects)),
+            timers=MappingProxyType(timers),
+            harness=harness,
         )
         self.check_graph(spec)
         self.check_names(spec)
@@ -476,17 +447,57 @@ class _Loader:
             events.append(EventDef(name, cast(EventKind, kind), doc, line))
         return events
 
+    def parse_effects(self, table: Mapping[str, Any]) -> dict[str, str]:
+        effects: dict[str, str] = {}
+        for name, doc in table.items():
+            line = self.lines.key("effects", name)
+            if not _EFFECT_NAME.match(name):
+                self.problem(
+                    line,
+                    f"bad effect name {name!r}",
+                    "effect names are lower_snake_case, optionally kind:argument "
+                    "(arm:close_timer, raise:InvalidState)",
+                )
+            if not isinstance(doc, str) or not doc:
+                self.problem(
+                    line,
+                    f"effect {name} needs a one-line description",
+                    f'write "{name}" = "what the runtime does"',
+                )
+                doc = ""
+            effects[name] = doc
+        return effects
+
+    def parse_timers(self, table: object) -> dict[str, str]:
+        if not isinstance(table, dict):
+            self.problem(
+                self.lines.section("timers"),
+                "[timers] must be a table of timer = event",
+                'write close_timer = "close_timeout"',
+            )
+            return {}
+        timers: dict[str, str] = {}
+        for name, event in table.items():
+            line = self.lines.key("timers", name)
+            if not isinstance(event, str):
+                self.problem(
+                    line, f"timer {name} must name the event it fires", f'write {name} = "..."'
+                )
+                continue
+            timers[name] = event
+        return timers
+
     def effects_list(self, value: object, line: int) -> tuple[str, ...]:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             self.problem(line, "effects must be a list of strings", 'write effects = ["..."]')
             return ()
         for effect in value:
-            if effect not in EFFECTS:
+            if effect not in self.effects:
                 self.problem(
                     line,
                     f"unknown effect {effect!r}",
-                    "use an effect from the vocabulary in spec/README.md: "
-                    + ", ".join(sorted(EFFECTS)),
+                    "declare it in the spec's [effects] table, or use one of: "
+                    + ", ".join(sorted(self.effects)),
                 )
         seen = set()
         for effect in value:

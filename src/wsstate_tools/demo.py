@@ -28,11 +28,11 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed as WSConnectionClosed
 
-from .connection import GuardedConnection
-from .errors import ConnectionClosed as WSStateConnectionClosed
-from .guard import guard
-from .hub import Hub
-from .testing.faultproxy import FaultProxy
+from wsstate.connection import GuardedConnection
+from wsstate.errors import ConnectionClosed as WSStateConnectionClosed
+from wsstate.guard import guard
+from wsstate.hub import Hub
+from wsstate.testing.faultproxy import FaultProxy
 
 __all__ = ["DemoResult", "main", "run_variant"]
 

@@ -422,9 +422,9 @@ class _Server:
 
 
 async def _send_throughput(s: Settings) -> list[Figure]:
-    from .adapters.base import Data
-    from .adapters.websockets import WebsocketsTransport
-    from .guard import guard
+    from wsstate.adapters.base import Data
+    from wsstate.adapters.websockets import WebsocketsTransport
+    from wsstate.guard import guard
 
     rates: list[Figure] = []
     costs: list[Figure] = []
@@ -539,8 +539,9 @@ async def _send_throughput(s: Settings) -> list[Figure]:
 
 
 async def _decision_cost(s: Settings) -> list[Figure]:
-    from ._generated import TABLE, ConnectionChart, Event, State
-    from .core import Machine
+    from wsstate.core import Machine
+    from wsstate.machines.connection import TABLE, Event, State
+    from wsstate.testing.charts.connection import ConnectionChart
 
     send = Event.APP_SEND
 
@@ -608,8 +609,8 @@ async def _decision_cost(s: Settings) -> list[Figure]:
 async def _broadcast(s: Settings, notes: list[str]) -> list[Figure]:
     from websockets.protocol import State as WSState
 
-    from .guard import guard
-    from .hub import Hub
+    from wsstate.guard import guard
+    from wsstate.hub import Hub
 
     wanted = s.broadcast_connections
     limit = raise_fd_limit(wanted + _FD_HEADROOM)
@@ -705,8 +706,8 @@ async def _broadcast(s: Settings, notes: list[str]) -> list[Figure]:
 
 
 async def _memory(s: Settings) -> list[Figure]:
-    from .connection import GuardedConnection
-    from .guard import guard
+    from wsstate.connection import GuardedConnection
+    from wsstate.guard import guard
 
     n = s.memory_connections
 
@@ -756,7 +757,7 @@ async def _memory(s: Settings) -> list[Figure]:
 async def _churn(url: str, s: Settings) -> list[Figure]:
     from websockets.asyncio.client import connect as ws_connect
 
-    from .guard import connect
+    from wsstate.guard import connect
 
     message = b"x" * SMALL
     cpu: dict[str, list[float]] = {"bare": [], "guarded": []}
@@ -834,8 +835,8 @@ async def _churn(url: str, s: Settings) -> list[Figure]:
 
 
 async def _fuzz_and_verify(root: Path | None, s: Settings, notes: list[str]) -> list[Figure]:
-    from ._generated import Event
-    from .testing import stateful
+    from wsstate.machines.connection import Event
+    from wsstate.testing import stateful
 
     timers = {Event.KEEPALIVE_TIMEOUT, Event.CLOSE_TIMEOUT, Event.TRANSPORT_STALLED}
     pairs = [p for p in stateful.tour() if p[1] not in timers]
@@ -892,11 +893,11 @@ async def _fuzz_and_verify(root: Path | None, s: Settings, notes: list[str]) -> 
     ]
 
     from . import verify
-    from .generate import SPEC_PATH, find_root
+    from .paths import spec_path
     from .spec import load
 
     try:
-        spec = load((root or find_root()) / SPEC_PATH)
+        spec = load(spec_path("connection", root))
     except FileNotFoundError as exc:
         notes.append(f"figure 6b skipped: {exc}")
         figures.append(Figure("6b", "verifier states/s", "verify", "", "states/s", "-"))

@@ -4,7 +4,7 @@ Theory of operation
 ===================
 
 Two instances of the connection machine, a *client* and a *server*, both driven
-by the same :class:`~wsstate.spec.Spec`, talk over a model of one TCP
+by the same :class:`~wsstate_tools.spec.Spec`, talk over a model of one TCP
 connection. A global state (:class:`World`) holds each peer's machine state,
 armed timers, remaining application budget, the Close code it recorded and
 whether it marked the closure clean, plus one :class:`Pipe` per direction: a
@@ -53,7 +53,7 @@ handshake is done) checks ``clean_handshake``.
 
 :func:`check` runs both searches; :func:`replay` follows a counterexample's
 steps again, which is what the tests written by ``--emit-test`` call.
-:mod:`wsstate.promela` renders the same model for SPIN.
+:mod:`wsstate_tools.generate.promela` renders the same model for SPIN.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ from types import MappingProxyType
 from typing import Final, Literal, NamedTuple
 
 from .closecodes import ABNORMAL_CLOSURE, NO_STATUS, is_sendable_code
-from .spec import TIMERS, Row, Spec, load, load_unvalidated
+from .spec import Row, Spec, load, load_unvalidated
 
 __all__ = [
     "APP_CLOSE_CODE",
@@ -141,7 +141,6 @@ DONE: Final = 3  # the reader saw the end, or stopped reading
 
 _END_NAMES: Final = {FIN: "FIN", RST: "RST"}
 _HANDSHAKE: Final = frozenset({"req", "resp"})
-_TIMER_BITS: Final = {timer: 1 << i for i, timer in enumerate(TIMERS)}
 _APP_CODES: Final = {"app_close": APP_CLOSE_CODE, "app_close_invalid": INVALID_CLOSE_CODE}
 _BUDGETED: Final = {"app_send": "transmit", "app_ping": "transmit_ping"}
 
@@ -170,7 +169,7 @@ class Peer(NamedTuple):
 
     state: str
     timers: int
-    """Bit set of armed timers (bit order: :data:`wsstate.spec.TIMERS`)."""
+    """Bit set of armed timers (bit order: the spec's ``[timers]``)."""
     sends: int
     """``app_send`` calls that transmit still allowed."""
     pings: int
@@ -258,6 +257,8 @@ class Model:
         self.bounds = bounds or Bounds()
         self.capacity = self.bounds.pipe_capacity
         self.local_events = tuple(e.name for e in spec.events if e.kind == "local")
+        self.timer_bits: dict[str, int] = {t: 1 << i for i, t in enumerate(spec.timers)}
+        """Each timer's bit in :attr:`Peer.timers` (the spec's ``[timers]`` order)."""
         self.rules = {
             key: self._compile(row) for key, row in spec.rows.items() if not row.impossible
         }
@@ -270,8 +271,8 @@ class Model:
         close_code: int | None = None
         for effect in row.effects:
             verb, _, arg = effect.partition(":")
-            if verb in ("arm", "cancel") and arg in _TIMER_BITS:
-                ops.append((verb, _TIMER_BITS[arg]))
+            if verb in ("arm", "cancel") and arg in self.timer_bits:
+                ops.append((verb, self.timer_bits[arg]))
             elif effect == "emit_close_frame":
                 code = row.code if row.code is not None else _APP_CODES.get(row.event, 0)
                 close_code = code
@@ -299,8 +300,12 @@ class Model:
         timers = 0
         for effect in self.spec.initial_effects:
             verb, _, arg = effect.partition(":")
-            if arg in _TIMER_BITS:
-                timers = timers | _TIMER_BITS[arg] if verb == "arm" else timers & ~_TIMER_BITS[arg]
+            if arg in self.timer_bits:
+                timers = (
+                    timers | self.timer_bits[arg]
+                    if verb == "arm"
+                    else timers & ~self.timer_bits[arg]
+                )
         b = self.bounds
         peer = Peer(self.spec.initial, timers, b.sends, b.pings, 0, 0, False)
         return World(
@@ -359,9 +364,9 @@ class Model:
                     )
             if clean:
                 continue
-            for timer, bit in _TIMER_BITS.items():
+            for timer, bit in self.timer_bits.items():
                 if peer.timers & bit:
-                    event = TIMERS[timer]
+                    event = self.spec.timers[timer]
                     disarmed = _with_peer(w, who, peer._replace(timers=peer.timers & ~bit))
                     yield f"{role} timer {timer} -> {event}", "env", self.fire(disarmed, who, event)
             out = w.pipes[who]
@@ -541,7 +546,7 @@ class Model:
                     )
                 out = Pipe((*out.frames, frame), out.end, out.hole)
         if timers and row.next in self.terminal and peer.state not in self.terminal:
-            left = ", ".join(t for t, bit in _TIMER_BITS.items() if timers & bit)
+            left = ", ".join(t for t, bit in self.timer_bits.items() if timers & bit)
             return _Bad(
                 "timers_cleared",
                 f"{role} entered {row.next} from {peer.state} on {event} with {left} still "
@@ -572,7 +577,7 @@ class Model:
         parts = []
         for who in (0, 1):
             p = w.peers[who]
-            timers = [t for t, bit in _TIMER_BITS.items() if p.timers & bit]
+            timers = [t for t, bit in self.timer_bits.items() if p.timers & bit]
             text = f"{ROLES[who]} {p.state}"
             if timers:
                 text += " {" + ", ".join(timers) + "}"
@@ -1072,7 +1077,7 @@ def render_test(result: Result, spec_path: Path, *, validated: bool = True) -> s
         'breaks nothing, or can no longer happen).\n"""\n\n',
         "from __future__ import annotations\n\n",
         "from pathlib import Path\n\n",
-        "from wsstate.verify import Bounds, load_spec, replay\n\n",
+        "from wsstate_tools.verify import Bounds, load_spec, replay\n\n",
         f"SPEC = Path({json.dumps(str(spec_path.resolve()))})\n",
         f"BOUNDS = Bounds(sends={b.sends}, pings={b.pings}, faults={b.faults}, "
         f"capacity={b.capacity})\n",
@@ -1134,10 +1139,10 @@ def main(args: argparse.Namespace) -> int:
     if args.spec:
         path = Path(args.spec)
     else:
-        from .generate import SPEC_PATH, find_root
+        from .paths import spec_path
 
-        root = Path(args.root) if getattr(args, "root", None) else find_root()
-        path = root / SPEC_PATH
+        root = Path(args.root) if getattr(args, "root", None) else None
+        path = spec_path("connection", root)
     if args.unvalidated:
         spec, problems = load_unvalidated(path)
         for problem in problems:
@@ -1149,7 +1154,7 @@ def main(args: argparse.Namespace) -> int:
         print("wsstate verify: bounds must not be negative", file=sys.stderr)
         return 2
     if args.promela:
-        from .promela import render
+        from .generate.promela import render
 
         Path(args.promela).write_text(render(spec, bounds), encoding="utf-8")
         print(f"wrote {args.promela}")
