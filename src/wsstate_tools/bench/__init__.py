@@ -1,0 +1,178 @@
+"""``wsstate bench``: what the guard costs, measured side by side (one module per figure).
+
+Every figure is a ratio of two variants measured in the same run: several
+rounds, the variants interleaved within each round (their order alternating
+from one round to the next, so drift in the machine's speed hits both alike).
+The table shows the median of each variant, the median of the per-round
+ratios and their spread (min-max over the rounds). Nothing is a bare time.
+
+The figures (DESIGN.md, section 6):
+
+1. send throughput over loopback, ``GuardedConnection.send`` vs websockets'
+   ``send``, server to client (a framework's push), 64 B and 16 KiB binary
+   messages: a fixed count, then a text ``END`` that the client answers once
+   it has read everything before it; the client is another process, so its
+   work does not share the sender's CPU. With it, the sending process's CPU
+   time per message (1c, 1d), which other load on the machine disturbs less,
+   and against the guard's own write path without the table (1e, 1f: the
+   websockets adapter writes frames through websockets' Sans-I/O protocol,
+   as websockets' ``broadcast()`` does, which is cheaper than ``send()``; these
+   rows show what the table's decisions cost on top of it);
+2. the cost of one decision: ``Machine.feed`` (and a bare ``TABLE`` lookup) vs
+   the python-statemachine model's event dispatch (``ConnectionChart``);
+3. one broadcast to N real connections (2,000 by default) of which half are
+   dead (a quarter closed by the peer, a quarter reset): ``Hub.broadcast`` vs a
+   naive ``for ws in conns: try: await ws.send(m) except Exception: pass``
+   over the bare websockets connections (all N; and, as a second row, over the
+   live ones only, which is the guard's per-connection cost);
+4. memory the guard adds per connection (tracemalloc), against the bare
+   websockets connection's own;
+5. connection churn (connect, one message, close) per second,
+   :func:`wsstate.connect` vs websockets' ``connect``, and the client's CPU
+   time per connection;
+6. stateful fuzz steps per second against the real peer (a timed tour of the
+   table's pairs without timers, :mod:`wsstate.testing.stateful`, guarded
+   server vs guarded client) and verifier states per second
+   (:func:`wsstate_tools.verify.check`);
+7. ``import wsstate`` against ``import websockets.asyncio.server``, as whole
+   processes and as the import alone (:mod:`.imports`).
+
+All connections use ``compression=None``: compression would add the same cost
+to both variants and hide the guard's. ``--quick`` runs everything scaled down
+(a smoke run of a few seconds; its figures are noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .broadcast import _broadcast
+from .churn import _churn_against_sink
+from .common import (
+    BROADCAST_CONNECTIONS,
+    Figure,
+    Settings,
+    _fmt,
+    _median,
+    _ratio_text,
+    machine_info,
+)
+from .decision import _decision_cost
+from .fuzz_verify import _fuzz_and_verify
+from .imports import _import_time
+from .memory import _memory
+from .send import _send_throughput
+
+__all__ = ["Figure", "Settings", "add_arguments", "main", "run"]
+
+
+def render(figures: Sequence[Figure], notes: Sequence[str], info: Sequence[tuple[str, str]]) -> str:
+    """The table of figures, with the machine it ran on and the notes."""
+    lines = ["wsstate bench: what the guard costs, measured side by side", ""]
+    width = max(len(k) for k, _ in info)
+    lines += [f"  {k:<{width}}  {v}" for k, v in info]
+    lines.append("")
+    header = (
+        f"{'#':<3} {'figure':<64} {'A: median':>22} {'B: median':>22} "
+        f"{'ratio':>8} {'min-max':>15} {'target':>8} {'':5}"
+    )
+    lines.append(header)
+    lines.append("-" * len(header))
+    for f in figures:
+        ma = f"{f.a_name} {_fmt(_median(f.a), f.unit)}" if f.a else "-"
+        mb = f"{f.b_name} {_fmt(_median(f.b), f.unit)}" if f.b else "-"
+        if f.ratios:
+            spread = f"{_ratio_text(min(f.ratios))}-{_ratio_text(max(f.ratios))}"
+            ratio = _ratio_text(f.ratio)
+        else:
+            spread = ratio = "-"
+        lines.append(
+            f"{f.key:<3} {f.what:<64} {ma:>22} {mb:>22} {ratio:>8} {spread:>15} "
+            f"{f.target:>8} {f.verdict:5}".rstrip()
+        )
+    lines.append("")
+    lines.append(
+        "ratio: median of the per-round ratios ("
+        + "; ".join(f"{f.key} {f.ratio_name}" for f in figures if f.ratios)
+        + "); min-max over the rounds"
+    )
+    for f in figures:
+        if f.note:
+            lines.append(f"  {f.key}: {f.note}")
+    for note in notes:
+        lines.append(f"note: {note}")
+    return "\n".join(lines)
+
+
+async def run(s: Settings, root: Path | None = None, progress: bool = True) -> tuple[str, bool]:
+    """Measure every figure; return the rendered table, and whether every figure was measured.
+
+    A figure that fails (its peer process could not start, say) is reported in
+    the notes and the others still run.
+    """
+    figures: list[Figure] = []
+    notes: list[str] = []
+    complete = True
+    steps: list[tuple[str, Callable[[], Awaitable[list[Figure]]]]] = [
+        ("1. send throughput", lambda: _send_throughput(s)),
+        ("2. decision cost", lambda: _decision_cost(s)),
+        (f"3. broadcast to {s.broadcast_connections:,} connections", lambda: _broadcast(s, notes)),
+        ("4. memory per connection", lambda: _memory(s)),
+        ("5. churn", lambda: _churn_against_sink(s)),
+        ("6. fuzz steps and verifier states", lambda: _fuzz_and_verify(root, s, notes)),
+        ("7. import time", lambda: _import_time(s)),
+    ]
+    for title, measure in steps:
+        if progress:
+            print(f"  ... {title}", file=sys.stderr, flush=True)
+        try:
+            figures += await measure()
+        except Exception as exc:
+            complete = False
+            notes.append(f"FAILED {title}: {type(exc).__name__}: {exc}")
+    return render(figures, notes, machine_info()), complete
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the command's options."""
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run of a few seconds (noisy figures)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="rounds of figures 1, 2, 3 and 5 (default: 31, 11, 21 and 61; --quick: 3 or 4)",
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        help=f"connections of the broadcast figure (default: {BROADCAST_CONNECTIONS})",
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the benchmarks and print the table; exit 1 if a figure could not be measured.
+
+    Figures short of their targets are marked BELOW in the table; they do not
+    change the exit status (a benchmark is a measurement, not a test).
+    """
+    s = Settings.quick() if args.quick else Settings()
+    changes: dict[str, Any] = {}
+    if args.rounds:
+        for name in ("send_rounds", "decision_rounds", "broadcast_rounds", "churn_rounds"):
+            changes[name] = max(1, args.rounds)
+    if args.connections:
+        changes["broadcast_connections"] = max(2, args.connections)
+    if changes:
+        from dataclasses import replace
+
+        s = replace(s, **changes)
+    root = Path(args.root) if getattr(args, "root", None) else None
+    table, complete = asyncio.run(run(s, root))
+    print(table)
+    return 0 if complete else 1
