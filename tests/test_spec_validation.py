@@ -9,6 +9,8 @@ marker, never by a hard-coded number, so a fixture can be edited freely.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,8 +53,8 @@ CASES: dict[str, str] = {
     "close_code_not_sendable": "row (RUNNING, finish) has close code 1006, which may not be sent",
     "close_reason_too_long": "row (RUNNING, finish) has a reason that is not a string of at "
     "most 123 UTF-8 bytes",
-    "close_code_without_close": "row (RUNNING, tick) sets code/reason but neither emits nor "
-    "records a Close",
+    "close_code_without_close": "row (RUNNING, tick) sets code/reason but none of its effects "
+    "uses them",
     "notify_closed_missing": "row (START, finish) enters terminal DONE without notify_closed",
     "notify_closed_elsewhere": "row (RUNNING, tick) has notify_closed but does not enter a "
     "terminal state",
@@ -61,6 +63,31 @@ CASES: dict[str, str] = {
     "bad_state_name": "bad state name 'Running'",
     "bad_event_name": "bad event name 'tick-tock'",
     "multiline_array_comment": "state RUNNING needs a one-line description",
+    # unknown tables and keys, section by section
+    "unknown_top_level_table": "unknown table [[transition]]",
+    "unknown_top_level_table_typo": "unknown table [transitons.DONE]",
+    "unknown_top_level_key": "unknown top-level key 'version'",
+    "unknown_machine_field": "unknown field machine.initial_state",
+    "bad_machine_name": "machine.name 'mini-mal' is not a lower_snake_case identifier",
+    "bad_harness": "machine.harness must be a module name, not 'wsstate testing'",
+    "state_not_string": "state RUNNING must be a string (its one-line description), not a table",
+    "unknown_event_field": "event tick has unknown field(s) every",
+    "effect_not_string": "effect transmit_ping must be a string (what the runtime does) or an "
+    "inline table, not a number",
+    "bad_effect_name": "bad effect name 'send pong'",
+    "unknown_effect_field": "effect emit_close_frame has unknown field(s) uses_reason",
+    "effect_uses_code_not_bool": "effect emit_close_frame: uses_code must be true or false",
+    # timers
+    "timer_effect_unknown_timer": "effect arm:close_timer names timer 'close_timer', which "
+    "[timers] does not declare",
+    "timer_unknown_event": "timer open_timer fires unknown event 'tock'",
+    "timer_not_timer_event": "timer open_timer fires begin, a remote event",
+    # an operation's outcome
+    "outcome_missing": "row (RUNNING, finish) gives the caller of finish no outcome",
+    "outcomes_not_local": "event tick is a timer event but declares outcomes",
+    "outcomes_unknown_effect": "unknown effect 'return:maybe' in event finish's outcomes",
+    "outcomes_not_list": "event finish: outcomes must be a non-empty list of effects",
+    "on_terminal_unknown_effect": "unknown effect 'notify_close' in machine.on_terminal",
 }
 
 
@@ -189,7 +216,7 @@ def test_minimal_fixture_loads() -> None:
 
 def test_shipped_spec_loads_with_every_pair() -> None:
     spec = load(ROOT / "spec" / "connection.toml")
-    assert len(spec.states) == 5
+    assert {"CONNECTING", "OPEN", "CLOSING", "CLOSE_RECEIVED", "CLOSED"} <= set(spec.state_names)
     assert spec.initial == "CONNECTING"
     assert spec.terminal == frozenset({"CLOSED"})
     assert len(spec.rows) == len(spec.states) * len(spec.events)
@@ -243,3 +270,116 @@ def test_reserved_names_cover_the_statechart_attributes() -> None:
     for name in ("send", "model", "configuration", "states", "final_states", "initial_state"):
         assert name in reserved
     assert "app_send" not in reserved
+
+
+# -- the declarations a machine makes about itself -----------------------------------
+
+SHIPPED = ROOT / "spec" / "connection.toml"
+
+
+def test_shipped_spec_declares_its_rules() -> None:
+    spec = load(SHIPPED)
+    assert spec.on_terminal == ("notify_closed",)
+    assert spec.code_effects == frozenset({"emit_close_frame", "record_close:timeout"})
+    # An effect declared as a table still maps to its doc string.
+    assert spec.effects["emit_close_frame"].startswith("Send a Close frame")
+    local = {e.name for e in spec.events if e.kind == "local"}
+    assert {e.name for e in spec.events if e.outcomes} == local
+    assert spec.event("app_send").outcomes == ("transmit", "drop", "raise:InvalidState")
+    assert spec.event("app_close").outcomes == ("return:true", "return:false")
+    assert all(not e.outcomes for e in spec.events if e.kind != "local")
+
+
+def _shipped_broken(old: str, new: str) -> tuple[str, int]:
+    """The shipped spec's text with ``old`` (on one line) replaced, and that line's number."""
+    text = SHIPPED.read_text(encoding="utf-8")
+    line = line_of(text, old)
+    broken = text.replace(old, new)
+    assert broken != text
+    return broken, line
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        # an operation with no outcome: abort() after close would return nothing
+        (
+            'app_abort = { next = "CLOSED", effects = ["return:false"]',
+            'app_abort = { next = "CLOSED", effects = []',
+            "row (CLOSED, app_abort) gives the caller of app_abort no outcome",
+        ),
+        # entering CLOSED without the closed notification
+        (
+            'close_timeout = { next = "CLOSED", effects = ["abort_transport", "notify_closed"], '
+            'log = "info"',
+            'close_timeout = { next = "CLOSED", effects = ["abort_transport"], log = "info"',
+            "row (CLOSING, close_timeout) enters terminal CLOSED without notify_closed",
+        ),
+        # a row code nothing uses
+        (
+            '"emit_close_frame", "arm:close_timer", "record_close:timeout"], log = "warning", '
+            "code = 1011",
+            '"arm:close_timer"], log = "warning", code = 1011',
+            "row (OPEN, keepalive_timeout) sets code/reason but none of its effects uses them",
+        ),
+    ],
+)
+def test_shipped_spec_declarations_are_enforced(old: str, new: str, message: str) -> None:
+    broken, line = _shipped_broken(old, new)
+    with pytest.raises(SpecError) as info:
+        loads(broken, "connection.toml")
+    [problem] = info.value.problems
+    assert (problem.line, problem.message) == (line, message)
+
+
+def test_rules_apply_only_when_declared() -> None:
+    """Without on_terminal or a uses_code effect, a machine has no such rule to break."""
+    text = MINIMAL.read_text(encoding="utf-8")
+    undeclared = (
+        text.replace('on_terminal = ["notify_closed"]\n', "")
+        .replace(", uses_code = true", "")
+        .replace('"abort_transport", "notify_closed"]', '"abort_transport"]')
+        .replace('"emit_close_frame", "close_transport"', '"close_transport"')
+    )
+    spec = loads(undeclared)
+    assert spec.on_terminal == ()
+    assert spec.code_effects == frozenset()
+    with pytest.raises(SpecError, match="enters terminal DONE without notify_closed"):
+        loads(undeclared.replace("[machine]\n", '[machine]\non_terminal = ["notify_closed"]\n'))
+
+
+@pytest.mark.parametrize("name", ["class", "Minimal", "2fa", "mini.mal", "mini mal"])
+def test_machine_name_must_be_a_module_name(name: str) -> None:
+    text = MINIMAL.read_text(encoding="utf-8").replace('name = "minimal"', f'name = "{name}"')
+    with pytest.raises(SpecError) as info:
+        loads(text)
+    [problem] = info.value.problems
+    assert problem.message == f"machine.name {name!r} is not a lower_snake_case identifier"
+    assert problem.line == line_of(text, "name = ")
+
+
+def test_the_loader_imports_neither_the_runtime_nor_its_generated_tables() -> None:
+    code = (
+        "import sys; from wsstate_tools.spec import load; "
+        f"load({str(SHIPPED)!r}); "
+        "print(sorted(m for m in sys.modules if m == 'wsstate' or m.startswith('wsstate.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+def test_spec_modules_import_in_layer_order() -> None:
+    """model imports nothing of the package; parse only model; validate model and parse."""
+    package = ROOT / "src" / "wsstate_tools" / "spec"
+    allowed = {
+        "model": set(),
+        "parse": {"model"},
+        "validate": {"model", "parse"},
+        "loader": {"model", "parse", "validate"},
+    }
+    for module, deps in allowed.items():
+        source = (package / f"{module}.py").read_text(encoding="utf-8")
+        imported = set(re.findall(r"^from \.(\w+) import", source, flags=re.MULTILINE))
+        assert imported <= deps, (module, imported - deps)

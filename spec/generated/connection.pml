@@ -174,71 +174,71 @@ inline invariants() {
 // The table, one inline per event: feed the event to peer me, perform its row.
 inline on_app_send(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 100
+    :: st[me] == S_CONNECTING ->  // line 108
         st[me] = S_CONNECTING
-    :: st[me] == S_OPEN ->  // line 121
+    :: st[me] == S_OPEN ->  // line 129
         sends[me]--;
         emit(me, F_DATA, 0);
         st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 142
+    :: st[me] == S_CLOSING ->  // line 150
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 163
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 171
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 185
+    :: st[me] == S_CLOSED ->  // line 193
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_ping(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 101
+    :: st[me] == S_CONNECTING ->  // line 109
         st[me] = S_CONNECTING
-    :: st[me] == S_OPEN ->  // line 122
+    :: st[me] == S_OPEN ->  // line 130
         pings[me]--;
         emit(me, F_PING, 0);
         st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 143
+    :: st[me] == S_CLOSING ->  // line 151
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 164
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 172
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 186
+    :: st[me] == S_CLOSED ->  // line 194
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_recv(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 102
+    :: st[me] == S_CONNECTING ->  // line 110
         st[me] = S_CONNECTING
-    :: st[me] == S_OPEN ->  // line 123
+    :: st[me] == S_OPEN ->  // line 131
         st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 144
+    :: st[me] == S_CLOSING ->  // line 152
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 165
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 173
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 187
+    :: st[me] == S_CLOSED ->  // line 195
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_accept(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 103
+    :: st[me] == S_CONNECTING ->  // line 111
         st[me] = S_CONNECTING
-    :: st[me] == S_OPEN ->  // line 124
+    :: st[me] == S_OPEN ->  // line 132
         st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 145
+    :: st[me] == S_CLOSING ->  // line 153
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 166
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 174
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 188
+    :: st[me] == S_CLOSED ->  // line 196
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_close(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 104
+    :: st[me] == S_CONNECTING ->  // line 112
         timers[me] = timers[me] & ~T_open_timer;
         abort(me);
         tmp = 1000;
@@ -246,7 +246,7 @@ inline on_app_close(me) {
         tmp = 0;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_OPEN ->  // line 125
+    :: st[me] == S_OPEN ->  // line 133
         timers[me] = timers[me] & ~T_keepalive;
         emit(me, F_CLOSE, 1000);
         timers[me] = timers[me] | T_close_timer;
@@ -254,238 +254,46 @@ inline on_app_close(me) {
         record(me, tmp);
         tmp = 0;
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSING ->  // line 146
+    :: st[me] == S_CLOSING ->  // line 154
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 167
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 175
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 189
+    :: st[me] == S_CLOSED ->  // line 197
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_close_invalid(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 105
+    :: st[me] == S_CONNECTING ->  // line 113
         st[me] = S_CONNECTING
-    :: st[me] == S_OPEN ->  // line 126
+    :: st[me] == S_OPEN ->  // line 134
         st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 147
+    :: st[me] == S_CLOSING ->  // line 155
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 168
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 176
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 190
+    :: st[me] == S_CLOSED ->  // line 198
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_abort(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 106
-        timers[me] = timers[me] & ~T_open_timer;
-        abort(me);
-        tmp = 1006;
-        record(me, tmp);
-        tmp = 0;
-        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
-        st[me] = S_CLOSED
-    :: st[me] == S_OPEN ->  // line 127
-        timers[me] = timers[me] & ~T_keepalive;
-        abort(me);
-        tmp = 1006;
-        record(me, tmp);
-        tmp = 0;
-        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
-        st[me] = S_CLOSED
-    :: st[me] == S_CLOSING ->  // line 148
-        timers[me] = timers[me] & ~T_close_timer;
-        abort(me);
-        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
-        st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 169
-        timers[me] = timers[me] & ~T_close_timer;
-        abort(me);
-        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
-        st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 191
-        st[me] = S_CLOSED
-    fi
-}
-
-inline on_handshake_ok(me) {
-    if
-    :: st[me] == S_CONNECTING ->  // line 107
-        timers[me] = timers[me] & ~T_open_timer;
-        timers[me] = timers[me] | T_keepalive;
-        st[me] = S_OPEN
-    :: st[me] == S_OPEN ->  // line 128
-        fail(v_impossible_event)
-    :: st[me] == S_CLOSING ->  // line 149
-        fail(v_impossible_event)
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 170
-        fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 184
-        st[me] = S_CLOSED
-    fi
-}
-
-inline on_handshake_fail(me) {
-    if
-    :: st[me] == S_CONNECTING ->  // line 108
-        timers[me] = timers[me] & ~T_open_timer;
-        abort(me);
-        tmp = (rcvd > 0 -> rcvd : (rcvd == 0 -> 1005 : 1006));
-        record(me, tmp);
-        tmp = 0;
-        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
-        st[me] = S_CLOSED
-    :: st[me] == S_OPEN ->  // line 129
-        fail(v_impossible_event)
-    :: st[me] == S_CLOSING ->  // line 150
-        fail(v_impossible_event)
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 171
-        fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 184
-        st[me] = S_CLOSED
-    fi
-}
-
-inline on_peer_data(me) {
-    if
-    :: st[me] == S_CONNECTING ->  // line 109
-        fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 130
-        st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 151
-        st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 172
-        fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 184
-        st[me] = S_CLOSED
-    fi
-}
-
-inline on_peer_close(me) {
-    if
-    :: st[me] == S_CONNECTING ->  // line 110
-        fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 131
-        timers[me] = timers[me] & ~T_keepalive;
-        tmp = (rcvd > 0 -> rcvd : 0);
-        emit(me, F_CLOSE, tmp);
-        tmp = 0;
-        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
-        timers[me] = timers[me] | T_close_timer;
-        tmp = (rcvd > 0 -> rcvd : (rcvd == 0 -> 1005 : 1006));
-        record(me, tmp);
-        tmp = 0;
-        clean[me] = true;
-        st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSING ->  // line 152
-        timers[me] = timers[me] & ~T_close_timer;
-        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
-        clean[me] = true;
-        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
-        st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 173
-        fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 184
-        st[me] = S_CLOSED
-    fi
-}
-
-inline on_peer_close_invalid(me) {
-    if
-    :: st[me] == S_CONNECTING ->  // line 111
-        fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 132
-        timers[me] = timers[me] & ~T_keepalive;
-        emit(me, F_CLOSE, 1002);
-        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
-        tmp = (rcvd > 0 -> rcvd : (rcvd == 0 -> 1005 : 1006));
-        record(me, tmp);
-        tmp = 0;
-        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
-        st[me] = S_CLOSED
-    :: st[me] == S_CLOSING ->  // line 153
-        timers[me] = timers[me] & ~T_close_timer;
-        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
-        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
-        st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 174
-        fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 184
-        st[me] = S_CLOSED
-    fi
-}
-
-inline on_peer_protocol_error(me) {
-    if
-    :: st[me] == S_CONNECTING ->  // line 112
-        fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 133
-        timers[me] = timers[me] & ~T_keepalive;
-        emit(me, F_CLOSE, 1002);
-        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
-        tmp = (rcvd > 0 -> rcvd : (rcvd == 0 -> 1005 : 1006));
-        record(me, tmp);
-        tmp = 0;
-        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
-        st[me] = S_CLOSED
-    :: st[me] == S_CLOSING ->  // line 154
-        timers[me] = timers[me] & ~T_close_timer;
-        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
-        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
-        st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 175
-        timers[me] = timers[me] & ~T_close_timer;
-        abort(me);
-        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
-        st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 184
-        st[me] = S_CLOSED
-    fi
-}
-
-inline on_transport_eof(me) {
-    if
-    :: st[me] == S_CONNECTING ->  // line 113
-        timers[me] = timers[me] & ~T_open_timer;
-        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
-        record(me, 1006);
-        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
-        st[me] = S_CLOSED
-    :: st[me] == S_OPEN ->  // line 134
-        timers[me] = timers[me] & ~T_keepalive;
-        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
-        record(me, 1006);
-        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
-        st[me] = S_CLOSED
-    :: st[me] == S_CLOSING ->  // line 155
-        timers[me] = timers[me] & ~T_close_timer;
-        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
-        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
-        st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 176
-        timers[me] = timers[me] & ~T_close_timer;
-        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
-        st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 184
-        st[me] = S_CLOSED
-    fi
-}
-
-inline on_transport_error(me) {
-    if
     :: st[me] == S_CONNECTING ->  // line 114
         timers[me] = timers[me] & ~T_open_timer;
         abort(me);
-        record(me, 1006);
+        tmp = 1006;
+        record(me, tmp);
+        tmp = 0;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_OPEN ->  // line 135
         timers[me] = timers[me] & ~T_keepalive;
         abort(me);
-        record(me, 1006);
+        tmp = 1006;
+        record(me, tmp);
+        tmp = 0;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_CLOSING ->  // line 156
@@ -498,41 +306,36 @@ inline on_transport_error(me) {
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 184
+    :: st[me] == S_CLOSED ->  // line 199
         st[me] = S_CLOSED
     fi
 }
 
-inline on_transport_stalled(me) {
+inline on_handshake_ok(me) {
     if
     :: st[me] == S_CONNECTING ->  // line 115
-        fail(v_impossible_event)
+        timers[me] = timers[me] & ~T_open_timer;
+        timers[me] = timers[me] | T_keepalive;
+        st[me] = S_OPEN
     :: st[me] == S_OPEN ->  // line 136
-        timers[me] = timers[me] & ~T_keepalive;
-        emit(me, F_CLOSE, 1008);
-        timers[me] = timers[me] | T_close_timer;
-        record(me, 1008);
-        st[me] = S_CLOSING
+        fail(v_impossible_event)
     :: st[me] == S_CLOSING ->  // line 157
-        timers[me] = timers[me] & ~T_close_timer;
-        abort(me);
-        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
-        st[me] = S_CLOSED
+        fail(v_impossible_event)
     :: st[me] == S_CLOSE_RECEIVED ->  // line 178
-        timers[me] = timers[me] & ~T_close_timer;
-        abort(me);
-        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
-        st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 184
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSED ->  // line 192
         st[me] = S_CLOSED
     fi
 }
 
-inline on_open_timeout(me) {
+inline on_handshake_fail(me) {
     if
     :: st[me] == S_CONNECTING ->  // line 116
+        timers[me] = timers[me] & ~T_open_timer;
         abort(me);
-        record(me, 1006);
+        tmp = (rcvd > 0 -> rcvd : (rcvd == 0 -> 1005 : 1006));
+        record(me, tmp);
+        tmp = 0;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
     :: st[me] == S_OPEN ->  // line 137
@@ -541,45 +344,242 @@ inline on_open_timeout(me) {
         fail(v_impossible_event)
     :: st[me] == S_CLOSE_RECEIVED ->  // line 179
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 184
+    :: st[me] == S_CLOSED ->  // line 192
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_peer_data(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 117
+        fail(v_impossible_event)
+    :: st[me] == S_OPEN ->  // line 138
+        st[me] = S_OPEN
+    :: st[me] == S_CLOSING ->  // line 159
+        st[me] = S_CLOSING
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 180
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSED ->  // line 192
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_peer_close(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 118
+        fail(v_impossible_event)
+    :: st[me] == S_OPEN ->  // line 139
+        timers[me] = timers[me] & ~T_keepalive;
+        tmp = (rcvd > 0 -> rcvd : 0);
+        emit(me, F_CLOSE, tmp);
+        tmp = 0;
+        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        timers[me] = timers[me] | T_close_timer;
+        tmp = (rcvd > 0 -> rcvd : (rcvd == 0 -> 1005 : 1006));
+        record(me, tmp);
+        tmp = 0;
+        clean[me] = true;
+        st[me] = S_CLOSE_RECEIVED
+    :: st[me] == S_CLOSING ->  // line 160
+        timers[me] = timers[me] & ~T_close_timer;
+        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        clean[me] = true;
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 181
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSED ->  // line 192
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_peer_close_invalid(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 119
+        fail(v_impossible_event)
+    :: st[me] == S_OPEN ->  // line 140
+        timers[me] = timers[me] & ~T_keepalive;
+        emit(me, F_CLOSE, 1002);
+        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        tmp = (rcvd > 0 -> rcvd : (rcvd == 0 -> 1005 : 1006));
+        record(me, tmp);
+        tmp = 0;
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSING ->  // line 161
+        timers[me] = timers[me] & ~T_close_timer;
+        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 182
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSED ->  // line 192
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_peer_protocol_error(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 120
+        fail(v_impossible_event)
+    :: st[me] == S_OPEN ->  // line 141
+        timers[me] = timers[me] & ~T_keepalive;
+        emit(me, F_CLOSE, 1002);
+        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        tmp = (rcvd > 0 -> rcvd : (rcvd == 0 -> 1005 : 1006));
+        record(me, tmp);
+        tmp = 0;
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSING ->  // line 162
+        timers[me] = timers[me] & ~T_close_timer;
+        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 183
+        timers[me] = timers[me] & ~T_close_timer;
+        abort(me);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSED ->  // line 192
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_transport_eof(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 121
+        timers[me] = timers[me] & ~T_open_timer;
+        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        record(me, 1006);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
+        st[me] = S_CLOSED
+    :: st[me] == S_OPEN ->  // line 142
+        timers[me] = timers[me] & ~T_keepalive;
+        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        record(me, 1006);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSING ->  // line 163
+        timers[me] = timers[me] & ~T_close_timer;
+        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 184
+        timers[me] = timers[me] & ~T_close_timer;
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSED ->  // line 192
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_transport_error(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 122
+        timers[me] = timers[me] & ~T_open_timer;
+        abort(me);
+        record(me, 1006);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
+        st[me] = S_CLOSED
+    :: st[me] == S_OPEN ->  // line 143
+        timers[me] = timers[me] & ~T_keepalive;
+        abort(me);
+        record(me, 1006);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSING ->  // line 164
+        timers[me] = timers[me] & ~T_close_timer;
+        abort(me);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 185
+        timers[me] = timers[me] & ~T_close_timer;
+        abort(me);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSED ->  // line 192
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_transport_stalled(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 123
+        fail(v_impossible_event)
+    :: st[me] == S_OPEN ->  // line 144
+        timers[me] = timers[me] & ~T_keepalive;
+        emit(me, F_CLOSE, 1008);
+        timers[me] = timers[me] | T_close_timer;
+        record(me, 1008);
+        st[me] = S_CLOSING
+    :: st[me] == S_CLOSING ->  // line 165
+        timers[me] = timers[me] & ~T_close_timer;
+        abort(me);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 186
+        timers[me] = timers[me] & ~T_close_timer;
+        abort(me);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSED ->  // line 192
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_open_timeout(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 124
+        abort(me);
+        record(me, 1006);
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
+        st[me] = S_CLOSED
+    :: st[me] == S_OPEN ->  // line 145
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSING ->  // line 166
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 187
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSED ->  // line 192
         st[me] = S_CLOSED
     fi
 }
 
 inline on_close_timeout(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 117
+    :: st[me] == S_CONNECTING ->  // line 125
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 138
+    :: st[me] == S_OPEN ->  // line 146
         fail(v_impossible_event)
-    :: st[me] == S_CLOSING ->  // line 159
+    :: st[me] == S_CLOSING ->  // line 167
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 180
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 188
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 184
+    :: st[me] == S_CLOSED ->  // line 192
         st[me] = S_CLOSED
     fi
 }
 
 inline on_keepalive_timeout(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 118
+    :: st[me] == S_CONNECTING ->  // line 126
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 139
+    :: st[me] == S_OPEN ->  // line 147
         timers[me] = timers[me] & ~T_keepalive;
         emit(me, F_CLOSE, 1011);
         timers[me] = timers[me] | T_close_timer;
         record(me, 1011);
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSING ->  // line 160
+    :: st[me] == S_CLOSING ->  // line 168
         fail(v_impossible_event)
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 181
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 189
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 184
+    :: st[me] == S_CLOSED ->  // line 192
         st[me] = S_CLOSED
     fi
 }

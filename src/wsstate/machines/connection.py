@@ -240,217 +240,217 @@ _D, _I, _W, _E = logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR
 
 TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
     {
-        # line 100
+        # line 108
         (State.CONNECTING, Event.APP_SEND): Row(
             State.CONNECTING,
             (Effect.RAISE_INVALID_STATE,),
             _D,
             "send before the handshake completed is API misuse: raised at once",
         ),
-        # line 101
+        # line 109
         (State.CONNECTING, Event.APP_PING): Row(
             State.CONNECTING,
             (Effect.RAISE_INVALID_STATE,),
             _D,
             "ping before the handshake completed is API misuse: raised at once",
         ),
-        # line 102
+        # line 110
         (State.CONNECTING, Event.APP_RECV): Row(
             State.CONNECTING,
             (Effect.RAISE_INVALID_STATE,),
             _D,
             "receive before the handshake completed is API misuse: raised at once",
         ),
-        # line 103
+        # line 111
         (State.CONNECTING, Event.APP_ACCEPT): Row(
             State.CONNECTING,
             (Effect.ACCEPT_HANDSHAKE,),
             _D,
             "the transport completes the handshake; its outcome arrives as handshake_ok or handshake_fail",
         ),
-        # line 104
+        # line 112
         (State.CONNECTING, Event.APP_CLOSE): Row(
             State.CLOSED,
             (Effect.CANCEL_OPEN_TIMER, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_LOCAL, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "closing during the handshake rejects it (HTTP 403 on a server); no Close frame exists yet",
         ),
-        # line 105
+        # line 113
         (State.CONNECTING, Event.APP_CLOSE_INVALID): Row(
             State.CONNECTING,
             (Effect.RAISE_INVALID_CLOSE_ARGS,),
             _D,
             "invalid code or reason: rejected before any state change",
         ),
-        # line 106
+        # line 114
         (State.CONNECTING, Event.APP_ABORT): Row(
             State.CLOSED,
             (Effect.CANCEL_OPEN_TIMER, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_LOCAL, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "abort during the handshake drops the transport",
         ),
-        # line 107
+        # line 115
         (State.CONNECTING, Event.HANDSHAKE_OK): Row(
             State.OPEN,
             (Effect.CANCEL_OPEN_TIMER, Effect.ARM_KEEPALIVE,),
             _D,
             "handshake complete; keepalive starts",
         ),
-        # line 108
+        # line 116
         (State.CONNECTING, Event.HANDSHAKE_FAIL): Row(
             State.CLOSED,
             (Effect.CANCEL_OPEN_TIMER, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_REMOTE, Effect.NOTIFY_CLOSED,),
             _D,
             "peer left or refused during the handshake (scenario 14): accept reports peer gone",
         ),
-        # line 109
+        # line 117
         (State.CONNECTING, Event.PEER_DATA): Row(
             None,
             (),
             _E,
             "no data frame can arrive before the handshake completes",
         ),
-        # line 110
+        # line 118
         (State.CONNECTING, Event.PEER_CLOSE): Row(
             None,
             (),
             _E,
             "no Close frame can arrive before the handshake completes",
         ),
-        # line 111
+        # line 119
         (State.CONNECTING, Event.PEER_CLOSE_INVALID): Row(
             None,
             (),
             _E,
             "no Close frame can arrive before the handshake completes",
         ),
-        # line 112
+        # line 120
         (State.CONNECTING, Event.PEER_PROTOCOL_ERROR): Row(
             None,
             (),
             _E,
             "a bad handshake is reported as handshake_fail",
         ),
-        # line 113
+        # line 121
         (State.CONNECTING, Event.TRANSPORT_EOF): Row(
             State.CLOSED,
             (Effect.CANCEL_OPEN_TIMER, Effect.CLOSE_TRANSPORT, Effect.RECORD_CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "peer closed TCP during the handshake",
         ),
-        # line 114
+        # line 122
         (State.CONNECTING, Event.TRANSPORT_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_OPEN_TIMER, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "TCP failed during the handshake",
         ),
-        # line 115
+        # line 123
         (State.CONNECTING, Event.TRANSPORT_STALLED): Row(
             None,
             (),
             _E,
             "no data is written before the handshake completes",
         ),
-        # line 116
+        # line 124
         (State.CONNECTING, Event.OPEN_TIMEOUT): Row(
             State.CLOSED,
             (Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_TIMEOUT, Effect.NOTIFY_CLOSED,),
             _I,
             "handshake took longer than the open timeout",
         ),
-        # line 117
+        # line 125
         (State.CONNECTING, Event.CLOSE_TIMEOUT): Row(
             None,
             (),
             _E,
             "the close timer is not armed before a close starts",
         ),
-        # line 118
+        # line 126
         (State.CONNECTING, Event.KEEPALIVE_TIMEOUT): Row(
             None,
             (),
             _E,
             "keepalive starts when the handshake completes",
         ),
-        # line 121
+        # line 129
         (State.OPEN, Event.APP_SEND): Row(
             State.OPEN,
             (Effect.TRANSMIT,),
             _D,
             "the hot path: the message goes out",
         ),
-        # line 122
+        # line 130
         (State.OPEN, Event.APP_PING): Row(
             State.OPEN,
             (Effect.TRANSMIT_PING,),
             _D,
             "ping goes out",
         ),
-        # line 123
+        # line 131
         (State.OPEN, Event.APP_RECV): Row(
             State.OPEN,
             (Effect.READ,),
             _D,
             "wait for the next message",
         ),
-        # line 124
+        # line 132
         (State.OPEN, Event.APP_ACCEPT): Row(
             State.OPEN,
             (Effect.RAISE_INVALID_STATE,),
             _D,
             "accept twice (or on a connection guarded open) is API misuse: raised at once",
         ),
-        # line 125
+        # line 133
         (State.OPEN, Event.APP_CLOSE): Row(
             State.CLOSING,
             (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.ARM_CLOSE_TIMER, Effect.RECORD_CLOSE_LOCAL, Effect.WAIT_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "start the closing handshake with the application's code; this caller's code wins",
         ),
-        # line 126
+        # line 134
         (State.OPEN, Event.APP_CLOSE_INVALID): Row(
             State.OPEN,
             (Effect.RAISE_INVALID_CLOSE_ARGS,),
             _D,
             "invalid code or reason (scenario 25): rejected before any state change, nothing sent",
         ),
-        # line 127
+        # line 135
         (State.OPEN, Event.APP_ABORT): Row(
             State.CLOSED,
             (Effect.CANCEL_KEEPALIVE, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_LOCAL, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "drop the transport without a closing handshake",
         ),
-        # line 128
+        # line 136
         (State.OPEN, Event.HANDSHAKE_OK): Row(
             None,
             (),
             _E,
             "the handshake completes once",
         ),
-        # line 129
+        # line 137
         (State.OPEN, Event.HANDSHAKE_FAIL): Row(
             None,
             (),
             _E,
             "the handshake already completed",
         ),
-        # line 130
+        # line 138
         (State.OPEN, Event.PEER_DATA): Row(
             State.OPEN,
             (Effect.DELIVER,),
             _D,
             "queue the message for recv, in order",
         ),
-        # line 131
+        # line 139
         (State.OPEN, Event.PEER_CLOSE): Row(
             State.CLOSE_RECEIVED,
             (Effect.CANCEL_KEEPALIVE, Effect.ECHO_CLOSE_FRAME, Effect.CLOSE_TRANSPORT, Effect.ARM_CLOSE_TIMER, Effect.RECORD_CLOSE_REMOTE, Effect.MARK_CLEAN,),
             _D,
             "peer closed cleanly (scenario 1): echo its code, keep code and reason",
         ),
-        # line 132
+        # line 140
         (State.OPEN, Event.PEER_CLOSE_INVALID): Row(
             State.CLOSED,
             (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.CLOSE_TRANSPORT, Effect.RECORD_CLOSE_REMOTE, Effect.NOTIFY_CLOSED,),
@@ -459,7 +459,7 @@ TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
             1002,
             "invalid close frame",
         ),
-        # line 133
+        # line 141
         (State.OPEN, Event.PEER_PROTOCOL_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.CLOSE_TRANSPORT, Effect.RECORD_CLOSE_REMOTE, Effect.NOTIFY_CLOSED,),
@@ -468,21 +468,21 @@ TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
             1002,
             "protocol error",
         ),
-        # line 134
+        # line 142
         (State.OPEN, Event.TRANSPORT_EOF): Row(
             State.CLOSED,
             (Effect.CANCEL_KEEPALIVE, Effect.CLOSE_TRANSPORT, Effect.RECORD_CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "FIN without a Close frame: peer gone, 1006, not clean",
         ),
-        # line 135
+        # line 143
         (State.OPEN, Event.TRANSPORT_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_KEEPALIVE, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "RST or lost transport (scenarios 2, 3): peer gone, 1006, not clean",
         ),
-        # line 136
+        # line 144
         (State.OPEN, Event.TRANSPORT_STALLED): Row(
             State.CLOSING,
             (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.ARM_CLOSE_TIMER, Effect.RECORD_CLOSE_TIMEOUT,),
@@ -491,21 +491,21 @@ TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
             1008,
             "slow reader",
         ),
-        # line 137
+        # line 145
         (State.OPEN, Event.OPEN_TIMEOUT): Row(
             None,
             (),
             _E,
             "the open timer is cancelled when the handshake completes",
         ),
-        # line 138
+        # line 146
         (State.OPEN, Event.CLOSE_TIMEOUT): Row(
             None,
             (),
             _E,
             "the close timer is not armed before a close starts",
         ),
-        # line 139
+        # line 147
         (State.OPEN, Event.KEEPALIVE_TIMEOUT): Row(
             State.CLOSING,
             (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.ARM_CLOSE_TIMER, Effect.RECORD_CLOSE_TIMEOUT,),
@@ -514,399 +514,399 @@ TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
             1011,
             "keepalive ping timeout",
         ),
-        # line 142
+        # line 150
         (State.CLOSING, Event.APP_SEND): Row(
             State.CLOSING,
             (Effect.DROP,),
             _D,
             "fail fast while closing: send raises ConnectionClosed, try_send returns False, no frame",
         ),
-        # line 143
+        # line 151
         (State.CLOSING, Event.APP_PING): Row(
             State.CLOSING,
             (Effect.DROP,),
             _D,
             "no ping after our Close",
         ),
-        # line 144
+        # line 152
         (State.CLOSING, Event.APP_RECV): Row(
             State.CLOSING,
             (Effect.READ,),
             _D,
             "data the peer sent before it saw our Close is still delivered",
         ),
-        # line 145
+        # line 153
         (State.CLOSING, Event.APP_ACCEPT): Row(
             State.CLOSING,
             (Effect.RAISE_INVALID_STATE,),
             _D,
             "accept after the handshake is API misuse: raised at once",
         ),
-        # line 146
+        # line 154
         (State.CLOSING, Event.APP_CLOSE): Row(
             State.CLOSING,
             (Effect.WAIT_CLOSED, Effect.RETURN_FALSE,),
             _D,
             "already closing (scenario 8): the first code wins; wait for the end",
         ),
-        # line 147
+        # line 155
         (State.CLOSING, Event.APP_CLOSE_INVALID): Row(
             State.CLOSING,
             (Effect.RAISE_INVALID_CLOSE_ARGS,),
             _D,
             "invalid code or reason: rejected before any state change",
         ),
-        # line 148
+        # line 156
         (State.CLOSING, Event.APP_ABORT): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "stop waiting for the peer's Close",
         ),
-        # line 149
+        # line 157
         (State.CLOSING, Event.HANDSHAKE_OK): Row(
             None,
             (),
             _E,
             "the handshake completes once",
         ),
-        # line 150
+        # line 158
         (State.CLOSING, Event.HANDSHAKE_FAIL): Row(
             None,
             (),
             _E,
             "the handshake already completed",
         ),
-        # line 151
+        # line 159
         (State.CLOSING, Event.PEER_DATA): Row(
             State.CLOSING,
             (Effect.DELIVER,),
             _D,
             "deliver: nothing the peer sent before it saw our Close is lost",
         ),
-        # line 152
+        # line 160
         (State.CLOSING, Event.PEER_CLOSE): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.CLOSE_TRANSPORT, Effect.MARK_CLEAN, Effect.NOTIFY_CLOSED,),
             _D,
             "closing handshake complete: clean",
         ),
-        # line 153
+        # line 161
         (State.CLOSING, Event.PEER_CLOSE_INVALID): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "peer answered with an invalid Close: not clean, no second Close from us",
         ),
-        # line 154
+        # line 162
         (State.CLOSING, Event.PEER_PROTOCOL_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "protocol error while closing: not clean",
         ),
-        # line 155
+        # line 163
         (State.CLOSING, Event.TRANSPORT_EOF): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "peer closed TCP without answering our Close: not clean",
         ),
-        # line 156
+        # line 164
         (State.CLOSING, Event.TRANSPORT_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "transport failed while closing: not clean",
         ),
-        # line 157
+        # line 165
         (State.CLOSING, Event.TRANSPORT_STALLED): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "even our Close cannot be written: abort",
         ),
-        # line 158
+        # line 166
         (State.CLOSING, Event.OPEN_TIMEOUT): Row(
             None,
             (),
             _E,
             "the open timer is cancelled when the handshake completes",
         ),
-        # line 159
+        # line 167
         (State.CLOSING, Event.CLOSE_TIMEOUT): Row(
             State.CLOSED,
             (Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "the peer did not answer our Close in time: abort, not clean",
         ),
-        # line 160
+        # line 168
         (State.CLOSING, Event.KEEPALIVE_TIMEOUT): Row(
             None,
             (),
             _E,
             "keepalive stops when a close starts",
         ),
-        # line 163
+        # line 171
         (State.CLOSE_RECEIVED, Event.APP_SEND): Row(
             State.CLOSE_RECEIVED,
             (Effect.DROP,),
             _D,
             "background send after the peer closed (scenario 6): no-op",
         ),
-        # line 164
+        # line 172
         (State.CLOSE_RECEIVED, Event.APP_PING): Row(
             State.CLOSE_RECEIVED,
             (Effect.DROP,),
             _D,
             "no ping after the peer's Close",
         ),
-        # line 165
+        # line 173
         (State.CLOSE_RECEIVED, Event.APP_RECV): Row(
             State.CLOSE_RECEIVED,
             (Effect.READ_BUFFERED,),
             _D,
             "deliver what was received before the peer's Close, then ConnectionClosed",
         ),
-        # line 166
+        # line 174
         (State.CLOSE_RECEIVED, Event.APP_ACCEPT): Row(
             State.CLOSE_RECEIVED,
             (Effect.RAISE_INVALID_STATE,),
             _D,
             "accept after the handshake is API misuse: raised at once",
         ),
-        # line 167
+        # line 175
         (State.CLOSE_RECEIVED, Event.APP_CLOSE): Row(
             State.CLOSE_RECEIVED,
             (Effect.WAIT_CLOSED, Effect.RETURN_FALSE,),
             _D,
             "close after the peer closed (scenario 7, the FastAPI tutorial pattern): no-op",
         ),
-        # line 168
+        # line 176
         (State.CLOSE_RECEIVED, Event.APP_CLOSE_INVALID): Row(
             State.CLOSE_RECEIVED,
             (Effect.RAISE_INVALID_CLOSE_ARGS,),
             _D,
             "invalid code or reason: rejected before any state change",
         ),
-        # line 169
+        # line 177
         (State.CLOSE_RECEIVED, Event.APP_ABORT): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "stop waiting for the transport to end",
         ),
-        # line 170
+        # line 178
         (State.CLOSE_RECEIVED, Event.HANDSHAKE_OK): Row(
             None,
             (),
             _E,
             "the handshake completes once",
         ),
-        # line 171
+        # line 179
         (State.CLOSE_RECEIVED, Event.HANDSHAKE_FAIL): Row(
             None,
             (),
             _E,
             "the handshake already completed",
         ),
-        # line 172
+        # line 180
         (State.CLOSE_RECEIVED, Event.PEER_DATA): Row(
             None,
             (),
             _E,
             "a frame after the peer's Close is reported as peer_protocol_error",
         ),
-        # line 173
+        # line 181
         (State.CLOSE_RECEIVED, Event.PEER_CLOSE): Row(
             None,
             (),
             _E,
             "a second Close from the peer is reported as peer_protocol_error",
         ),
-        # line 174
+        # line 182
         (State.CLOSE_RECEIVED, Event.PEER_CLOSE_INVALID): Row(
             None,
             (),
             _E,
             "a second Close from the peer is reported as peer_protocol_error",
         ),
-        # line 175
+        # line 183
         (State.CLOSE_RECEIVED, Event.PEER_PROTOCOL_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "the peer kept sending after its Close: abort",
         ),
-        # line 176
+        # line 184
         (State.CLOSE_RECEIVED, Event.TRANSPORT_EOF): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.NOTIFY_CLOSED,),
             _D,
             "teardown complete: clean",
         ),
-        # line 177
+        # line 185
         (State.CLOSE_RECEIVED, Event.TRANSPORT_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "peer reset after the closing handshake: still clean",
         ),
-        # line 178
+        # line 186
         (State.CLOSE_RECEIVED, Event.TRANSPORT_STALLED): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "our echo cannot be written: abort",
         ),
-        # line 179
+        # line 187
         (State.CLOSE_RECEIVED, Event.OPEN_TIMEOUT): Row(
             None,
             (),
             _E,
             "the open timer is cancelled when the handshake completes",
         ),
-        # line 180
+        # line 188
         (State.CLOSE_RECEIVED, Event.CLOSE_TIMEOUT): Row(
             State.CLOSED,
             (Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "the peer did not end the transport in time: abort",
         ),
-        # line 181
+        # line 189
         (State.CLOSE_RECEIVED, Event.KEEPALIVE_TIMEOUT): Row(
             None,
             (),
             _E,
             "keepalive stops when the peer's Close arrives",
         ),
-        # line 185
+        # line 193
         (State.CLOSED, Event.APP_SEND): Row(
             State.CLOSED,
             (Effect.DROP,),
             _D,
             "send after close (scenarios 4, 6, 12): send raises ConnectionClosed, try_send returns False",
         ),
-        # line 186
+        # line 194
         (State.CLOSED, Event.APP_PING): Row(
             State.CLOSED,
             (Effect.DROP,),
             _D,
             "ping after close: dropped",
         ),
-        # line 187
+        # line 195
         (State.CLOSED, Event.APP_RECV): Row(
             State.CLOSED,
             (Effect.READ_BUFFERED,),
             _D,
             "receive after close (scenario 9): buffered messages, then ConnectionClosed",
         ),
-        # line 188
+        # line 196
         (State.CLOSED, Event.APP_ACCEPT): Row(
             State.CLOSED,
             (Effect.RETURN_FALSE,),
             _D,
             "accept after the connection closed (refused, or the peer left during the handshake): False, quietly",
         ),
-        # line 189
+        # line 197
         (State.CLOSED, Event.APP_CLOSE): Row(
             State.CLOSED,
             (Effect.RETURN_FALSE,),
             _D,
             "close after close (scenarios 5, 8, 15): idempotent no-op",
         ),
-        # line 190
+        # line 198
         (State.CLOSED, Event.APP_CLOSE_INVALID): Row(
             State.CLOSED,
             (Effect.RAISE_INVALID_CLOSE_ARGS,),
             _D,
             "invalid code or reason: rejected, even after close",
         ),
-        # line 191
+        # line 199
         (State.CLOSED, Event.APP_ABORT): Row(
             State.CLOSED,
             (Effect.RETURN_FALSE,),
             _D,
             "abort after close: no-op",
         ),
-        # line 184, default row
+        # line 192, default row
         (State.CLOSED, Event.HANDSHAKE_OK): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 184, default row
+        # line 192, default row
         (State.CLOSED, Event.HANDSHAKE_FAIL): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 184, default row
+        # line 192, default row
         (State.CLOSED, Event.PEER_DATA): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 184, default row
+        # line 192, default row
         (State.CLOSED, Event.PEER_CLOSE): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 184, default row
+        # line 192, default row
         (State.CLOSED, Event.PEER_CLOSE_INVALID): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 184, default row
+        # line 192, default row
         (State.CLOSED, Event.PEER_PROTOCOL_ERROR): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 184, default row
+        # line 192, default row
         (State.CLOSED, Event.TRANSPORT_EOF): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 184, default row
+        # line 192, default row
         (State.CLOSED, Event.TRANSPORT_ERROR): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 184, default row
+        # line 192, default row
         (State.CLOSED, Event.TRANSPORT_STALLED): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 184, default row
+        # line 192, default row
         (State.CLOSED, Event.OPEN_TIMEOUT): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 184, default row
+        # line 192, default row
         (State.CLOSED, Event.CLOSE_TIMEOUT): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 184, default row
+        # line 192, default row
         (State.CLOSED, Event.KEEPALIVE_TIMEOUT): Row(
             State.CLOSED,
             (),
