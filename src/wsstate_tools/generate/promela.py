@@ -43,10 +43,11 @@ from typing import Final
 
 from ..closecodes import ABNORMAL_CLOSURE, NO_STATUS, is_sendable_code
 from ..spec import Row, Spec
-from ..verify import APP_CLOSE_CODE, INVALID_CLOSE_CODE, PROPERTIES, Bounds
+from ..verify.machine import WELLFORMED, ambiguous_timers, timer_ops
+from ..verify.model import APP_CLOSE_CODE, INVALID_CLOSE_CODE, PROPERTIES, Bounds, opening_states
 from .common import header
 
-__all__ = ["render", "sendable_ranges"]
+__all__ = ["COMPOSED", "render", "render_connection", "render_machine", "sendable_ranges"]
 
 _APP_CODES: Final = {"app_close": APP_CLOSE_CODE, "app_close_invalid": INVALID_CLOSE_CODE}
 #: Properties with a flag and an assertion in the model (termination is the LTL claim).
@@ -68,7 +69,18 @@ def sendable_ranges() -> list[tuple[int, int]]:
 
 
 def render(spec: Spec, bounds: Bounds | None = None) -> str:
-    """The Promela model of two peers built from ``spec``, within ``bounds``."""
+    """The Promela model of ``spec``: its composition's if it has one, else the machine alone.
+
+    ``bounds`` bound the composition (the machine alone needs none).
+    """
+    composed = COMPOSED.get(spec.name)
+    if composed is None:
+        return render_machine(spec)
+    return composed(spec, bounds)
+
+
+def render_connection(spec: Spec, bounds: Bounds | None = None) -> str:
+    """The Promela model of two connection peers built from ``spec``, within ``bounds``."""
     b = bounds or Bounds()
     o: list[str] = [header(spec, "//")]
     w = o.append
@@ -281,10 +293,12 @@ def _render_peer(spec: Spec) -> str:
         if e.name == "app_abort":
             o.append("        pristine = false;\n")
         elif e.name == "app_close":
-            o.append(
-                f"        if :: st[me] == S_{spec.initial} -> pristine = false "
-                ":: else -> skip fi;\n"
-            )
+            # Closing before the opening handshake completed is not a clean run.
+            opening = opening_states(spec)
+            during = " || ".join(f"st[me] == S_{s}" for s in spec.state_names if s in opening)
+            if len(opening) > 1:
+                during = f"({during})"
+            o.append(f"        if :: {during} -> pristine = false :: else -> skip fi;\n")
         o.append(f"        on_{e.name}(me);\n        invariants()\n    }}\n")
     # Deliveries into me: the head frame of wire[1 - me], then its end marker.
     o.append("    :: d_step { !violated && !hole[1 - me] && len(wire[1 - me]) > 0 ->\n")
@@ -376,4 +390,187 @@ def _render_faults() -> str:
         o.append("        fi;\n        k = 0;\n        c = 0;\n        rcvd = -1;\n")
         o.append("        invariants()\n    }\n")
     o.append("    :: faults == 0 -> break\n    od\n}\n\n")
+    return "".join(o)
+
+
+#: Machines whose Promela model is a composition (the same names as
+#: ``wsstate_tools.verify.compositions.COMPOSITIONS``): name -> renderer.
+COMPOSED: Final = {"connection": render_connection}
+
+#: The machine alone: properties with a flag and an assertion (all of them).
+_MACHINE_FLAGS: Final = tuple(WELLFORMED)
+
+
+def render_machine(spec: Spec) -> str:
+    """The Promela model of ``spec`` alone: one process feeding it any event that can occur.
+
+    The same model as :class:`wsstate_tools.verify.machine.MachineModel`: a local
+    event at any time, a timer's event when the timer is armed (disarmed first),
+    any other event where its row is possible. The table is data (arrays filled
+    by ``init``): ``nxt`` (next state, ``NONE`` when impossible) and the timer
+    masks ``tclr``/``tarm`` of row ``s * NE + e``. Every property of
+    :data:`~wsstate_tools.verify.machine.WELLFORMED` is a flag and an assertion:
+    the safety ones are checked in every step; ``termination`` (from every
+    reachable configuration some run reaches a terminal state) is a branching
+    property LTL cannot state, so ``init`` computes the configurations that can
+    reach a terminal state (a least fixpoint over the same arrays, ``ok``) and
+    every step asserts the configuration it reaches is one of them.
+    """
+    states = spec.state_names
+    events = spec.event_names
+    timers = list(spec.timers)
+    ns, ne, nt = len(states), len(events), len(timers)
+    nt2 = 1 << nt
+    word = "byte" if nt <= 8 else "int"
+    o: list[str] = [header(spec, "//")]
+    w = o.append
+    w(f"// The {spec.name} machine alone: one process feeds it every event that can occur;\n")
+    w("// see docs/verification.md. The same model as `wsstate verify " + spec.name + "`\n")
+    w("// (src/wsstate_tools/verify/machine.py).\n")
+    w(f"// Check: spin -a {spec.name}.pml && gcc -O1 -o pan pan.c && ./pan -a -N safety -c0\n\n")
+
+    w("// States\n")
+    for i, s in enumerate(states):
+        w(f"#define S_{s} {i}\n")
+    w(f"#define NS {ns}\n\n// Events\n")
+    for i, e in enumerate(events):
+        w(f"#define E_{e} {i}\n")
+    w(f"#define NE {ne}\n\n// Timers (bits)\n")
+    for i, t in enumerate(timers):
+        w(f"#define T_{t} {1 << i}\n")
+    w(f"#define NT {nt}\n#define NT2 {nt2}  // timer sets\n")
+    w(f"#define NC {ns * nt2}  // configurations: state * NT2 + timers\n")
+    w("#define NONE 255  // nxt[r] of an impossible row\n\n")
+
+    local = [e.name for e in spec.events if e.kind == "local"]
+    timed = set(spec.timers.values())
+    free = [
+        e.name
+        for e in spec.events
+        if e.kind != "local" and not (e.kind == "timer" and e.name in timed)
+    ]
+    w("// Events fed at any time (local), and where their row is possible (the others no\n")
+    w("// timer fires)\n")
+    w(f"#define LOCAL(e) ({' || '.join(f'(e) == E_{e}' for e in local) or 'false'})\n")
+    w(f"#define FREE(e) ({' || '.join(f'(e) == E_{e}' for e in free) or 'false'})\n")
+    pairs: list[str] = []
+    for mask in ambiguous_timers(spec).values():
+        bits = [1 << i for i in range(nt) if mask & 1 << i]
+        pairs.extend(
+            f"(((t) & {a}) != 0 && ((t) & {b}) != 0)"
+            for n, a in enumerate(bits)
+            for b in bits[n + 1 :]
+        )
+    w("// Two armed timers that fire the same event\n")
+    w(f"#define AMBIGUOUS(t) ({' || '.join(pairs) or 'false'})\n")
+    w(f"#define violated ({' || '.join(f'v_{p}' for p in _MACHINE_FLAGS)})\n\n")
+
+    w("byte nxt[NS * NE];   // row s * NE + e: the next state, NONE when impossible\n")
+    w(f"{word} tclr[NS * NE];  // timers the row's effects cancel\n")
+    w(f"{word} tarm[NS * NE];  // timers the row's effects arm (the last effect on a timer wins)\n")
+    w("bool term[NS];       // terminal states\n")
+    if nt:
+        w("byte tev[NT];        // the event each timer fires\n")
+    w("bool ok[NC];         // the configuration can reach a terminal state\n")
+    w(f"byte st;\n{word} timers;\n")
+    w(f"int r;     // scratch: a row\n{word} tmp;  // scratch: timers after a row\n")
+    for p in _MACHINE_FLAGS:
+        w(f"bool v_{p};\n")
+    w("\n")
+
+    w("// Report a broken property: only the first of a step, as the Python checker does\n")
+    w("// (every step is guarded by !violated: a violating step is not followed further).\n")
+    w("inline fail(flag) {\n    if\n    :: !violated ->\n        flag = true;\n")
+    w("        assert(!flag)\n    :: else -> skip\n    fi\n}\n\n")
+
+    w("inline invariants() {\n    if\n")
+    w("    :: !ok[st * NT2 + timers] -> fail(v_termination)\n")
+    w("    :: else -> skip\n    fi\n}\n\n")
+
+    w("// Feed event e (timer bit fired, 0 for none, already run out) and perform its row.\n")
+    w("inline step(e, fired) {\n    r = st * NE + e;\n    if\n")
+    w("    :: nxt[r] == NONE -> fail(v_impossible_event)\n    :: else ->\n")
+    w("        if\n        :: term[st] && nxt[r] != st -> fail(v_terminal_left)\n")
+    w("        :: else -> skip\n        fi;\n")
+    w("        tmp = ((timers & ~(fired)) & ~tclr[r]) | tarm[r];\n")
+    w("        if\n        :: !term[st] && term[nxt[r]] && tmp != 0 -> fail(v_timers_cleared)\n")
+    w("        :: else -> skip\n        fi;\n")
+    w("        if\n        :: AMBIGUOUS(tmp) -> fail(v_deterministic)\n")
+    w("        :: else -> skip\n        fi;\n")
+    w("        if\n        :: !violated -> st = nxt[r]; timers = tmp\n")
+    w("        :: else -> skip\n        fi\n    fi;\n")
+    w("    r = 0;\n    tmp = 0;\n    invariants()\n}\n\n")
+
+    w("// Configuration c can reach a terminal state through an edge (s, t, e, fired)? A\n")
+    w("// violating edge is cut: it counts as an end, as in the Python checker.\n")
+    w("inline edge(s, t, e, fired) {\n    r = s * NE + e;\n    if\n")
+    w("    :: nxt[r] == NONE -> ok[c] = true\n    :: else ->\n")
+    w("        nt = ((t & ~(fired)) & ~tclr[r]) | tarm[r];\n")
+    w("        if\n")
+    w("        :: term[s] && nxt[r] != s -> ok[c] = true\n")
+    w("        :: else -> if\n")
+    w("            :: !term[s] && term[nxt[r]] && nt != 0 -> ok[c] = true\n")
+    w("            :: else -> if\n")
+    w("                :: AMBIGUOUS(nt) -> ok[c] = true\n")
+    w("                :: else -> if\n")
+    w("                    :: ok[nxt[r] * NT2 + nt] -> ok[c] = true\n")
+    w("                    :: else -> skip\n")
+    w("                    fi\n                fi\n            fi\n        fi\n    fi;\n")
+    w("    r = 0\n}\n\n")
+
+    w("// ok: the least fixpoint of 'terminal, or an edge to an ok configuration'.\n")
+    w("inline fixpoint() {\n    c = 0;\n    do\n    :: c < NC -> ok[c] = term[c / NT2]; c++\n")
+    w("    :: else -> break\n    od;\n    changed = true;\n    do\n    :: changed ->\n")
+    w("        changed = false;\n        c = 0;\n        do\n        :: c < NC ->\n")
+    w("            if\n            :: !ok[c] ->\n")
+    w("                s = c / NT2;\n                t = c % NT2;\n                e = 0;\n")
+    w("                do\n                :: e < NE ->\n                    if\n")
+    w("                    :: LOCAL(e) || (FREE(e) && nxt[s * NE + e] != NONE) -> ")
+    w("edge(s, t, e, 0)\n")
+    w("                    :: else -> skip\n                    fi;\n                    e++\n")
+    w("                :: else -> break\n                od;\n")
+    if nt:
+        w("                k = 0;\n                do\n                :: k < NT ->\n")
+        w("                    if\n                    :: (t & (1 << k)) != 0 -> ")
+        w("edge(s, t, tev[k], 1 << k)\n")
+        w("                    :: else -> skip\n                    fi;\n                    k++\n")
+        w("                :: else -> break\n                od;\n")
+    w("                if\n                :: ok[c] -> changed = true\n")
+    w("                :: else -> skip\n                fi\n")
+    w("            :: else -> skip\n            fi;\n            c++\n")
+    w("        :: else -> break\n        od\n    :: else -> break\n    od\n}\n\n")
+
+    w("proctype Machine() {\nend:\n    do\n")
+    for e in local:
+        w(f"    :: d_step {{ !violated -> step(E_{e}, 0) }}\n")
+    for e in free:
+        w(f"    :: d_step {{ !violated && nxt[st * NE + E_{e}] != NONE -> step(E_{e}, 0) }}\n")
+    for t, e in spec.timers.items():
+        w(f"    :: d_step {{ !violated && (timers & T_{t}) != 0 -> step(E_{e}, T_{t}) }}\n")
+    w("    od\n}\n\n")
+
+    init_clear, init_arm = timer_ops(spec, spec.initial_effects)
+    w(f"init {{\n    int c, s, t, e, k;\n    {word} nt;\n    bool changed;\n    d_step {{\n")
+    w("        // the table\n")
+    for row in spec.iter_rows():
+        i = states.index(row.state) * ne + events.index(row.event)
+        nxt = "NONE" if row.impossible or row.next is None else f"S_{row.next}"
+        clear, arm = timer_ops(spec, row.effects)
+        stmts = [f"nxt[{i}] = {nxt}"]
+        if clear:
+            stmts.append(f"tclr[{i}] = {clear}")
+        if arm:
+            stmts.append(f"tarm[{i}] = {arm}")
+        w(f"        {'; '.join(stmts)};  // {row.state}/{row.event}, line {row.line}\n")
+    for s in states:
+        if s in spec.terminal:
+            w(f"        term[S_{s}] = true;\n")
+    for i, e in enumerate(spec.timers.values()):
+        w(f"        tev[{i}] = E_{e};\n")
+    w("        fixpoint();\n        c = 0; s = 0; t = 0; e = 0; k = 0; nt = 0; changed = false;\n")
+    w(f"        st = S_{spec.initial};\n        timers = {init_arm & ~init_clear};\n")
+    w("        if\n        :: AMBIGUOUS(timers) -> fail(v_deterministic)\n")
+    w("        :: else -> skip\n        fi;\n        invariants()\n    };\n")
+    w("    run Machine()\n}\n\n")
+    w("ltl safety { [] !violated }\n")
     return "".join(o)

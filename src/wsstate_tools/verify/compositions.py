@@ -1,0 +1,56 @@
+"""Machines composed with what surrounds them, registered by machine name.
+
+Every machine is checked alone (:func:`~wsstate_tools.verify.search.check_machine`:
+the well-formedness properties). A machine whose behaviour depends on a peer, a
+channel or a broker also has a *composition*: a model of it together with those,
+with properties of its own. :data:`COMPOSITIONS` is the one place that says
+which machines have one; a machine not listed gets the well-formedness checks
+only. (The Promela renderer, :mod:`wsstate_tools.generate.promela`, has the
+matching table of composed models; a test checks the two list the same names.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+from ..spec import Spec
+from .model import PROPERTIES, Bounds
+from .report import Replay, Result
+from .search import check, replay
+
+__all__ = ["COMPOSITIONS", "Composition"]
+
+
+@dataclass(frozen=True, slots=True)
+class Composition:
+    """A machine composed with its surroundings: what to explore and what must hold."""
+
+    doc: str
+    """What the composition is, in one line."""
+    properties: Mapping[str, str]
+    """Its properties, in report order."""
+    check: Callable[[Spec, Bounds | None], Result]
+    """Explore the composition built from a spec, within bounds."""
+    replay: Callable[[Spec, Sequence[str], Bounds | None], Replay]
+    """Follow a counterexample's steps again (full model)."""
+
+
+def _replay(spec: Spec, steps: Sequence[str], bounds: Bounds | None) -> Replay:
+    return replay(spec, steps, bounds)
+
+
+#: Machine name -> its composition.
+COMPOSITIONS: Final[Mapping[str, Composition]] = MappingProxyType(
+    {
+        "connection": Composition(
+            doc="two connection peers (client, server) over a TCP channel with faults and "
+            "timers (wsstate_tools.verify.model)",
+            properties=PROPERTIES,
+            check=check,
+            replay=_replay,
+        ),
+    }
+)
