@@ -272,6 +272,21 @@ def test_reserved_names_cover_the_statechart_attributes() -> None:
     assert "app_send" not in reserved
 
 
+def test_reserved_names_match_the_installed_statemachine() -> None:
+    """The kept list is python-statemachine's: an upgrade that adds an attribute fails here."""
+    import statemachine
+
+    from wsstate_tools.spec.reserved import STATEMACHINE_SERIES, probe_reserved_names
+
+    assert statemachine.__version__.startswith(STATEMACHINE_SERIES + "."), (
+        f"python-statemachine {statemachine.__version__}: re-check RESERVED_NAMES"
+    )
+    probed = probe_reserved_names()
+    assert probed == reserved_names(), (
+        f"missing: {sorted(probed - reserved_names())}, stale: {sorted(reserved_names() - probed)}"
+    )
+
+
 # -- the declarations a machine makes about itself -----------------------------------
 
 SHIPPED = ROOT / "spec" / "connection.toml"
@@ -371,12 +386,14 @@ def test_the_loader_imports_neither_the_runtime_nor_its_generated_tables() -> No
 
 
 def test_spec_modules_import_in_layer_order() -> None:
-    """model imports nothing of the package; parse only model; validate model and parse."""
+    """model and reserved import nothing of the package; parse only model; validate model,
+    parse and reserved."""
     package = ROOT / "src" / "wsstate_tools" / "spec"
     allowed = {
         "model": set(),
+        "reserved": set(),
         "parse": {"model"},
-        "validate": {"model", "parse"},
+        "validate": {"model", "parse", "reserved"},
         "loader": {"model", "parse", "validate"},
     }
     for module, deps in allowed.items():

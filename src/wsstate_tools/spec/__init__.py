@@ -34,7 +34,7 @@ from .model import (
     SpecError,
     StateDef,
 )
-from .validate import reserved_names
+from .reserved import reserved_names
 
 __all__ = [
     "EVENT_KINDS",

@@ -16,33 +16,13 @@ written here. :func:`check` returns the problems in no particular order.
 
 from __future__ import annotations
 
-import functools
 import keyword
 
 from .model import Problem, Row, Spec
 from .parse import Lines
+from .reserved import reserved_names
 
-__all__ = ["check", "reserved_names"]
-
-
-@functools.cache
-def reserved_names() -> frozenset[str]:
-    """Names a state id or event may not take: attributes of python-statemachine's StateChart.
-
-    An event named like an attribute (``send``, ``model``, ``configuration``...)
-    silently replaces it in the generated class.
-    """
-    from statemachine import State, StateChart
-
-    class _Probe(StateChart):  # type: ignore[type-arg]
-        only = State(initial=True)
-        step = only.to(only)
-
-    # dir() of a subclass instance: StateChart's attributes, the ones its metaclass
-    # adds to every subclass (final_states, initial_state) and the instance's own.
-    names = set(dir(StateChart)) | set(dir(_Probe()))
-    names -= {"only", "step"}
-    return frozenset(n for n in names if not n.startswith("__"))
+__all__ = ["check"]
 
 
 class _Checker:
