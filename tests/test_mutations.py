@@ -19,7 +19,7 @@ from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from wsstate.testing.mutants import MUTANTS
-from wsstate.testing.stateful import Role, run_tour
+from wsstate.testing.stateful import Role, class_name, run_tour
 
 GENERATED = Path(__file__).parent / "generated" / "test_connection_stateful.py"
 
@@ -53,7 +53,8 @@ def _run_suite(role: Role) -> str | None:
     if failures:
         return f"tour: {failures[0]}"
     module = _generated()
-    machine = module.ServerSide if role == "server" else module.ClientSide
+    # The generated module exports only each role's TestCase: build the role's machine.
+    machine = type(class_name(role), (module.ConnectionMachine,), {"role": role})
     try:
         run_state_machine_as_test(machine, settings=BUDGET)
     except Exception as exc:

@@ -39,6 +39,9 @@
 #define E_open_timeout 16
 #define E_close_timeout 17
 #define E_keepalive_timeout 18
+#define E_library_close 19
+#define E_app_accept_again 20
+#define E_library_close_peer_fault 21
 
 // Timers (bits)
 #define T_open_timer 1
@@ -174,71 +177,71 @@ inline invariants() {
 // The table, one inline per event: feed the event to peer me, perform its row.
 inline on_app_send(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 108
+    :: st[me] == S_CONNECTING ->  // line 111
         st[me] = S_CONNECTING
-    :: st[me] == S_OPEN ->  // line 129
+    :: st[me] == S_OPEN ->  // line 135
         sends[me]--;
         emit(me, F_DATA, 0);
         st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 150
+    :: st[me] == S_CLOSING ->  // line 159
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 171
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 183
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 193
+    :: st[me] == S_CLOSED ->  // line 208
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_ping(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 109
+    :: st[me] == S_CONNECTING ->  // line 112
         st[me] = S_CONNECTING
-    :: st[me] == S_OPEN ->  // line 130
+    :: st[me] == S_OPEN ->  // line 136
         pings[me]--;
         emit(me, F_PING, 0);
         st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 151
+    :: st[me] == S_CLOSING ->  // line 160
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 172
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 184
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 194
+    :: st[me] == S_CLOSED ->  // line 209
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_recv(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 110
+    :: st[me] == S_CONNECTING ->  // line 113
         st[me] = S_CONNECTING
-    :: st[me] == S_OPEN ->  // line 131
+    :: st[me] == S_OPEN ->  // line 137
         st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 152
+    :: st[me] == S_CLOSING ->  // line 161
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 173
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 185
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 195
+    :: st[me] == S_CLOSED ->  // line 210
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_accept(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 111
+    :: st[me] == S_CONNECTING ->  // line 114
         st[me] = S_CONNECTING
-    :: st[me] == S_OPEN ->  // line 132
+    :: st[me] == S_OPEN ->  // line 138
         st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 153
+    :: st[me] == S_CLOSING ->  // line 162
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 174
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 186
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 196
+    :: st[me] == S_CLOSED ->  // line 211
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_close(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 112
+    :: st[me] == S_CONNECTING ->  // line 116
         timers[me] = timers[me] & ~T_open_timer;
         abort(me);
         tmp = 1000;
@@ -246,7 +249,7 @@ inline on_app_close(me) {
         tmp = 0;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_OPEN ->  // line 133
+    :: st[me] == S_OPEN ->  // line 140
         timers[me] = timers[me] & ~T_keepalive;
         emit(me, F_CLOSE, 1000);
         timers[me] = timers[me] | T_close_timer;
@@ -254,33 +257,33 @@ inline on_app_close(me) {
         record(me, tmp);
         tmp = 0;
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSING ->  // line 154
+    :: st[me] == S_CLOSING ->  // line 164
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 175
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 188
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 197
+    :: st[me] == S_CLOSED ->  // line 213
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_close_invalid(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 113
+    :: st[me] == S_CONNECTING ->  // line 117
         st[me] = S_CONNECTING
-    :: st[me] == S_OPEN ->  // line 134
+    :: st[me] == S_OPEN ->  // line 141
         st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 155
+    :: st[me] == S_CLOSING ->  // line 165
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 176
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 189
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSED ->  // line 198
+    :: st[me] == S_CLOSED ->  // line 214
         st[me] = S_CLOSED
     fi
 }
 
 inline on_app_abort(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 114
+    :: st[me] == S_CONNECTING ->  // line 118
         timers[me] = timers[me] & ~T_open_timer;
         abort(me);
         tmp = 1006;
@@ -288,7 +291,7 @@ inline on_app_abort(me) {
         tmp = 0;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_OPEN ->  // line 135
+    :: st[me] == S_OPEN ->  // line 142
         timers[me] = timers[me] & ~T_keepalive;
         abort(me);
         tmp = 1006;
@@ -296,41 +299,41 @@ inline on_app_abort(me) {
         tmp = 0;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSING ->  // line 156
+    :: st[me] == S_CLOSING ->  // line 166
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 177
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 190
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 199
+    :: st[me] == S_CLOSED ->  // line 215
         st[me] = S_CLOSED
     fi
 }
 
 inline on_handshake_ok(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 115
+    :: st[me] == S_CONNECTING ->  // line 119
         timers[me] = timers[me] & ~T_open_timer;
         timers[me] = timers[me] | T_keepalive;
         st[me] = S_OPEN
-    :: st[me] == S_OPEN ->  // line 136
+    :: st[me] == S_OPEN ->  // line 143
         fail(v_impossible_event)
-    :: st[me] == S_CLOSING ->  // line 157
+    :: st[me] == S_CLOSING ->  // line 167
         fail(v_impossible_event)
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 178
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 191
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 192
+    :: st[me] == S_CLOSED ->  // line 216
         st[me] = S_CLOSED
     fi
 }
 
 inline on_handshake_fail(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 116
+    :: st[me] == S_CONNECTING ->  // line 120
         timers[me] = timers[me] & ~T_open_timer;
         abort(me);
         tmp = (rcvd > 0 -> rcvd : (rcvd == 0 -> 1005 : 1006));
@@ -338,37 +341,37 @@ inline on_handshake_fail(me) {
         tmp = 0;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_OPEN ->  // line 137
+    :: st[me] == S_OPEN ->  // line 144
         fail(v_impossible_event)
-    :: st[me] == S_CLOSING ->  // line 158
+    :: st[me] == S_CLOSING ->  // line 168
         fail(v_impossible_event)
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 179
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 192
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 192
+    :: st[me] == S_CLOSED ->  // line 217
         st[me] = S_CLOSED
     fi
 }
 
 inline on_peer_data(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 117
+    :: st[me] == S_CONNECTING ->  // line 121
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 138
+    :: st[me] == S_OPEN ->  // line 145
         st[me] = S_OPEN
-    :: st[me] == S_CLOSING ->  // line 159
+    :: st[me] == S_CLOSING ->  // line 169
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 180
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 193
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 192
+    :: st[me] == S_CLOSED ->  // line 207
         st[me] = S_CLOSED
     fi
 }
 
 inline on_peer_close(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 118
+    :: st[me] == S_CONNECTING ->  // line 122
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 139
+    :: st[me] == S_OPEN ->  // line 146
         timers[me] = timers[me] & ~T_keepalive;
         tmp = (rcvd > 0 -> rcvd : 0);
         emit(me, F_CLOSE, tmp);
@@ -380,24 +383,24 @@ inline on_peer_close(me) {
         tmp = 0;
         clean[me] = true;
         st[me] = S_CLOSE_RECEIVED
-    :: st[me] == S_CLOSING ->  // line 160
+    :: st[me] == S_CLOSING ->  // line 170
         timers[me] = timers[me] & ~T_close_timer;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
         clean[me] = true;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 181
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 194
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 192
+    :: st[me] == S_CLOSED ->  // line 207
         st[me] = S_CLOSED
     fi
 }
 
 inline on_peer_close_invalid(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 119
+    :: st[me] == S_CONNECTING ->  // line 123
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 140
+    :: st[me] == S_OPEN ->  // line 147
         timers[me] = timers[me] & ~T_keepalive;
         emit(me, F_CLOSE, 1002);
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
@@ -406,23 +409,23 @@ inline on_peer_close_invalid(me) {
         tmp = 0;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSING ->  // line 161
+    :: st[me] == S_CLOSING ->  // line 171
         timers[me] = timers[me] & ~T_close_timer;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 182
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 195
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 192
+    :: st[me] == S_CLOSED ->  // line 207
         st[me] = S_CLOSED
     fi
 }
 
 inline on_peer_protocol_error(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 120
+    :: st[me] == S_CONNECTING ->  // line 124
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 141
+    :: st[me] == S_OPEN ->  // line 148
         timers[me] = timers[me] & ~T_keepalive;
         emit(me, F_CLOSE, 1002);
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
@@ -431,155 +434,213 @@ inline on_peer_protocol_error(me) {
         tmp = 0;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSING ->  // line 162
+    :: st[me] == S_CLOSING ->  // line 172
         timers[me] = timers[me] & ~T_close_timer;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 183
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 196
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 192
+    :: st[me] == S_CLOSED ->  // line 207
         st[me] = S_CLOSED
     fi
 }
 
 inline on_transport_eof(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 121
+    :: st[me] == S_CONNECTING ->  // line 125
         timers[me] = timers[me] & ~T_open_timer;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
         record(me, 1006);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_OPEN ->  // line 142
+    :: st[me] == S_OPEN ->  // line 149
         timers[me] = timers[me] & ~T_keepalive;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
         record(me, 1006);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSING ->  // line 163
+    :: st[me] == S_CLOSING ->  // line 173
         timers[me] = timers[me] & ~T_close_timer;
         if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 184
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 197
         timers[me] = timers[me] & ~T_close_timer;
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 192
+    :: st[me] == S_CLOSED ->  // line 207
         st[me] = S_CLOSED
     fi
 }
 
 inline on_transport_error(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 122
+    :: st[me] == S_CONNECTING ->  // line 126
         timers[me] = timers[me] & ~T_open_timer;
         abort(me);
         record(me, 1006);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_OPEN ->  // line 143
+    :: st[me] == S_OPEN ->  // line 150
         timers[me] = timers[me] & ~T_keepalive;
         abort(me);
         record(me, 1006);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSING ->  // line 164
+    :: st[me] == S_CLOSING ->  // line 174
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 185
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 198
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 192
+    :: st[me] == S_CLOSED ->  // line 207
         st[me] = S_CLOSED
     fi
 }
 
 inline on_transport_stalled(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 123
+    :: st[me] == S_CONNECTING ->  // line 127
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 144
+    :: st[me] == S_OPEN ->  // line 151
         timers[me] = timers[me] & ~T_keepalive;
         emit(me, F_CLOSE, 1008);
         timers[me] = timers[me] | T_close_timer;
         record(me, 1008);
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSING ->  // line 165
+    :: st[me] == S_CLOSING ->  // line 175
+        st[me] = S_CLOSING
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 199
         timers[me] = timers[me] & ~T_close_timer;
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 186
-        timers[me] = timers[me] & ~T_close_timer;
-        abort(me);
-        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
-        st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 192
+    :: st[me] == S_CLOSED ->  // line 207
         st[me] = S_CLOSED
     fi
 }
 
 inline on_open_timeout(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 124
+    :: st[me] == S_CONNECTING ->  // line 128
         abort(me);
         record(me, 1006);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_OPEN ->  // line 145
+    :: st[me] == S_OPEN ->  // line 152
         fail(v_impossible_event)
-    :: st[me] == S_CLOSING ->  // line 166
+    :: st[me] == S_CLOSING ->  // line 176
         fail(v_impossible_event)
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 187
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 200
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 192
+    :: st[me] == S_CLOSED ->  // line 207
         st[me] = S_CLOSED
     fi
 }
 
 inline on_close_timeout(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 125
+    :: st[me] == S_CONNECTING ->  // line 129
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 146
+    :: st[me] == S_OPEN ->  // line 153
         fail(v_impossible_event)
-    :: st[me] == S_CLOSING ->  // line 167
+    :: st[me] == S_CLOSING ->  // line 177
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 188
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 201
         abort(me);
         if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
         st[me] = S_CLOSED
-    :: st[me] == S_CLOSED ->  // line 192
+    :: st[me] == S_CLOSED ->  // line 207
         st[me] = S_CLOSED
     fi
 }
 
 inline on_keepalive_timeout(me) {
     if
-    :: st[me] == S_CONNECTING ->  // line 126
+    :: st[me] == S_CONNECTING ->  // line 130
         fail(v_impossible_event)
-    :: st[me] == S_OPEN ->  // line 147
+    :: st[me] == S_OPEN ->  // line 154
         timers[me] = timers[me] & ~T_keepalive;
         emit(me, F_CLOSE, 1011);
         timers[me] = timers[me] | T_close_timer;
         record(me, 1011);
         st[me] = S_CLOSING
-    :: st[me] == S_CLOSING ->  // line 168
+    :: st[me] == S_CLOSING ->  // line 178
         fail(v_impossible_event)
-    :: st[me] == S_CLOSE_RECEIVED ->  // line 189
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 202
         fail(v_impossible_event)
-    :: st[me] == S_CLOSED ->  // line 192
+    :: st[me] == S_CLOSED ->  // line 207
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_library_close(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 131
+        fail(v_impossible_event)
+    :: st[me] == S_OPEN ->  // line 155
+        timers[me] = timers[me] & ~T_keepalive;
+        emit(me, F_CLOSE, 0);
+        timers[me] = timers[me] | T_close_timer;
+        tmp = 1005;
+        record(me, tmp);
+        tmp = 0;
+        st[me] = S_CLOSING
+    :: st[me] == S_CLOSING ->  // line 179
+        st[me] = S_CLOSING
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 203
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSED ->  // line 207
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_app_accept_again(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 115
+        st[me] = S_CONNECTING
+    :: st[me] == S_OPEN ->  // line 139
+        st[me] = S_OPEN
+    :: st[me] == S_CLOSING ->  // line 163
+        st[me] = S_CLOSING
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 187
+        st[me] = S_CLOSE_RECEIVED
+    :: st[me] == S_CLOSED ->  // line 212
+        st[me] = S_CLOSED
+    fi
+}
+
+inline on_library_close_peer_fault(me) {
+    if
+    :: st[me] == S_CONNECTING ->  // line 132
+        fail(v_impossible_event)
+    :: st[me] == S_OPEN ->  // line 156
+        timers[me] = timers[me] & ~T_keepalive;
+        emit(me, F_CLOSE, 0);
+        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        tmp = (rcvd > 0 -> rcvd : (rcvd == 0 -> 1005 : 1006));
+        record(me, tmp);
+        tmp = 0;
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSING ->  // line 180
+        timers[me] = timers[me] & ~T_close_timer;
+        if :: wend[me] == LIVE -> wend[me] = FIN :: else -> skip fi;
+        if :: timers[me] != 0 -> fail(v_timers_cleared) :: else -> skip fi;
+        st[me] = S_CLOSED
+    :: st[me] == S_CLOSE_RECEIVED ->  // line 204
+        fail(v_impossible_event)
+    :: st[me] == S_CLOSED ->  // line 207
         st[me] = S_CLOSED
     fi
 }
@@ -625,6 +686,11 @@ end:
         last = K_APP;
         pristine = false;
         on_app_abort(me);
+        invariants()
+    }
+    :: d_step { !violated ->
+        last = K_APP;
+        on_app_accept_again(me);
         invariants()
     }
     :: d_step { !violated && !hole[1 - me] && len(wire[1 - me]) > 0 ->

@@ -15,6 +15,65 @@ abort           True             True                 True                    Fa
 In CONNECTING (a Starlette socket not yet accepted) send, ping and recv raise
 :class:`~wsstate.InvalidState`. Nothing here ever raises the transport's own
 exception, and nothing is logged above DEBUG for a closure.
+
+Theory of operation
+-------------------
+
+Every operation is one event fed to the table (:class:`~wsstate.core.Machine`);
+the row's effects are performed in order (``_ACTIONS``), its bookkeeping done
+by the machine, and the operation returns or raises its row's one *outcome*
+effect (``OPERATION_OUTCOMES``, found per state at import: a table whose row
+gave an operation no outcome would not import). ``EFFECT_HANDLERS`` names who
+handles every effect the spec declares (``tests/test_effects.py``).
+
+Rules outside the table
+~~~~~~~~~~~~~~~~~~~~~~~
+
+What the table cannot say, because it is about arguments, facts, time or
+threads rather than about the state; each is a pure classification or a
+mechanism, never a decision about a transition:
+
+1. *Close arguments* (:func:`~wsstate.closecodes.validate_close`): a valid code
+   and reason is ``app_close``, an invalid one ``app_close_invalid``. Events
+   are discrete; an argument is classified before it reaches the table.
+2. *A library's own Close* (:func:`library_close_event`): its code makes it
+   ``library_close`` or ``library_close_peer_fault`` (:data:`PEER_FAULT_CODES`);
+   who closed is the rows' ``record_close:``. The code list is a fact about
+   RFC 6455's codes, not about the connection's state.
+3. *A second accept()* (:func:`accept_event`): ``app_accept_again`` when the
+   transport already has the handshake (its ``accepted`` fact). The accept in
+   progress lives in the transport, which is why it is a fact: a state of its
+   own (ACCEPTING) would be the better model, but the verifier's clean
+   sub-model counts only the initial state as before the handshake.
+4. *Facts into events* (``_sync``): the transport's facts are cumulative
+   levels, events are edges, so each fact is fed once (``_fed_*``), in the
+   order they happen (the library's Close, the peer's Close, the loss); a loss
+   is ``transport_error`` or ``transport_eof`` by :func:`loss_event`. The
+   facts are read whenever the transport says it is no longer open, before
+   the operation's own event, so the operation's row is the current state's.
+5. *Time*: how long each timer runs (:class:`Options`; None means the ``arm:``
+   effect arms nothing), the keepalive's ping and pong deadline (a late pong is
+   ``keepalive_timeout``; a transport without ping, ASGI, has no keepalive), and
+   the write timeout that turns a waiting send into ``transport_stalled``.
+   Timers armed while the connection is being built are created once it is
+   (performance; the table's arm/cancel order is kept).
+6. *API misuse independent of the state*: a payload that is not str or
+   bytes-like raises TypeError before any event; guarding a transport without
+   an application-side handshake as not yet open raises TypeError.
+7. *Threads*: ``send_threadsafe`` reads the ``app_send`` outcome of the state
+   it sees from another thread and defers the real decision to the loop, where
+   the same row applies again; a closed loop makes it return False.
+8. *Callbacks*: ``on_close`` registered after CLOSED runs soon (the
+   notification already happened); a failing callback is logged at ERROR
+   (the user's bug, not a closure) and does not stop the others.
+9. *Internal errors*: an event the table calls impossible is logged at ERROR
+   and raised (:class:`~wsstate.ImpossibleEvent`): an adapter bug, not a
+   condition to absorb.
+10. *Adapters*: how a transport's native results and exceptions become facts
+    (``TransportClosed``, :class:`~wsstate.adapters.base.Facts`) is each
+    adapter's, documented in its module; the Starlette adapter's
+    ``websocket.disconnect`` classification is the pure function
+    :func:`wsstate.adapters.starlette.disconnect_facts`.
 """
 
 from __future__ import annotations
@@ -24,9 +83,10 @@ import contextlib
 import inspect
 import logging
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Protocol, runtime_checkable
+from types import MappingProxyType
+from typing import Any, Final, Protocol, cast, runtime_checkable
 
 from ._timers import Timer, call_later
 from .adapters.base import Data, Transport, TransportClosed
@@ -35,7 +95,20 @@ from .core import Machine
 from .errors import ClosedBy, ConnectionClosed, ImpossibleEvent, InvalidState
 from .machines.connection import TABLE, TERMINAL, Effect, Event, Row, State
 
-__all__ = ["CloseCallback", "GuardedConnection", "Options", "Stats"]
+__all__ = [
+    "EFFECT_HANDLERS",
+    "OPERATION_MODIFIERS",
+    "OPERATION_OUTCOMES",
+    "PASSIVE_EFFECTS",
+    "PEER_FAULT_CODES",
+    "CloseCallback",
+    "GuardedConnection",
+    "Options",
+    "Stats",
+    "accept_event",
+    "library_close_event",
+    "loss_event",
+]
 
 logger: Final = logging.getLogger("wsstate")
 
@@ -47,11 +120,40 @@ _STR_BYTES: Final = (str, bytes)
 # Enum members as module constants: an attribute lookup on an enum class costs
 # as much as the table lookup itself (~70 ns on CPython 3.11).
 _APP_SEND: Final = Event.APP_SEND
-#: Close codes a transport library sends when it fails the connection because of
-#: the peer: protocol error, unsupported data, invalid payload, message too big.
-_PEER_FAULT_CODES: Final = frozenset({1002, 1003, 1007, 1009})
 _TRANSMIT: Final = Effect.TRANSMIT
 _DROP: Final = Effect.DROP
+_RETURN_TRUE: Final = Effect.RETURN_TRUE
+_RAISE_INVALID_STATE: Final = Effect.RAISE_INVALID_STATE
+
+#: Close codes a transport library sends when it fails the connection because of
+#: the peer: protocol error, unsupported data, invalid payload, message too big.
+PEER_FAULT_CODES: Final = frozenset({1002, 1003, 1007, 1009})
+
+
+def library_close_event(code: int) -> Event:
+    """The event a Close frame the transport library sent on its own is fed as.
+
+    With a code that blames the peer (:data:`PEER_FAULT_CODES`) it is
+    ``library_close_peer_fault``; with any other (a server handler returned,
+    1000, or raised, 1011; the server shuts down, 1001) ``library_close``. Who
+    closed is then the table's to say (``record_close:remote`` or ``:local``).
+    """
+    return Event.LIBRARY_CLOSE_PEER_FAULT if code in PEER_FAULT_CODES else Event.LIBRARY_CLOSE
+
+
+def loss_event(error: bool) -> Event:
+    """A lost transport's event: ``transport_error`` (RST, OSError), else ``transport_eof``."""
+    return Event.TRANSPORT_ERROR if error else Event.TRANSPORT_EOF
+
+
+def accept_event(handed_over: bool) -> Event:
+    """The event ``accept()`` is fed as: ``app_accept_again`` once the transport has the handshake.
+
+    ``handed_over`` is the transport's ``accepted`` fact: an earlier ``accept()``
+    handed the handshake to it (it may still be running), or it was accepted
+    before it was guarded.
+    """
+    return Event.APP_ACCEPT_AGAIN if handed_over else Event.APP_ACCEPT
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +227,6 @@ class GuardedConnection:
 
     __slots__ = (
         "__weakref__",
-        "_accepting",
         "_callbacks",
         "_closed_event",
         "_deferred",
@@ -135,7 +236,6 @@ class GuardedConnection:
         "_keepalive",
         "_loop",
         "_m",
-        "_stall_fed",
         "_t",
         "_tasks",
         "_timers",
@@ -151,6 +251,10 @@ class GuardedConnection:
         opened: bool = True,
         name: str = "connection",
     ) -> None:
+        if not opened and not isinstance(transport, _Accepting):
+            raise TypeError(
+                f"{type(transport).__name__} has no application-side handshake: guard it open"
+            )
         self._t = transport
         self._loop = transport.loop
         self.options = options or Options()
@@ -166,8 +270,6 @@ class GuardedConnection:
         self._fed_library_close = False
         self._fed_close_rcvd = False
         self._fed_lost = False
-        self._stall_fed = False
-        self._accepting = False
         # Timers armed while the connection is being set up are created once it
         # is: the initial open timer of a connection that is already open is
         # cancelled by handshake_ok at once, and a timer handle armed and
@@ -239,26 +341,27 @@ class GuardedConnection:
         (accepting twice) it raises :class:`~wsstate.InvalidState`; once CLOSED it
         returns False.
         """
-        effects = self._handle(Event.APP_ACCEPT).effects
-        if Effect.RAISE_INVALID_STATE in effects:
-            raise InvalidState(f"accept() in state {self._m.state.value}: already accepted")
-        if Effect.ACCEPT_HANDSHAKE not in effects:
-            return Effect.RETURN_TRUE in effects
         t = self._t
-        if not isinstance(t, _Accepting) or self._accepting:
-            # Only a transport with an application-side handshake is ever CONNECTING,
-            # and one accept() at a time may run it.
-            raise InvalidState("accept(): the handshake is already being accepted")
-        self._accepting = True
-        try:
-            await t.accept(subprotocol)
-        except TransportClosed:
-            self._handle(Event.HANDSHAKE_FAIL)
-        else:
-            self._handle(Event.HANDSHAKE_OK)
-        finally:
-            self._accepting = False
-        return self._m.state is State.OPEN
+        event = accept_event(isinstance(t, _Accepting) and t.accepted)
+        outcome: Effect | None = _OUTCOMES[event][self._m.state]
+        self._handle(event)
+        if outcome is Effect.ACCEPT_HANDSHAKE:
+            # Only a transport with an application-side handshake is ever CONNECTING
+            # (checked when the connection is created).
+            try:
+                await cast(_Accepting, t).accept(subprotocol)
+            except TransportClosed:
+                event = Event.HANDSHAKE_FAIL
+            else:
+                event = Event.HANDSHAKE_OK
+            # The handshake row says what accept() returns: True from CONNECTING to
+            # OPEN; False once the connection ended first (close() or abort()
+            # meanwhile, the open timeout) or the handshake failed.
+            outcome = _OUTCOMES[event].get(self._m.state)  # impossible: _handle raises
+            self._handle(event)
+        if outcome is _RAISE_INVALID_STATE:
+            raise InvalidState(f"accept() in state {self._m.state.value}: already accepted")
+        return outcome is _RETURN_TRUE
 
     # -- sending ---------------------------------------------------------------
 
@@ -299,14 +402,14 @@ class GuardedConnection:
         t = self._t
         if not t.is_open():
             self._sync()
-        effects = self._handle(_APP_SEND).effects
-        if _TRANSMIT not in effects:
-            if _DROP in effects:
+        # The row's outcome, one of _SEND_OUTCOMES for every state (checked at import).
+        outcome = _SEND_OUTCOME[self._m.state]
+        self._handle(_APP_SEND)
+        if outcome is not _TRANSMIT:
+            if outcome is _DROP:
                 self.stats.dropped += 1
                 return False
-            if Effect.RAISE_INVALID_STATE in effects:
-                raise InvalidState(f"cannot send in state {self._m.state.value}")
-            raise AssertionError(f"row for app_send in {self._m.state.value} has no outcome")
+            raise InvalidState(f"cannot send in state {self._m.state.value}")
         try:
             pending = t.write(data if isinstance(data, _STR_BYTES) else bytes(data))
         except TransportClosed:
@@ -333,9 +436,9 @@ class GuardedConnection:
             return False
         except TimeoutError:
             self.stats.dropped += 1
-            if not self._stall_fed:
-                self._stall_fed = True
-                self._handle(Event.TRANSPORT_STALLED)
+            # Every send that times out is a stall; the table makes the ones after the
+            # first (the connection is CLOSING or CLOSED by then) quiet no-ops.
+            self._handle(Event.TRANSPORT_STALLED)
             return False
         self.stats.sent += 1
         return True
@@ -354,7 +457,7 @@ class GuardedConnection:
             raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
         # Read from any thread: a state seen slightly late only defers the decision
         # to the loop, where the same row applies again.
-        if _DROP in TABLE[(self._m.state, _APP_SEND)].effects:
+        if _SEND_OUTCOME[self._m.state] is _DROP:
             self.stats.dropped += 1
             return False
         try:
@@ -388,17 +491,18 @@ class GuardedConnection:
         False if the connection is not open, or if the transport cannot send pings
         (ASGI has no ping message).
         """
-        effects = self._handle(Event.APP_PING).effects
-        if Effect.TRANSMIT_PING in effects:
+        outcome = _OUTCOMES[Event.APP_PING][self._m.state]
+        self._handle(Event.APP_PING)
+        if outcome is Effect.TRANSMIT_PING:
             try:
                 waiter = await self._t.ping()
             except TransportClosed:
                 self._sync()
                 return False
             return waiter is not None
-        if Effect.RAISE_INVALID_STATE in effects:
+        if outcome is _RAISE_INVALID_STATE:
             raise InvalidState(f"cannot ping in state {self._m.state.value}")
-        return False
+        return False  # drop
 
     # -- receiving -------------------------------------------------------------
 
@@ -408,11 +512,13 @@ class GuardedConnection:
         """
         if not self._t.is_open():
             self._sync()
-        effects = self._handle(Event.APP_RECV).effects
-        if Effect.RAISE_INVALID_STATE in effects:
+        outcome = _OUTCOMES[Event.APP_RECV][self._m.state]
+        self._handle(Event.APP_RECV)
+        if outcome is _RAISE_INVALID_STATE:
             raise InvalidState(f"cannot receive in state {self._m.state.value}")
         try:
-            message = await self._t.recv(block=Effect.READ in effects)
+            # read: wait for the next message; read_buffered: only one already received.
+            message = await self._t.recv(block=outcome is Effect.READ)
         except TransportClosed:
             self._sync()
             raise self._closed_error() from None
@@ -441,20 +547,24 @@ class GuardedConnection:
         try:
             validate_close(code, reason)
         except InvalidCloseArgs:
-            effects = self._handle(Event.APP_CLOSE_INVALID).effects
-            if Effect.RAISE_INVALID_CLOSE_ARGS in effects:
+            outcome = _OUTCOMES[Event.APP_CLOSE_INVALID][self._m.state]
+            self._handle(Event.APP_CLOSE_INVALID)
+            if outcome is Effect.RAISE_INVALID_CLOSE_ARGS:
                 raise
             return False
         if not self._t.is_open():
             self._sync()
+        outcome = _OUTCOMES[Event.APP_CLOSE][self._m.state]
         effects = self._handle(Event.APP_CLOSE, code, reason).effects
         if Effect.WAIT_CLOSED in effects:
             await self._closed_event.wait()
-        return Effect.RETURN_TRUE in effects
+        return outcome is _RETURN_TRUE
 
     def abort(self) -> bool:
         """Drop the transport without a closing handshake; True if this call closed it."""
-        return Effect.RETURN_TRUE in self._handle(Event.APP_ABORT).effects
+        outcome = _OUTCOMES[Event.APP_ABORT][self._m.state]
+        self._handle(Event.APP_ABORT)
+        return outcome is _RETURN_TRUE
 
     async def wait_closed(self) -> None:
         """Return once the connection is CLOSED."""
@@ -568,18 +678,13 @@ class GuardedConnection:
         if facts.library_close is not None and not self._fed_library_close:
             self._fed_library_close = True
             code, reason = facts.library_close
-            if code in _PEER_FAULT_CODES:
-                self._handle(Event.PEER_PROTOCOL_ERROR, code, reason)
-            else:
-                # The library closed on the application's behalf: a server handler
-                # returned (1000), raised (1011), the server shut down (1001).
-                self._handle(Event.APP_CLOSE, code, reason)
+            self._handle(library_close_event(code), code, reason)
         if facts.close_rcvd is not None and not self._fed_close_rcvd:
             self._fed_close_rcvd = True
             self._handle(Event.PEER_CLOSE, *facts.close_rcvd)
         if facts.lost and not self._fed_lost:
             self._fed_lost = True
-            self._handle(Event.TRANSPORT_ERROR if facts.lost_error else Event.TRANSPORT_EOF)
+            self._handle(loss_event(facts.lost_error))
 
     def _notify_closed(self) -> None:
         # Timers are cancelled by the rows that enter CLOSED, as the table says;
@@ -662,3 +767,90 @@ _ROW_ACTIONS: Final[dict[State, dict[Event, tuple[_Action, ...]]]] = {
     }
     for state in State
 }
+
+
+#: What each operation does with its rows, by event: the effects it interprets
+#: itself, its *outcomes* (what it returns or raises), in order of precedence. The
+#: handshake rows give ``accept()`` its result. Every row of these events carries
+#: one of them (the spec's ``outcomes``, checked by the validator and again here
+#: at import), so an operation dispatches on exactly one effect and no row can
+#: leave it without an answer.
+OPERATION_OUTCOMES: Final[Mapping[Event, tuple[Effect, ...]]] = MappingProxyType(
+    {
+        Event.APP_SEND: (Effect.TRANSMIT, Effect.DROP, Effect.RAISE_INVALID_STATE),
+        Event.APP_PING: (Effect.TRANSMIT_PING, Effect.DROP, Effect.RAISE_INVALID_STATE),
+        Event.APP_RECV: (Effect.READ, Effect.READ_BUFFERED, Effect.RAISE_INVALID_STATE),
+        Event.APP_ACCEPT: (
+            Effect.ACCEPT_HANDSHAKE,
+            Effect.RAISE_INVALID_STATE,
+            Effect.RETURN_TRUE,
+            Effect.RETURN_FALSE,
+        ),
+        Event.APP_ACCEPT_AGAIN: (
+            Effect.RAISE_INVALID_STATE,
+            Effect.RETURN_TRUE,
+            Effect.RETURN_FALSE,
+        ),
+        Event.HANDSHAKE_OK: (Effect.RETURN_TRUE, Effect.RETURN_FALSE),
+        Event.HANDSHAKE_FAIL: (Effect.RETURN_TRUE, Effect.RETURN_FALSE),
+        Event.APP_CLOSE: (Effect.RETURN_TRUE, Effect.RETURN_FALSE),
+        Event.APP_CLOSE_INVALID: (Effect.RAISE_INVALID_CLOSE_ARGS, Effect.RETURN_FALSE),
+        Event.APP_ABORT: (Effect.RETURN_TRUE, Effect.RETURN_FALSE),
+    }
+)
+
+#: Effects an operation interprets besides its outcome.
+OPERATION_MODIFIERS: Final[Mapping[Event, tuple[Effect, ...]]] = MappingProxyType(
+    {Event.APP_CLOSE: (Effect.WAIT_CLOSED,)}
+)
+
+#: Effects that need nothing from the connection, with the reason.
+PASSIVE_EFFECTS: Final[Mapping[Effect, str]] = MappingProxyType(
+    {
+        Effect.DELIVER: "the adapter queued the message before it fed peer_data; recv() takes it",
+    }
+)
+
+
+def _outcomes(event: Event) -> dict[State, Effect]:
+    handled = OPERATION_OUTCOMES[event]
+    outcomes: dict[State, Effect] = {}
+    for state in State:
+        row = TABLE[(state, event)]
+        if row.next is None:
+            continue
+        found = [e for e in handled if e in row.effects]
+        if not found:
+            raise ImportError(
+                f"the connection table gives {event.value} in {state.value} no outcome "
+                f"({', '.join(e.value for e in handled)}): regenerate with `wsstate generate`"
+            )
+        outcomes[state] = found[0]
+    return outcomes
+
+
+#: Per operation, per state: the one outcome effect of the row, found at import.
+_OUTCOMES: Final[dict[Event, dict[State, Effect]]] = {e: _outcomes(e) for e in OPERATION_OUTCOMES}
+_SEND_OUTCOME: Final = _OUTCOMES[Event.APP_SEND]
+
+
+def _effect_handlers() -> dict[Effect, tuple[str, ...]]:
+    handlers: dict[Effect, list[str]] = {}
+    for effect in _ACTIONS:
+        handlers.setdefault(effect, []).append("performed by GuardedConnection (_ACTIONS)")
+    for effect in Machine.bookkeeping_effects:
+        handlers.setdefault(effect, []).append("bookkeeping done by wsstate.core.Machine")
+    for event, effects in OPERATION_OUTCOMES.items():
+        for effect in effects:
+            handlers.setdefault(effect, []).append(f"outcome of {event.value}")
+    for event, effects in OPERATION_MODIFIERS.items():
+        for effect in effects:
+            handlers.setdefault(effect, []).append(f"interpreted by the {event.value} operation")
+    for effect, why in PASSIVE_EFFECTS.items():
+        handlers.setdefault(effect, []).append(f"nothing to do: {why}")
+    return {effect: tuple(where) for effect, where in handlers.items()}
+
+
+#: Every effect this runtime handles, with who handles it (tests/test_effects.py
+#: checks that it is every effect the spec declares).
+EFFECT_HANDLERS: Final[Mapping[Effect, tuple[str, ...]]] = MappingProxyType(_effect_handlers())

@@ -81,6 +81,8 @@ class Machine:
 
     #: Effects to perform when a connection is created, before any event.
     initial_effects: Final = INITIAL_EFFECTS
+    #: The effects :meth:`feed` performs itself (who closed, the code, clean).
+    bookkeeping_effects: Final = frozenset((*_RECORD, Effect.MARK_CLEAN))
 
     def __init__(self, name: str = "connection") -> None:
         self.state: State = INITIAL

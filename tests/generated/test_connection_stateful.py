@@ -192,6 +192,24 @@ class ConnectionMachine(RuleBasedStateMachine):
         """timer: A keepalive ping got no pong in time: the peer is unresponsive (half-open)."""
         self._step(Event.KEEPALIVE_TIMEOUT, data)
 
+    @precondition(lambda self: self.h.enabled(Event.LIBRARY_CLOSE))
+    @rule(data=st.data())
+    def library_close(self, data: Any) -> None:
+        """transport: The transport library sent a Close frame on its own, on the application's behalf: its code does not blame the peer (a server handler returned, 1000, or raised, 1011; the server shuts down, 1001)."""
+        self._step(Event.LIBRARY_CLOSE, data)
+
+    @precondition(lambda self: self.h.enabled(Event.APP_ACCEPT_AGAIN))
+    @rule(data=st.data())
+    def app_accept_again(self, data: Any) -> None:
+        """local: The application calls accept() once the transport already has the handshake (a second accept(), while the first runs or after)."""
+        self._step(Event.APP_ACCEPT_AGAIN, data)
+
+    @precondition(lambda self: self.h.enabled(Event.LIBRARY_CLOSE_PEER_FAULT))
+    @rule(data=st.data())
+    def library_close_peer_fault(self, data: Any) -> None:
+        """remote: The transport library failed the connection because of the peer: its own Close frame carries 1002, 1003, 1007 or 1009 (protocol error, unsupported data, invalid payload, message too big)."""
+        self._step(Event.LIBRARY_CLOSE_PEER_FAULT, data)
+
 
 for _role in ROLES:
     _cls = type(

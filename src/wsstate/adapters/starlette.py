@@ -84,7 +84,7 @@ from ..closecodes import is_sendable_code
 from ..errors import InvalidState
 from .base import Data, Facts, Transport, TransportClosed
 
-__all__ = ["DEFAULT_MAX_QUEUE", "StarletteTransport"]
+__all__ = ["DEFAULT_MAX_QUEUE", "StarletteTransport", "disconnect_facts"]
 
 logger: Final = logging.getLogger("wsstate")
 
@@ -102,6 +102,39 @@ _CONNECTED: Final = WebSocketState.CONNECTED
 # after accept; before accept the server's own exception (uvicorn's
 # ClientDisconnected, an OSError) comes through.
 _GONE: Final = (WebSocketDisconnect, OSError)
+
+
+def disconnect_facts(
+    message: Message,
+    *,
+    opened: bool,
+    requested_close: bool,
+    close_sent: tuple[int, str] | None,
+) -> Facts:
+    """What the ASGI server's ``websocket.disconnect`` ``message`` says happened (module doc).
+
+    ``opened``: the server took our ``websocket.accept``; ``requested_close``: we
+    asked to close (or refused the handshake); ``close_sent``: the code and reason
+    of our ``websocket.close``, if we sent one. The facts it returns are the
+    transport's to report; the table decides what they mean for the connection.
+
+    * no code that may appear in a Close frame (1005, 1006, absent, not an int),
+      or the handshake never completed: the transport is lost, with an error
+      unless we asked to close;
+    * after we asked to close, our own code and reason repeated: the transport
+      ended in order (the server repeats it, or reports the peer's echo: ASGI
+      does not say which);
+    * any other code: the peer's own Close (before ours, or crossing it), then
+      the end of the transport.
+    """
+    code = message.get("code", 1005)
+    reason = str(message.get("reason") or "")
+    if not opened or not (isinstance(code, int) and is_sendable_code(int(code))):
+        return Facts(lost=True, lost_error=not requested_close)
+    code = int(code)  # servers pass their own IntEnums (CloseCode, CloseReason)
+    if requested_close and (code, reason) == close_sent:
+        return Facts(lost=True, lost_error=False)
+    return Facts(close_rcvd=(code, reason), lost=True, lost_error=False)
 
 
 class StarletteTransport(Transport):
@@ -337,21 +370,23 @@ class StarletteTransport(Transport):
             code = int(code)  # servers pass their own IntEnums (CloseCode, CloseReason)
         self._disconnect = (code, message.get("reason"))
         logger.debug("ASGI websocket.disconnect: code %r, reason %r", *self._disconnect)
-        reason = str(message.get("reason") or "")
-        if not (isinstance(code, int) and is_sendable_code(code)) or not self._open:
-            self._lose(error=not self._requested_close)
-        elif self._requested_close and (code, reason) == self._close_sent:
-            # Ours, repeated by the server (websockets-sansio, wsproto) or echoed by
-            # the peer (legacy websockets): either way, ASGI does not say which.
-            self._lose(error=False)
-        else:
-            # The peer's own Close: before ours, or crossing it.
-            self._lose(error=False, close_rcvd=(code, reason))
+        self._report(
+            disconnect_facts(
+                message,
+                opened=self._open,
+                requested_close=self._requested_close,
+                close_sent=self._close_sent,
+            )
+        )
 
-    def _lose(self, *, error: bool, close_rcvd: tuple[int | None, str] | None = None) -> None:
+    def _lose(self, *, error: bool) -> None:
+        self._report(Facts(lost=True, lost_error=error))
+
+    def _report(self, facts: Facts) -> None:
+        """The connection's closing facts, once: the transport is gone."""
         if self._facts is not _NOTHING:
             return
-        self._facts = Facts(close_rcvd=close_rcvd, lost=True, lost_error=error)
+        self._facts = facts
         self._gone.set()
         self._readable.set()
         self._drain()

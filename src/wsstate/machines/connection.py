@@ -89,6 +89,12 @@ class Event(enum.StrEnum):
     """timer: The close timer fired: the closing handshake or teardown took too long."""
     KEEPALIVE_TIMEOUT = "keepalive_timeout"
     """timer: A keepalive ping got no pong in time: the peer is unresponsive (half-open)."""
+    LIBRARY_CLOSE = "library_close"
+    """transport: The transport library sent a Close frame on its own, on the application's behalf: its code does not blame the peer (a server handler returned, 1000, or raised, 1011; the server shuts down, 1001)."""
+    APP_ACCEPT_AGAIN = "app_accept_again"
+    """local: The application calls accept() once the transport already has the handshake (a second accept(), while the first runs or after)."""
+    LIBRARY_CLOSE_PEER_FAULT = "library_close_peer_fault"
+    """remote: The transport library failed the connection because of the peer: its own Close frame carries 1002, 1003, 1007 or 1009 (protocol error, unsupported data, invalid payload, message too big)."""
 
 
 class Effect(enum.StrEnum):
@@ -113,13 +119,13 @@ class Effect(enum.StrEnum):
     RAISE_INVALID_CLOSE_ARGS = "raise:InvalidCloseArgs"
     """Raise wsstate.InvalidCloseCode or wsstate.InvalidCloseReason (ValueError subclasses); nothing changes."""
     RETURN_TRUE = "return:true"
-    """close() or abort() returns True: this call started the closure."""
+    """close() or abort() returns True: this call started the closure; accept() returns True: the handshake completed."""
     RETURN_FALSE = "return:false"
-    """close() or abort() returns False: another call started it."""
+    """close() or abort() returns False: another call started it; accept() returns False: the connection ended first."""
     WAIT_CLOSED = "wait_closed"
     """close() waits until the connection is CLOSED (bounded by the close timer)."""
     EMIT_CLOSE_FRAME = "emit_close_frame"
-    """Send a Close frame: the row's code and reason if it has them, else the application's."""
+    """Send a Close frame: the row's code and reason if it has them, else the event's (the application's; for a library close, the library's own, already on the wire: nothing more is sent)."""
     ECHO_CLOSE_FRAME = "echo_close_frame"
     """Send a Close frame echoing the peer's code."""
     CLOSE_TRANSPORT = "close_transport"
@@ -139,9 +145,9 @@ class Effect(enum.StrEnum):
     CANCEL_KEEPALIVE = "cancel:keepalive"
     """Stop keepalive pings."""
     RECORD_CLOSE_LOCAL = "record_close:local"
-    """Record the closure as started by us (code: the Close we send)."""
+    """Record the closure as started by us (code: the Close we, or the library on our behalf, send)."""
     RECORD_CLOSE_REMOTE = "record_close:remote"
-    """Record the closure as started by the peer (code: the peer's)."""
+    """Record the closure as started by the peer (code: the peer's Close, or the library's when it failed the connection because of the peer)."""
     RECORD_CLOSE_TRANSPORT = "record_close:transport"
     """Record the closure as a transport loss (code 1006)."""
     RECORD_CLOSE_TIMEOUT = "record_close:timeout"
@@ -193,6 +199,9 @@ EVENT_KINDS: Final[Mapping[Event, str]] = MappingProxyType(
         Event.OPEN_TIMEOUT: "timer",
         Event.CLOSE_TIMEOUT: "timer",
         Event.KEEPALIVE_TIMEOUT: "timer",
+        Event.LIBRARY_CLOSE: "transport",
+        Event.APP_ACCEPT_AGAIN: "local",
+        Event.LIBRARY_CLOSE_PEER_FAULT: "remote",
     }
 )
 EFFECT_DOCS: Final[Mapping[Effect, str]] = MappingProxyType(
@@ -206,10 +215,10 @@ EFFECT_DOCS: Final[Mapping[Effect, str]] = MappingProxyType(
         Effect.READ_BUFFERED: "recv() returns the messages already received, then raises ConnectionClosed (iteration ends quietly).",
         Effect.RAISE_INVALID_STATE: "Raise wsstate.InvalidState at once: API misuse.",
         Effect.RAISE_INVALID_CLOSE_ARGS: "Raise wsstate.InvalidCloseCode or wsstate.InvalidCloseReason (ValueError subclasses); nothing changes.",
-        Effect.RETURN_TRUE: "close() or abort() returns True: this call started the closure.",
-        Effect.RETURN_FALSE: "close() or abort() returns False: another call started it.",
+        Effect.RETURN_TRUE: "close() or abort() returns True: this call started the closure; accept() returns True: the handshake completed.",
+        Effect.RETURN_FALSE: "close() or abort() returns False: another call started it; accept() returns False: the connection ended first.",
         Effect.WAIT_CLOSED: "close() waits until the connection is CLOSED (bounded by the close timer).",
-        Effect.EMIT_CLOSE_FRAME: "Send a Close frame: the row's code and reason if it has them, else the application's.",
+        Effect.EMIT_CLOSE_FRAME: "Send a Close frame: the row's code and reason if it has them, else the event's (the application's; for a library close, the library's own, already on the wire: nothing more is sent).",
         Effect.ECHO_CLOSE_FRAME: "Send a Close frame echoing the peer's code.",
         Effect.CLOSE_TRANSPORT: "End the transport gracefully (TCP FIN after pending data).",
         Effect.ABORT_TRANSPORT: "Drop the transport at once (TCP RST where possible).",
@@ -219,8 +228,8 @@ EFFECT_DOCS: Final[Mapping[Effect, str]] = MappingProxyType(
         Effect.CANCEL_CLOSE_TIMER: "Stop the close timer.",
         Effect.ARM_KEEPALIVE: "Start keepalive pings; keepalive_timeout fires when a pong is late.",
         Effect.CANCEL_KEEPALIVE: "Stop keepalive pings.",
-        Effect.RECORD_CLOSE_LOCAL: "Record the closure as started by us (code: the Close we send).",
-        Effect.RECORD_CLOSE_REMOTE: "Record the closure as started by the peer (code: the peer's).",
+        Effect.RECORD_CLOSE_LOCAL: "Record the closure as started by us (code: the Close we, or the library on our behalf, send).",
+        Effect.RECORD_CLOSE_REMOTE: "Record the closure as started by the peer (code: the peer's Close, or the library's when it failed the connection because of the peer).",
         Effect.RECORD_CLOSE_TRANSPORT: "Record the closure as a transport loss (code 1006).",
         Effect.RECORD_CLOSE_TIMEOUT: "Record the closure as a timeout (code: the row's, else 1006).",
         Effect.MARK_CLEAN: "Mark the closure clean: both Close frames were exchanged.",
@@ -240,217 +249,238 @@ _D, _I, _W, _E = logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR
 
 TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
     {
-        # line 108
+        # line 111
         (State.CONNECTING, Event.APP_SEND): Row(
             State.CONNECTING,
             (Effect.RAISE_INVALID_STATE,),
             _D,
             "send before the handshake completed is API misuse: raised at once",
         ),
-        # line 109
+        # line 112
         (State.CONNECTING, Event.APP_PING): Row(
             State.CONNECTING,
             (Effect.RAISE_INVALID_STATE,),
             _D,
             "ping before the handshake completed is API misuse: raised at once",
         ),
-        # line 110
+        # line 113
         (State.CONNECTING, Event.APP_RECV): Row(
             State.CONNECTING,
             (Effect.RAISE_INVALID_STATE,),
             _D,
             "receive before the handshake completed is API misuse: raised at once",
         ),
-        # line 111
+        # line 114
         (State.CONNECTING, Event.APP_ACCEPT): Row(
             State.CONNECTING,
             (Effect.ACCEPT_HANDSHAKE,),
             _D,
             "the transport completes the handshake; its outcome arrives as handshake_ok or handshake_fail",
         ),
-        # line 112
+        # line 116
         (State.CONNECTING, Event.APP_CLOSE): Row(
             State.CLOSED,
             (Effect.CANCEL_OPEN_TIMER, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_LOCAL, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "closing during the handshake rejects it (HTTP 403 on a server); no Close frame exists yet",
         ),
-        # line 113
+        # line 117
         (State.CONNECTING, Event.APP_CLOSE_INVALID): Row(
             State.CONNECTING,
             (Effect.RAISE_INVALID_CLOSE_ARGS,),
             _D,
             "invalid code or reason: rejected before any state change",
         ),
-        # line 114
+        # line 118
         (State.CONNECTING, Event.APP_ABORT): Row(
             State.CLOSED,
             (Effect.CANCEL_OPEN_TIMER, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_LOCAL, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "abort during the handshake drops the transport",
         ),
-        # line 115
+        # line 119
         (State.CONNECTING, Event.HANDSHAKE_OK): Row(
             State.OPEN,
-            (Effect.CANCEL_OPEN_TIMER, Effect.ARM_KEEPALIVE,),
+            (Effect.CANCEL_OPEN_TIMER, Effect.ARM_KEEPALIVE, Effect.RETURN_TRUE,),
             _D,
-            "handshake complete; keepalive starts",
+            "handshake complete: accept() returns True; keepalive starts",
         ),
-        # line 116
+        # line 120
         (State.CONNECTING, Event.HANDSHAKE_FAIL): Row(
             State.CLOSED,
-            (Effect.CANCEL_OPEN_TIMER, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_REMOTE, Effect.NOTIFY_CLOSED,),
+            (Effect.CANCEL_OPEN_TIMER, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_REMOTE, Effect.NOTIFY_CLOSED, Effect.RETURN_FALSE,),
             _D,
-            "peer left or refused during the handshake (scenario 14): accept reports peer gone",
+            "peer left or refused during the handshake (scenario 14): accept() returns False, peer gone",
         ),
-        # line 117
+        # line 121
         (State.CONNECTING, Event.PEER_DATA): Row(
             None,
             (),
             _E,
             "no data frame can arrive before the handshake completes",
         ),
-        # line 118
+        # line 122
         (State.CONNECTING, Event.PEER_CLOSE): Row(
             None,
             (),
             _E,
             "no Close frame can arrive before the handshake completes",
         ),
-        # line 119
+        # line 123
         (State.CONNECTING, Event.PEER_CLOSE_INVALID): Row(
             None,
             (),
             _E,
             "no Close frame can arrive before the handshake completes",
         ),
-        # line 120
+        # line 124
         (State.CONNECTING, Event.PEER_PROTOCOL_ERROR): Row(
             None,
             (),
             _E,
             "a bad handshake is reported as handshake_fail",
         ),
-        # line 121
+        # line 125
         (State.CONNECTING, Event.TRANSPORT_EOF): Row(
             State.CLOSED,
             (Effect.CANCEL_OPEN_TIMER, Effect.CLOSE_TRANSPORT, Effect.RECORD_CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "peer closed TCP during the handshake",
         ),
-        # line 122
+        # line 126
         (State.CONNECTING, Event.TRANSPORT_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_OPEN_TIMER, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "TCP failed during the handshake",
         ),
-        # line 123
+        # line 127
         (State.CONNECTING, Event.TRANSPORT_STALLED): Row(
             None,
             (),
             _E,
             "no data is written before the handshake completes",
         ),
-        # line 124
+        # line 128
         (State.CONNECTING, Event.OPEN_TIMEOUT): Row(
             State.CLOSED,
             (Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_TIMEOUT, Effect.NOTIFY_CLOSED,),
             _I,
             "handshake took longer than the open timeout",
         ),
-        # line 125
+        # line 129
         (State.CONNECTING, Event.CLOSE_TIMEOUT): Row(
             None,
             (),
             _E,
             "the close timer is not armed before a close starts",
         ),
-        # line 126
+        # line 130
         (State.CONNECTING, Event.KEEPALIVE_TIMEOUT): Row(
             None,
             (),
             _E,
             "keepalive starts when the handshake completes",
         ),
-        # line 129
+        # line 131
+        (State.CONNECTING, Event.LIBRARY_CLOSE): Row(
+            None,
+            (),
+            _E,
+            "the websockets adapter guards open connections and the ASGI one reports no library close",
+        ),
+        # line 115
+        (State.CONNECTING, Event.APP_ACCEPT_AGAIN): Row(
+            State.CONNECTING,
+            (Effect.RAISE_INVALID_STATE,),
+            _D,
+            "a second accept() while the first completes the handshake is API misuse: raised at once",
+        ),
+        # line 132
+        (State.CONNECTING, Event.LIBRARY_CLOSE_PEER_FAULT): Row(
+            None,
+            (),
+            _E,
+            "a bad handshake is reported as handshake_fail",
+        ),
+        # line 135
         (State.OPEN, Event.APP_SEND): Row(
             State.OPEN,
             (Effect.TRANSMIT,),
             _D,
             "the hot path: the message goes out",
         ),
-        # line 130
+        # line 136
         (State.OPEN, Event.APP_PING): Row(
             State.OPEN,
             (Effect.TRANSMIT_PING,),
             _D,
             "ping goes out",
         ),
-        # line 131
+        # line 137
         (State.OPEN, Event.APP_RECV): Row(
             State.OPEN,
             (Effect.READ,),
             _D,
             "wait for the next message",
         ),
-        # line 132
+        # line 138
         (State.OPEN, Event.APP_ACCEPT): Row(
             State.OPEN,
             (Effect.RAISE_INVALID_STATE,),
             _D,
             "accept twice (or on a connection guarded open) is API misuse: raised at once",
         ),
-        # line 133
+        # line 140
         (State.OPEN, Event.APP_CLOSE): Row(
             State.CLOSING,
             (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.ARM_CLOSE_TIMER, Effect.RECORD_CLOSE_LOCAL, Effect.WAIT_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "start the closing handshake with the application's code; this caller's code wins",
         ),
-        # line 134
+        # line 141
         (State.OPEN, Event.APP_CLOSE_INVALID): Row(
             State.OPEN,
             (Effect.RAISE_INVALID_CLOSE_ARGS,),
             _D,
             "invalid code or reason (scenario 25): rejected before any state change, nothing sent",
         ),
-        # line 135
+        # line 142
         (State.OPEN, Event.APP_ABORT): Row(
             State.CLOSED,
             (Effect.CANCEL_KEEPALIVE, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_LOCAL, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "drop the transport without a closing handshake",
         ),
-        # line 136
+        # line 143
         (State.OPEN, Event.HANDSHAKE_OK): Row(
             None,
             (),
             _E,
             "the handshake completes once",
         ),
-        # line 137
+        # line 144
         (State.OPEN, Event.HANDSHAKE_FAIL): Row(
             None,
             (),
             _E,
             "the handshake already completed",
         ),
-        # line 138
+        # line 145
         (State.OPEN, Event.PEER_DATA): Row(
             State.OPEN,
             (Effect.DELIVER,),
             _D,
             "queue the message for recv, in order",
         ),
-        # line 139
+        # line 146
         (State.OPEN, Event.PEER_CLOSE): Row(
             State.CLOSE_RECEIVED,
             (Effect.CANCEL_KEEPALIVE, Effect.ECHO_CLOSE_FRAME, Effect.CLOSE_TRANSPORT, Effect.ARM_CLOSE_TIMER, Effect.RECORD_CLOSE_REMOTE, Effect.MARK_CLEAN,),
             _D,
             "peer closed cleanly (scenario 1): echo its code, keep code and reason",
         ),
-        # line 140
+        # line 147
         (State.OPEN, Event.PEER_CLOSE_INVALID): Row(
             State.CLOSED,
             (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.CLOSE_TRANSPORT, Effect.RECORD_CLOSE_REMOTE, Effect.NOTIFY_CLOSED,),
@@ -459,7 +489,7 @@ TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
             1002,
             "invalid close frame",
         ),
-        # line 141
+        # line 148
         (State.OPEN, Event.PEER_PROTOCOL_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.CLOSE_TRANSPORT, Effect.RECORD_CLOSE_REMOTE, Effect.NOTIFY_CLOSED,),
@@ -468,21 +498,21 @@ TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
             1002,
             "protocol error",
         ),
-        # line 142
+        # line 149
         (State.OPEN, Event.TRANSPORT_EOF): Row(
             State.CLOSED,
             (Effect.CANCEL_KEEPALIVE, Effect.CLOSE_TRANSPORT, Effect.RECORD_CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "FIN without a Close frame: peer gone, 1006, not clean",
         ),
-        # line 143
+        # line 150
         (State.OPEN, Event.TRANSPORT_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_KEEPALIVE, Effect.ABORT_TRANSPORT, Effect.RECORD_CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "RST or lost transport (scenarios 2, 3): peer gone, 1006, not clean",
         ),
-        # line 144
+        # line 151
         (State.OPEN, Event.TRANSPORT_STALLED): Row(
             State.CLOSING,
             (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.ARM_CLOSE_TIMER, Effect.RECORD_CLOSE_TIMEOUT,),
@@ -491,21 +521,21 @@ TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
             1008,
             "slow reader",
         ),
-        # line 145
+        # line 152
         (State.OPEN, Event.OPEN_TIMEOUT): Row(
             None,
             (),
             _E,
             "the open timer is cancelled when the handshake completes",
         ),
-        # line 146
+        # line 153
         (State.OPEN, Event.CLOSE_TIMEOUT): Row(
             None,
             (),
             _E,
             "the close timer is not armed before a close starts",
         ),
-        # line 147
+        # line 154
         (State.OPEN, Event.KEEPALIVE_TIMEOUT): Row(
             State.CLOSING,
             (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.ARM_CLOSE_TIMER, Effect.RECORD_CLOSE_TIMEOUT,),
@@ -514,400 +544,484 @@ TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
             1011,
             "keepalive ping timeout",
         ),
-        # line 150
+        # line 155
+        (State.OPEN, Event.LIBRARY_CLOSE): Row(
+            State.CLOSING,
+            (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.ARM_CLOSE_TIMER, Effect.RECORD_CLOSE_LOCAL,),
+            _D,
+            "the library closed on the application's behalf (handler returned or raised, server shutdown): a local closure with its code; the close timer bounds the wait",
+        ),
+        # line 139
+        (State.OPEN, Event.APP_ACCEPT_AGAIN): Row(
+            State.OPEN,
+            (Effect.RAISE_INVALID_STATE,),
+            _D,
+            "accept twice is API misuse: raised at once",
+        ),
+        # line 156
+        (State.OPEN, Event.LIBRARY_CLOSE_PEER_FAULT): Row(
+            State.CLOSED,
+            (Effect.CANCEL_KEEPALIVE, Effect.EMIT_CLOSE_FRAME, Effect.CLOSE_TRANSPORT, Effect.RECORD_CLOSE_REMOTE, Effect.NOTIFY_CLOSED,),
+            _I,
+            "the library failed the connection because of the peer: a remote closure with the library's code (1002, 1003, 1007, 1009)",
+        ),
+        # line 159
         (State.CLOSING, Event.APP_SEND): Row(
             State.CLOSING,
             (Effect.DROP,),
             _D,
             "fail fast while closing: send raises ConnectionClosed, try_send returns False, no frame",
         ),
-        # line 151
+        # line 160
         (State.CLOSING, Event.APP_PING): Row(
             State.CLOSING,
             (Effect.DROP,),
             _D,
             "no ping after our Close",
         ),
-        # line 152
+        # line 161
         (State.CLOSING, Event.APP_RECV): Row(
             State.CLOSING,
             (Effect.READ,),
             _D,
             "data the peer sent before it saw our Close is still delivered",
         ),
-        # line 153
+        # line 162
         (State.CLOSING, Event.APP_ACCEPT): Row(
             State.CLOSING,
             (Effect.RAISE_INVALID_STATE,),
             _D,
             "accept after the handshake is API misuse: raised at once",
         ),
-        # line 154
+        # line 164
         (State.CLOSING, Event.APP_CLOSE): Row(
             State.CLOSING,
             (Effect.WAIT_CLOSED, Effect.RETURN_FALSE,),
             _D,
             "already closing (scenario 8): the first code wins; wait for the end",
         ),
-        # line 155
+        # line 165
         (State.CLOSING, Event.APP_CLOSE_INVALID): Row(
             State.CLOSING,
             (Effect.RAISE_INVALID_CLOSE_ARGS,),
             _D,
             "invalid code or reason: rejected before any state change",
         ),
-        # line 156
+        # line 166
         (State.CLOSING, Event.APP_ABORT): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "stop waiting for the peer's Close",
         ),
-        # line 157
+        # line 167
         (State.CLOSING, Event.HANDSHAKE_OK): Row(
             None,
             (),
             _E,
             "the handshake completes once",
         ),
-        # line 158
+        # line 168
         (State.CLOSING, Event.HANDSHAKE_FAIL): Row(
             None,
             (),
             _E,
             "the handshake already completed",
         ),
-        # line 159
+        # line 169
         (State.CLOSING, Event.PEER_DATA): Row(
             State.CLOSING,
             (Effect.DELIVER,),
             _D,
             "deliver: nothing the peer sent before it saw our Close is lost",
         ),
-        # line 160
+        # line 170
         (State.CLOSING, Event.PEER_CLOSE): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.CLOSE_TRANSPORT, Effect.MARK_CLEAN, Effect.NOTIFY_CLOSED,),
             _D,
             "closing handshake complete: clean",
         ),
-        # line 161
+        # line 171
         (State.CLOSING, Event.PEER_CLOSE_INVALID): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "peer answered with an invalid Close: not clean, no second Close from us",
         ),
-        # line 162
+        # line 172
         (State.CLOSING, Event.PEER_PROTOCOL_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "protocol error while closing: not clean",
         ),
-        # line 163
+        # line 173
         (State.CLOSING, Event.TRANSPORT_EOF): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "peer closed TCP without answering our Close: not clean",
         ),
-        # line 164
+        # line 174
         (State.CLOSING, Event.TRANSPORT_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "transport failed while closing: not clean",
         ),
-        # line 165
+        # line 175
         (State.CLOSING, Event.TRANSPORT_STALLED): Row(
-            State.CLOSED,
-            (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
-            _I,
-            "even our Close cannot be written: abort",
+            State.CLOSING,
+            (),
+            _D,
+            "another send timed out after the stall was reported, or after our Close: the close timer already bounds the wait",
         ),
-        # line 166
+        # line 176
         (State.CLOSING, Event.OPEN_TIMEOUT): Row(
             None,
             (),
             _E,
             "the open timer is cancelled when the handshake completes",
         ),
-        # line 167
+        # line 177
         (State.CLOSING, Event.CLOSE_TIMEOUT): Row(
             State.CLOSED,
             (Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "the peer did not answer our Close in time: abort, not clean",
         ),
-        # line 168
+        # line 178
         (State.CLOSING, Event.KEEPALIVE_TIMEOUT): Row(
             None,
             (),
             _E,
             "keepalive stops when a close starts",
         ),
-        # line 171
+        # line 179
+        (State.CLOSING, Event.LIBRARY_CLOSE): Row(
+            State.CLOSING,
+            (),
+            _D,
+            "our own Close row ran first (keepalive, slow reader) but the library's Close went out: the close timer bounds the wait",
+        ),
+        # line 163
+        (State.CLOSING, Event.APP_ACCEPT_AGAIN): Row(
+            State.CLOSING,
+            (Effect.RAISE_INVALID_STATE,),
+            _D,
+            "accept after the handshake is API misuse: raised at once",
+        ),
+        # line 180
+        (State.CLOSING, Event.LIBRARY_CLOSE_PEER_FAULT): Row(
+            State.CLOSED,
+            (Effect.CANCEL_CLOSE_TIMER, Effect.CLOSE_TRANSPORT, Effect.NOTIFY_CLOSED,),
+            _I,
+            "the library failed the connection while we were closing: not clean",
+        ),
+        # line 183
         (State.CLOSE_RECEIVED, Event.APP_SEND): Row(
             State.CLOSE_RECEIVED,
             (Effect.DROP,),
             _D,
             "background send after the peer closed (scenario 6): no-op",
         ),
-        # line 172
+        # line 184
         (State.CLOSE_RECEIVED, Event.APP_PING): Row(
             State.CLOSE_RECEIVED,
             (Effect.DROP,),
             _D,
             "no ping after the peer's Close",
         ),
-        # line 173
+        # line 185
         (State.CLOSE_RECEIVED, Event.APP_RECV): Row(
             State.CLOSE_RECEIVED,
             (Effect.READ_BUFFERED,),
             _D,
             "deliver what was received before the peer's Close, then ConnectionClosed",
         ),
-        # line 174
+        # line 186
         (State.CLOSE_RECEIVED, Event.APP_ACCEPT): Row(
             State.CLOSE_RECEIVED,
             (Effect.RAISE_INVALID_STATE,),
             _D,
             "accept after the handshake is API misuse: raised at once",
         ),
-        # line 175
+        # line 188
         (State.CLOSE_RECEIVED, Event.APP_CLOSE): Row(
             State.CLOSE_RECEIVED,
             (Effect.WAIT_CLOSED, Effect.RETURN_FALSE,),
             _D,
             "close after the peer closed (scenario 7, the FastAPI tutorial pattern): no-op",
         ),
-        # line 176
+        # line 189
         (State.CLOSE_RECEIVED, Event.APP_CLOSE_INVALID): Row(
             State.CLOSE_RECEIVED,
             (Effect.RAISE_INVALID_CLOSE_ARGS,),
             _D,
             "invalid code or reason: rejected before any state change",
         ),
-        # line 177
+        # line 190
         (State.CLOSE_RECEIVED, Event.APP_ABORT): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED, Effect.RETURN_TRUE,),
             _D,
             "stop waiting for the transport to end",
         ),
-        # line 178
+        # line 191
         (State.CLOSE_RECEIVED, Event.HANDSHAKE_OK): Row(
             None,
             (),
             _E,
             "the handshake completes once",
         ),
-        # line 179
+        # line 192
         (State.CLOSE_RECEIVED, Event.HANDSHAKE_FAIL): Row(
             None,
             (),
             _E,
             "the handshake already completed",
         ),
-        # line 180
+        # line 193
         (State.CLOSE_RECEIVED, Event.PEER_DATA): Row(
             None,
             (),
             _E,
             "a frame after the peer's Close is reported as peer_protocol_error",
         ),
-        # line 181
+        # line 194
         (State.CLOSE_RECEIVED, Event.PEER_CLOSE): Row(
             None,
             (),
             _E,
             "a second Close from the peer is reported as peer_protocol_error",
         ),
-        # line 182
+        # line 195
         (State.CLOSE_RECEIVED, Event.PEER_CLOSE_INVALID): Row(
             None,
             (),
             _E,
             "a second Close from the peer is reported as peer_protocol_error",
         ),
-        # line 183
+        # line 196
         (State.CLOSE_RECEIVED, Event.PEER_PROTOCOL_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "the peer kept sending after its Close: abort",
         ),
-        # line 184
+        # line 197
         (State.CLOSE_RECEIVED, Event.TRANSPORT_EOF): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.NOTIFY_CLOSED,),
             _D,
             "teardown complete: clean",
         ),
-        # line 185
+        # line 198
         (State.CLOSE_RECEIVED, Event.TRANSPORT_ERROR): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "peer reset after the closing handshake: still clean",
         ),
-        # line 186
+        # line 199
         (State.CLOSE_RECEIVED, Event.TRANSPORT_STALLED): Row(
             State.CLOSED,
             (Effect.CANCEL_CLOSE_TIMER, Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _I,
             "our echo cannot be written: abort",
         ),
-        # line 187
+        # line 200
         (State.CLOSE_RECEIVED, Event.OPEN_TIMEOUT): Row(
             None,
             (),
             _E,
             "the open timer is cancelled when the handshake completes",
         ),
-        # line 188
+        # line 201
         (State.CLOSE_RECEIVED, Event.CLOSE_TIMEOUT): Row(
             State.CLOSED,
             (Effect.ABORT_TRANSPORT, Effect.NOTIFY_CLOSED,),
             _D,
             "the peer did not end the transport in time: abort",
         ),
-        # line 189
+        # line 202
         (State.CLOSE_RECEIVED, Event.KEEPALIVE_TIMEOUT): Row(
             None,
             (),
             _E,
             "keepalive stops when the peer's Close arrives",
         ),
-        # line 193
+        # line 203
+        (State.CLOSE_RECEIVED, Event.LIBRARY_CLOSE): Row(
+            None,
+            (),
+            _E,
+            "after the peer's Close the library's Close is its echo, not a close of its own",
+        ),
+        # line 187
+        (State.CLOSE_RECEIVED, Event.APP_ACCEPT_AGAIN): Row(
+            State.CLOSE_RECEIVED,
+            (Effect.RAISE_INVALID_STATE,),
+            _D,
+            "accept after the handshake is API misuse: raised at once",
+        ),
+        # line 204
+        (State.CLOSE_RECEIVED, Event.LIBRARY_CLOSE_PEER_FAULT): Row(
+            None,
+            (),
+            _E,
+            "after the peer's Close the library's Close is its echo, not a close of its own",
+        ),
+        # line 208
         (State.CLOSED, Event.APP_SEND): Row(
             State.CLOSED,
             (Effect.DROP,),
             _D,
             "send after close (scenarios 4, 6, 12): send raises ConnectionClosed, try_send returns False",
         ),
-        # line 194
+        # line 209
         (State.CLOSED, Event.APP_PING): Row(
             State.CLOSED,
             (Effect.DROP,),
             _D,
             "ping after close: dropped",
         ),
-        # line 195
+        # line 210
         (State.CLOSED, Event.APP_RECV): Row(
             State.CLOSED,
             (Effect.READ_BUFFERED,),
             _D,
             "receive after close (scenario 9): buffered messages, then ConnectionClosed",
         ),
-        # line 196
+        # line 211
         (State.CLOSED, Event.APP_ACCEPT): Row(
             State.CLOSED,
             (Effect.RETURN_FALSE,),
             _D,
             "accept after the connection closed (refused, or the peer left during the handshake): False, quietly",
         ),
-        # line 197
+        # line 213
         (State.CLOSED, Event.APP_CLOSE): Row(
             State.CLOSED,
             (Effect.RETURN_FALSE,),
             _D,
             "close after close (scenarios 5, 8, 15): idempotent no-op",
         ),
-        # line 198
+        # line 214
         (State.CLOSED, Event.APP_CLOSE_INVALID): Row(
             State.CLOSED,
             (Effect.RAISE_INVALID_CLOSE_ARGS,),
             _D,
             "invalid code or reason: rejected, even after close",
         ),
-        # line 199
+        # line 215
         (State.CLOSED, Event.APP_ABORT): Row(
             State.CLOSED,
             (Effect.RETURN_FALSE,),
             _D,
             "abort after close: no-op",
         ),
-        # line 192, default row
+        # line 216
         (State.CLOSED, Event.HANDSHAKE_OK): Row(
             State.CLOSED,
-            (),
+            (Effect.RETURN_FALSE,),
             _D,
-            "terminal: a late event from the peer, the transport or a timer is absorbed",
+            "the transport accepted after close() or abort() ended the connection during accept(): accept() returns False",
         ),
-        # line 192, default row
+        # line 217
         (State.CLOSED, Event.HANDSHAKE_FAIL): Row(
             State.CLOSED,
-            (),
+            (Effect.RETURN_FALSE,),
             _D,
-            "terminal: a late event from the peer, the transport or a timer is absorbed",
+            "the handshake failed after the connection ended during accept(): accept() returns False",
         ),
-        # line 192, default row
+        # line 207, default row
         (State.CLOSED, Event.PEER_DATA): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 192, default row
+        # line 207, default row
         (State.CLOSED, Event.PEER_CLOSE): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 192, default row
+        # line 207, default row
         (State.CLOSED, Event.PEER_CLOSE_INVALID): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 192, default row
+        # line 207, default row
         (State.CLOSED, Event.PEER_PROTOCOL_ERROR): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 192, default row
+        # line 207, default row
         (State.CLOSED, Event.TRANSPORT_EOF): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 192, default row
+        # line 207, default row
         (State.CLOSED, Event.TRANSPORT_ERROR): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 192, default row
+        # line 207, default row
         (State.CLOSED, Event.TRANSPORT_STALLED): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 192, default row
+        # line 207, default row
         (State.CLOSED, Event.OPEN_TIMEOUT): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 192, default row
+        # line 207, default row
         (State.CLOSED, Event.CLOSE_TIMEOUT): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late event from the peer, the transport or a timer is absorbed",
         ),
-        # line 192, default row
+        # line 207, default row
         (State.CLOSED, Event.KEEPALIVE_TIMEOUT): Row(
+            State.CLOSED,
+            (),
+            _D,
+            "terminal: a late event from the peer, the transport or a timer is absorbed",
+        ),
+        # line 207, default row
+        (State.CLOSED, Event.LIBRARY_CLOSE): Row(
+            State.CLOSED,
+            (),
+            _D,
+            "terminal: a late event from the peer, the transport or a timer is absorbed",
+        ),
+        # line 212
+        (State.CLOSED, Event.APP_ACCEPT_AGAIN): Row(
+            State.CLOSED,
+            (Effect.RETURN_FALSE,),
+            _D,
+            "accept again after the connection closed: False, quietly",
+        ),
+        # line 207, default row
+        (State.CLOSED, Event.LIBRARY_CLOSE_PEER_FAULT): Row(
             State.CLOSED,
             (),
             _D,

@@ -76,6 +76,7 @@ __all__ = [
     "ROLES",
     "STATS",
     "TIMING",
+    "WEBSOCKETS_NOT_DRIVABLE",
     "Choices",
     "FirstChoices",
     "Harness",
@@ -136,27 +137,37 @@ _INVALID_CLOSE: Final = (
     "reports it as peer_protocol_error"
 )
 
+_PROTOCOL_ERROR: Final = (
+    "no adapter feeds it: websockets fails the connection itself (its Close "
+    "1002: library_close_peer_fault), uvicorn answers with its own Close"
+)
+_LIBRARY_CLOSE: Final = (
+    "websockets closes on its own when a server handler returns: with a raw peer "
+    "that never answers, the table learns it only when the library's close timeout "
+    "ends the transport (tests/test_websockets_library_close.py covers it)"
+)
+
 #: (state, event) pairs that are possible in the table but cannot be driven here.
 NOT_DRIVABLE: Final[dict[tuple[State, Event], str]] = {
     **{(State.CONNECTING, e): _CONNECTING for e in Event},
     **{(s, Event.PEER_CLOSE_INVALID): _INVALID_CLOSE for s in State},
-    (State.CLOSING, Event.PEER_PROTOCOL_ERROR): (
-        "websockets does not report a protocol error after its own Close; it "
+    **{(s, Event.PEER_PROTOCOL_ERROR): _PROTOCOL_ERROR for s in State},
+    (State.CLOSING, Event.LIBRARY_CLOSE_PEER_FAULT): (
+        "websockets does not fail the connection after its own Close; a bad frame "
         "surfaces as the transport loss that follows"
     ),
-    (State.CLOSE_RECEIVED, Event.PEER_PROTOCOL_ERROR): (
-        "websockets discards everything the peer sends after its Close"
-    ),
+    **{(s, Event.LIBRARY_CLOSE): _LIBRARY_CLOSE for s in State},
     (State.CLOSING, Event.TRANSPORT_STALLED): (
-        "the runtime reports a stall once per connection, from OPEN; a stalled "
-        "Close is bounded by the close timer"
+        "a send in CLOSING is dropped before it writes: only a send that started in "
+        "OPEN and still waits can time out here (tests/test_table_rules.py)"
     ),
     (State.CLOSE_RECEIVED, Event.TRANSPORT_STALLED): (
-        "the runtime reports a stall once per connection, from OPEN"
+        "a send in CLOSE_RECEIVED is dropped before it writes: only a send that "
+        "started in OPEN and still waits can time out here"
     ),
     (State.CLOSED, Event.PEER_DATA): "no frame reaches a CLOSED connection's table",
     (State.CLOSED, Event.PEER_CLOSE): "no frame reaches a CLOSED connection's table",
-    (State.CLOSED, Event.PEER_PROTOCOL_ERROR): "no frame reaches a CLOSED connection's table",
+    (State.CLOSED, Event.LIBRARY_CLOSE_PEER_FAULT): "no frame reaches a CLOSED connection's table",
     (State.CLOSED, Event.HANDSHAKE_OK): "the handshake happened before",
     (State.CLOSED, Event.HANDSHAKE_FAIL): "the handshake happened before",
     (State.CLOSED, Event.TRANSPORT_STALLED): "nothing is written in CLOSED",
@@ -179,6 +190,19 @@ _LOST_ONCE_ASGI: Final = (
     "over ASGI the loss is fed once, with the disconnect message; nothing reaches a CLOSED table"
 )
 
+#: What a websockets role cannot drive, on top of :data:`NOT_DRIVABLE`.
+WEBSOCKETS_NOT_DRIVABLE: Final[dict[tuple[State, Event], str]] = {
+    (s, Event.APP_ACCEPT_AGAIN): (
+        "a websockets connection is guarded open and has no application-side "
+        "handshake: every accept() is app_accept"
+    )
+    for s in State
+}
+
+_ACCEPTED_ASGI: Final = (
+    "the endpoint accepted before the steps begin: every later accept() is app_accept_again"
+)
+
 #: What ASGI cannot drive or observe, per ASGI role, on top of :data:`NOT_DRIVABLE`.
 ASGI_NOT_DRIVABLE: Final[dict[Role, dict[tuple[State, Event], str]]] = {
     role: {
@@ -187,10 +211,11 @@ ASGI_NOT_DRIVABLE: Final[dict[Role, dict[tuple[State, Event], str]]] = {
             "keepalive stops at once; a half-open peer is the ASGI server's to detect "
             "(uvicorn's ws_ping_interval), and reaches the table as transport_error"
         ),
-        (State.OPEN, Event.PEER_PROTOCOL_ERROR): (
+        (State.OPEN, Event.LIBRARY_CLOSE_PEER_FAULT): (
             "uvicorn answers a protocol error itself (its Close 1002) and reports a "
             "websocket.disconnect with that code: the adapter sees a peer's Close"
         ),
+        **{(s, Event.APP_ACCEPT): _ACCEPTED_ASGI for s in State if s is not State.CONNECTING},
         (State.OPEN, Event.TRANSPORT_EOF): (
             "ASGI cannot tell a FIN from a reset: uvicorn reports both as a "
             "websocket.disconnect without a Close code (1005), fed as transport_error"
@@ -232,7 +257,9 @@ FOLLOW_UPS: Final[dict[Role, dict[tuple[State, Event], tuple[Event, ...]]]] = {
 
 def not_drivable(role: Role) -> dict[tuple[State, Event], str]:
     """The pairs ``role`` cannot drive, with the reasons."""
-    return {**NOT_DRIVABLE, **ASGI_NOT_DRIVABLE.get(role, {})}
+    if role in ASGI_IMPLS:
+        return {**NOT_DRIVABLE, **ASGI_NOT_DRIVABLE[role]}
+    return {**NOT_DRIVABLE, **WEBSOCKETS_NOT_DRIVABLE}
 
 
 def follow_ups(role: Role) -> dict[tuple[State, Event], tuple[Event, ...]]:
@@ -393,6 +420,9 @@ def coverage_report() -> str:
             continue
         if (state, event) in NOT_DRIVABLE:
             lines.append(f"  {state}/{event}: {NOT_DRIVABLE[(state, event)]}")
+        elif (state, event) in WEBSOCKETS_NOT_DRIVABLE:
+            why = WEBSOCKETS_NOT_DRIVABLE[(state, event)]
+            lines.append(f"  {state}/{event} (websockets roles): {why}")
         elif event not in DRIVERS:
             lines.append(f"  {state}/{event}: no driver for this event")
     for role, extra in ASGI_NOT_DRIVABLE.items():
@@ -579,7 +609,11 @@ class Harness:
         state = self.model_state
         if state is State.CLOSED and self.closed_steps >= self.closed_step_limit:
             return False
-        if TABLE[(state, event)].next is None or (state, event) in self.not_drivable:
+        if (
+            TABLE[(state, event)].next is None
+            or (state, event) in self.not_drivable
+            or event not in DRIVERS
+        ):
             return False
         check = _PRECONDITIONS.get(event)
         return check is None or check(self)
@@ -834,8 +868,8 @@ async def _peer_close(h: Harness, effects: tuple[Effect, ...], draw: Choices) ->
     await h.peer.send_close(draw.choice(_VALID_CODES), "peer")
 
 
-async def _peer_protocol_error(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
-    await h.peer.send_garbage()
+async def _peer_garbage(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
+    await h.peer.send_garbage()  # websockets fails the connection with 1002
 
 
 async def _transport_eof(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
@@ -879,9 +913,10 @@ DRIVERS: Final[dict[Event, Driver]] = {
     Event.APP_CLOSE_INVALID: _app_close_invalid,
     Event.APP_ABORT: _app_abort,
     Event.APP_ACCEPT: _app_accept,
+    Event.APP_ACCEPT_AGAIN: _app_accept,
     Event.PEER_DATA: _peer_data,
     Event.PEER_CLOSE: _peer_close,
-    Event.PEER_PROTOCOL_ERROR: _peer_protocol_error,
+    Event.LIBRARY_CLOSE_PEER_FAULT: _peer_garbage,
     Event.TRANSPORT_EOF: _transport_eof,
     Event.TRANSPORT_ERROR: _transport_error,
     Event.TRANSPORT_STALLED: _transport_stalled,
@@ -904,7 +939,7 @@ _PRECONDITIONS: Final[dict[Event, Callable[[Harness], bool]]] = {
     # pongs go unread and keepalive fails - real, but not this event.
     Event.PEER_DATA: lambda h: _not_closed_by_peer(h) and not h.peer_closed and len(h.pending) < 8,
     Event.PEER_CLOSE: lambda h: _not_closed_by_peer(h) and not h.peer_closed,
-    Event.PEER_PROTOCOL_ERROR: lambda h: _not_closed_by_peer(h) and not h.peer_closed,
+    Event.LIBRARY_CLOSE_PEER_FAULT: lambda h: _not_closed_by_peer(h) and not h.peer_closed,
     Event.TRANSPORT_EOF: lambda h: not h.pair.closed,
     Event.TRANSPORT_ERROR: lambda h: not h.pair.closed,
 }

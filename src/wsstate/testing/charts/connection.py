@@ -134,7 +134,7 @@ class ConnectionChart(StateChart[Any]):
     )
     transport_stalled = (
         open.to(closing)
-        | closing.to(closed)
+        | closing.to(closing, internal=True)
         | close_received.to(closed)
         | closed.to(closed, internal=True)
     )
@@ -149,5 +149,22 @@ class ConnectionChart(StateChart[Any]):
     )
     keepalive_timeout = (
         open.to(closing)
+        | closed.to(closed, internal=True)
+    )
+    library_close = (
+        open.to(closing)
+        | closing.to(closing, internal=True)
+        | closed.to(closed, internal=True)
+    )
+    app_accept_again = (
+        connecting.to(connecting, internal=True)
+        | open.to(open, internal=True)
+        | closing.to(closing, internal=True)
+        | close_received.to(close_received, internal=True)
+        | closed.to(closed, internal=True)
+    )
+    library_close_peer_fault = (
+        open.to(closed)
+        | closing.to(closed)
         | closed.to(closed, internal=True)
     )
