@@ -1,13 +1,18 @@
 """SPIN checks the Promela model and agrees with the Python checker.
 
 For the shipped spec and every mutant in ``tests/fixtures/mutants``, the
-Promela model (:func:`wsstate.promela.render`) is compiled with ``spin -a`` and
-``gcc`` and verified twice: ``./pan -a -N safety -c0`` (the assertions and
-invariants, every error reported rather than the first) and ``./pan -a -N
-termination`` (the LTL claim). SPIN must find no error in the shipped spec, and
-for each mutant exactly the properties the Python checker reports (usually one;
-``keepalive_not_cancelled`` breaks two): an assertion on ``v_<property>``, or
-an acceptance cycle of the termination claim.
+Promela model of the composition (:func:`wsstate_tools.generate.promela.render`)
+is compiled with ``spin -a`` and ``gcc`` and verified twice: ``./pan -a -N
+safety -c0`` (the assertions and invariants, every error reported rather than
+the first) and ``./pan -a -N termination`` (the LTL claim). SPIN must find no
+error in the shipped spec, and for each mutant exactly the properties the
+Python checker reports (usually one; ``keepalive_not_cancelled`` breaks two):
+an assertion on ``v_<property>``, or an acceptance cycle of the termination
+claim.
+
+The Promela model of a machine alone (the well-formedness checks,
+:func:`~wsstate_tools.generate.promela.render_machine`) is checked here for the
+connection, and in ``tests/test_pipeline.py`` for the door and its mutants.
 
 SPIN is installed in CI (``.ci/run``); there a missing ``spin`` fails the test.
 Elsewhere the test is skipped without it.
@@ -26,9 +31,9 @@ from pathlib import Path
 
 import pytest
 
-from wsstate_tools.generate.promela import render
+from wsstate_tools.generate.promela import render, render_machine
 from wsstate_tools.paths import SPEC_DIR
-from wsstate_tools.verify import PROPERTIES, check, load_spec
+from wsstate_tools.verify import PROPERTIES, check, check_machine, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 MUTANTS_DIR = Path(__file__).parent / "fixtures" / "mutants"
@@ -130,3 +135,26 @@ def test_spin_agrees_with_the_python_checker(name: str, spin_runs: dict[str, Spi
 def test_spin_runs_are_fast(spin_runs: dict[str, SpinRun]) -> None:
     slowest = max(spin_runs.values(), key=lambda r: r.seconds)
     assert slowest.seconds < 30, slowest
+
+
+def test_spin_checks_the_connection_alone(tmp_path: Path) -> None:
+    """The well-formedness model of the connection: no error, as the Python checker says."""
+    spin, gcc = _tools()
+    spec = load_spec(MODELS["shipped"])
+    assert check_machine(spec).ok
+    (tmp_path / "model.pml").write_text(render_machine(spec), encoding="utf-8")
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            args, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+        )
+        return done.stdout + done.stderr
+
+    run(spin, "-a", "model.pml")
+    run(gcc, "-O1", "-w", "-o", "pan", "pan.c")
+    out = run("./pan", "-a", "-N", "safety", "-c0")
+    assert re.search(r"errors: 0\b", out), out
+    stored = re.search(r"(\d+) states, stored", out)
+    assert stored, out
+    # init, then every configuration the Python checker explores.
+    assert int(stored.group(1)) >= check_machine(spec).states, out

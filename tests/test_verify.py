@@ -4,7 +4,7 @@ Each file in ``tests/fixtures/mutants`` is spec/connection.toml with one row
 changed so that one property breaks; its first line names it. The checker must
 report that property and nothing else (one mutant legitimately breaks a second
 one too: see ``ALSO_BROKEN``), each with a shortest counterexample that
-:func:`wsstate.verify.replay` reproduces. Two mutants are
+:func:`wsstate_tools.verify.replay` reproduces. Two mutants are
 also rejected by the spec validator (a terminal state left, a reserved code in
 a row): the tests assert the validator rejects them *and* the checker, run on
 the unvalidated spec, flags them.
@@ -25,14 +25,17 @@ from wsstate_tools.paths import SPEC_DIR
 from wsstate_tools.spec import Spec, SpecError, load
 from wsstate_tools.verify import (
     PROPERTIES,
+    WELLFORMED,
     Bounds,
     Model,
     Result,
     Violation,
     World,
     check,
+    check_machine,
     load_spec,
     replay,
+    replay_machine,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -241,6 +244,35 @@ def test_replay_stops_at_an_impossible_step() -> None:
     assert run.messages == ("step 2 (server recv Close(1000) -> peer_close) is not possible here",)
 
 
+# -- the connection machine alone -------------------------------------------------------
+
+#: Mutants the well-formedness checks (the machine alone, no peer) refuse too: those
+#: whose fault is in the table itself. The others need the composition to show.
+ALONE = {
+    "keepalive_not_cancelled": ("impossible_event", "timers_cleared"),
+    "terminal_left": ("terminal_left",),
+    "timers_cleared": ("timers_cleared",),
+}
+
+
+def test_the_connection_alone_is_well_formed() -> None:
+    result = check_machine(load(SHIPPED))
+    assert result.ok, result.report()
+    assert result.bounds is None
+    assert result.states >= len(load(SHIPPED).states) - 1
+    assert f"all {len(WELLFORMED)} properties hold" in result.report()
+
+
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_the_machine_alone_refuses_the_mutants_of_the_table(name: str) -> None:
+    spec = load_spec(MUTANTS_DIR / f"{name}.toml", validate=False)
+    result = check_machine(spec)
+    assert result.violated() == ALONE.get(name, ()), result.report()
+    for violation in result.violations:
+        assert violation.alone
+        assert replay_machine(spec, violation.steps).violations == (violation.name,)
+
+
 # -- --emit-test and the command line -------------------------------------------------
 
 
@@ -291,6 +323,10 @@ def test_emit_test_for_an_unvalidated_mutant(tmp_path: Path) -> None:
 def test_cli_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--root", str(ROOT), "verify"]) == 0
     out = capsys.readouterr().out
+    # The machine alone first, then its composition.
+    assert "the connection machine alone (well-formedness)" in out
+    assert f"all {len(WELLFORMED)} properties hold" in out
+    assert out.index("(well-formedness)") < out.index("two connection peers")
     assert "all 10 properties hold" in out
     assert "states" in out
     assert "transitions" in out
