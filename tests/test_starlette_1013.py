@@ -17,7 +17,7 @@ import asyncio
 
 import pytest
 from starlette.websockets import WebSocketDisconnect
-from test_starlette_support import IMPLS
+from support.asgi import IMPLS
 
 from wsstate_tools.demo import SOLARA_CLIENTS, ChainResult, format_1013, run_solara_1013
 

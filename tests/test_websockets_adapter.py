@@ -16,7 +16,7 @@ import weakref
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from conftest import Harness, Role, eventually
+from support.harness import Harness, Role, eventually
 from websockets.asyncio.server import ServerConnection, serve
 
 import wsstate

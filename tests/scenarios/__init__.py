@@ -1,0 +1,1 @@
+"""The failure catalogue (docs/scenarios.md), one test body per scenario, every transport."""

@@ -1,0 +1,197 @@
+"""API misuse stays loud (row 24); invalid close codes and reasons are rejected first (25).
+
+Over ASGI the misuse also covers the time before ``accept()`` (websockets
+connections are guarded once open, so "send before accept" cannot happen there),
+and a RuntimeError from below wsstate that is not a closure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from support.harness import GUARD_DEFAULTS, WS_DEFAULTS, Harness, assert_peer_gone
+from support.transports import Transport, open_pair, start_site
+from websockets.asyncio.client import connect as ws_connect
+from websockets.frames import Opcode
+
+import wsstate
+from wsstate import ClosedBy, GuardedConnection, State
+from wsstate.adapters.starlette import DEFAULT_MAX_QUEUE, StarletteTransport
+
+# -- 24. API misuse: send before accept, a wrong payload type --------------------------------
+
+
+WRONG_PAYLOADS: list[object] = [123, None, 1.5, {"a": 1}, ["x"], object(), [b"x"]]
+
+
+async def assert_misuse_raises(conn: GuardedConnection) -> None:
+    for bad in WRONG_PAYLOADS:
+        with pytest.raises(TypeError):
+            await conn.send(bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            await conn.try_send(bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            conn.send_threadsafe(bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            await asyncio.to_thread(conn.send_threadsafe, bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.scenario(24)
+async def test_24_wrong_payload_type_raises_at_once(h: Harness, transport: Transport) -> None:
+    pair = await open_pair(h, transport)
+    conn = pair.conn
+    await assert_misuse_raises(conn)
+    assert conn.state is State.OPEN
+    assert (conn.stats.sent, conn.stats.dropped, conn.stats.threadsafe_failures) == (0, 0, 0)
+    await conn.send("still fine")
+    assert await asyncio.wait_for(pair.peer.recv(), 1.0) == "still fine"
+    assert [f.opcode for f in pair.frames_out() if f.opcode in (Opcode.TEXT, Opcode.BINARY)] == [
+        Opcode.TEXT
+    ]
+    assert await conn.close() is True
+    await assert_misuse_raises(conn)  # in every state
+
+
+@pytest.mark.scenario(24)
+@pytest.mark.transports("asgi")  # "send before accept": websockets guards open connections
+async def test_24_misuse_before_accept_raises_at_once(h: Harness, transport: Transport) -> None:
+    checked: list[str] = []
+
+    async def endpoint(websocket: WebSocket) -> None:
+        conn = wsstate.guard(websocket, **GUARD_DEFAULTS)
+        h.track(conn)
+        # Before accept: send, receive and ping are API misuse, raised at once.
+        assert conn.state is State.CONNECTING
+        for operation in (conn.send("early"), conn.try_send(b"early"), conn.recv(), conn.ping()):
+            with pytest.raises(wsstate.InvalidState):
+                await operation
+        assert isinstance(wsstate.InvalidState("x"), RuntimeError)
+        await assert_misuse_raises(conn)
+        assert await conn.accept() is True
+        with pytest.raises(wsstate.InvalidState):  # twice
+            await conn.accept()
+        await assert_misuse_raises(conn)
+        assert (conn.stats.sent, conn.stats.dropped, conn.stats.threadsafe_failures) == (0, 0, 0)
+        await conn.send("still fine")
+        checked.append("before accept")
+        await conn.wait_closed()
+
+    async def accepted_first(websocket: WebSocket) -> None:
+        await websocket.accept()
+        conn = wsstate.guard(websocket, **GUARD_DEFAULTS)
+        h.track(conn)
+        assert conn.state is State.OPEN
+        with pytest.raises(wsstate.InvalidState):  # accepted already
+            await conn.accept()
+        await conn.send("fine too")
+        checked.append("after accept")
+        await conn.wait_closed()
+
+    site = await start_site(h, transport, {"/misuse": endpoint, "/accepted": accepted_first})
+    for path, expected in (("/misuse", "still fine"), ("/accepted", "fine too")):
+        async with ws_connect(site.url(path), **WS_DEFAULTS) as client:
+            assert await asyncio.wait_for(client.recv(), 1.0) == expected
+    assert checked == ["before accept", "after accept"]
+    with pytest.raises(TypeError, match="does not support"):
+        wsstate.guard(object())
+
+
+def buggy(app: ASGIApp) -> ASGIApp:
+    """An ASGI middleware with a bug: its send raises RuntimeError for one payload."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        async def buggy_send(message: Message) -> None:
+            if message.get("text") == "boom":
+                raise RuntimeError("a bug below wsstate")
+            await send(message)
+
+        await app(scope, receive, buggy_send)
+
+    return wrapped
+
+
+@pytest.mark.scenario(24)
+@pytest.mark.transports("asgi")  # a middleware between the server and the application
+async def test_24_runtime_error_from_below_stays_loud(h: Harness, transport: Transport) -> None:
+    # A RuntimeError is a closure only if the connection is closed: a bug in the
+    # stack below wsstate is raised, never swallowed as a disconnect.
+    site = await start_site(h, transport, middleware=buggy)
+    pair = await site.pair()
+    conn = pair.conn
+    with pytest.raises(RuntimeError, match="a bug below wsstate"):
+        await conn.send("boom")
+    with pytest.raises(RuntimeError, match="a bug below wsstate"):
+        await conn.try_send("boom")
+    assert conn.state is State.OPEN
+    await conn.send("fine")
+    assert await asyncio.wait_for(pair.peer.recv(), 1.0) == "fine"
+    # Still bounded: the reader stops at its queue limit, as before.
+    for i in range(3 * DEFAULT_MAX_QUEUE):
+        await pair.peer.send(f"unread {i}")
+    await asyncio.sleep(0.1)
+    assert isinstance(conn.transport, StarletteTransport)
+    assert conn.transport.queued == DEFAULT_MAX_QUEUE
+    await conn.close()
+
+
+# -- 25. reserved or invalid close codes and reasons ---------------------------------------
+
+
+INVALID_CLOSES: list[tuple[object, object, type[wsstate.InvalidCloseArgs]]] = [
+    *[
+        (code, "", wsstate.InvalidCloseCode)
+        for code in (1005, 1006, 1015, 999, 5000, 1004, 2999, 0, -1, 1016, 65536, "1000", True)
+    ],
+    (1000, "x" * 124, wsstate.InvalidCloseReason),
+    (1000, "é" * 62, wsstate.InvalidCloseReason),  # 62 characters, 124 bytes
+    (1000, "\ud800", wsstate.InvalidCloseReason),  # a lone surrogate
+    (1000, "ok \udfff", wsstate.InvalidCloseReason),
+    (1000, b"bytes", wsstate.InvalidCloseReason),
+]
+
+
+@pytest.mark.scenario(25)
+async def test_25_invalid_close_rejected_before_any_state_change(
+    h: Harness, transport: Transport
+) -> None:
+    pair = await open_pair(h, transport)
+    conn = pair.conn
+    for code, reason, error in INVALID_CLOSES:
+        with pytest.raises(error) as info:
+            await conn.close(code, reason)  # type: ignore[arg-type]
+        assert isinstance(info.value, ValueError), (code, reason)
+        assert conn.state is State.OPEN, (code, reason)
+        assert (conn.closed_by, conn.close_code, conn.close_reason) == (None, None, None)
+    await asyncio.sleep(0.05)
+    assert [f for f in pair.frames_out() if f.opcode is Opcode.CLOSE] == []  # nothing sent
+    # Still open and usable.
+    assert await conn.try_send("still open") is True
+    assert await asyncio.wait_for(pair.peer.recv(), 1.0) == "still open"
+    assert await conn.close(1000, "x" * 61 + "é" * 31) is True  # 123 bytes: the limit
+    for code, reason, error in INVALID_CLOSES:  # rejected even after close
+        with pytest.raises(error):
+            await conn.close(code, reason)  # type: ignore[arg-type]
+    assert_peer_gone(pair, closed_by=ClosedBy.LOCAL, clean=transport.local_close_clean, code=1000)
+    assert [f.close_code for f in pair.frames_out() if f.opcode is Opcode.CLOSE] == [1000]
+
+
+@pytest.mark.scenario(25)
+@pytest.mark.transports("asgi")  # guarded before accept()
+async def test_25_invalid_close_before_accept(h: Harness, transport: Transport) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
+        conn = wsstate.guard(websocket, **GUARD_DEFAULTS)
+        h.track(conn)
+        for code, reason, error in INVALID_CLOSES:
+            with pytest.raises(error):
+                await conn.close(code, reason)  # type: ignore[arg-type]
+        assert conn.state is State.CONNECTING  # untouched: the handshake goes on
+        assert await conn.accept() is True
+        await conn.send("accepted")
+        await conn.wait_closed()
+
+    site = await start_site(h, transport, {"/ep": endpoint})
+    async with ws_connect(site.url("/ep"), **WS_DEFAULTS) as client:
+        assert await asyncio.wait_for(client.recv(), 1.0) == "accepted"

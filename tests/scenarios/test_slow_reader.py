@@ -1,0 +1,58 @@
+"""A slow reader (row 17): a bounded buffer, the producer waits at most the write timeout,
+then the connection is closed 1008 with one WARNING."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+
+import pytest
+from support.harness import (
+    CLOSE_TIMEOUT,
+    SLACK,
+    WRITE_TIMEOUT,
+    Harness,
+    assert_peer_gone,
+)
+from support.transports import Transport, open_pair, write_transport
+
+from wsstate import ClosedBy
+
+
+@pytest.mark.scenario(17)
+async def test_17_slow_reader_closed_with_1008(h: Harness, transport: Transport) -> None:
+    h.wsstate_warnings = 1  # transport_stalled in OPEN
+    h.wsstate_info = True  # close_timeout in CLOSING: the 1008 cannot even be written
+    # No keepalive: its pings would be stuck behind the data and time out first.
+    pair = await open_pair(h, transport, ping_interval=None)
+    conn = pair.conn
+    assert pair.link is not None
+    buffer = write_transport(pair)
+    limit = buffer.get_write_buffer_limits()[1]
+    chunk = random.Random(17).randbytes(64 * 1024)  # incompressible
+    pair.link.slow_reader(True, pair.out)  # nobody reads what the guarded endpoint sends
+    loop = asyncio.get_running_loop()
+    durations, largest = [], 0
+    async with asyncio.timeout(5.0):
+        while True:
+            before = loop.time()
+            ok = await conn.try_send(chunk)
+            durations.append(loop.time() - before)
+            largest = max(largest, buffer.get_write_buffer_size())
+            if not ok:
+                break
+    stalled_at = loop.time() - durations[-1]  # when the stalled send started
+    await asyncio.wait_for(conn.wait_closed(), CLOSE_TIMEOUT + 1)
+    # The producer waited at most write_timeout; CLOSED within write + close timeout.
+    assert max(durations) <= WRITE_TIMEOUT + SLACK
+    assert durations[-1] >= WRITE_TIMEOUT - 0.05
+    assert loop.time() - stalled_at <= WRITE_TIMEOUT + CLOSE_TIMEOUT + SLACK
+    # Bounded: websockets' write buffer never held more than its limit plus one message.
+    assert largest <= limit + len(chunk) + 14
+    assert pair.link.buffered <= pair.link.proxy.buffer_limit + pair.link.proxy.read_size
+    assert_peer_gone(pair, closed_by=ClosedBy.TIMEOUT, clean=False, code=1008, reason="slow reader")
+    assert len(h.records(logging.WARNING)) == 1
+    assert await conn.try_send(chunk) is False  # at once
+    assert conn.stats.dropped == 2
+    pair.link.slow_reader(False)
