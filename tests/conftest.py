@@ -25,31 +25,9 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from support.harness import (  # the names below stay importable for older modules
-    CLOSE_TIMEOUT,
-    GUARD_DEFAULTS,
-    OPEN_TIMEOUT,
-    ROLES,
-    SLACK,
-    WS_DEFAULTS,
-    Harness,
-    Recorder,
-    Role,
-    eventually,
-)
+from support.harness import ROLES, Harness, Recorder, Role
 
-__all__ = [
-    "CLOSE_TIMEOUT",
-    "GUARD_DEFAULTS",
-    "OPEN_TIMEOUT",
-    "SLACK",
-    "WS_DEFAULTS",
-    "Harness",
-    "eventually",
-    "h",
-    "pytest_pyfunc_call",
-    "role",
-]
+__all__ = ["h", "pytest_pyfunc_call", "role"]
 
 
 @pytest.hookimpl(tryfirst=True)

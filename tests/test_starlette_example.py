@@ -18,8 +18,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from conftest import WS_DEFAULTS, Harness, eventually
-from test_starlette_support import IMPLS, Site
+from support.asgi import IMPLS, Site
+from support.harness import WS_DEFAULTS, Harness, eventually
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 

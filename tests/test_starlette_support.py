@@ -21,8 +21,6 @@ from websockets.asyncio.client import connect as ws_connect
 # websockets' legacy server (under uvicorn's "websockets") warns about its handler.
 pytestmark = pytest.mark.filterwarnings("ignore:remove second argument of ws_handler")
 
-__all__ = ["IMPLS", "Site"]  # still imported from here by tests/test_starlette_example.py
-
 
 @pytest.fixture(params=IMPLS)
 def impl(request: pytest.FixtureRequest) -> str:
