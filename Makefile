@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck pytest generate clean
+.PHONY: demo test check lint typecheck pytest docs generate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m wsstate_tools demo
 
-test: check lint typecheck pytest
+test: check lint typecheck docs pytest
 
 check: $(STAMP)
 	$(PY) -m wsstate_tools check
@@ -31,6 +31,12 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(PY) -m pytest
+
+# The documentation site, into docs/_build/html (warnings are errors). Quiet: only
+# warnings and a final line. Mermaid is fetched once from the npm registry.
+docs: $(STAMP)
+	@$(VENV)/bin/sphinx-build -b html -E -q -W --keep-going docs docs/_build/html
+	@echo "docs: built docs/_build/html/index.html"
 
 generate: $(STAMP)
 	$(PY) -m wsstate_tools generate

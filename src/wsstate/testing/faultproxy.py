@@ -266,7 +266,7 @@ class ProxiedConnection:
         )
 
     def problems(self) -> list[str]:
-        """Wire rule violations seen on this connection (see :mod:`.wiretap`)."""
+        """Wire rule violations seen on this connection (see :class:`~wsstate.testing.WireTap`)."""
         return [f"connection #{self.number} {p}" for p in self.tap.problems()]
 
     async def wait_closed(self) -> None:
