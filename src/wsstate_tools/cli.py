@@ -86,8 +86,9 @@ def _cmd_table(args: argparse.Namespace) -> int:
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     from . import verify
+    from .generate.promela import render
 
-    return verify.main(args)
+    return verify.main(args, render_promela=render)
 
 
 def _cmd_fuzz(args: argparse.Namespace) -> int:
@@ -158,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "verify",
-        help="model-check two composed peers over a faulty channel",
+        help="model-check a machine alone, then composed with its peers",
         description="Explore every reachable state of a client and a server built from the "
         "spec, talking over a channel with faults and timers; check the safety and "
         "termination properties and print the shortest counterexample of any violation.",

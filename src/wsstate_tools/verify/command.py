@@ -1,14 +1,16 @@
 """``wsstate verify [NAME]``: check a machine alone, then its composition if it has one.
 
-The Promela renderer is imported only when ``--promela`` asks for it: it imports
-:mod:`.model`, so this module must not import it at module level (that would be
-an import cycle through ``wsstate_tools.verify``).
+The Promela renderer imports :mod:`.model`, so this package never imports it
+(not even inside a function: that would be an import cycle through
+``wsstate_tools.verify``); the command line passes it to :func:`main` for
+``--promela``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ..spec import Spec, load, load_unvalidated
@@ -68,8 +70,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(args: argparse.Namespace) -> int:
-    """Run the checks; exit 0 when every property holds, 1 on a violation."""
+def main(
+    args: argparse.Namespace, render_promela: Callable[[Spec, Bounds], str] | None = None
+) -> int:
+    """Run the checks; exit 0 when every property holds, 1 on a violation.
+
+    ``render_promela`` writes the model for ``--promela`` (the command line passes
+    :func:`wsstate_tools.generate.promela.render`).
+    """
     if args.spec:
         path = Path(args.spec)
     else:
@@ -88,9 +96,10 @@ def main(args: argparse.Namespace) -> int:
         print("wsstate verify: bounds must not be negative", file=sys.stderr)
         return 2
     if args.promela:
-        from ..generate.promela import render
-
-        Path(args.promela).write_text(render(spec, bounds), encoding="utf-8")
+        if render_promela is None:
+            print("wsstate verify: --promela needs a Promela renderer", file=sys.stderr)
+            return 2
+        Path(args.promela).write_text(render_promela(spec, bounds), encoding="utf-8")
         print(f"wrote {args.promela}")
     results: list[Result] = [check_machine(spec)]
     print(results[0].report())
