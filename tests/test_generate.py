@@ -79,7 +79,7 @@ def test_render_all_does_not_depend_on_the_working_directory(
 
 def test_generate_twice_gives_identical_files(project: Path) -> None:
     (project / "diagrams" / "connection.mmd").unlink()
-    (project / "src" / "wsstate" / "_generated.py").write_text("# stale\n", encoding="utf-8")
+    (project / "src" / "wsstate" / "machines" / "connection.py").write_text("# stale\n", encoding="utf-8")
 
     first = wsstate(project, "generate")
     assert first.returncode == 0, first.stderr
@@ -109,7 +109,7 @@ def test_check_passes_on_the_committed_tree() -> None:
 
 
 def test_check_fails_with_a_diff_when_a_generated_file_is_edited(project: Path) -> None:
-    target = project / "src" / "wsstate" / "_generated.py"
+    target = project / "src" / "wsstate" / "machines" / "connection.py"
     text = target.read_text(encoding="utf-8")
     edited = text.replace('"the hot path: the message goes out"', '"hand-edited"')
     assert edited != text
