@@ -70,5 +70,9 @@ html_show_sourcelink = False
 # Diagrams render in the browser from a vendored mermaid.min.js (no CDN):
 # wsstate_tools.sphinxext fetches it once with `npm pack` into _build/vendor.
 wsstate_mermaid_version = "11.12.1"
-# The machines have many labelled transitions: give their diagrams room.
-mermaid_height = "900px"
+# Diagrams at their natural size (wsstate.css scrolls the wide machine diagrams).
+mermaid_init_config = {"startOnLoad": False, "state": {"useMaxWidth": False}}
+
+# Every public name (__all__) of these modules must be documented (the build fails
+# otherwise): wsstate_tools.sphinxext checks it once every page is read.
+wsstate_public_modules = ["wsstate", "wsstate.testing"]

@@ -228,12 +228,15 @@ def devtools_address(profile: Path) -> tuple[str, str] | None:
 @contextlib.asynccontextmanager
 async def chromium() -> AsyncIterator[Browser]:
     exe = chromium_executable()
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes may still write to the profile for a moment after
+    # the browser exits: its whole process group is ended, and leftovers ignored.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         process = await asyncio.create_subprocess_exec(
             *[exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
             *["--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             deadline = time.monotonic() + 20
@@ -258,6 +261,8 @@ async def chromium() -> AsyncIterator[Browser]:
                 except TimeoutError:
                     process.kill()
                     await process.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # the browser's own helpers
 
 
 # --- the checks ---------------------------------------------------------------------------
