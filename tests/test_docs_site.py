@@ -438,3 +438,40 @@ def test_example_runs(path: Path) -> None:
             f"{path.name}: not a program (no __main__ block) nor an ASGI app (app = ...): "
             "tell this test how to run it"
         )
+
+
+# --- the extension's own rules --------------------------------------------------------------
+
+
+def test_mermaid_safe_escapes_colons_in_transition_labels_only() -> None:
+    from wsstate_tools.sphinxext import mermaid_safe
+
+    code = (
+        "stateDiagram-v2\n    OPEN: OPEN\n    [*] --> OPEN: start / arm:open_timer\n"
+        "    OPEN --> CLOSED: default: a b / return:false\n    CLOSED --> [*]\n"
+    )
+    assert mermaid_safe(code) == (
+        "stateDiagram-v2\n    OPEN: OPEN\n    [*] --> OPEN: start / arm#58;open_timer\n"
+        "    OPEN --> CLOSED: default#58; a b / return#58;false\n    CLOSED --> [*]\n"
+    )
+    flowchart = "flowchart LR\n    A --> B: x:y\n"
+    assert mermaid_safe(flowchart) == flowchart
+
+
+def test_close_code_rules_are_the_runtimes() -> None:
+    from wsstate_tools.sphinxext import sendable_ranges
+
+    assert sendable_ranges() == [(1000, 1003), (1007, 1014), (3000, 4999)]
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+def test_every_machine_gets_a_page(machine: str, site: str) -> None:
+    from wsstate_tools.sphinxext import render_machine_page
+
+    spec = load(ROOT / "spec" / f"{machine}.toml")
+    page = render_machine_page(spec, f"spec/{machine}.toml")
+    for directive in ("diagram", "states", "events", "table", "effects", "timers", "close-codes"):
+        assert f"```{{wsstate-{directive}}} {machine}\n```" in page
+    assert (
+        (DOCS / "machines" / f"{machine}.md").read_text(encoding="utf-8").startswith("% GENERATED")
+    ), "make docs writes the machine pages"
