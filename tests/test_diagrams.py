@@ -210,7 +210,7 @@ BROKEN: dict[str, tuple[str, str, str | None, str]] = {
         "OPEN --> CLOSED: app_close /",
         ROWS,
     ),
-    "mmd-default-event-dropped": ("mmd", "default: handshake_ok ", "default: ", ROWS),
+    "mmd-default-event-dropped": ("mmd", "default: peer_data ", "default: ", ROWS),
     "mmd-no-terminal-marker": ("mmd", "CLOSED --> [*]", None, ENDS),
     "mmd-no-initial-arrow": ("mmd", "[*] --> CONNECTING", None, ENDS),
     "mmd-missing-node": ("mmd", "CLOSING: CLOSING", None, NODES),
