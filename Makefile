@@ -35,7 +35,7 @@ pytest: $(STAMP)
 # The documentation site, into docs/_build/html (warnings are errors). Quiet: only
 # warnings and a final line. Mermaid is fetched once from the npm registry.
 docs: $(STAMP)
-	@$(VENV)/bin/sphinx-build -b html -E -q -W --keep-going docs docs/_build/html
+	@$(VENV)/bin/sphinx-build -b html -E -q -W --keep-going -d docs/_build/doctrees docs docs/_build/html
 	@echo "docs: built docs/_build/html/index.html"
 
 generate: $(STAMP)

@@ -100,7 +100,7 @@ async def main() -> None:
             wsstate.connect(uri) as vanishing,
         ):
             await a.send("hello")
-            while len(hub) < 3:  # noqa: ASYNC110 - the example polls, simply
+            while len(hub) < 3:
                 await asyncio.sleep(0.01)
             vanishing.abort()  # a tab closed: no closing handshake at all
             await asyncio.sleep(0.1)

@@ -38,7 +38,7 @@ async def main() -> None:
     config = uvicorn.Config(app, port=port, ws="websockets-sansio", log_level="warning")
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event
+    while not server.started:
         await asyncio.sleep(0.01)
     async with wsstate.connect(f"ws://127.0.0.1:{port}/ws") as conn:
         await conn.send("hello")

@@ -49,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 BUILD = DOCS / "_build"
 HTML = BUILD / "html"
+DOCTREES = BUILD / "doctrees"
 SCREENSHOTS = BUILD / "screenshots"
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 MACHINES = sorted(p.stem for p in (ROOT / "spec").glob("*.toml"))
@@ -64,7 +65,20 @@ RENDER_TIMEOUT = 30.0
 def site() -> Iterator[str]:
     """The site, built (incrementally: ``make docs`` usually ran just before), served."""
     done = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going", DOCS, HTML],
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-b",
+            "html",
+            "-q",
+            "-W",
+            "--keep-going",
+            "-d",
+            DOCTREES,
+            DOCS,
+            HTML,
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -51,6 +51,7 @@ from typing import Any, ClassVar, Final, TypeAlias
 from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.application import Sphinx
+from sphinx.config import Config
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 from sphinxcontrib.mermaid import mermaid  # type: ignore[import-untyped]
@@ -557,9 +558,10 @@ def vendor_mermaid(dest: Path, version: str) -> Path:
     return target
 
 
-def _install_mermaid(app: Sphinx) -> None:
-    version: str = app.config.wsstate_mermaid_version
-    dest = (Path(app.confdir) / app.config.wsstate_vendor_dir).resolve()
+def _install_mermaid(app: Sphinx, config: Config) -> None:
+    """At ``config-inited``: the configuration the environment compares is complete."""
+    version: str = config.wsstate_mermaid_version
+    dest = (Path(app.confdir) / config.wsstate_vendor_dir).resolve()
     script = vendor_mermaid(dest, version)
     static = dest / "static"
     static.mkdir(exist_ok=True)
@@ -572,8 +574,8 @@ def _install_mermaid(app: Sphinx) -> None:
     if not css.is_file() or css.read_text(encoding="utf-8") != _CSS:
         css.write_text(_CSS, encoding="utf-8")
     app.add_css_file(CSS_NAME)
-    app.config.html_static_path = [*app.config.html_static_path, str(static)]
-    app.config.mermaid_use_local = SHIM_NAME
+    config.html_static_path = [*config.html_static_path, str(static)]
+    config.mermaid_use_local = SHIM_NAME
 
 
 # --- every public name documented ---------------------------------------------------
@@ -631,7 +633,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("wsstate-close-codes", CloseCodesDirective)
     app.add_directive("wsstate-retry", RetryDirective)
     app.connect("builder-inited", _write_pages)
-    app.connect("builder-inited", _install_mermaid)
+    app.connect("config-inited", _install_mermaid)
     app.connect("doctree-read", _escape_mermaid)
     app.connect("autodoc-skip-member", _skip_member)
     app.connect("env-check-consistency", _check_public_names)
