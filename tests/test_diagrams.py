@@ -53,7 +53,12 @@ def parse_label(source: str, target: str, label: str) -> Edge:
 
 def parse_mermaid(text: str) -> Diagram:
     d = Diagram()
+    # Colons in labels are written #58; (Mermaid's entity): a raw one is a syntax error.
     lines = [line.strip() for line in text.splitlines()]
+    for line in lines:
+        if "-->" in line:
+            assert ":" not in line.split(":", 1)[-1], f"raw colon in a Mermaid label: {line!r}"
+    lines = [line.replace("#58;", ":") for line in lines]
     assert "stateDiagram-v2" in lines
     for line in lines:
         if not line or line.startswith("%%") or line in {"stateDiagram-v2", "direction TB"}:
@@ -200,8 +205,8 @@ BROKEN: dict[str, tuple[str, str, str | None, str]] = {
     "mmd-missing-effect": ("mmd", "app_ping / transmit_ping", "app_ping / drop", ROWS),
     "mmd-effects-reordered": (
         "mmd",
-        "handshake_ok / cancel:open_timer, arm:keepalive",
-        "handshake_ok / arm:keepalive, cancel:open_timer",
+        "handshake_ok / cancel#58;open_timer, arm#58;keepalive",
+        "handshake_ok / arm#58;keepalive, cancel#58;open_timer",
         ROWS,
     ),
     "mmd-wrong-target": (
@@ -210,7 +215,7 @@ BROKEN: dict[str, tuple[str, str, str | None, str]] = {
         "OPEN --> CLOSED: app_close /",
         ROWS,
     ),
-    "mmd-default-event-dropped": ("mmd", "default: peer_data ", "default: ", ROWS),
+    "mmd-default-event-dropped": ("mmd", "default#58; peer_data ", "default#58; ", ROWS),
     "mmd-no-terminal-marker": ("mmd", "CLOSED --> [*]", None, ENDS),
     "mmd-no-initial-arrow": ("mmd", "[*] --> CONNECTING", None, ENDS),
     "mmd-missing-node": ("mmd", "CLOSING: CLOSING", None, NODES),

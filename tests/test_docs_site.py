@@ -457,21 +457,6 @@ def test_example_runs(path: Path) -> None:
 # --- the extension's own rules --------------------------------------------------------------
 
 
-def test_mermaid_safe_escapes_colons_in_transition_labels_only() -> None:
-    from wsstate_tools.sphinxext import mermaid_safe
-
-    code = (
-        "stateDiagram-v2\n    OPEN: OPEN\n    [*] --> OPEN: start / arm:open_timer\n"
-        "    OPEN --> CLOSED: default: a b / return:false\n    CLOSED --> [*]\n"
-    )
-    assert mermaid_safe(code) == (
-        "stateDiagram-v2\n    OPEN: OPEN\n    [*] --> OPEN: start / arm#58;open_timer\n"
-        "    OPEN --> CLOSED: default#58; a b / return#58;false\n    CLOSED --> [*]\n"
-    )
-    flowchart = "flowchart LR\n    A --> B: x:y\n"
-    assert mermaid_safe(flowchart) == flowchart
-
-
 def test_close_code_rules_are_the_runtimes() -> None:
     from wsstate_tools.sphinxext import sendable_ranges
 

@@ -20,9 +20,9 @@ of the project (``wsstate_spec_dir``, every ``*.toml`` in it):
   Each directive records its spec as a dependency: a changed spec rebuilds the
   pages that render it.
 
-Every Mermaid block on the site (the ```` ```mermaid ```` fences of the pages
-too) goes through :func:`mermaid_safe`: the generated diagrams name effects with
-colons, which Mermaid 11 refuses in a transition label.
+The diagrams are the generator's (:func:`wsstate_tools.generate.diagrams.render_mermaid`),
+which writes the colons of effect names as Mermaid's ``#58;``: Mermaid 11 refuses
+a raw colon in a transition label.
 
 Mermaid renders in the browser. The site must work offline, so no CDN: the
 extension fetches ``mermaid.min.js`` (``wsstate_mermaid_version``) once with
@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import re
 import shutil
 import subprocess
 import tarfile
@@ -60,7 +59,7 @@ from .closecodes import MAX_REASON_BYTES, is_sendable_code
 from .generate.diagrams import render_mermaid
 from .spec import Spec, load
 
-__all__ = ["mermaid_safe", "render_machine_page", "sendable_ranges", "setup", "vendor_mermaid"]
+__all__ = ["render_machine_page", "sendable_ranges", "setup", "vendor_mermaid"]
 
 logger = logging.getLogger(__name__)
 
@@ -178,34 +177,6 @@ def _close_frame(code: int | None, reason: str | None) -> str:
     if code is None and reason is None:
         return ""
     return f"{code if code is not None else ''} {reason!r}" if reason else str(code)
-
-
-_TRANSITION: Final = re.compile(r"^(\s*\S+\s*-->\s*\S+\s*:\s*)(.*)$")
-
-
-def mermaid_safe(code: str) -> str:
-    """``code`` with every colon inside a transition label written ``#58;``.
-
-    Mermaid 11 (the browser's renderer) refuses a colon in a state diagram's
-    transition label (``A --> B: x / arm:timer`` is a syntax error), and the
-    effects of a row are named with colons. ``#58;`` is Mermaid's entity for
-    it: the label still shows ``arm:timer``.
-    """
-    if not code.lstrip().startswith("stateDiagram"):
-        return code
-    out = []
-    for line in code.split("\n"):
-        match = _TRANSITION.match(line)
-        if match:
-            line = match.group(1) + match.group(2).replace(":", "#58;")
-        out.append(line)
-    return "\n".join(out)
-
-
-def _escape_mermaid(app: Sphinx, doctree: nodes.document) -> None:
-    """Every Mermaid block of every page (the generated ones and the pages' own)."""
-    for node in doctree.findall(mermaid):
-        node["code"] = mermaid_safe(node["code"])
 
 
 # --- directives ---------------------------------------------------------------------
@@ -634,7 +605,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("wsstate-retry", RetryDirective)
     app.connect("builder-inited", _write_pages)
     app.connect("config-inited", _install_mermaid)
-    app.connect("doctree-read", _escape_mermaid)
     app.connect("autodoc-skip-member", _skip_member)
     app.connect("env-check-consistency", _check_public_names)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from ..spec import Row, Spec
 from .common import header
 
-__all__ = ["render_dot", "render_mermaid"]
+__all__ = ["mermaid_label", "render_dot", "render_mermaid"]
 
 
 def _edge_label(events: Iterable[str], effects: tuple[str, ...]) -> str:
@@ -42,15 +42,27 @@ def _edges(spec: Spec) -> list[tuple[str, str, str]]:
     return edges
 
 
+def mermaid_label(label: str) -> str:
+    """``label`` as a Mermaid transition label: each colon written ``#58;``.
+
+    Mermaid 11 refuses a colon in a state diagram's transition label
+    (``A --> B: x / arm:timer`` is a syntax error), and effects are named with
+    colons; ``#58;`` is Mermaid's entity for it, so the label still reads
+    ``arm:timer``.
+    """
+    return label.replace(":", "#58;")
+
+
 def render_mermaid(spec: Spec) -> str:
     """A Mermaid ``stateDiagram-v2`` of every state and every transition."""
     o = [header(spec, "%%"), "stateDiagram-v2\n", "    direction TB\n"]
     for s in spec.states:
         o.append(f"    {s.name}: {s.name}\n")
     init = ", ".join(spec.initial_effects)
-    o.append(f"    [*] --> {spec.initial}" + (f": start / {init}" if init else "") + "\n")
+    start = f": {mermaid_label('start / ' + init)}" if init else ""
+    o.append(f"    [*] --> {spec.initial}{start}\n")
     for src, dst, label in _edges(spec):
-        o.append(f"    {src} --> {dst}: {label}\n")
+        o.append(f"    {src} --> {dst}: {mermaid_label(label)}\n")
     for t in spec.state_names:
         if t in spec.terminal:
             o.append(f"    {t} --> [*]\n")
