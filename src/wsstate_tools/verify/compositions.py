@@ -20,6 +20,7 @@ from ..spec import Spec
 from .model import PROPERTIES, Bounds
 from .report import Replay, Result
 from .search import check, replay
+from .session import SESSION_PROPERTIES, check_session, replay_session
 
 __all__ = ["COMPOSITIONS", "Composition"]
 
@@ -51,6 +52,13 @@ COMPOSITIONS: Final[Mapping[str, Composition]] = MappingProxyType(
             properties=PROPERTIES,
             check=check,
             replay=_replay,
+        ),
+        "session": Composition(
+            doc="one session and two connection generations whose attaches, detaches, "
+            "beacons, sends and grace timer interleave (wsstate_tools.verify.session)",
+            properties=SESSION_PROPERTIES,
+            check=check_session,
+            replay=replay_session,
         ),
     }
 )
