@@ -79,7 +79,9 @@ def test_render_all_does_not_depend_on_the_working_directory(
 
 def test_generate_twice_gives_identical_files(project: Path) -> None:
     (project / "diagrams" / "connection.mmd").unlink()
-    (project / "src" / "wsstate" / "machines" / "connection.py").write_text("# stale\n", encoding="utf-8")
+    (project / "src" / "wsstate" / "machines" / "connection.py").write_text(
+        "# stale\n", encoding="utf-8"
+    )
 
     first = wsstate(project, "generate")
     assert first.returncode == 0, first.stderr
@@ -208,9 +210,12 @@ def _assert_header(path: str, text: str) -> None:
     lines = text.splitlines()[:3]
     prefix = lines[0].split("GENERATED FILE", 1)[0]
     assert prefix.strip() in {"#", "//", "%%"}, (path, lines[0])
+    # Every machine's files name their own spec (spec/<name>.toml, or a table beside it).
+    source = re.fullmatch(rf"{re.escape(prefix)}Source: (spec/[\w/]+\.toml)", lines[1])
+    assert source, (path, lines[1])
     assert lines == [
         f"{prefix}GENERATED FILE - DO NOT EDIT.",
-        f"{prefix}Source: {SPEC_PATH.as_posix()}",
+        f"{prefix}Source: {source.group(1)}",
         f"{prefix}Regenerate with `wsstate generate`; `wsstate check` fails if this file is stale.",
     ], path
 

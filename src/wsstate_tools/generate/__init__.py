@@ -10,7 +10,9 @@ registered in :data:`GENERATORS` write (paths relative to the project root):
 * ``diagrams/<name>.mmd`` and ``diagrams/<name>.dot`` (:mod:`.diagrams`);
 * ``spec/generated/<name>.pml``: the Promela model for SPIN (:mod:`.promela`);
 * ``tests/generated/test_<name>_stateful.py`` for a machine that names a
-  stateful harness (:mod:`.stateful`).
+  stateful harness (:mod:`.stateful`);
+* ``src/wsstate/machines/<name>_retry.py`` for a machine with a retry
+  classification table, ``spec/retry/<name>.toml`` (:mod:`wsstate_tools.retry`).
 
 Nothing here imports the runtime package or a generated module: the generators
 read the specs only, so ``wsstate generate`` repairs any generated file, however
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Final
 
 from ..paths import spec_paths
+from ..retry import outputs as retry_outputs
 from ..spec import Spec, load
 from .chart import render_chart
 from .common import REGENERATE, Output, header
@@ -90,6 +93,8 @@ def render_all(root: Path) -> list[Output]:
     for path in spec_paths(root):
         # Paths in headers are relative to the root, whatever the working directory.
         outputs.extend(render_machine(relative(load(path), root)))
+    # Classification tables beside the machines (spec/retry/*.toml, wsstate_tools.retry).
+    outputs.extend(Output(path, text) for path, text in retry_outputs(root))
     return sorted(outputs, key=lambda o: o.path.as_posix())
 
 

@@ -46,6 +46,7 @@ from ..spec import Row, Spec
 from ..verify.machine import WELLFORMED, ambiguous_timers, timer_ops
 from ..verify.model import APP_CLOSE_CODE, INVALID_CLOSE_CODE, PROPERTIES, Bounds, opening_states
 from .common import header
+from .promela_client import render_client
 from .promela_session import render_session
 
 __all__ = ["COMPOSED", "render", "render_connection", "render_machine", "sendable_ranges"]
@@ -396,7 +397,11 @@ def _render_faults() -> str:
 
 #: Machines whose Promela model is a composition (the same names as
 #: ``wsstate_tools.verify.compositions.COMPOSITIONS``): name -> renderer.
-COMPOSED: Final = {"connection": render_connection, "session": render_session}
+COMPOSED: Final = {
+    "connection": render_connection,
+    "client": render_client,
+    "session": render_session,
+}
 
 #: The machine alone: properties with a flag and an assertion (all of them).
 _MACHINE_FLAGS: Final = tuple(WELLFORMED)

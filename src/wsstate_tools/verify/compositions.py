@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Final
 
 from ..spec import Spec
+from .client_model import CLIENT_PROPERTIES, check_client, replay_client
 from .model import PROPERTIES, Bounds
 from .report import Replay, Result
 from .search import check, replay
@@ -43,6 +44,16 @@ def _replay(spec: Spec, steps: Sequence[str], bounds: Bounds | None) -> Replay:
     return replay(spec, steps, bounds)
 
 
+def _check_client(spec: Spec, bounds: Bounds | None) -> Result:
+    # The client's composition has bounds of its own (ClientBounds): the connection's
+    # --sends/--pings/--faults/--capacity do not apply to it.
+    return check_client(spec)
+
+
+def _replay_client(spec: Spec, steps: Sequence[str], bounds: Bounds | None) -> Replay:
+    return replay_client(spec, steps)
+
+
 #: Machine name -> its composition.
 COMPOSITIONS: Final[Mapping[str, Composition]] = MappingProxyType(
     {
@@ -59,6 +70,14 @@ COMPOSITIONS: Final[Mapping[str, Composition]] = MappingProxyType(
             properties=SESSION_PROPERTIES,
             check=check_session,
             replay=replay_session,
+        ),
+        "client": Composition(
+            doc="the reconnecting client with a server that accepts, refuses (retryable or "
+            "fatal), accepts then closes, or vanishes, with its timers "
+            "(wsstate_tools.verify.client_model)",
+            properties=CLIENT_PROPERTIES,
+            check=_check_client,
+            replay=_replay_client,
         ),
     }
 )
