@@ -1,5 +1,12 @@
 """A slow reader (row 17): a bounded buffer, the producer waits at most the write timeout,
-then the connection is closed 1008 with one WARNING."""
+then the connection is closed 1008 with one WARNING.
+
+Over ASGI the buffer is the server's (uvicorn's transport): its send waits for the
+peer to read, bounded by wsstate's write timeout all the same. uvicorn's legacy
+implementation cannot have two writes waiting at once (websockets' legacy
+protocol asserts a single drain waiter): the adapter never lets its Close overlap
+a send in flight.
+"""
 
 from __future__ import annotations
 
@@ -48,11 +55,43 @@ async def test_17_slow_reader_closed_with_1008(h: Harness, transport: Transport)
     assert max(durations) <= WRITE_TIMEOUT + SLACK
     assert durations[-1] >= WRITE_TIMEOUT - 0.05
     assert loop.time() - stalled_at <= WRITE_TIMEOUT + CLOSE_TIMEOUT + SLACK
-    # Bounded: websockets' write buffer never held more than its limit plus one message.
+    # Bounded: the write buffer never held more than its limit plus one message.
     assert largest <= limit + len(chunk) + 14
     assert pair.link.buffered <= pair.link.proxy.buffer_limit + pair.link.proxy.read_size
     assert_peer_gone(pair, closed_by=ClosedBy.TIMEOUT, clean=False, code=1008, reason="slow reader")
     assert len(h.records(logging.WARNING)) == 1
     assert await conn.try_send(chunk) is False  # at once
     assert conn.stats.dropped == 2
+    pair.link.slow_reader(False)
+
+
+@pytest.mark.scenario(17)
+async def test_17_slow_reader_with_concurrent_producers(h: Harness, transport: Transport) -> None:
+    # Several tasks send while the reader is slow (a broadcast tick and an echo
+    # handler, say): the stall closes the connection once, nothing else is logged
+    # above WARNING, every producer returns within the write timeout.
+    h.wsstate_warnings = 1
+    h.wsstate_info = True
+    pair = await open_pair(h, transport, ping_interval=None)
+    conn = pair.conn
+    assert pair.link is not None
+    chunk = random.Random(171).randbytes(64 * 1024)
+    pair.link.slow_reader(True, pair.out)
+    loop = asyncio.get_running_loop()
+    longest = 0.0
+
+    async def produce() -> None:
+        nonlocal longest
+        while True:
+            before = loop.time()
+            ok = await conn.try_send(chunk)
+            longest = max(longest, loop.time() - before)
+            if not ok:
+                return
+
+    async with asyncio.timeout(5.0):
+        await asyncio.gather(*(produce() for _ in range(4)))
+    await asyncio.wait_for(conn.wait_closed(), CLOSE_TIMEOUT + 1)
+    assert longest <= WRITE_TIMEOUT + CLOSE_TIMEOUT + SLACK
+    assert_peer_gone(pair, closed_by=ClosedBy.TIMEOUT, clean=False, code=1008, reason="slow reader")
     pair.link.slow_reader(False)

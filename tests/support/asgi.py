@@ -51,6 +51,23 @@ LOST_CODE = {"websockets": 1006, "websockets-sansio": 1005, "wsproto": 1005}
 Endpoint = Callable[[WebSocket], Awaitable[None]]
 
 
+def legacy_with_close_timeout(seconds: float) -> type[asyncio.Protocol]:
+    """uvicorn's legacy implementation with its closing handshake's timeout set.
+
+    uvicorn does not expose it (websockets' legacy default, 10 s, is fixed): this
+    scales it down as the suite scales every other timeout. Pass it to
+    :meth:`Site.start` as ``ws=``.
+    """
+    base = uvicorn.protocols.websockets.websockets_impl.WebSocketProtocol
+
+    class Scaled(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.close_timeout = seconds
+
+    return Scaled
+
+
 @dataclass
 class _Spec:
     options: dict[str, Any]

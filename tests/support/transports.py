@@ -64,17 +64,13 @@ Family = Literal["websockets", "asgi"]
 #: Rows of machines not built yet: no transport runs them.
 _CLIENT_MACHINE = "not applicable yet: the client (reconnect) machine is not built"
 NOT_BUILT_YET: dict[int, str] = {
-    **dict.fromkeys((19, 20), "not applicable yet: the session machine is not built"),
     **dict.fromkeys(range(29, 35), _CLIENT_MACHINE),
-    35: "not applicable yet: the session machine (replay after last_seen) is not built",
     36: "not applicable yet: the broker link (per-member fan-out) is not built",
     37: "not applicable yet: the session machine (a loop per page) is not built",
     38: "not applicable yet: the broker link is not built",
 }
 
 _ASGI_NOT_APPLICABLE: dict[int, str] = {
-    17: "ASGI exposes no write buffer: a slow reader is the server's flow control, "
-    "out of the adapter's sight",
     26: "compression and the write buffer are the ASGI server's; ASGI exposes neither",
     27: "needs a keepalive of ours, which ASGI cannot send (no ping message); "
     "uvicorn's own keepalive is row 16",

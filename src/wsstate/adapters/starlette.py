@@ -58,6 +58,13 @@ classified by message type, exception type and Starlette's own state
   transport is noticed at the next send, instead of swallowing a burst (and
   asyncio's "socket.send() raised exception." warning from the fifth write).
   A FIFO lock keeps sends in the order they were called meanwhile.
+* **One write at a time.** Sends, and our ``websocket.close``, go to the server
+  one after the other (the FIFO lock): uvicorn's legacy implementation cannot
+  have two writes waiting for a slow reader at once (websockets' legacy
+  protocol asserts a single drain waiter). A send that has to wait holds the
+  others back until it is done or its write timeout gives up; once our Close
+  is started, sends still queued give up without writing, and the Close goes
+  out after the send in flight.
 * **No ping.** ASGI has no ping message: :meth:`ping` returns None, so
   wsstate's keepalive stops at once and cannot detect a half-open peer; the
   ASGI server's own ping does (uvicorn's ``ws_ping_interval``), and its
@@ -255,8 +262,12 @@ class StarletteTransport(Transport):
             if self._turn_used:
                 await asyncio.sleep(0)  # let the server see a failed write first (module doc)
             ws = self._ws
-            if self._facts is not _NOTHING or ws.application_state is not _CONNECTED:
-                raise TransportClosed
+            if (
+                self._facts is not _NOTHING
+                or self._requested_close
+                or ws.application_state is not _CONNECTED
+            ):
+                raise TransportClosed  # gone, or our Close is on its way (it goes last)
             if not self._turn_used:
                 self._turn_used = True
                 self.loop.call_soon(self._next_turn)
@@ -424,8 +435,12 @@ class StarletteTransport(Transport):
 
     async def _close(self, code: int, reason: str) -> None:
         # websocket.close: a Close frame after accept, a refusal (HTTP 403) before.
+        # Never while a send is in flight (module doc, "one write at a time"): the
+        # lock is free at once unless a send waits for the peer, and the sends
+        # queued behind it give up now that _requested_close is set.
         try:
-            await self._ws.close(code, reason)
+            async with self._send_lock:
+                await self._ws.close(code, reason)
         except _GONE:
             pass  # the peer is gone: the reader reports how
         except RuntimeError:
