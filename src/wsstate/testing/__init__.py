@@ -5,6 +5,7 @@
   WebSocket frames crossing it (:meth:`FaultProxy.assert_wire_clean`).
 * :class:`WireTap` — the sans-I/O frame recorder the proxy uses.
 * :class:`LoopWatch` — records calls of the event loop's exception handler.
+* :class:`ManualClock` — an advanceable clock for the session grace timer.
 * :class:`ResourceSnapshot` — open descriptors and asyncio tasks, to check that
   a test gives back everything it took.
 
@@ -13,6 +14,7 @@ This package is for tests; it is not imported by :mod:`wsstate`.
 
 from __future__ import annotations
 
+from .clock import ManualClock
 from .faultproxy import FaultProxy, ProxiedConnection, Side
 from .loopwatch import LoopWatch
 from .resources import ResourceSnapshot
@@ -22,6 +24,7 @@ __all__ = [
     "Direction",
     "FaultProxy",
     "LoopWatch",
+    "ManualClock",
     "ProxiedConnection",
     "ResourceSnapshot",
     "Side",

@@ -1,0 +1,591 @@
+"""Sessions: a page's state across reconnects, every decision made by the session table.
+
+Behaviour per state (the spec, ``spec/session.toml``, is authoritative):
+
+=============  ==========================  =====================  ===================
+operation      ATTACHED                    DETACHED               CLOSED
+=============  ==========================  =====================  ===================
+attach         supersede old, adopt new    adopt new, stop grace  a new session
+send           to the connection, kept     kept in the history    SessionClosed
+try_send       True                        True                   False
+close          close conn, expire, True    expire, True           False
+page_close     close conn, expire          expire                 no-op
+old conn ends  no-op (stale generation)    no-op                  no-op
+current ends   DETACHED, grace starts      (cannot happen)        no-op
+grace runs out (not armed)                 expire                 no-op
+=============  ==========================  =====================  ===================
+
+Theory of operation
+-------------------
+
+A :class:`Session` outlives its connections. :meth:`Sessions.attach` hands it a
+:class:`~wsstate.GuardedConnection`, which becomes its next *generation*
+(``session.generation`` 1, 2, 3...). Everything that happens to a session is one
+event fed to the generated table ``wsstate.machines.session.TABLE``; the row's
+effects are performed in order (``_ACTIONS``), and an operation answers with its
+row's one outcome effect (``OPERATION_OUTCOMES``). ``EFFECT_HANDLERS`` names who
+handles each effect the spec declares (``tests/test_sessions.py`` checks it).
+
+Rules outside the table, each a pure classification or a mechanism:
+
+1. *Which attach* (:func:`attach_event`): no ``last_seen`` is ``attach``; a
+   ``last_seen`` the history still covers (every message after it is kept) is
+   ``attach_resume``; one it does not cover, or one beyond ``last_sent`` (a page
+   of a session that no longer exists), is ``attach_gap``.
+2. *Generation fencing by identity*: a connection's closed notification is
+   ``detach`` when it is the session's current connection, ``detach_stale``
+   otherwise; a beacon naming a generation older than the current one is
+   ``page_close_stale``.
+3. *Numbering*: messages are numbered 1, 2, 3... per session
+   (``session.last_sent``); the history keeps the last ``history`` of them. A
+   client that counts the messages it receives knows its ``last_seen``.
+4. *Time*: the grace timer runs on a :class:`Clock` (the event loop's by
+   default; an advanceable one in tests, :class:`wsstate.testing.ManualClock`).
+5. *Callbacks*: ``on_expire`` that raises (or whose awaitable fails) is logged
+   once at ERROR (the user's bug) and changes nothing.
+6. *Background work*: closing a superseded connection and waiting for a slow
+   reader's write are tasks the session keeps and retrieves; nothing is left
+   as an unretrieved task exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final, Protocol, TypeVar
+
+from .adapters.base import Data
+from .connection import _DATA_TYPES, _STR_BYTES, GuardedConnection
+from .errors import ImpossibleEvent, WSStateError
+from .machines.session import TABLE, TERMINAL, Effect, Event, Row, State
+
+__all__ = [
+    "EFFECT_HANDLERS",
+    "OPERATION_OUTCOMES",
+    "Clock",
+    "ExpireCallback",
+    "LoopClock",
+    "Session",
+    "SessionBroadcast",
+    "SessionClosed",
+    "Sessions",
+    "attach_event",
+]
+
+logger: Final = logging.getLogger("wsstate")
+T = TypeVar("T")
+
+ExpireCallback = Callable[["Session"], object]
+"""``on_expire`` callback: called with the session; may return an awaitable."""
+
+
+class SessionClosed(WSStateError):
+    """The session ended (grace window over, page closed, or closed): nothing is sent."""
+
+
+class TimerHandle(Protocol):
+    """What :meth:`Clock.call_later` returns."""
+
+    def cancel(self) -> None: ...
+
+
+class Clock(Protocol):
+    """Where the grace timer runs: ``call_later(delay, callback)``."""
+
+    def call_later(self, delay: float, callback: Callable[[], object]) -> TimerHandle: ...
+
+
+class LoopClock:
+    """The running event loop's clock (the default)."""
+
+    def call_later(self, delay: float, callback: Callable[[], object]) -> TimerHandle:
+        return asyncio.get_running_loop().call_later(delay, callback)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionBroadcast:
+    """What one :meth:`Sessions.broadcast` did, per session."""
+
+    sent: int
+    """Sessions whose connection was written to."""
+    held: int
+    """Sessions with no connection: kept in their history for the resume."""
+    dropped: int
+    """Sessions that ended meanwhile."""
+
+
+def attach_event(last_seen: int | None, last_sent: int, kept: int) -> Event:
+    """Classify an attach: ``kept`` is how many messages the history holds."""
+    if last_seen is None:
+        return Event.ATTACH
+    if last_seen < 0:
+        raise ValueError(f"last_seen must be >= 0, not {last_seen}")
+    if last_seen <= last_sent and last_seen >= last_sent - kept:
+        return Event.ATTACH_RESUME
+    return Event.ATTACH_GAP
+
+
+class Session:
+    """A page's session: its current connection, its numbered history, its state.
+
+    Created by :meth:`Sessions.attach`; see the module's table for what each
+    operation does in each state.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_conn",
+        "_grace",
+        "_history",
+        "_owner",
+        "_pending",
+        "_state",
+        "_tail",
+        "gap",
+        "generation",
+        "id",
+        "last_sent",
+        "resumed",
+    )
+
+    def __init__(self, owner: Sessions, session_id: str) -> None:
+        self._owner = owner
+        self.id = session_id
+        self._state = State.NEW
+        self._conn: GuardedConnection | None = None
+        self._grace: TimerHandle | None = None
+        # A transmitted message's write that must wait (slow reader), between the
+        # row and the operation that awaits it.
+        self._pending: Awaitable[bool] | None = None
+        # The last write to the current connection that had to wait, if any.
+        self._tail: asyncio.Task[bool] | None = None
+        self._history: deque[tuple[int, Data]] = deque(maxlen=owner.history)
+        self.generation = 0
+        """The current connection's generation (1 for the first), 0 before any."""
+        self.last_sent = 0
+        """The number of the latest message sent (or held); 0 before any."""
+        self.resumed = False
+        """The latest attach replayed the messages after its last_seen."""
+        self.gap = False
+        """The latest attach had a last_seen the history no longer covers: resend a full state."""
+
+    @property
+    def state(self) -> State:
+        """NEW, ATTACHED, DETACHED or CLOSED."""
+        return self._state
+
+    @property
+    def connection(self) -> GuardedConnection | None:
+        """The current generation's connection (None before the first attach)."""
+        return self._conn
+
+    @property
+    def closed(self) -> bool:
+        """True once the session ended (on_expire has fired)."""
+        return self._state in TERMINAL
+
+    def __repr__(self) -> str:
+        return f"<Session {self.id!r} gen {self.generation} {self._state.value}>"
+
+    # -- sending -------------------------------------------------------------------
+
+    async def send(self, data: Data) -> None:
+        """Send to the current connection (or hold it while DETACHED), numbered and kept.
+
+        Raises :class:`SessionClosed` once the session ended, :class:`TypeError`
+        for a payload that is neither ``str`` nor bytes-like. A connection that
+        fails during the send does not raise: the message is in the history.
+        """
+        outcome = self._start_send(data)
+        if outcome is False:
+            raise SessionClosed(f"session {self.id!r} ended")
+        if outcome is not True:
+            await outcome
+
+    async def try_send(self, data: Data) -> bool:
+        """As :meth:`send`, but False instead of :class:`SessionClosed`."""
+        outcome = self._start_send(data)
+        if outcome is True or outcome is False:
+            return outcome
+        await outcome
+        return True
+
+    def _start_send(self, data: Data) -> bool | Awaitable[bool]:
+        if not isinstance(data, _DATA_TYPES):
+            raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
+        payload = data if isinstance(data, _STR_BYTES) else bytes(data)
+        outcome = _SEND_OUTCOME[self._state]
+        self._feed(Event.APP_SEND, _Ctx(payload=payload))
+        if outcome is Effect.DROP:
+            return False
+        if outcome is Effect.TRANSMIT and self._pending is not None:
+            pending, self._pending = self._pending, None
+            return pending
+        return True
+
+    # -- closing ---------------------------------------------------------------------
+
+    async def close(self) -> bool:
+        """End the session: close its connection, fire on_expire. True for the call that did."""
+        outcome = _OUTCOMES[Event.APP_CLOSE][self._state]
+        self._feed(Event.APP_CLOSE, _Ctx())
+        return outcome is Effect.RETURN_TRUE
+
+    # -- the engine --------------------------------------------------------------------
+
+    def _feed(self, event: Event, ctx: _Ctx) -> Row:
+        state = self._state
+        row = TABLE[(state, event)]
+        nxt = row.next
+        name = f"session {self.id}"
+        if nxt is None:
+            logger.error("%s: internal error: %s in %s", name, event.value, state.value)
+            raise ImpossibleEvent(state.value, event.value, row.note)
+        for effect in row.effects:
+            action = _ACTIONS.get(effect)
+            if action is not None:
+                action(self, row, ctx)
+        self._state = nxt
+        if ctx.expire:
+            # After the state update: on_expire sees the session CLOSED and gone.
+            self._owner._expire(self)
+        if logger.isEnabledFor(row.log):
+            logger.log(
+                row.log,
+                "%s: %s in %s -> %s: %s",
+                name,
+                event.value,
+                state.value,
+                nxt.value,
+                row.note,
+                extra={"wsstate_transition": (name, state, event, nxt)},
+            )
+        return row
+
+    def _connection_closed(self, conn: GuardedConnection) -> None:
+        """A generation's connection closed: detach if it is the current one."""
+        event = Event.DETACH if conn is self._conn else Event.DETACH_STALE
+        self._feed(event, _Ctx())
+
+    def _grace_due(self) -> None:
+        self._grace = None
+        self._feed(Event.GRACE_TIMEOUT, _Ctx())
+
+    # -- effects -------------------------------------------------------------------------
+
+    def _adopt(self, row: Row, ctx: _Ctx) -> None:
+        conn = ctx.conn
+        assert conn is not None  # an attach row
+        self._conn = conn
+        self._tail = None
+        self.generation += 1
+        self.resumed = False
+        self.gap = False
+        conn.on_close(self._connection_closed)
+
+    def _close_current(self, row: Row, ctx: _Ctx) -> None:
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            self._owner._spawn(conn.close(row.code or 1000, row.reason or ""))
+
+    def _replay(self, row: Row, ctx: _Ctx) -> None:
+        self.resumed = True
+        self.gap = False
+        last_seen = ctx.last_seen or 0
+        for number, payload in self._history:
+            if number > last_seen:
+                self._write(payload)
+
+    def _report_gap(self, row: Row, ctx: _Ctx) -> None:
+        self.resumed = False
+        self.gap = True
+
+    def _keep(self, row: Row, ctx: _Ctx) -> None:
+        self.last_sent += 1
+        if ctx.payload is not None and self._history.maxlen:
+            self._history.append((self.last_sent, ctx.payload))
+
+    def _transmit(self, row: Row, ctx: _Ctx) -> None:
+        self._keep(row, ctx)
+        if ctx.payload is not None:
+            self._pending = self._write(ctx.payload)
+
+    def _write(self, payload: Data) -> asyncio.Task[bool] | None:
+        """Write to the current connection, after the writes still waiting (slow reader).
+
+        None when the write is done (or dropped) at once, the common case; else
+        the task that completes it, in order after the previous one: a replayed
+        message always goes out before the next new one.
+        """
+        conn = self._conn
+        if conn is None:
+            return None
+        tail = self._tail
+        if tail is None or tail.done():
+            outcome = conn._start_send(payload)
+            if outcome is True or outcome is False:
+                return None
+            task = self._owner._spawn(conn._finish_send(outcome))
+        else:
+            task = self._owner._spawn(_write_after(tail, conn, payload))
+        self._tail = task
+        return task
+
+    def _arm_grace(self, row: Row, ctx: _Ctx) -> None:
+        if self._grace is not None:
+            self._grace.cancel()
+        self._grace = self._owner.clock.call_later(self._owner.grace, self._grace_due)
+
+    def _cancel_grace(self, row: Row, ctx: _Ctx) -> None:
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
+
+    def _expire(self, row: Row, ctx: _Ctx) -> None:
+        ctx.expire = True
+
+
+async def _write_after(tail: asyncio.Task[bool], conn: GuardedConnection, payload: Data) -> bool:
+    await asyncio.wait([tail])
+    outcome = conn._start_send(payload)
+    if outcome is True or outcome is False:
+        return outcome
+    return await conn._finish_send(outcome)
+
+
+@dataclass(slots=True)
+class _Ctx:
+    """The arguments of one event."""
+
+    conn: GuardedConnection | None = None
+    last_seen: int | None = None
+    payload: Data | None = None
+    expire: bool = False
+
+
+_Action = Callable[[Session, Row, _Ctx], None]
+
+#: Effects the session performs, in the row's order.
+_ACTIONS: Final[dict[Effect, _Action]] = {
+    Effect.ADOPT: Session._adopt,
+    Effect.SUPERSEDE: Session._close_current,
+    Effect.CLOSE_CONNECTION: Session._close_current,
+    Effect.REPLAY: Session._replay,
+    Effect.REPORT_GAP: Session._report_gap,
+    Effect.TRANSMIT: Session._transmit,
+    Effect.HOLD: Session._keep,
+    Effect.ARM_GRACE: Session._arm_grace,
+    Effect.CANCEL_GRACE: Session._cancel_grace,
+    Effect.EXPIRE: Session._expire,
+}
+
+#: Per operation, the effects that are its outcome (what it returns or raises).
+OPERATION_OUTCOMES: Final[Mapping[Event, tuple[Effect, ...]]] = MappingProxyType(
+    {
+        Event.ATTACH: (Effect.ADOPT, Effect.REFUSE),
+        Event.ATTACH_RESUME: (Effect.ADOPT, Effect.REFUSE),
+        Event.ATTACH_GAP: (Effect.ADOPT, Effect.REFUSE),
+        Event.APP_SEND: (Effect.TRANSMIT, Effect.HOLD, Effect.DROP),
+        Event.APP_CLOSE: (Effect.RETURN_TRUE, Effect.RETURN_FALSE),
+    }
+)
+
+
+def _outcomes(event: Event) -> dict[State, Effect]:
+    found: dict[State, Effect] = {}
+    for state in State:
+        row = TABLE[(state, event)]
+        if row.next is None:
+            continue
+        mine = [e for e in OPERATION_OUTCOMES[event] if e in row.effects]
+        if not mine:
+            raise ImportError(
+                f"the session table gives {event.value} in {state.value} no outcome: "
+                "regenerate with `wsstate generate`"
+            )
+        found[state] = mine[0]
+    return found
+
+
+_OUTCOMES: Final[dict[Event, dict[State, Effect]]] = {e: _outcomes(e) for e in OPERATION_OUTCOMES}
+_SEND_OUTCOME: Final = _OUTCOMES[Event.APP_SEND]
+
+
+def _effect_handlers() -> dict[Effect, tuple[str, ...]]:
+    handlers: dict[Effect, list[str]] = {}
+    for effect in _ACTIONS:
+        handlers.setdefault(effect, []).append("performed by Session (_ACTIONS)")
+    for event, effects in OPERATION_OUTCOMES.items():
+        for effect in effects:
+            handlers.setdefault(effect, []).append(f"outcome of {event.value}")
+    return {effect: tuple(where) for effect, where in handlers.items()}
+
+
+#: Every effect this runtime handles, with who handles it.
+EFFECT_HANDLERS: Final[Mapping[Effect, tuple[str, ...]]] = MappingProxyType(_effect_handlers())
+
+
+class Sessions:
+    """The sessions of one application, by id, across reconnects.
+
+    ``grace``: seconds a session waits for its page to come back after its
+    connection closed (Streamlit keeps 2 min, NiceGUI 3 s). ``history``: messages
+    kept per session for a resume. ``on_expire(session)`` fires exactly once per
+    session, when it ends. ``clock``: where the grace timer runs (the event loop
+    by default).
+    """
+
+    def __init__(
+        self,
+        grace: float = 30.0,
+        history: int = 1000,
+        on_expire: ExpireCallback | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        if grace < 0:
+            raise ValueError(f"grace must be >= 0, not {grace}")
+        if history < 0:
+            raise ValueError(f"history must be >= 0, not {history}")
+        self.grace = grace
+        self.history = history
+        self.on_expire = on_expire
+        self.clock: Clock = clock or LoopClock()
+        self._sessions: dict[str, Session] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.expire_errors = 0
+        """on_expire calls that raised."""
+
+    def attach(
+        self, session_id: str, conn: GuardedConnection, last_seen: int | None = None
+    ) -> Session:
+        """Attach ``conn`` as the next generation of session ``session_id`` (created if new).
+
+        A previous connection still attached is closed (1000 "superseded") and
+        fenced off; with ``last_seen``, the messages after it are replayed to
+        ``conn`` in order before any new one, or ``session.gap`` is set when the
+        history no longer holds them all.
+        """
+        if not isinstance(conn, GuardedConnection):
+            raise TypeError(f"conn must be a GuardedConnection, not {type(conn).__name__}")
+        session = self._sessions.get(session_id)
+        if session is not None and conn is session._conn:
+            raise ValueError(f"{conn!r} is already session {session_id!r}'s connection")
+        for _ in range(2):
+            if session is None:
+                session = Session(self, session_id)
+                self._sessions[session_id] = session
+            event = attach_event(last_seen, session.last_sent, len(session._history))
+            outcome = _OUTCOMES[event][session._state]
+            session._feed(event, _Ctx(conn=conn, last_seen=last_seen))
+            if outcome is Effect.ADOPT:
+                return session
+            session = None  # refused: the session ended; start a new one
+        raise AssertionError("a new session refused its first connection")  # pragma: no cover
+
+    def page_close(self, session_id: str, generation: int | None = None) -> bool:
+        """The page's close beacon: end the session unless a newer generation holds it.
+
+        ``generation``: the generation the page was attached as, when it knows
+        it (a beacon naming an older one is a no-op). Returns True if a session
+        with this id existed.
+        """
+        session = self._sessions.get(session_id)
+        if session is None:
+            return False
+        stale = generation is not None and generation < session.generation
+        session._feed(Event.PAGE_CLOSE_STALE if stale else Event.PAGE_CLOSE, _Ctx())
+        return True
+
+    def get(self, session_id: str) -> Session | None:
+        """The live session with this id, if any."""
+        return self._sessions.get(session_id)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def __iter__(self) -> Iterator[Session]:
+        return iter(list(self._sessions.values()))
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self._sessions
+
+    async def broadcast(self, data: Data) -> SessionBroadcast:
+        """Send ``data`` to every session at the time of the call; never raises for closure.
+
+        Each session numbers and keeps the message; sessions without a
+        connection hold it for their resume. Writes that must wait for a slow
+        reader are awaited together, so none holds up the others.
+        """
+        if not isinstance(data, _DATA_TYPES):
+            raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
+        payload = data if isinstance(data, _STR_BYTES) else bytes(data)
+        sent = held = dropped = 0
+        waiting: list[Awaitable[bool]] = []
+        for session in list(self._sessions.values()):
+            outcome = _SEND_OUTCOME[session._state]
+            session._feed(Event.APP_SEND, _Ctx(payload=payload))
+            if outcome is Effect.TRANSMIT:
+                sent += 1
+                if session._pending is not None:
+                    waiting.append(session._pending)
+                    session._pending = None
+            elif outcome is Effect.HOLD:
+                held += 1
+            else:
+                dropped += 1
+        if waiting:
+            await asyncio.gather(*waiting)
+        return SessionBroadcast(sent, held, dropped)
+
+    # -- what sessions ask of their owner ------------------------------------------------
+
+    def _expire(self, session: Session) -> None:
+        """The expire effect: forget the session, then call on_expire (once: CLOSED is terminal)."""
+        if self._sessions.get(session.id) is session:
+            del self._sessions[session.id]
+        callback = self.on_expire
+        if callback is None:
+            return
+        try:
+            result = callback(session)
+        except Exception:
+            self.expire_errors += 1
+            logger.error("session %s: on_expire %r failed", session.id, callback, exc_info=True)
+            return
+        if inspect.isawaitable(result):
+
+            async def run() -> None:
+                try:
+                    await result
+                except Exception:
+                    self.expire_errors += 1
+                    logger.error(
+                        "session %s: on_expire %r failed", session.id, callback, exc_info=True
+                    )
+
+            self._spawn(run())
+
+    def _spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            logger.error("sessions: internal error in a background task", exc_info=exc)
+
+    async def wait_idle(self) -> None:
+        """Wait for the background work started so far (closing superseded connections)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
