@@ -8,7 +8,6 @@ connection with :func:`guard` (or open one with :func:`connect`) and never see
 
 from __future__ import annotations
 
-from .client import ClientStats, ReconnectingClient, reconnect
 from .closecodes import InvalidCloseArgs, InvalidCloseCode, InvalidCloseReason
 from .connection import CloseCallback, GuardedConnection, Options, Stats
 from .core import Machine
@@ -22,15 +21,12 @@ from .errors import (
 )
 from .guard import connect, guard
 from .hub import BroadcastResult, Hub
-from .machines.client import State as ClientState
 from .machines.connection import TABLE, Effect, Event, Row, State
 from .sessions import Session, SessionBroadcast, SessionClosed, Sessions
 
 __all__ = [
     "TABLE",
     "BroadcastResult",
-    "ClientState",
-    "ClientStats",
     "CloseCallback",
     "ClosedBy",
     "ConnectionClosed",
@@ -46,7 +42,6 @@ __all__ = [
     "InvalidState",
     "Machine",
     "Options",
-    "ReconnectingClient",
     "Row",
     "Session",
     "SessionBroadcast",
@@ -58,7 +53,6 @@ __all__ = [
     "__version__",
     "connect",
     "guard",
-    "reconnect",
 ]
 
 __version__ = "0.1.0"
