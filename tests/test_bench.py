@@ -33,6 +33,8 @@ ROWS = (
     "6b",
     "7a",
     "7b",
+    "8a",
+    "8b",
 )
 FIGURES = {
     "1a": "send throughput, 64 B",
@@ -52,6 +54,8 @@ FIGURES = {
     "6b": "verifier states/s",
     "7a": "process `import wsstate`",
     "7b": "the import alone",
+    "8a": "memory per session",
+    "8b": "Sessions vs Hub",
 }
 
 

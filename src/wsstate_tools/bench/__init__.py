@@ -35,7 +35,11 @@ The figures (DESIGN.md, section 6):
    server vs guarded client) and verifier states per second
    (:func:`wsstate_tools.verify.check`);
 7. ``import wsstate`` against ``import websockets.asyncio.server``, as whole
-   processes and as the import alone (:mod:`.imports`).
+   processes and as the import alone (:mod:`.imports`);
+8. sessions across reconnects (:mod:`.sessions`): the memory a
+   :class:`wsstate.Sessions` session adds per connection, against the guard's,
+   and ``Sessions.broadcast`` against ``Hub.broadcast`` over the same live
+   connections.
 
 All connections use ``compression=None``: compression would add the same cost
 to both variants and hide the guard's. ``--quick`` runs everything scaled down
@@ -67,6 +71,7 @@ from .fuzz_verify import _fuzz_and_verify
 from .imports import _import_time
 from .memory import _memory
 from .send import _send_throughput
+from .sessions import _sessions
 
 __all__ = ["Figure", "Settings", "add_arguments", "main", "run"]
 
@@ -126,6 +131,7 @@ async def run(s: Settings, root: Path | None = None, progress: bool = True) -> t
         ("5. churn", lambda: _churn_against_sink(s)),
         ("6. fuzz steps and verifier states", lambda: _fuzz_and_verify(root, s, notes)),
         ("7. import time", lambda: _import_time(s)),
+        ("8. sessions: memory and broadcast", lambda: _sessions(s)),
     ]
     for title, measure in steps:
         if progress:
