@@ -22,16 +22,26 @@ from .errors import (
 from .guard import connect, guard
 from .hub import BroadcastResult, Hub
 from .machines.connection import TABLE, Effect, Event, Row, State
-from .sessions import Session, SessionBroadcast, SessionClosed, Sessions
+from .sessions import (
+    Clock,
+    ExpireCallback,
+    Session,
+    SessionBroadcast,
+    SessionClosed,
+    Sessions,
+    TimerHandle,
+)
 
 __all__ = [
     "TABLE",
     "BroadcastResult",
+    "Clock",
     "CloseCallback",
     "ClosedBy",
     "ConnectionClosed",
     "Effect",
     "Event",
+    "ExpireCallback",
     "GuardedConnection",
     "HandshakeFailed",
     "Hub",
@@ -49,6 +59,7 @@ __all__ = [
     "Sessions",
     "State",
     "Stats",
+    "TimerHandle",
     "WSStateError",
     "__version__",
     "connect",

@@ -74,6 +74,7 @@ __all__ = [
     "SessionBroadcast",
     "SessionClosed",
     "Sessions",
+    "TimerHandle",
     "attach_event",
 ]
 
@@ -91,13 +92,17 @@ class SessionClosed(WSStateError):
 class TimerHandle(Protocol):
     """What :meth:`Clock.call_later` returns."""
 
-    def cancel(self) -> None: ...
+    def cancel(self) -> None:
+        """The callback will not run."""
+        ...
 
 
 class Clock(Protocol):
     """Where the grace timer runs: ``call_later(delay, callback)``."""
 
-    def call_later(self, delay: float, callback: Callable[[], object]) -> TimerHandle: ...
+    def call_later(self, delay: float, callback: Callable[[], object]) -> TimerHandle:
+        """Call ``callback`` once, ``delay`` seconds from now, unless the handle is cancelled."""
+        ...
 
 
 class LoopClock:

@@ -14,7 +14,7 @@ This package is for tests; it is not imported by :mod:`wsstate`.
 
 from __future__ import annotations
 
-from .clock import ManualClock
+from .clock import ManualClock, ManualTimer
 from .faultproxy import FaultProxy, ProxiedConnection, Side
 from .loopwatch import LoopWatch
 from .resources import ResourceSnapshot
@@ -25,6 +25,7 @@ __all__ = [
     "FaultProxy",
     "LoopWatch",
     "ManualClock",
+    "ManualTimer",
     "ProxiedConnection",
     "ResourceSnapshot",
     "Side",

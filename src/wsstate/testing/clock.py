@@ -27,7 +27,7 @@ class ManualTimer:
 class ManualClock:
     """Time moves only when :meth:`advance` says so; due callbacks run in time order.
 
-    Implements :class:`wsstate.sessions.Clock`: ``Sessions(grace=30, clock=clock)``
+    Implements :class:`wsstate.Clock`: ``Sessions(grace=30, clock=clock)``
     then ``clock.advance(30)`` runs the grace timers due by then, at once, in the
     calling thread (the event loop's, in an async test).
     """
@@ -38,6 +38,7 @@ class ManualClock:
         self._seq = itertools.count()
 
     def call_later(self, delay: float, callback: Callable[[], object]) -> ManualTimer:
+        """Run ``callback`` once the clock has been advanced by ``delay`` seconds."""
         timer = ManualTimer(self.now + max(0.0, delay), callback)
         heapq.heappush(self._heap, (timer.when, next(self._seq), timer))
         return timer
