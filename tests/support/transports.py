@@ -64,9 +64,7 @@ Family = Literal["websockets", "asgi"]
 #: Rows of machines not built yet: no transport runs them.
 _CLIENT_MACHINE = "not applicable yet: the client (reconnect) machine is not built"
 NOT_BUILT_YET: dict[int, str] = {
-    **dict.fromkeys((19, 20), "not applicable yet: the session machine is not built"),
     **dict.fromkeys(range(29, 35), _CLIENT_MACHINE),
-    35: "not applicable yet: the session machine (replay after last_seen) is not built",
     36: "not applicable yet: the broker link (per-member fan-out) is not built",
     37: "not applicable yet: the session machine (a loop per page) is not built",
     38: "not applicable yet: the broker link is not built",
