@@ -67,10 +67,10 @@ async def import_cost_us(module: str) -> int:
 
 async def _import_time(s: Settings) -> list[Figure]:
     async def whole(module: str) -> float:
-        return (await _run("-c", f"import {module}"))[0]
+        return (await _run("-c", f"import {module}"))[0] * 1e3
 
     async def alone(module: str) -> float:
-        return (await import_cost_us(module)) / 1e6
+        return (await import_cost_us(module)) / 1e3
 
     a, b = await _interleave(s.import_rounds, [lambda: whole(RUNTIME), lambda: whole(WEBSOCKETS)])
     c, d = await _interleave(s.import_rounds, [lambda: alone(RUNTIME), lambda: alone(WEBSOCKETS)])
@@ -80,7 +80,7 @@ async def _import_time(s: Settings) -> list[Figure]:
             f"process `import {RUNTIME}` vs `import {WEBSOCKETS}`",
             "wsstate",
             "websockets",
-            "s",
+            "ms",
             "wsstate/websockets",
             a,
             b,
@@ -92,7 +92,7 @@ async def _import_time(s: Settings) -> list[Figure]:
             "the import alone (-X importtime, cumulative)",
             "wsstate",
             "websockets",
-            "s",
+            "ms",
             "wsstate/websockets",
             c,
             d,
