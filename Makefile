@@ -6,7 +6,22 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck pytest docs generate clean
+# The other Pythons pyproject.toml declares (3.11 is $(PYTHON)'s, checked below). Each
+# one found (pyenv's newest X.Y.*, or a pythonX.Y on PATH that runs) gets its own .venv-X.Y and
+# runs PYTEST_OTHER; one not found is named and skipped (CI has them all).
+OTHER_PYTHONS ?= 3.12 3.13
+PYENV_ROOT ?= $(HOME)/.pyenv
+find_python = $(or $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/$(1).*/bin/python))),$(shell python$(1) -c 'import sys; print(sys.executable)' 2>/dev/null))
+FOUND_PYTHONS := $(foreach v,$(OTHER_PYTHONS),$(if $(call find_python,$(v)),$(v)))
+MISSING_PYTHONS := $(filter-out $(FOUND_PYTHONS),$(OTHER_PYTHONS))
+# What the other Pythons run: the generated stateful tests, the scenario suite and the
+# verifier's tests (the whole suite runs on $(VENV)).
+PYTEST_OTHER ?= tests/generated tests/scenarios tests/test_verify.py tests/test_stateful_clock.py
+# make flake-check: RUNS runs of the generated stateful tests per Python, fresh seeds.
+RUNS ?= 10
+FLAKE_TESTS ?= tests/generated/test_connection_stateful.py
+
+.PHONY: demo test check lint typecheck pytest pytest-other venvs flake-check docs generate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +32,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m wsstate_tools demo
 
-test: check lint typecheck docs pytest
+test: check lint typecheck docs pytest pytest-other
 
 check: $(STAMP)
 	$(PY) -m wsstate_tools check
@@ -32,6 +47,29 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(PY) -m pytest
 
+# One venv per other declared Python (same extras as $(VENV)).
+.venv-%/.installed: pyproject.toml
+	@test -n "$(call find_python,$*)" || { echo "no Python $* (pyenv install $*)"; exit 1; }
+	$(call find_python,$*) -m venv .venv-$*
+	.venv-$*/bin/python -m pip install --quiet --upgrade pip
+	.venv-$*/bin/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venvs: $(foreach v,$(FOUND_PYTHONS),.venv-$(v)/.installed)
+
+pytest-other: venvs
+	@$(if $(MISSING_PYTHONS),echo "pytest-other: no Python $(MISSING_PYTHONS) here: not tested",true)
+	@set -e; for v in $(FOUND_PYTHONS); do \
+		echo "pytest-other: Python $$v: $(PYTEST_OTHER)"; \
+		.venv-$$v/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_OTHER); \
+	done
+
+# The generated stateful tests RUNS times per Python with fresh seeds; a failure is
+# printed with its steps and the command that replays it (docs/testing.md).
+flake-check: $(STAMP) venvs
+	$(PY) -m wsstate_tools.flakecheck --runs $(RUNS) --venv $(VENV) \
+		$(foreach v,$(FOUND_PYTHONS),--venv .venv-$(v)) $(FLAKE_TESTS)
+
 # The documentation site, into docs/_build/html (warnings are errors). Quiet: only
 # warnings and a final line. Mermaid is fetched once from the npm registry.
 docs: $(STAMP)
@@ -42,4 +80,4 @@ generate: $(STAMP)
 	$(PY) -m wsstate_tools generate
 
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(foreach v,$(OTHER_PYTHONS),.venv-$(v)) build dist .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -12,18 +12,26 @@ callback at once, so it holds nothing alive while it waits to be discarded.
 
 Callbacks run from the event loop, as ``call_later`` callbacks do; one that
 raises is reported to the loop's exception handler and does not stop the others.
+
+Tests can put a loop's timers on a clock they control: after
+:func:`manual_timers`, a timer armed on that loop runs only when
+:meth:`ManualTimers.fire` is called for its delay (the stateful harness fires
+the close timer when the table's ``close_timeout`` rule fires, never because a
+loaded machine was slow). The seam costs the hot path nothing: it is the
+per-loop mapping :func:`call_later` already looks up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["Timer", "call_later"]
+__all__ = ["ManualTimers", "Timer", "call_later", "manual_timers"]
 
 
 class Timer:
@@ -98,6 +106,83 @@ class _Queue:
             loop.call_at(timers[0].when, self._run)
 
 
+class _ManualQueue(_Queue):
+    """The timers of one delay on a loop under :func:`manual_timers`: none runs by itself."""
+
+    __slots__ = ()
+
+    def arm(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        callback: Callable[..., object],
+        args: tuple[Any, ...],
+    ) -> Timer:
+        timers = self._timers
+        while timers and timers[0]._callback is None:  # cancelled: nothing to keep
+            timers.popleft()
+        timer = Timer(loop.time() + self._delay, callback, args)
+        timers.append(timer)
+        return timer
+
+    def armed(self) -> list[Timer]:
+        return [t for t in self._timers if t._callback is not None]
+
+    def fire(self, loop: asyncio.AbstractEventLoop) -> int:
+        timers, self._timers = self.armed(), deque()
+        for timer in timers:
+            callback, args = timer._callback, timer._args
+            if callback is None:  # cancelled by an earlier one
+                continue
+            timer.cancel()
+            try:
+                callback(*args)
+            except Exception as exc:  # as _Queue._run reports it
+                loop.call_exception_handler(
+                    {"message": f"Exception in timer callback {callback!r}", "exception": exc}
+                )
+        return len(timers)
+
+
+class ManualTimers(dict[float, _Queue]):
+    """The timers of one loop under :func:`manual_timers`, by delay."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._loop = weakref.ref(loop)
+
+    def __missing__(self, delay: float) -> _Queue:
+        queue = self[delay] = _ManualQueue(delay)
+        return queue
+
+    def armed(self, delay: float) -> int:
+        """How many timers of ``delay`` wait (armed, not cancelled)."""
+        queue = self.get(delay)
+        return len(queue.armed()) if isinstance(queue, _ManualQueue) else 0
+
+    def fire(self, delay: float) -> int:
+        """Run every waiting timer of ``delay`` now, in the order armed; return how many."""
+        loop = self._loop()
+        queue = self.get(delay)
+        if loop is None or not isinstance(queue, _ManualQueue):
+            return 0
+        return queue.fire(loop)
+
+
+def manual_timers(loop: asyncio.AbstractEventLoop) -> ManualTimers:
+    """Put the timers armed on ``loop`` from now on under the caller's control (tests).
+
+    Idempotent per loop. Timers already armed keep their asyncio schedule.
+    """
+    queues = _queues.get(loop)
+    if isinstance(queues, ManualTimers):
+        return queues
+    manual = ManualTimers(loop)
+    if queues:
+        manual.update(queues)  # already-armed queues keep running on their own
+    _queues[loop] = manual
+    return manual
+
+
 _RESOLUTION: Final = time.get_clock_info("monotonic").resolution
 _queues: Final[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, _Queue]]] = (
     weakref.WeakKeyDictionary()
@@ -111,5 +196,9 @@ def call_later(
     try:
         queue = _queues[loop][delay]
     except KeyError:
+        # A new delay: a NaN or infinite one would never fall due and hold up every
+        # timer armed after it on its queue (NaN is never a key found above).
+        if not 0 <= delay < math.inf:
+            raise ValueError(f"timer delay must be finite seconds >= 0, not {delay!r}") from None
         queue = _queues.setdefault(loop, {}).setdefault(delay, _Queue(delay))
     return queue.arm(loop, callback, args)

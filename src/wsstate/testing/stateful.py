@@ -22,9 +22,24 @@ A :class:`Harness` builds one real connection for a role:
 with a :class:`~wsstate.testing.faultproxy.FaultProxy` between them. Each event
 of the table that a test can drive has a *driver* (:data:`DRIVERS`): local
 events call the :class:`~wsstate.GuardedConnection` API, peer events make the
-raw peer act, transport events are faults of the proxy, timers are waited for
-with scaled-down timeouts. The raw peer never answers a Close on its own, so
-every move of the environment is an explicit event.
+raw peer act, transport events are faults of the proxy, timers fire when their
+rule fires. The raw peer never answers a Close nor ends TCP on its own, so every
+move of the environment is an explicit event.
+
+Nothing in a step depends on how fast the machine is (issue 20): the
+connection's timers (open, close, the keepalive's next ping) run on a clock the
+harness controls (:func:`wsstate._timers.manual_timers`), and fire only when the
+``close_timeout`` or ``keepalive_timeout`` rule fires them; a pause between two
+steps (a loaded machine, Hypothesis at work) changes nothing. Before, the close
+timer (0.3 s) ran on the wall clock: a step that came late found the runtime
+CLOSED by ``close_timeout`` while the model, which moves only on driven events,
+was still in CLOSING or CLOSE_RECEIVED (tests/test_stateful_clock.py). What
+still runs on the wall clock cannot fire on its own: the keepalive's pong
+timeout runs only after the ``keepalive_timeout`` rule's ping, into a black
+hole; the write timeout only while the ``transport_stalled`` rule's slow reader
+holds the buffer full; the transport library's own close timeout only after
+CLOSED. Preconditions read the model and what the harness itself did, never an
+observation that changes with time, so a seed replays the same steps.
 
 The generated python-statemachine class (``ConnectionChart``) is the model.
 After every step the harness checks: the connection's state equals the model's;
@@ -46,7 +61,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -55,6 +69,7 @@ from typing import Any, ClassVar, Final, Literal
 from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 
+from .._timers import ManualTimers, manual_timers
 from ..connection import GuardedConnection
 from ..errors import ConnectionClosed, InvalidCloseArgs, InvalidState
 from ..guard import guard
@@ -123,10 +138,11 @@ class Timing:
     write_timeout: float = 0.1
     #: The transport library's own close timeout: longer, so the table's timer decides.
     library_close_timeout: float = 5.0
-    #: How long a step may take to reach the model's state.
-    settle: float = 2.0
-    #: Longest a failing-fast operation may take.
-    fail_fast: float = 0.1
+    #: How long a step may take to reach the model's state (an upper bound only:
+    #: nothing fires on its own, so waiting longer never changes the outcome).
+    settle: float = 5.0
+    #: Most event-loop turns a failing-fast operation may take (0: it never waits).
+    fail_fast_turns: int = 2
 
 
 TIMING: Final = Timing()
@@ -513,6 +529,10 @@ class Harness:
         self.not_drivable = not_drivable(self.role)
         self.follow_ups = follow_ups(self.role)
         t = self.timing
+        # The connection's timers wait for the timer rules (module doc); their
+        # delays tell them apart.
+        assert t.close_timeout != t.ping_interval, "the harness tells timers apart by delay"
+        self.clock: ManualTimers = manual_timers(asyncio.get_running_loop())
         options: dict[str, Any] = {
             "ping_interval": t.ping_interval,
             "ping_timeout": t.ping_timeout,
@@ -663,8 +683,13 @@ class Harness:
         await asyncio.sleep(0.002)
         await wait_until(lambda: self.conn.state is expected, self.timing.settle)
         assert self.conn.state is expected, (
-            f"runtime is {self.conn.state}, model is {expected}; steps: {self.steps}"
+            f"runtime is {self.conn.state}, model is {expected}; steps: {self.steps}; "
+            f"runtime took: {self.runtime_steps()}"
         )
+
+    def runtime_steps(self) -> list[str]:
+        """The transitions the runtime took, as the ``steps`` of the model read."""
+        return [f"{s.value}/{e.value} -> {n.value}" for s, e, n in self.handler.taken]
 
     async def stop(self) -> None:
         """Tear everything down and check that nothing leaked."""
@@ -764,29 +789,54 @@ class Harness:
 Driver = Callable[[Harness, tuple[Effect, ...], Choices], Awaitable[None]]
 
 
-async def _timed(awaitable: Awaitable[Any], limit: float) -> tuple[Any, float]:
-    started = time.perf_counter()
-    result = await asyncio.wait_for(awaitable, 5.0)
-    return result, time.perf_counter() - started
+async def _turns(awaitable: Awaitable[Any], limit: float) -> tuple[Any, int]:
+    """Await ``awaitable``; return its result and how many event-loop turns it took.
+
+    Failing fast is counted in turns, not seconds: a loaded machine makes a turn
+    slow, not more numerous, and an operation that waits for the peer or a timer
+    takes many turns (this counter keeps the loop turning).
+    """
+    loop = asyncio.get_running_loop()
+    turns = 0
+    handle: asyncio.Handle | None = None
+
+    def tick() -> None:
+        nonlocal turns, handle
+        turns += 1
+        handle = loop.call_soon(tick)
+
+    handle = loop.call_soon(tick)
+    try:
+        async with asyncio.timeout(limit):  # no task of its own: no turn of its own
+            result = await awaitable
+    finally:
+        handle.cancel()
+    return result, turns
+
+
+async def _send(h: Harness, text: str) -> tuple[bool, int]:
+    try:
+        _, turns = await _turns(h.conn.send(text), h.timing.settle)
+    except ConnectionClosed:
+        return False, 0  # raised before any await of the test's: no turn taken
+    return True, turns
 
 
 async def _app_send(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
     text = draw.text()
     use_send = draw.flag()
     if use_send:
-        try:
-            _, took = await _timed(h.conn.send(text), h.timing.fail_fast)
-            ok = True
-        except ConnectionClosed:
-            ok, took = False, 0.0
+        ok, turns = await _send(h, text)
     else:
-        ok, took = await _timed(h.conn.try_send(text), h.timing.fail_fast)
+        ok, turns = await _turns(h.conn.try_send(text), h.timing.settle)
     if Effect.TRANSMIT in effects:
         assert ok is True, f"send in {h.model_state}: table says transmit, runtime dropped"
     else:
         assert Effect.DROP in effects
         assert ok is False, f"send in {h.model_state}: table says drop, runtime sent"
-        assert took < h.timing.fail_fast, f"a dropped send took {took:.3f} s (fail fast)"
+        assert turns <= h.timing.fail_fast_turns, (
+            f"a dropped send took {turns} event-loop turns (fail fast)"
+        )
 
 
 async def _app_ping(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
@@ -892,16 +942,19 @@ async def _transport_stalled(h: Harness, effects: tuple[Effect, ...], draw: Choi
 
 
 async def _keepalive_timeout(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
+    # The peer is half-open (a black hole), then the keepalive's next ping is due:
+    # its pong cannot come, so the pong timeout is the only way out of OPEN.
     h.pair.blackhole(True)
     t = h.timing
-    limit = t.ping_interval + t.ping_timeout + t.settle
-    await wait_until(lambda: h.conn.state is not State.OPEN, limit, poll=0.01)
+    fired = h.clock.fire(t.ping_interval)
+    assert fired == 1, f"{fired} keepalive timers armed in {h.model_state} (one)"
+    await wait_until(lambda: h.conn.state is not State.OPEN, t.ping_timeout + t.settle, poll=0.01)
     h.pair.blackhole(False)
 
 
 async def _close_timeout(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
-    limit = h.timing.close_timeout + h.timing.settle
-    await wait_until(lambda: h.conn.state is State.CLOSED, limit, poll=0.01)
+    fired = h.clock.fire(h.timing.close_timeout)
+    assert fired == 1, f"{fired} close timers armed in {h.model_state}; the table arms one"
 
 
 #: How each drivable event is made to happen for real.
@@ -925,23 +978,21 @@ DRIVERS: Final[dict[Event, Driver]] = {
 }
 
 
-def _not_closed_by_peer(h: Harness) -> bool:
-    return not h.peer.eof and not h.pair.closed
-
-
 _PRECONDITIONS: Final[dict[Event, Callable[[Harness], bool]]] = {
     # recv in OPEN/CLOSING blocks until a message comes: only with one pending.
     Event.APP_RECV: lambda h: (
         bool(h.pending) or h.model_state in (State.CLOSE_RECEIVED, State.CLOSED)
     ),
-    # The peer can only act while its TCP connection is up. At most 8 unread
-    # messages: past websockets' receive queue (16) it stops reading the socket,
-    # pongs go unread and keepalive fails - real, but not this event.
-    Event.PEER_DATA: lambda h: _not_closed_by_peer(h) and not h.peer_closed and len(h.pending) < 8,
-    Event.PEER_CLOSE: lambda h: _not_closed_by_peer(h) and not h.peer_closed,
-    Event.LIBRARY_CLOSE_PEER_FAULT: lambda h: _not_closed_by_peer(h) and not h.peer_closed,
-    Event.TRANSPORT_EOF: lambda h: not h.pair.closed,
-    Event.TRANSPORT_ERROR: lambda h: not h.pair.closed,
+    # The peer acts until it sent its Close (its TCP connection is up until CLOSED,
+    # where no peer event is drivable). At most 8 unread messages: past
+    # websockets' receive queue (16) it stops reading the socket, pongs go unread
+    # and keepalive fails - real, but not this event.
+    Event.PEER_DATA: lambda h: not h.peer_closed and len(h.pending) < 8,
+    Event.PEER_CLOSE: lambda h: not h.peer_closed,
+    Event.LIBRARY_CLOSE_PEER_FAULT: lambda h: not h.peer_closed,
+    # transport_eof and transport_error are always enabled where the table allows
+    # them: a FIN or an RST on a connection already ended is a no-op of the proxy,
+    # and when the connection ends after CLOSED is a matter of time.
 }
 
 
@@ -1072,7 +1123,7 @@ def class_name(role: Role) -> str:
 
 
 def register_profiles() -> None:
-    """Register the Hypothesis profiles of the stateful tests: ``ci`` and ``long``.
+    """Register the Hypothesis profiles of the stateful tests: ``ci``, ``seeded``, ``long``.
 
     ``ci`` keeps the stateful part of ``make test`` within a few minutes; ``long``
     is for campaigns (``wsstate fuzz``). Real sockets make steps slow and timing
@@ -1085,4 +1136,14 @@ def register_profiles() -> None:
         "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much],
     }
     settings.register_profile("ci", max_examples=40, stateful_step_count=15, **common)
+    # ci without the example database: the seed alone decides a run, so
+    # ``pytest --hypothesis-seed=S`` replays it (make flake-check prints that).
+    settings.register_profile(
+        "seeded",
+        max_examples=40,
+        stateful_step_count=15,
+        database=None,
+        print_blob=True,
+        **common,
+    )
     settings.register_profile("long", max_examples=100_000, stateful_step_count=30, **common)
