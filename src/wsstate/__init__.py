@@ -8,14 +8,18 @@ connection with :func:`guard` (or open one with :func:`connect`) and never see
 
 from __future__ import annotations
 
+from .adapters.base import Request
 from .closecodes import InvalidCloseArgs, InvalidCloseCode, InvalidCloseReason
-from .connection import CloseCallback, GuardedConnection, Options, Stats
+from .connection import CloseCallback, Counters, GuardedConnection, Options, Stats, counters
 from .core import Machine
 from .errors import (
+    AlreadyGuarded,
     ClosedBy,
+    ConcurrentRecv,
     ConnectionClosed,
     HandshakeFailed,
     ImpossibleEvent,
+    InvalidOption,
     InvalidState,
     WSStateError,
 )
@@ -34,11 +38,14 @@ from .sessions import (
 
 __all__ = [
     "TABLE",
+    "AlreadyGuarded",
     "BroadcastResult",
     "Clock",
     "CloseCallback",
     "ClosedBy",
+    "ConcurrentRecv",
     "ConnectionClosed",
+    "Counters",
     "Effect",
     "Event",
     "ExpireCallback",
@@ -49,9 +56,11 @@ __all__ = [
     "InvalidCloseArgs",
     "InvalidCloseCode",
     "InvalidCloseReason",
+    "InvalidOption",
     "InvalidState",
     "Machine",
     "Options",
+    "Request",
     "Row",
     "Session",
     "SessionBroadcast",
@@ -63,6 +72,7 @@ __all__ = [
     "WSStateError",
     "__version__",
     "connect",
+    "counters",
     "guard",
 ]
 

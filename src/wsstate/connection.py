@@ -46,7 +46,7 @@ mechanism, never a decision about a transition:
    own (ACCEPTING) would be the better model, but the verifier's clean
    sub-model counts only the initial state as before the handshake.
 4. *Facts into events* (``_sync``): the transport's facts are cumulative
-   levels, events are edges, so each fact is fed once (``_fed_*``), in the
+   levels, events are edges, so each fact is fed once (the ``_FED_*`` flags), in the
    order they happen (the library's Close, the peer's Close, the loss); a loss
    is ``transport_error`` or ``transport_eof`` by :func:`loss_event`. The
    facts are read whenever the transport says it is no longer open, before
@@ -59,7 +59,11 @@ mechanism, never a decision about a transition:
    (performance; the table's arm/cancel order is kept).
 6. *API misuse independent of the state*: a payload that is not str or
    bytes-like raises TypeError before any event; guarding a transport without
-   an application-side handshake as not yet open raises TypeError.
+   an application-side handshake as not yet open raises TypeError; a second
+   ``recv()`` while one waits raises :class:`~wsstate.ConcurrentRecv` (the
+   ``_RECEIVING`` flag, before any event); an ``on_close`` callback that is not
+   callable raises TypeError; options are checked by :class:`Options`
+   (:class:`~wsstate.InvalidOption`).
 7. *Threads*: ``send_threadsafe`` reads the ``app_send`` outcome of the state
    it sees from another thread and defers the real decision to the loop, where
    the same row applies again; a closed loop makes it return False.
@@ -82,6 +86,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import math
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -89,10 +94,17 @@ from types import MappingProxyType
 from typing import Any, Final, Protocol, cast, runtime_checkable
 
 from ._timers import Timer, call_later
-from .adapters.base import Data, Transport, TransportClosed
+from .adapters.base import Data, Request, Transport, TransportClosed
 from .closecodes import InvalidCloseArgs, validate_close
 from .core import Machine
-from .errors import ClosedBy, ConnectionClosed, ImpossibleEvent, InvalidState
+from .errors import (
+    ClosedBy,
+    ConcurrentRecv,
+    ConnectionClosed,
+    ImpossibleEvent,
+    InvalidOption,
+    InvalidState,
+)
 from .machines.connection import TABLE, TERMINAL, Effect, Event, Row, State
 
 __all__ = [
@@ -102,10 +114,12 @@ __all__ = [
     "PASSIVE_EFFECTS",
     "PEER_FAULT_CODES",
     "CloseCallback",
+    "Counters",
     "GuardedConnection",
     "Options",
     "Stats",
     "accept_event",
+    "counters",
     "library_close_event",
     "loss_event",
 ]
@@ -124,6 +138,12 @@ _TRANSMIT: Final = Effect.TRANSMIT
 _DROP: Final = Effect.DROP
 _RETURN_TRUE: Final = Effect.RETURN_TRUE
 _RAISE_INVALID_STATE: Final = Effect.RAISE_INVALID_STATE
+
+# GuardedConnection._flags: the facts already fed (rule 4), a recv() waiting.
+_FED_LIBRARY_CLOSE: Final = 1
+_FED_CLOSE_RCVD: Final = 2
+_FED_LOST: Final = 4
+_RECEIVING: Final = 8
 
 #: Close codes a transport library sends when it fails the connection because of
 #: the peer: protocol error, unsupported data, invalid payload, message too big.
@@ -180,13 +200,27 @@ class Options:
 
     def __post_init__(self) -> None:
         for name in ("ping_timeout", "close_timeout"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or value <= 0:
-                raise ValueError(f"{name} must be a positive number, not {value!r}")
+            check_seconds(name, getattr(self, name), optional=False)
         for name in ("ping_interval", "write_timeout", "open_timeout"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int | float) or value <= 0):
-                raise ValueError(f"{name} must be a positive number or None, not {value!r}")
+            check_seconds(name, getattr(self, name), optional=True)
+
+
+def check_seconds(name: str, value: object, *, optional: bool) -> None:
+    """Check a timeout option: a finite positive int or float (or None if ``optional``).
+
+    Raises :class:`~wsstate.InvalidOption` naming the option (also a
+    :class:`TypeError` for a value that is not a number: a bool, a string). A
+    NaN or infinite delay is refused here, before it can reach a timer: a timer
+    that never falls due would also hold up every timer of the same delay
+    queued after it (``_timers``).
+    """
+    if value is None and optional:
+        return
+    what = "a positive number of seconds" + (" or None" if optional else "")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidOption.wrong_type(name, f"{name} must be {what}, not {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidOption(name, f"{name} must be {what}, not {value!r}")
 
 
 @dataclass(slots=True)
@@ -203,6 +237,74 @@ class Stats:
     """``send_threadsafe`` messages that could not be sent (counted, never raised)."""
     callback_errors: int = 0
     """``on_close`` callbacks that raised (each logged once at ERROR)."""
+
+
+class Counters:
+    """Totals across every guarded connection of the process: :data:`wsstate.counters`.
+
+    Plain integers, for export to a metrics system (:meth:`snapshot`); no
+    dependency, no lock. Counted by the connections' event loops (one
+    increment, no locking: with several loops in several threads a count may
+    rarely miss one). ``sent`` and ``received`` are not totalled here (the hot
+    path stays one dictionary lookup): each connection's :class:`Stats` has
+    them.
+    """
+
+    __slots__ = (
+        "callback_errors",
+        "closed",
+        "closed_local",
+        "closed_remote",
+        "closed_timeout",
+        "closed_transport",
+        "dropped",
+        "guarded",
+        "threadsafe_failures",
+    )
+
+    def __init__(self) -> None:
+        self.guarded = 0
+        """Connections guarded (``guard()``, ``connect()``)."""
+        self.closed = 0
+        """Connections that reached CLOSED (their ``on_close`` notification fired)."""
+        self.closed_local = 0
+        """... of which closed by this endpoint (``close()``, ``abort()``)."""
+        self.closed_remote = 0
+        """... by the peer (its Close frame, a protocol violation, a refused handshake)."""
+        self.closed_transport = 0
+        """... by the transport (TCP lost without a closing handshake)."""
+        self.closed_timeout = 0
+        """... by a timer (keepalive, a stalled write, the handshake, the closing handshake)."""
+        self.dropped = 0
+        """Messages not sent: the connection was closing or closed, or failed mid-send."""
+        self.threadsafe_failures = 0
+        """``send_threadsafe`` messages that could not be sent."""
+        self.callback_errors = 0
+        """``on_close`` callbacks that raised (each logged once at ERROR)."""
+
+    @property
+    def open(self) -> int:
+        """Connections guarded and not yet CLOSED."""
+        return self.guarded - self.closed
+
+    def snapshot(self) -> dict[str, int]:
+        """Every counter, and ``open``, by name: ready for a metrics exporter."""
+        values = {name: getattr(self, name) for name in sorted(self.__slots__)}
+        values["open"] = self.open
+        return values
+
+    def __repr__(self) -> str:
+        return f"<Counters {self.snapshot()}>"
+
+
+#: The process-wide :class:`Counters` (exported as ``wsstate.counters``).
+counters: Final = Counters()
+_CLOSED_BY_COUNTER: Final = {
+    ClosedBy.LOCAL: "closed_local",
+    ClosedBy.REMOTE: "closed_remote",
+    ClosedBy.TRANSPORT: "closed_transport",
+    ClosedBy.TIMEOUT: "closed_timeout",
+}
 
 
 @runtime_checkable
@@ -229,10 +331,9 @@ class GuardedConnection:
         "__weakref__",
         "_callbacks",
         "_closed_event",
+        "_data",
         "_deferred",
-        "_fed_close_rcvd",
-        "_fed_library_close",
-        "_fed_lost",
+        "_flags",
         "_keepalive",
         "_loop",
         "_m",
@@ -267,9 +368,9 @@ class GuardedConnection:
         # a ping waits for the pong.
         self._keepalive: Timer | asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._fed_library_close = False
-        self._fed_close_rcvd = False
-        self._fed_lost = False
+        self._flags = 0
+        self._data: dict[str, Any] | None = None  # created on first use: conn.data
+        counters.guarded += 1
         # Timers armed while the connection is being set up are created once it
         # is: the initial open timer of a connection that is already open is
         # cancelled by handshake_ok at once, and a timer handle armed and
@@ -321,8 +422,47 @@ class GuardedConnection:
 
     @property
     def transport(self) -> Transport:
-        """The adapter this connection drives."""
+        """The adapter this connection drives (:class:`~wsstate.adapters.base.Transport`).
+
+        For diagnostics and what wsstate does not wrap: the native connection is
+        its ``connection`` (websockets) or ``websocket`` (Starlette). Calling the
+        native connection's send, receive or close methods yourself bypasses the
+        guard: a guarded Starlette ``WebSocket`` refuses it (``InvalidState``).
+        """
         return self._t
+
+    @property
+    def name(self) -> str:
+        """The ``name`` given to :func:`~wsstate.guard` or :func:`~wsstate.connect`
+        (``ws1``, ``ws2``, ... by default); it prefixes the connection's log lines."""
+        return self._m.name
+
+    @property
+    def request(self) -> Request:
+        """What the opening handshake said, the same for every transport.
+
+        A :class:`~wsstate.adapters.base.Request`: ``path``, ``query``,
+        ``headers`` (as received by a server, as sent by a client;
+        :meth:`~wsstate.adapters.base.Request.header` looks one up
+        case-insensitively), ``remote_address`` (the peer's ``(host, port)``),
+        ``subprotocol`` (negotiated; None if none, or unknown for a Starlette
+        socket accepted before it was guarded). Read from the transport on each
+        access: nothing is kept per connection.
+        """
+        return self._t.request()
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The application's own data about this connection (user, session, room...).
+
+        A plain ``dict``, created on first access (a connection that never uses
+        it pays nothing), kept for the connection's life and after it: an
+        ``on_close`` callback can read it. wsstate never reads or writes it.
+        """
+        data = self._data
+        if data is None:
+            data = self._data = {}
+        return data
 
     def __repr__(self) -> str:
         return f"<GuardedConnection {self._m.name} {self._m.state.value}>"
@@ -408,12 +548,14 @@ class GuardedConnection:
         if outcome is not _TRANSMIT:
             if outcome is _DROP:
                 self.stats.dropped += 1
+                counters.dropped += 1
                 return False
             raise InvalidState(f"cannot send in state {self._m.state.value}")
         try:
             pending = t.write(data if isinstance(data, _STR_BYTES) else bytes(data))
         except TransportClosed:
             self.stats.dropped += 1
+            counters.dropped += 1
             self._sync()
             return False
         if pending is None:
@@ -432,10 +574,12 @@ class GuardedConnection:
                     await pending
         except TransportClosed:
             self.stats.dropped += 1
+            counters.dropped += 1
             self._sync()
             return False
         except TimeoutError:
             self.stats.dropped += 1
+            counters.dropped += 1
             # Every send that times out is a stall; the table makes the ones after the
             # first (the connection is CLOSING or CLOSED by then) quiet no-ops.
             self._handle(Event.TRANSPORT_STALLED)
@@ -459,11 +603,13 @@ class GuardedConnection:
         # to the loop, where the same row applies again.
         if _SEND_OUTCOME[self._m.state] is _DROP:
             self.stats.dropped += 1
+            counters.dropped += 1
             return False
         try:
             self._loop.call_soon_threadsafe(self._send_queued, data)
         except RuntimeError:  # the loop is closed
             self.stats.threadsafe_failures += 1
+            counters.threadsafe_failures += 1
             logger.debug(
                 "%s: send_threadsafe after the event loop closed: dropped (thread %s)",
                 self._m.name,
@@ -480,10 +626,12 @@ class GuardedConnection:
             ok = await self.try_send(data)
         except InvalidState:
             self.stats.threadsafe_failures += 1
+            counters.threadsafe_failures += 1
             logger.debug("%s: send_threadsafe before the handshake: dropped", self._m.name)
             return
         if not ok:
             self.stats.threadsafe_failures += 1
+            counters.threadsafe_failures += 1
 
     async def ping(self) -> bool:
         """Send a ping; True if it went out (no waiting for the pong).
@@ -509,19 +657,29 @@ class GuardedConnection:
     async def recv(self) -> Data:
         """The next message. Messages received before the peer's Close are all delivered,
         in order; then :class:`~wsstate.ConnectionClosed` is raised.
+
+        One at a time: a second ``recv()`` (or ``async for``) while one waits
+        raises :class:`~wsstate.ConcurrentRecv` at once, whatever the transport.
         """
+        if self._flags & _RECEIVING:
+            raise ConcurrentRecv(
+                f"{self._m.name}: recv() called while another recv() is waiting for a message"
+            )
         if not self._t.is_open():
             self._sync()
         outcome = _OUTCOMES[Event.APP_RECV][self._m.state]
         self._handle(Event.APP_RECV)
         if outcome is _RAISE_INVALID_STATE:
             raise InvalidState(f"cannot receive in state {self._m.state.value}")
+        self._flags |= _RECEIVING
         try:
             # read: wait for the next message; read_buffered: only one already received.
             message = await self._t.recv(block=outcome is Effect.READ)
         except TransportClosed:
             self._sync()
             raise self._closed_error() from None
+        finally:
+            self._flags &= ~_RECEIVING
         self.stats.received += 1
         return message
 
@@ -575,8 +733,13 @@ class GuardedConnection:
 
         Registered after that, it is called soon. A callback that raises (or
         returns an awaitable that fails) is logged once at ERROR and does not
-        stop the others.
+        stop the others. A ``callback`` that is not callable raises
+        :class:`TypeError` here, not at close time.
         """
+        if not callable(callback):
+            raise TypeError(
+                f"on_close() takes a callable, not {type(callback).__name__}: {callback!r}"
+            )
         if self._m.state in TERMINAL:
             self._loop.call_soon(self._run_callback, callback)
         else:
@@ -675,21 +838,26 @@ class GuardedConnection:
     def _sync(self) -> None:
         """Feed the table the transport's facts it has not seen yet, in the order they happened."""
         facts = self._t.facts()
-        if facts.library_close is not None and not self._fed_library_close:
-            self._fed_library_close = True
+        if facts.library_close is not None and not self._flags & _FED_LIBRARY_CLOSE:
+            self._flags |= _FED_LIBRARY_CLOSE
             code, reason = facts.library_close
             self._handle(library_close_event(code), code, reason)
-        if facts.close_rcvd is not None and not self._fed_close_rcvd:
-            self._fed_close_rcvd = True
+        if facts.close_rcvd is not None and not self._flags & _FED_CLOSE_RCVD:
+            self._flags |= _FED_CLOSE_RCVD
             self._handle(Event.PEER_CLOSE, *facts.close_rcvd)
-        if facts.lost and not self._fed_lost:
-            self._fed_lost = True
+        if facts.lost and not self._flags & _FED_LOST:
+            self._flags |= _FED_LOST
             self._handle(loss_event(facts.lost_error))
 
     def _notify_closed(self) -> None:
         # Timers are cancelled by the rows that enter CLOSED, as the table says;
         # nothing is cancelled behind its back (a late one is absorbed by CLOSED).
         self._closed_event.set()
+        counters.closed += 1
+        closed_by = self._m.closed_by
+        if closed_by is not None:
+            attribute = _CLOSED_BY_COUNTER[closed_by]
+            setattr(counters, attribute, getattr(counters, attribute) + 1)
         callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
             self._run_callback(callback)
@@ -699,6 +867,7 @@ class GuardedConnection:
             result = callback(self)
         except Exception:
             self.stats.callback_errors += 1
+            counters.callback_errors += 1
             logger.error("%s: on_close callback %r failed", self._m.name, callback, exc_info=True)
             return
         if inspect.isawaitable(result):
@@ -708,6 +877,7 @@ class GuardedConnection:
                     await result
                 except Exception:
                     self.stats.callback_errors += 1
+                    counters.callback_errors += 1
                     logger.error(
                         "%s: on_close callback %r failed", self._m.name, callback, exc_info=True
                     )

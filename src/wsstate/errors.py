@@ -1,9 +1,11 @@
 """The exceptions wsstate raises. All are exported from :mod:`wsstate`.
 
 Closure is reported as :class:`ConnectionClosed`, whatever the transport raised;
-API misuse stays loud (:class:`InvalidState`, :class:`TypeError`, the
-:class:`~wsstate.closecodes.InvalidCloseArgs` family); an event the table calls
-impossible is an internal bug (:class:`ImpossibleEvent`).
+API misuse stays loud, raised by the call that made it (:class:`InvalidState`
+and its kinds, :class:`TypeError`, :class:`InvalidOption` and the
+:class:`~wsstate.closecodes.InvalidCloseArgs` family, both ``ValueError``); an
+event the table calls impossible is an internal bug (:class:`ImpossibleEvent`).
+No exception type of a transport library ever reaches the caller.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ import enum
 from .closecodes import InvalidCloseArgs, InvalidCloseCode, InvalidCloseReason
 
 __all__ = [
+    "AlreadyGuarded",
     "ClosedBy",
+    "ConcurrentRecv",
     "ConnectionClosed",
     "HandshakeFailed",
     "ImpossibleEvent",
     "InvalidCloseArgs",
     "InvalidCloseCode",
     "InvalidCloseReason",
+    "InvalidOption",
     "InvalidState",
     "WSStateError",
 ]
@@ -77,6 +82,40 @@ class HandshakeFailed(WSStateError):
 
 class InvalidState(WSStateError, RuntimeError):
     """API misuse: an operation the table forbids in this state (e.g. send before accept)."""
+
+
+class ConcurrentRecv(InvalidState):
+    """API misuse: ``recv()`` while another ``recv()`` of the same connection waits."""
+
+
+class AlreadyGuarded(InvalidState):
+    """API misuse: ``guard()`` of a native connection that is already guarded.
+
+    Two machines over one transport would each believe they own it.
+    """
+
+
+class InvalidOption(ValueError):
+    """An option or argument of :func:`~wsstate.guard`, :func:`~wsstate.connect` or
+    :class:`~wsstate.Options` is invalid; ``option`` names it.
+
+    Raised by the call that received it, before anything is opened or changed.
+    A value of the wrong type (a bool or a string for a timeout) raises the
+    subclass that is also a :class:`TypeError` (:meth:`wrong_type`).
+    """
+
+    def __init__(self, option: str, message: str) -> None:
+        self.option = option
+        super().__init__(message)
+
+    @classmethod
+    def wrong_type(cls, option: str, message: str) -> InvalidOption:
+        """The error for a value of the wrong type: an InvalidOption and a TypeError."""
+        return _InvalidOptionType(option, message)
+
+
+class _InvalidOptionType(InvalidOption, TypeError):
+    """:class:`InvalidOption` for a value of the wrong type (also a TypeError)."""
 
 
 class ImpossibleEvent(WSStateError, AssertionError):

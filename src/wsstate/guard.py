@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import itertools
 import sys
 from contextlib import AbstractAsyncContextManager
@@ -10,7 +11,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
 from .connection import GuardedConnection, Options
-from .errors import HandshakeFailed
+from .errors import HandshakeFailed, InvalidOption
 
 if TYPE_CHECKING:
     from websockets.asyncio.connection import Connection
@@ -32,9 +33,25 @@ def guard(ws: object, **options: Any) -> GuardedConnection:
     :class:`Options` (``ping_interval``, ``ping_timeout``, ``close_timeout``,
     ``write_timeout``, ``open_timeout``) and ``name`` (used in log lines). Call
     it from the event loop that runs the connection.
+
+    Every mistake is raised here: an unknown option (TypeError), an invalid
+    timeout (:class:`~wsstate.InvalidOption`, naming it), an unsupported object
+    (TypeError), a connection guarded already (:class:`~wsstate.AlreadyGuarded`).
     """
-    name = options.pop("name", None)
+    unknown = sorted(set(options) - _GUARD_KEYS)
+    if unknown:
+        raise TypeError(
+            f"guard() got unknown option(s) {', '.join(map(repr, unknown))}; "
+            f"options: {', '.join(sorted(_GUARD_KEYS))}"
+        )
+    name = _check_name(options.pop("name", None))
     return _guard(ws, Options(**options) if options else _DEFAULTS, name)
+
+
+def _check_name(name: object) -> str | None:
+    if name is not None and not isinstance(name, str):
+        raise InvalidOption.wrong_type("name", f"name must be a str, not {name!r}")
+    return name
 
 
 def _guard(ws: object, options: Options, name: str | None) -> GuardedConnection:
@@ -64,9 +81,19 @@ def connect(uri: str, **options: Any) -> AbstractAsyncContextManager[GuardedConn
     :func:`guard`'s, plus any keyword websockets' ``connect()`` takes
     (``additional_headers``, ``subprotocols``, ...). Keepalive is wsstate's
     (websockets' own is disabled so the table decides what a late pong means).
-    Invalid options raise at once; :class:`~wsstate.HandshakeFailed` on entry
-    if the connection cannot be opened.
+    Invalid options raise at once, at this call: a ``uri`` that is not a
+    ``ws://`` or ``wss://`` URI or an invalid timeout (:class:`~wsstate.InvalidOption`,
+    naming it), a keyword neither wsstate nor websockets takes (TypeError).
+    :class:`~wsstate.HandshakeFailed` on entry if the connection cannot be
+    opened; no exception of websockets' own reaches the caller.
     """
+    _check_uri(uri)
+    unknown = sorted(set(options) - _GUARD_KEYS - _websockets_connect_keys())
+    if unknown:
+        raise TypeError(
+            f"connect() got unknown option(s) {', '.join(map(repr, unknown))}: neither "
+            "wsstate's (guard()) nor websockets' connect() or loop.create_connection() takes them"
+        )
     guard_options: dict[str, Any] = {}
     ws_options: dict[str, Any] = {"ping_interval": None}
     for key, value in options.items():
@@ -76,9 +103,37 @@ def connect(uri: str, **options: Any) -> AbstractAsyncContextManager[GuardedConn
                 ws_options[key] = value
         else:
             ws_options[key] = value
-    name = guard_options.pop("name", None)
+    name = _check_name(guard_options.pop("name", None))
     opts = Options(**guard_options) if guard_options else _DEFAULTS
     return _Connection(uri, opts, name, ws_options)
+
+
+def _check_uri(uri: object) -> None:
+    if not isinstance(uri, str):
+        raise InvalidOption.wrong_type("uri", f"uri must be a str, not {uri!r}")
+    try:
+        _websockets_uri().parse_uri(uri)
+    except _websockets_exceptions().InvalidURI as exc:
+        raise InvalidOption(
+            "uri", f"uri must be a ws:// or wss:// URI, not {uri!r} ({exc})"
+        ) from None
+
+
+@functools.cache
+def _websockets_connect_keys() -> frozenset[str]:
+    """Keywords websockets' connect() takes, its own and those it passes on to
+    ``loop.create_connection()``."""
+    import asyncio
+
+    names: set[str] = set()
+    for function in (
+        _websockets_client().connect.__init__,
+        asyncio.BaseEventLoop.create_connection,
+    ):
+        for p in inspect.signature(function).parameters.values():
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                names.add(p.name)
+    return frozenset(names - {"self", "uri", "host", "port", "protocol_factory"})
 
 
 class _Connection(AbstractAsyncContextManager[GuardedConnection]):
@@ -101,7 +156,9 @@ class _Connection(AbstractAsyncContextManager[GuardedConnection]):
         client = _websockets_client()
         try:
             ws = await client.connect(self._uri, **self._ws_options)
-        except (OSError, _websockets_exceptions().InvalidHandshake, TimeoutError) as exc:
+        except (OSError, _websockets_exceptions().WebSocketException, TimeoutError) as exc:
+            # Every websockets exception (InvalidHandshake, InvalidURI of a
+            # redirect, a proxy's...): none of its own types reaches the caller.
             raise HandshakeFailed(f"cannot open {self._uri}: {exc}") from exc
         self._conn = _guard(ws, self._options, self._name)
         return self._conn
@@ -135,6 +192,13 @@ def _websockets_client() -> ModuleType:
     from websockets.asyncio import client
 
     return client
+
+
+@functools.cache
+def _websockets_uri() -> ModuleType:
+    from websockets import uri
+
+    return uri
 
 
 @functools.cache

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from .adapters.base import Data
+from .closecodes import validate_close
 from .connection import _DATA_TYPES, _STR_BYTES, GuardedConnection
+
+logger: Final = logging.getLogger("wsstate")
+#: Broadcasts queued by broadcast_threadsafe, kept until they finish.
+_pending: Final[set[asyncio.Task[BroadcastResult]]] = set()
+
+
+def _queued_done(task: asyncio.Task[BroadcastResult]) -> None:
+    _pending.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        # API misuse of a member (one not yet accepted): as send_threadsafe does
+        # for its own, counted by the member, logged here, never left unretrieved.
+        logger.debug("Hub.broadcast_threadsafe: %s", task.exception())
+
 
 __all__ = ["BroadcastResult", "Hub"]
 
@@ -27,13 +42,54 @@ class Hub:
     Connections leave the hub by themselves when they close. ``broadcast``
     iterates over a snapshot, so connections may join and leave meanwhile, and
     one connection's failure never affects the others.
+
+    Threads: a hub belongs to the event loop of its connections (the loop of
+    the first one added). :meth:`add`, :meth:`discard`, :meth:`broadcast` and
+    :meth:`close` must be called from that loop's thread: from any other they
+    raise :class:`RuntimeError` at once (nothing is changed). From another
+    thread, :meth:`broadcast_threadsafe` queues a broadcast (it never raises
+    for closure), or ``asyncio.run_coroutine_threadsafe(hub.broadcast(data),
+    loop)`` gives its result; a single member takes
+    :meth:`~wsstate.GuardedConnection.send_threadsafe`. ``len()``, ``in`` and
+    iteration may be used from any thread: they read a snapshot, which may be
+    a moment old.
     """
 
     def __init__(self) -> None:
         self._members: dict[GuardedConnection, None] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _check_loop(self, operation: str) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is None or (self._loop is not None and running is not self._loop):
+            raise RuntimeError(
+                f"Hub.{operation}() must be called from the event loop of its connections "
+                "(from another thread: broadcast_threadsafe(), or "
+                "asyncio.run_coroutine_threadsafe(hub.broadcast(data), loop))"
+            )
 
     def add(self, conn: GuardedConnection) -> None:
-        """Add ``conn``; it is discarded automatically when it closes."""
+        """Add ``conn``; it is discarded automatically when it closes.
+
+        Raises :class:`TypeError` for anything but a :class:`~wsstate.GuardedConnection`
+        (wrap a native socket with :func:`~wsstate.guard` first), and
+        :class:`RuntimeError` outside the hub's event loop (class doc).
+        """
+        if not isinstance(conn, GuardedConnection):
+            raise TypeError(
+                f"Hub.add() takes a wsstate.GuardedConnection, not {type(conn).__name__}: "
+                "wrap a native socket with wsstate.guard() first"
+            )
+        self._check_loop("add")
+        if self._loop is None:
+            self._loop = conn._loop
+        elif conn._loop is not self._loop:
+            raise RuntimeError(
+                "Hub.add(): the connection runs on another event loop than the hub's"
+            )
         if conn.closed or conn in self._members:
             return
         self._members[conn] = None
@@ -41,13 +97,61 @@ class Hub:
 
     def discard(self, conn: GuardedConnection) -> None:
         """Remove ``conn`` if present."""
+        self._check_loop("discard")
         self._members.pop(conn, None)
 
     def __len__(self) -> int:
         return len(self._members)
 
     def __iter__(self) -> Iterator[GuardedConnection]:
-        return iter(list(self._members))
+        return iter(tuple(self._members))
+
+    async def close(self, code: int = 1001, reason: str = "") -> int:
+        """Close every member at once (server shutdown); return how many this call closed.
+
+        ``code`` and ``reason`` are validated first (an invalid one raises
+        :class:`~wsstate.InvalidCloseCode` / :class:`~wsstate.InvalidCloseReason`
+        and closes nothing). Each member's ``close()`` runs concurrently, so the
+        whole takes at most one close timeout; closures never raise. The hub
+        stays usable: connections added later are members as before.
+        """
+        validate_close(code, reason)
+        self._check_loop("close")
+        members = list(self._members)
+        if not members:
+            return 0
+        results = await asyncio.gather(
+            *(conn.close(code, reason) for conn in members), return_exceptions=True
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:  # not a closure (close() never raises one): a bug, raised
+            raise errors[0]
+        return sum(1 for r in results if r is True)
+
+    def broadcast_threadsafe(self, data: Data) -> bool:
+        """Queue :meth:`broadcast` of ``data`` from any thread; never raises for closure.
+
+        Returns False if it cannot be queued (no member was ever added, or the
+        hub's event loop is closed), True once queued: the broadcast then runs
+        on the loop, its result counted by each member's ``stats``. A payload
+        that is neither str nor bytes-like raises :class:`TypeError` here.
+        """
+        if not isinstance(data, _DATA_TYPES):
+            raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
+        loop = self._loop
+        if loop is None:
+            return False
+        payload = data if isinstance(data, _STR_BYTES) else bytes(data)
+        try:
+            loop.call_soon_threadsafe(self._broadcast_queued, payload)
+        except RuntimeError:  # the loop is closed
+            return False
+        return True
+
+    def _broadcast_queued(self, data: Data) -> None:
+        task = asyncio.get_running_loop().create_task(self.broadcast(data))
+        _pending.add(task)
+        task.add_done_callback(_queued_done)
 
     def __contains__(self, conn: object) -> bool:
         return conn in self._members
@@ -61,6 +165,7 @@ class Hub:
         """
         if not isinstance(data, _DATA_TYPES):
             raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
+        self._check_loop("broadcast")
         payload = data if isinstance(data, _STR_BYTES) else bytes(data)
         members = list(self._members)
         # Every member's send starts here, one after the other, nothing awaited in

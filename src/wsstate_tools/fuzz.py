@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 import random
 import sys
 import time
@@ -35,9 +36,25 @@ class Failure:
     error: str
 
 
+def _minutes(text: str) -> float:
+    """``--minutes``: a finite number above 0 (0, a negative, NaN would run nothing)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, not {text}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's options."""
-    parser.add_argument("--minutes", type=float, default=1.0, help="how long to run (default: 1)")
+    parser.add_argument(
+        "--minutes",
+        type=_minutes,
+        default=1.0,
+        help="how long to run, a positive number (default: 1)",
+    )
     parser.add_argument(
         "--role",
         choices=("server", "client", "asgi-sansio", "asgi-wsproto", "both", "all"),

@@ -8,10 +8,15 @@ __all__ = ["format_table"]
 
 
 def format_table(spec: Spec) -> str:
-    """Every row of ``spec`` as an aligned text table, one block per state."""
+    """Every row of ``spec`` as an aligned text table, one block per state, under a
+    header naming the columns (event, next state, log level, effects)."""
     out: list[str] = []
     width = max(len(e) for e in spec.event_names)
-    nwidth = max(len(s) for s in spec.state_names)
+    nwidth = max(len("next state"), *(len(s) for s in spec.state_names))
+    out.append(
+        f"  {'event':<{width}}  {'next state':<{nwidth}}  {'log':<7}  effects [close code]\n"
+        f"  {'-' * width}  {'-' * nwidth}  {'-' * 7}  {'-' * 21}\n\n"
+    )
     for state in spec.states:
         marks = []
         if state.name == spec.initial:

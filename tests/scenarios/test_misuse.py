@@ -195,3 +195,113 @@ async def test_25_invalid_close_before_accept(h: Harness, transport: Transport) 
     site = await start_site(h, transport, {"/ep": endpoint})
     async with ws_connect(site.url("/ep"), **WS_DEFAULTS) as client:
         assert await asyncio.wait_for(client.recv(), 1.0) == "accepted"
+
+
+# -- 24. misuse the issue #19 trial found: each raised by the call that made it ----------------
+
+
+@pytest.mark.scenario(24)
+async def test_24_concurrent_recv_raises_ours_not_the_transports(
+    h: Harness, transport: Transport
+) -> None:
+    pair = await open_pair(h, transport)
+    conn = pair.conn
+    first = asyncio.create_task(conn.recv())
+    await asyncio.sleep(0.05)  # the first recv() waits
+    with pytest.raises(wsstate.ConcurrentRecv) as info:
+        await conn.recv()
+    assert isinstance(info.value, wsstate.InvalidState)
+    assert type(info.value).__module__ == "wsstate.errors"
+    with pytest.raises(wsstate.ConcurrentRecv):  # async for is a recv() too
+        async for _ in conn:
+            pass
+    await pair.peer.send("one")
+    assert await asyncio.wait_for(first, 1.0) == "one"
+    await pair.peer.send("two")
+    assert await asyncio.wait_for(conn.recv(), 1.0) == "two"  # the flag is cleared
+    assert conn.state is State.OPEN
+    await conn.close()
+
+
+@pytest.mark.scenario(24)
+async def test_24_non_callable_on_close_raises_at_the_call(
+    h: Harness, transport: Transport
+) -> None:
+    pair = await open_pair(h, transport)
+    for bad in (5, None, "callback"):
+        with pytest.raises(TypeError, match="on_close"):
+            pair.conn.on_close(bad)  # type: ignore[arg-type]
+    await pair.conn.close()  # nothing was registered: no ERROR at close time
+    assert pair.conn.stats.callback_errors == 0
+
+
+@pytest.mark.scenario(24)
+@pytest.mark.transports("ws-server", "asgi")  # the native server-side object is at hand
+async def test_24_second_guard_of_one_socket_raises(h: Harness, transport: Transport) -> None:
+    natives: asyncio.Queue[object] = asyncio.Queue()
+
+    async def endpoint(native: object) -> None:
+        conn = wsstate.guard(native, **GUARD_DEFAULTS)
+        if transport.family == "asgi":
+            await conn.accept()
+        with pytest.raises(wsstate.AlreadyGuarded):
+            wsstate.guard(native)
+        await natives.put(conn)
+        await conn.wait_closed()
+        with pytest.raises(wsstate.AlreadyGuarded):  # once closed too
+            wsstate.guard(native)
+        await natives.put(True)
+
+    from support.transports import serve_handshakes
+
+    served = await serve_handshakes(h, transport, endpoint)
+    async with ws_connect(served.url(), **WS_DEFAULTS) as peer:
+        conn = await asyncio.wait_for(natives.get(), 2.0)
+        assert isinstance(conn, GuardedConnection)
+        h.track(conn)
+        await peer.send("still guarded once")
+        assert await asyncio.wait_for(conn.recv(), 1.0) == "still guarded once"
+        await conn.close()
+    assert await asyncio.wait_for(natives.get(), 2.0) is True
+
+
+@pytest.mark.scenario(24)
+@pytest.mark.transports("asgi")
+async def test_24_raw_starlette_calls_on_a_guarded_socket_raise(
+    h: Harness, transport: Transport
+) -> None:
+    pair = await open_pair(h, transport)
+    adapter = pair.conn.transport
+    assert isinstance(adapter, StarletteTransport)
+    raw = adapter.websocket
+    with pytest.raises(wsstate.InvalidState, match="guarded by wsstate"):
+        await raw.send_text("bypass")
+    with pytest.raises(wsstate.InvalidState, match="guarded by wsstate"):
+        await raw.send_bytes(b"bypass")
+    with pytest.raises(wsstate.InvalidState, match="guarded by wsstate"):
+        await raw.receive_text()
+    with pytest.raises(wsstate.InvalidState, match="guarded by wsstate"):
+        await raw.close()
+    assert pair.conn.state is State.OPEN
+    await pair.conn.send("through the guard")
+    assert await asyncio.wait_for(pair.peer.recv(), 1.0) == "through the guard"
+    assert [f.opcode for f in pair.frames_out() if f.opcode in (Opcode.TEXT, Opcode.BINARY)] == [
+        Opcode.TEXT
+    ]  # only the guarded send reached the wire
+    await pair.conn.close()
+
+
+@pytest.mark.scenario(24)
+async def test_24_hub_add_of_a_non_connection_raises(h: Harness, transport: Transport) -> None:
+    pair = await open_pair(h, transport)
+    hub = wsstate.Hub()
+    adapter = pair.conn.transport
+    native = getattr(adapter, "websocket", None) or getattr(adapter, "connection", None)
+    for bad in (object(), native or adapter, adapter, None, "conn"):
+        with pytest.raises(TypeError, match="GuardedConnection"):
+            hub.add(bad)  # type: ignore[arg-type]
+    assert len(hub) == 0
+    hub.add(pair.conn)
+    assert pair.conn in hub
+    await pair.conn.close()
+    assert len(hub) == 0

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import NamedTuple
 
-__all__ = ["Data", "Facts", "Transport", "TransportClosed"]
+__all__ = ["Data", "Facts", "Request", "Transport", "TransportClosed"]
 
 Data = str | bytes
 
@@ -43,6 +44,47 @@ class Facts(NamedTuple):
     close_rcvd: tuple[int | None, str] | None = None
     lost: bool = False
     lost_error: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """The opening handshake's request, the same for every transport.
+
+    On a server: what the client asked for; on a client: what it sent.
+    """
+
+    path: str
+    """The request target's path (``/chat``), without the query."""
+    query: str = ""
+    """The query string, without ``?`` (``room=1&x=2``); empty if none."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Every header, in order, names as sent (duplicates kept)."""
+    remote_address: tuple[str, int] | None = None
+    """The peer's ``(host, port)``; None if the transport does not know it."""
+    subprotocol: str | None = None
+    """The negotiated subprotocol; None if none (or not known)."""
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (case-insensitive), or None."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+    def header_values(self, name: str) -> list[str]:
+        """Every value of header ``name`` (case-insensitive), in order."""
+        wanted = name.lower()
+        return [value for key, value in self.headers if key.lower() == wanted]
+
+    @staticmethod
+    def address(value: object) -> tuple[str, int] | None:
+        """``(host, port)`` from a socket address (IPv6's four-tuple too), else None."""
+        if isinstance(value, Iterable) and not isinstance(value, str | bytes):
+            parts = list(value)
+            if len(parts) >= 2 and isinstance(parts[1], int):
+                return str(parts[0]), parts[1]
+        return None
 
 
 class Transport(abc.ABC):
@@ -99,6 +141,11 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def abort_transport(self) -> None:
         """Drop the transport at once."""
+
+    def request(self) -> Request:
+        """The opening handshake's request (:class:`Request`); an adapter that cannot
+        tell reports an empty path and nothing else."""
+        return Request("")
 
     @abc.abstractmethod
     def set_listener(self, listener: Callable[[], None], on_data: Callable[[], None]) -> None:

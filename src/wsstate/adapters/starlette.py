@@ -69,6 +69,13 @@ classified by message type, exception type and Starlette's own state
   wsstate's keepalive stops at once and cannot detect a half-open peer; the
   ASGI server's own ping does (uvicorn's ``ws_ping_interval``), and its
   closure reaches the table as a lost transport.
+* **The guarded socket is the adapter's.** Once guarded, the ``WebSocket``'s own
+  ``send`` and ``receive`` (which every ``send_*``, ``receive_*``, ``iter_*``,
+  ``accept`` and ``close`` go through) raise :class:`~wsstate.InvalidState`:
+  a raw ``send_text`` would bypass the table (data after our Close, a send the
+  reader races). The adapter calls Starlette's methods through the class. They
+  also mark the socket as guarded: a second ``guard()`` raises
+  :class:`~wsstate.AlreadyGuarded`.
 * **Closing and aborting** go through ``websocket.close``. Before ``accept()``
   it rejects the handshake (HTTP 403 from uvicorn); it is sent at once, in the
   caller's turn, so an application that closes and returns never leaves the
@@ -88,8 +95,8 @@ from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..closecodes import is_sendable_code
-from ..errors import InvalidState
-from .base import Data, Facts, Transport, TransportClosed
+from ..errors import AlreadyGuarded, InvalidState
+from .base import Data, Facts, Request, Transport, TransportClosed
 
 __all__ = ["DEFAULT_MAX_QUEUE", "StarletteTransport", "disconnect_facts"]
 
@@ -109,6 +116,24 @@ _CONNECTED: Final = WebSocketState.CONNECTED
 # after accept; before accept the server's own exception (uvicorn's
 # ClientDisconnected, an OSError) comes through.
 _GONE: Final = (WebSocketDisconnect, OSError)
+# The adapter calls Starlette's own methods through the class: the instance's are
+# replaced by _refuse_send/_refuse_receive once guarded (module doc).
+_SEND: Final = WebSocket.send
+_RECEIVE: Final = WebSocket.receive
+
+
+async def _refuse_send(message: Message) -> None:
+    raise InvalidState(
+        f"this WebSocket is guarded by wsstate: {message.get('type')!r} bypasses the guard; "
+        "use the GuardedConnection (send, try_send, close, accept)"
+    )
+
+
+async def _refuse_receive() -> Message:
+    raise InvalidState(
+        "this WebSocket is guarded by wsstate: receive it through the GuardedConnection "
+        "(recv, async for)"
+    )
 
 
 def disconnect_facts(
@@ -155,9 +180,15 @@ class StarletteTransport(Transport):
     def __init__(self, ws: WebSocket, *, max_queue: int = DEFAULT_MAX_QUEUE) -> None:
         if max_queue < 1:
             raise ValueError(f"max_queue must be at least 1, not {max_queue!r}")
+        if vars(ws).get("send") is _refuse_send:
+            raise AlreadyGuarded(
+                "this WebSocket is guarded already: guard() each connection once "
+                "and share the GuardedConnection"
+            )
         if ws.application_state is WebSocketState.RESPONSE:
             raise InvalidState("this WebSocket sent an HTTP response instead of accepting")
         self._ws = ws
+        self._subprotocol: str | None = None
         self.loop = asyncio.get_running_loop()
         self._max_queue = max_queue
         self._messages: deque[Data] = deque()
@@ -178,6 +209,9 @@ class StarletteTransport(Transport):
         self._listener: Callable[[], None] | None = None
         self._on_data: Callable[[], None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # setattr: mypy forbids assigning to a method.
+        setattr(ws, "send", _refuse_send)  # noqa: B010
+        setattr(ws, "receive", _refuse_receive)  # noqa: B010
         if ws.client_state is WebSocketState.DISCONNECTED:
             # The application already took the disconnect; what it said is lost.
             self._lose(error=True)
@@ -204,6 +238,20 @@ class StarletteTransport(Transport):
         connection's ``close_code`` is what wsstate concluded.
         """
         return self._disconnect
+
+    def request(self) -> Request:
+        ws = self._ws
+        headers = tuple(
+            (key.decode("latin-1"), value.decode("latin-1"))
+            for key, value in ws.scope.get("headers", ())
+        )
+        return Request(
+            ws.scope.get("path", ""),
+            ws.scope.get("query_string", b"").decode("latin-1"),
+            headers,
+            Request.address(ws.scope.get("client")),
+            self._subprotocol,
+        )
 
     @property
     def queued(self) -> int:
@@ -243,7 +291,8 @@ class StarletteTransport(Transport):
         if self._gone.is_set() or ws.application_state is not WebSocketState.CONNECTING:
             raise TransportClosed  # the peer left, or the handshake was refused meanwhile
         try:
-            await ws.accept(subprotocol)
+            # Starlette's accept(), whose receive of websocket.connect the reader did.
+            await _SEND(ws, {"type": "websocket.accept", "subprotocol": subprotocol, "headers": []})
         except _GONE:
             raise TransportClosed from None
         except RuntimeError:
@@ -251,6 +300,7 @@ class StarletteTransport(Transport):
                 raise TransportClosed from None
             raise
         self._open = True
+        self._subprotocol = subprotocol
 
     # -- data ----------------------------------------------------------------------------
 
@@ -277,7 +327,7 @@ class StarletteTransport(Transport):
                 else {"type": "websocket.send", "bytes": data}
             )
             try:
-                await ws.send(message)
+                await _SEND(ws, message)
             except _GONE:
                 if not await self._settle():
                     self._lose(error=True)
@@ -336,14 +386,14 @@ class StarletteTransport(Transport):
         ws = self._ws
         try:
             if ws.client_state is WebSocketState.CONNECTING:
-                await ws.receive()  # websocket.connect (Starlette checks the type)
+                await _RECEIVE(ws)  # websocket.connect (Starlette checks the type)
             self._connected.set()
             while True:
                 if len(self._messages) >= self._max_queue and not self._draining:
                     self._space.clear()
                     await self._space.wait()
                     continue
-                message = await ws.receive()
+                message = await _RECEIVE(ws)
                 if message["type"] == "websocket.receive":
                     self._deliver(message)
                 else:  # websocket.disconnect: Starlette admits nothing else here
@@ -440,7 +490,7 @@ class StarletteTransport(Transport):
         # queued behind it give up now that _requested_close is set.
         try:
             async with self._send_lock:
-                await self._ws.close(code, reason)
+                await _SEND(self._ws, {"type": "websocket.close", "code": code, "reason": reason})
         except _GONE:
             pass  # the peer is gone: the reader reports how
         except RuntimeError:

@@ -19,11 +19,12 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Final
 
 from websockets.asyncio.connection import Connection
-from websockets.exceptions import ConnectionClosed, InvalidState, ProtocolError
+from websockets.exceptions import ConcurrencyError, ConnectionClosed, InvalidState, ProtocolError
 from websockets.frames import DATA_OPCODES, Frame
 from websockets.protocol import State as WSState
 
-from .base import Data, Facts, Transport, TransportClosed
+from ..errors import AlreadyGuarded, ConcurrentRecv
+from .base import Data, Facts, Request, Transport, TransportClosed
 
 __all__ = ["WebsocketsTransport"]
 
@@ -52,20 +53,37 @@ def _make_abort_idempotent(ws: Connection) -> None:
     garbage collector frees (docs/performance.md, churn).
     """
     transport = ws.transport
-    abort = type(transport).abort
-    lost = ws.connection_lost_waiter
     try:
-        ref = weakref.ref(transport)
+        safe_abort = _SafeAbort(transport, ws.connection_lost_waiter)
     except TypeError:  # a transport without weak references: leave it
         return
-
-    def safe_abort() -> None:
-        target = ref()
-        if target is not None and not lost.done():
-            abort(target)
-
     with contextlib.suppress(AttributeError):  # a transport with __slots__: leave it
         setattr(transport, "abort", safe_abort)  # noqa: B010 - mypy: method slot
+
+
+class _SafeAbort:
+    """The replacement of a guarded connection's ``transport.abort`` (above); its
+    presence also tells that the connection is guarded already."""
+
+    __slots__ = ("_abort", "_lost", "_ref")
+
+    def __init__(self, transport: asyncio.Transport, lost: asyncio.Future[None]) -> None:
+        self._ref = weakref.ref(transport)
+        self._abort = type(transport).abort
+        self._lost = lost
+
+    def __call__(self) -> None:
+        target = self._ref()
+        if target is not None and not self._lost.done():
+            self._abort(target)
+
+
+def _guarded_already(ws: Connection) -> bool:
+    """True if ``ws`` was wrapped by a WebsocketsTransport before (live or lost)."""
+    return "process_event" in vars(ws) or isinstance(
+        vars(ws.transport).get("abort") if hasattr(ws.transport, "__dict__") else None,
+        _SafeAbort,
+    )
 
 
 class _PongWaiter:
@@ -106,6 +124,11 @@ class WebsocketsTransport(Transport):
     __slots__ = ("_close_started", "_protocol", "_transport", "_ws", "loop", "requested_close")
 
     def __init__(self, ws: Connection) -> None:
+        if _guarded_already(ws):
+            raise AlreadyGuarded(
+                f"{type(ws).__name__} is guarded already: guard() each connection once "
+                "and share the GuardedConnection"
+            )
         self._ws = ws
         # Both are fixed once the connection is open (the only way it is guarded).
         self._protocol = ws.protocol
@@ -155,6 +178,16 @@ class WebsocketsTransport(Transport):
     def connection(self) -> Connection:
         """The wrapped websockets connection."""
         return self._ws
+
+    def request(self) -> Request:
+        ws = self._ws
+        native = ws.request
+        path, query = "/", ""
+        headers: tuple[tuple[str, str], ...] = ()
+        if native is not None:
+            path, _, query = native.path.partition("?")
+            headers = tuple(native.headers.raw_items())
+        return Request(path, query, headers, Request.address(ws.remote_address), ws.subprotocol)
 
     def facts(self) -> Facts:
         p = self._protocol
@@ -261,6 +294,8 @@ class WebsocketsTransport(Transport):
                 return await self._ws.recv()
         except (ConnectionClosed, TimeoutError):
             raise TransportClosed from None
+        except ConcurrencyError:  # GuardedConnection checks first; as a last defence
+            raise ConcurrentRecv("recv() while another recv() is waiting") from None
 
     def start_close(self, code: int, reason: str) -> None:
         protocol = self._protocol
