@@ -58,11 +58,21 @@ pytest: $(STAMP)
 venvs: $(foreach v,$(FOUND_PYTHONS),.venv-$(v)/.installed)
 
 pytest-other: venvs
-	@$(if $(MISSING_PYTHONS),echo "pytest-other: no Python $(MISSING_PYTHONS) here: not tested",true)
-	@set -e; for v in $(FOUND_PYTHONS); do \
-		echo "pytest-other: Python $$v: $(PYTEST_OTHER)"; \
-		.venv-$$v/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_OTHER); \
-	done
+	@$(if $(MISSING_PYTHONS),echo "pytest-other: no Python $(MISSING_PYTHONS) here: not tested" \
+		$(if $(REQUIRE_ALL_PYTHONS),"(REQUIRE_ALL_PYTHONS: failing)"; exit 1,),true)
+	@# The Pythons run side by side (one a core), each into its log, shown when done.
+	@pids=""; for v in $(FOUND_PYTHONS); do \
+		echo "pytest-other: Python $$v: $(PYTEST_OTHER) (log: .venv-$$v/pytest-other.log)"; \
+		.venv-$$v/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_OTHER) \
+			> .venv-$$v/pytest-other.log 2>&1 & pids="$$pids $$!"; \
+	done; \
+	failed=0; for pid in $$pids; do wait $$pid || failed=1; done; \
+	for v in $(FOUND_PYTHONS); do \
+		echo "== Python $$v"; grep -E "^(FAILED|ERROR)|(passed|failed|error)[^ ]* in " .venv-$$v/pytest-other.log; \
+	done; \
+	if [ $$failed != 0 ]; then \
+		for v in $(FOUND_PYTHONS); do tail -n 80 .venv-$$v/pytest-other.log; done; exit 1; \
+	fi
 
 # The generated stateful tests RUNS times per Python with fresh seeds; a failure is
 # printed with its steps and the command that replays it (docs/testing.md).

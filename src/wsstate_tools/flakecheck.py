@@ -35,10 +35,9 @@ PROFILE: Final = "seeded"
 RUN_LIMIT: Final = 1800.0
 
 _FAILED: Final = re.compile(r"^FAILED (\S+)", re.MULTILINE)
-_STEPS: Final = re.compile(r"^E\s+.*(?:steps: \[.*|runtime took: \[.*)$", re.MULTILINE)
-_FALSIFYING: Final = re.compile(
-    r"^(?:Falsifying example|state = |state\.|Draw \d+).*$", re.MULTILINE
-)
+#: pytest's ``E`` lines: the assertion (with the harness's steps) and Hypothesis'
+#: failing case (``state = ServerSide()``, ``state.app_close(...)``, draws, blob).
+_ERROR_LINES: Final = re.compile(r"^E {3,}(\S.*)$", re.MULTILINE)
 
 
 @dataclass
@@ -50,6 +49,8 @@ class Run:
     seconds: float
     returncode: int
     output: str = field(repr=False)
+    #: pytest's options of the run besides the tests (``-p plugin``...), for the replay.
+    options: tuple[str, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -62,9 +63,10 @@ class Run:
 
     def replay(self, venv: str, test: str) -> str:
         """The command that replays ``test`` of this run."""
+        options = "".join(f" {shlex.quote(o)}" for o in self.options)
         return (
-            f"WSSTATE_HYPOTHESIS_PROFILE={PROFILE} {venv}/bin/python -m pytest -p no:cacheprovider "
-            f"{shlex.quote(test)} --hypothesis-seed={self.seed}"
+            f"WSSTATE_HYPOTHESIS_PROFILE={PROFILE} {venv}/bin/python -m pytest -p no:cacheprovider"
+            f"{options} {shlex.quote(test)} --hypothesis-seed={self.seed}"
         )
 
     def report(self, venv: str) -> str:
@@ -73,8 +75,8 @@ class Run:
         tests = self.failing_tests() or ["(no test named: see the output's tail below)"]
         for test in tests:
             lines.append(f"    test: {test}")
-        lines.extend(f"    {m.strip()}" for m in dict.fromkeys(_STEPS.findall(self.output)))
-        lines.extend(f"    {m.strip()}" for m in _FALSIFYING.findall(self.output)[:40])
+        errors = list(dict.fromkeys(m.strip() for m in _ERROR_LINES.findall(self.output)))
+        lines.extend(f"    {line}" for line in errors[:60])
         for test in self.failing_tests():
             lines.append(f"    replay: {self.replay(venv, test)}")
         if not self.failing_tests():
@@ -94,7 +96,10 @@ def python_version(venv: str) -> str:
 
 
 def run_once(venv: str, python: str, tests: list[str], seed: int) -> Run:
-    """One pytest run of ``tests`` in ``venv`` with Hypothesis seed ``seed``."""
+    """One pytest run of ``tests`` in ``venv`` with Hypothesis seed ``seed``.
+
+    ``tests`` may carry pytest options too (after ``--`` on the command line).
+    """
     env = {**os.environ, "WSSTATE_HYPOTHESIS_PROFILE": PROFILE}
     command = [
         f"{venv}/bin/python",
@@ -117,7 +122,8 @@ def run_once(venv: str, python: str, tests: list[str], seed: int) -> Run:
         partial = exc.stdout or b""
         text = partial.decode(errors="replace") if isinstance(partial, bytes) else partial
         output = f"timed out after {RUN_LIMIT:.0f} s\n{text}"
-    return Run(python, seed, time.monotonic() - started, code, output)
+    options = tuple(a for a in tests if not Path(a.split("::")[0]).exists())
+    return Run(python, seed, time.monotonic() - started, code, output, options)
 
 
 def main(argv: list[str] | None = None) -> int:

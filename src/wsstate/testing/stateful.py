@@ -654,10 +654,19 @@ class Harness:
         start = self.model_state
         row = TABLE[(start, event)]
         driver = DRIVERS[event]
-        await driver(self, row.effects, draw)
-        for taken in _advance(self.role, start, event)[0]:
-            self.fire(taken)
-        await self.check()
+        try:
+            await driver(self, row.effects, draw)
+            for taken in _advance(self.role, start, event)[0]:
+                self.fire(taken)
+            await self.check()
+        except AssertionError as exc:
+            if "; steps: " in str(exc):
+                raise
+            # Every failure names the steps (the model's, and the runtime's).
+            raise AssertionError(
+                f"{exc}; during {event.value} in {start.value}; steps: {self.steps}; "
+                f"runtime took: {self.runtime_steps()}"
+            ) from exc
 
     async def check(self) -> None:
         """The invariants that hold after every step."""
