@@ -441,9 +441,9 @@ class GuardedConnection:
     def request(self) -> Request:
         """What the opening handshake said, the same for every transport.
 
-        A :class:`~wsstate.adapters.base.Request`: ``path``, ``query``,
+        A :class:`~wsstate.Request`: ``path``, ``query``,
         ``headers`` (as received by a server, as sent by a client;
-        :meth:`~wsstate.adapters.base.Request.header` looks one up
+        :meth:`~wsstate.Request.header` looks one up
         case-insensitively), ``remote_address`` (the peer's ``(host, port)``),
         ``subprotocol`` (negotiated; None if none, or unknown for a Starlette
         socket accepted before it was guarded). Read from the transport on each
