@@ -100,3 +100,28 @@ def test_timers_fire_when_their_rule_fires() -> None:
     taken = asyncio.run(main())
     closing = [t for t in taken if t.startswith("CLOSING/")]
     assert closing == ["CLOSING/close_timeout -> CLOSED"], taken
+
+
+def test_manual_timers_run_only_when_fired() -> None:
+    """The seam: on a loop under manual_timers, call_later's timers wait for fire()."""
+    from wsstate._timers import call_later, manual_timers
+
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        clock = manual_timers(loop)
+        assert manual_timers(loop) is clock  # once per loop
+        ran: list[str] = []
+        call_later(loop, 0.01, ran.append, "a")
+        cancelled = call_later(loop, 0.01, ran.append, "cancelled")
+        call_later(loop, 0.01, ran.append, "b")
+        call_later(loop, 0.02, ran.append, "other delay")
+        cancelled.cancel()
+        await asyncio.sleep(0.05)
+        assert ran == []
+        assert clock.armed(0.01) == 2
+        assert clock.fire(0.01) == 2
+        assert clock.fire(0.01) == 0
+        assert clock.armed(0.02) == 1
+        return ran
+
+    assert asyncio.run(main()) == ["a", "b"]
