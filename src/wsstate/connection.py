@@ -77,7 +77,9 @@ mechanism, never a decision about a transition:
     (``TransportClosed``, :class:`~wsstate.adapters.base.Facts`) is each
     adapter's, documented in its module; the Starlette adapter's
     ``websocket.disconnect`` classification is the pure function
-    :func:`wsstate.adapters.starlette.disconnect_facts`.
+    :func:`wsstate.adapters.starlette.disconnect_facts`, aiohttp's messages
+    :func:`wsstate.adapters.aiohttp.message_facts`, tornado's closure report
+    :func:`wsstate.adapters.tornado.closure_facts` (each with a table-driven test).
 """
 
 from __future__ import annotations

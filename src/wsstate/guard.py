@@ -10,6 +10,7 @@ from contextlib import AbstractAsyncContextManager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
+from .adapters.base import Transport
 from .connection import GuardedConnection, Options
 from .errors import HandshakeFailed, InvalidOption
 
@@ -67,11 +68,39 @@ def _guard(ws: object, options: Options, name: str | None) -> GuardedConnection:
 
         starlette = StarletteTransport(ws)
         return GuardedConnection(starlette, options, opened=starlette.accepted, name=name)
+    other = _other_transport(ws)
+    if other is not None:
+        return GuardedConnection(other, options, opened=True, name=name)
     raise TypeError(
         f"wsstate.guard() does not support {type(ws).__module__}.{type(ws).__qualname__}; "
         "supported: websockets.asyncio ServerConnection and ClientConnection, "
-        "starlette.websockets.WebSocket (FastAPI's WebSocket)"
+        "starlette.websockets.WebSocket (FastAPI's WebSocket), aiohttp WebSocketResponse "
+        "and ClientWebSocketResponse, tornado WebSocketHandler and WebSocketClientConnection"
     )
+
+
+def _other_transport(ws: object) -> Transport | None:
+    """The adapter of an aiohttp or tornado WebSocket, if ``ws`` is one.
+
+    As for Starlette, only an object of an imported module can be its instance:
+    neither library is imported here for a type that is not its own.
+    """
+    aiohttp_server = sys.modules.get("aiohttp.web_ws")
+    aiohttp_client = sys.modules.get("aiohttp.client_ws")
+    if (aiohttp_server is not None and isinstance(ws, aiohttp_server.WebSocketResponse)) or (
+        aiohttp_client is not None and isinstance(ws, aiohttp_client.ClientWebSocketResponse)
+    ):
+        from .adapters.aiohttp import AiohttpTransport
+
+        return AiohttpTransport(ws)
+    tornado_ws = sys.modules.get("tornado.websocket")
+    if tornado_ws is not None and isinstance(
+        ws, tornado_ws.WebSocketHandler | tornado_ws.WebSocketClientConnection
+    ):
+        from .adapters.tornado import TornadoTransport
+
+        return TornadoTransport(ws)
+    return None
 
 
 def connect(uri: str, **options: Any) -> AbstractAsyncContextManager[GuardedConnection]:

@@ -36,7 +36,7 @@ from wsstate.testing import Side
 
 
 @pytest.mark.scenario(16)
-@pytest.mark.transports("websockets")  # wsstate's own keepalive
+@pytest.mark.transports("websockets", "aiohttp", "tornado")  # wsstate's own keepalive
 async def test_16_half_open_detected_by_our_keepalive(h: Harness, transport: Transport) -> None:
     h.wsstate_warnings = 1  # keepalive_timeout in OPEN
     h.wsstate_info = True  # close_timeout in CLOSING: the 1011 is never answered

@@ -39,6 +39,7 @@ from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 
 import wsstate
+from support import frameworks
 from support.asgi import Site, fill_queues
 from support.harness import (
     CLOSE_TIMEOUT,
@@ -59,7 +60,9 @@ with warnings.catch_warnings():
     import uvicorn
 
 T = TypeVar("T")
-Family = Literal["websockets", "asgi"]
+Family = Literal["websockets", "asgi", "aiohttp", "tornado"]
+#: Families served by a web framework of their own (support.frameworks).
+FRAMEWORKS = ("aiohttp", "tornado")
 
 #: Rows of machines not built yet: no transport runs them.
 _CLIENT_MACHINE = "not applicable yet: the client (reconnect) machine is not built"
@@ -74,6 +77,9 @@ _ASGI_NOT_APPLICABLE: dict[int, str] = {
     26: "compression and the write buffer are the ASGI server's; ASGI exposes neither",
     27: "needs a keepalive of ours, which ASGI cannot send (no ping message); "
     "uvicorn's own keepalive is row 16",
+}
+_FRAMEWORK_NOT_APPLICABLE: dict[int, str] = {
+    28: "ASGI gateway messages: aiohttp and tornado have no ASGI layer",
 }
 _WEBSOCKETS_NOT_APPLICABLE: dict[int, str] = {
     28: "ASGI gateway messages: websockets has no ASGI layer",
@@ -93,7 +99,7 @@ class Transport:
     #: uvicorn's ``ws=`` implementation (ASGI transports).
     impl: str | None = None
     #: The close code the stack reports for TCP lost without a Close (wsstate: 1006).
-    lost_code: int = 1006
+    lost_code: int | None = 1006
     #: Whether the stack reports the peer's answer to our Close (our close is then clean).
     local_close_clean: bool = True
     #: Whether a send right after the peer's reset may be taken (its bytes lost)
@@ -172,6 +178,46 @@ TRANSPORTS: tuple[Transport, ...] = (
 )
 
 
+TRANSPORTS += tuple(
+    Transport(
+        f"{family}-{role}",
+        family,
+        role,
+        (
+            f"{family} server (wsstate.guard on its WebSocket), raw websockets client"
+            if role == "server"
+            else f"{family} client (wsstate.guard on its connection), raw websockets server"
+        ),
+        # tornado reports no close code for a connection lost without a Close.
+        lost_code=1006 if family == "aiohttp" else None,
+        # Both write into a buffer before the socket: a send right after a reset
+        # may be taken (its bytes lost); the next one is refused.
+        accepts_send_after_reset=True,
+        close_windows=("closed",),
+        not_applicable={
+            **NOT_BUILT_YET,
+            **_FRAMEWORK_NOT_APPLICABLE,
+            **(
+                {
+                    18: "a server's shutdown; its client side is a peer's Close 1001 (row 1)",
+                    14: "guard() takes a client connection once open: a failed handshake "
+                    f"is {family}'s own exception before wsstate is involved "
+                    "(wsstate.connect opens websockets clients only)",
+                }
+                if role == "client"
+                else {
+                    18: "not run yet: the framework leaves open WebSockets to the "
+                    "application's shutdown hook (aiohttp on_shutdown, tornado's "
+                    "close_all_connections), which the test server does not wire to wsstate",
+                }
+            ),
+        },
+    )
+    for family in FRAMEWORKS
+    for role in ("server", "client")
+)
+
+
 def by_id(transport_id: str) -> Transport:
     """The transport of that id."""
     (transport,) = [t for t in TRANSPORTS if t.id == transport_id]
@@ -205,6 +251,8 @@ async def open_pair(h: Harness, transport: Transport, **options: Any) -> Pair:
     """
     if transport.family == "websockets":
         return await h.pair(transport.role, **options)
+    if transport.family in FRAMEWORKS:
+        return await frameworks.pair(h, transport.family, transport.role, **options)
     site = await site_of(h, transport)
     return await site.pair(**options)
 
@@ -212,6 +260,8 @@ async def open_pair(h: Harness, transport: Transport, **options: Any) -> Pair:
 def native_close(pair: Pair) -> tuple[int | None, str | None]:
     """The closure as the stack under wsstate reported it: (code, reason)."""
     transport = pair.conn.transport
+    if not hasattr(transport, "connection") and not isinstance(transport, StarletteTransport):
+        return frameworks.native_close(pair.conn)
     if isinstance(transport, StarletteTransport):
         if transport.disconnect is None:
             return None, None
@@ -231,6 +281,13 @@ async def pause_reading(pair: Pair) -> None:
     if isinstance(pair.conn.transport, StarletteTransport):
         await fill_queues(pair)
         return
+    if isinstance(pair.server, frameworks.Server) or hasattr(pair.conn.transport, "queued"):
+        # The adapter's queue full: its reader stops, so nobody reads the socket's news.
+        for i in range(40):
+            await pair.peer.send(f"unread {i}")
+        await eventually(lambda: pair.conn.transport.queued >= 16)  # type: ignore[attr-defined]
+        await asyncio.sleep(0.05)
+        return
     for i in range(40):
         await pair.peer.send(f"unread {i}")
     transport = write_transport(pair)
@@ -241,6 +298,8 @@ def write_transport(pair: Pair) -> asyncio.Transport:
     """The asyncio transport the guarded endpoint's stack writes to."""
     if isinstance(pair.server, Site):
         return pair.server.server_transport(pair)
+    if not hasattr(pair.conn.transport, "connection"):
+        return frameworks.write_transport(pair.conn)  # type: ignore[no-any-return]
     transport: asyncio.Transport = pair.conn.transport.connection.transport  # type: ignore[attr-defined]
     return transport
 
@@ -284,7 +343,7 @@ async def serve(h: Harness, transport: Transport, app: App, **options: Any) -> S
     assert transport.role == "server", f"{transport} does not serve"
     guard_options = {**GUARD_DEFAULTS, **options}
 
-    async def endpoint(native: ServerConnection | WebSocket) -> None:
+    async def endpoint(native: Any) -> None:
         conn = wsstate.guard(native, **guard_options)
         if transport.family == "asgi":
             await conn.accept()
@@ -299,6 +358,10 @@ async def serve_handshakes(
     """Serve ``endpoint`` raw: it receives the stack's own connection object (a
     websockets ``ServerConnection`` or a Starlette ``WebSocket``), before anything
     is guarded."""
+    if transport.family in FRAMEWORKS:
+        served = await frameworks.Server.start(h, transport.family, endpoint)
+        fault_proxy = await h.proxy(served.port)
+        return Served(served.port, fault_proxy, lambda: served.connections, served.stop, "/")
     if transport.family == "websockets":
         server = await h.serve(endpoint)
 

@@ -1,0 +1,496 @@
+"""Adapter for aiohttp 3.14's WebSockets: ``web.WebSocketResponse`` (server, after
+``prepare()``) and ``ClientWebSocketResponse`` (client, from ``ws_connect``).
+
+Installed with ``pip install wsstate[aiohttp]``; :func:`wsstate.guard` imports this
+module only for an aiohttp object, so importing wsstate never needs aiohttp.
+
+Theory of operation
+-------------------
+
+aiohttp parses frames into a queue that ``receive()`` reads, and performs the
+closing handshake inside ``receive()`` and ``close()``: it echoes a Close with
+1000 whatever the peer sent, discards the data the peer sends while it waits
+for the answer to its own Close (for up to ``timeout``, 10 s), sends a Close
+1000 to a peer that sent only a FIN, and its heartbeat drops TCP without a
+Close frame. Under wsstate the table decides all of that instead:
+
+* **Guarding takes the socket over.** ``autoclose`` and ``autoping`` are turned
+  off and aiohttp's heartbeat is stopped (wsstate's keepalive replaces it:
+  1011 on a late pong, per the table). From then on only wsstate may call the
+  socket's ``receive``/``send_*``/``close``.
+* **A reader task** owns ``receive()``. Data messages wait in a queue of at most
+  ``max_queue`` for :meth:`recv` (while it is full the reader stops asking, and
+  aiohttp's own queue then stops reading the socket: back-pressure). Pings are
+  answered, pongs resolve :meth:`ping`'s waiters. Every other message is
+  classified by the pure function :func:`message_facts` (a table-driven test,
+  ``tests/test_aiohttp_adapter.py``): the peer's Close, a protocol error aiohttp
+  answered with its own Close (1002, 1007, 1009: a library close), the end of
+  the stream or a failure. After the peer's Close the reader stops: a later
+  ``receive()`` would make aiohttp close on its own.
+* **Frames are written by aiohttp's writer**, stepped in the caller's turn
+  (:mod:`wsstate.adapters._steps`): a send waits only when aiohttp's writer
+  waits (its buffer above its limit, or a large compressed message). Close
+  frames go out with the application's code (or the peer's, echoed; none when
+  the peer's Close had none); aiohttp's ``close()`` is never used for them.
+  A send aiohttp refuses (``ClientConnectionResetError``, an ``OSError``), or
+  that asyncio discarded because the socket write failed, is the loss of the
+  transport.
+* **aiohttp's own close** — the server calls ``close()`` when the handler
+  returns while the connection is open, and an application may call it on the
+  native object — is reported as a library close with its code (the table
+  moves to CLOSING; the close timer bounds the rest). Once wsstate has sent a
+  Close frame, aiohttp's ``close()`` sends nothing more (no second Close on the
+  wire).
+* **Ending the transport**: ``close_transport`` closes TCP after the pending
+  data and ``abort_transport`` drops it; both mark the aiohttp socket closed.
+
+Private attributes read or set (pinned to aiohttp 3.14): ``_writer`` (its
+``transport``, ``send_frame``, ``close``), ``_autoclose``, ``_autoping``,
+``_heartbeat``, ``_cancel_heartbeat()``, ``_set_closed()``, the client's
+``_response``, and for data frames the writer's ``_write_websocket_frame``,
+``_send_compressed_frame_sync``, ``_closing``, ``_output_size``, ``_limit`` and its
+protocol's ``_paused``/``_drain_waiter``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import Any, Final
+
+from aiohttp import ClientWebSocketResponse, WebSocketError, WSMsgType, web
+
+from ..closecodes import is_sendable_code
+from ._steps import step
+from .base import Data, Facts, Transport, TransportClosed
+
+__all__ = ["DEFAULT_MAX_QUEUE", "AiohttpTransport", "message_facts"]
+
+logger: Final = logging.getLogger("wsstate")
+
+#: Data messages waiting for ``recv`` before the reader stops asking aiohttp.
+DEFAULT_MAX_QUEUE: Final = 16
+
+_NOTHING: Final = Facts()
+_TEXT: Final = WSMsgType.TEXT
+_BINARY: Final = WSMsgType.BINARY
+_CLOSE: Final = WSMsgType.CLOSE
+_PING: Final = WSMsgType.PING
+_PONG: Final = WSMsgType.PONG
+
+AiohttpWebSocket = web.WebSocketResponse | ClientWebSocketResponse
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def message_facts(kind: WSMsgType, data: object, extra: object) -> Facts | None:
+    """What a message aiohttp's ``receive()`` returned says about the closure (module doc).
+
+    None for a message that says nothing about it (data, ping, pong). Otherwise:
+
+    * ``CLOSE``: the peer's Close (code 0 means the frame had none). A code that
+      may not appear in a Close frame (aiohttp lets 1006 through) makes it a
+      protocol violation: the adapter fails the connection with 1002, a library
+      close that blames the peer.
+    * ``ERROR`` with a ``WebSocketError``: aiohttp failed the connection with that
+      error's code (1002, 1007, 1009) and ended TCP once the peer answered.
+    * ``ERROR`` with anything else: the transport failed (reset, lost).
+    * ``CLOSED``: the stream ended (a FIN) with no Close frame.
+    * ``CLOSING``: aiohttp's ``close()`` runs (reported when it is called).
+    """
+    if kind is _CLOSE:
+        code = data if isinstance(data, int) else 0
+        reason = extra if isinstance(extra, str) else ""
+        if code == 0:
+            return Facts(close_rcvd=(None, reason))
+        if not is_sendable_code(int(code)):
+            return Facts(library_close=(1002, "invalid close code"))
+        return Facts(close_rcvd=(int(code), reason))
+    if kind is WSMsgType.ERROR:
+        if isinstance(data, WebSocketError):
+            return Facts(library_close=(int(data.code), ""), lost=True, lost_error=False)
+        return Facts(lost=True, lost_error=True)
+    if kind is WSMsgType.CLOSED:
+        return Facts(lost=True, lost_error=False)
+    return None
+
+
+class _PongWaiter:
+    """Resolved by the pong answering one ping; raises TransportClosed if the transport ends."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self, future: asyncio.Future[bool]) -> None:
+        self._future = future
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self._wait().__await__()
+
+    async def _wait(self) -> None:
+        if not await self._future:
+            raise TransportClosed
+
+
+class AiohttpTransport(Transport):
+    """An aiohttp WebSocket (server or client side) seen as a :class:`Transport`.
+
+    Create it (through :func:`wsstate.guard`) in the event loop running it, once
+    it is open: a ``WebSocketResponse`` after ``prepare()``.
+    """
+
+    def __init__(self, ws: AiohttpWebSocket, *, max_queue: int = DEFAULT_MAX_QUEUE) -> None:
+        if max_queue < 1:
+            raise ValueError(f"max_queue must be at least 1, not {max_queue!r}")
+        writer = ws._writer
+        if writer is None:
+            raise TypeError("guard an aiohttp WebSocketResponse after `await ws.prepare(request)`")
+        if ws.closed:
+            raise TypeError("this aiohttp WebSocket is already closed")
+        self._ws = ws
+        self._writer = writer
+        self._raw: asyncio.Transport = writer.transport
+        self.loop = asyncio.get_running_loop()
+        self._client = isinstance(ws, ClientWebSocketResponse)
+        self._max_queue = max_queue
+        self._messages: deque[Data] = deque()
+        self._readable = asyncio.Event()
+        self._space = asyncio.Event()
+        self._draining = False
+        self._gone = False  # nothing more will be received
+        self._library_close: tuple[int, str] | None = None
+        self._close_rcvd: tuple[int | None, str] | None = None
+        self._lost = False
+        self._lost_error = False
+        self._facts = _NOTHING
+        self._close_sent = False  # a Close frame went out (ours, our echo, or aiohttp's)
+        self._ended = False  # we closed or aborted TCP
+        self._pings: dict[bytes, asyncio.Future[bool]] = {}
+        self._ping_ids = 0
+        self._inflight = 0  # sends that had to wait and are not written yet
+        self._written = asyncio.Event()  # set while none is
+        self._written.set()
+        self._listener: Callable[[], None] | None = None
+        self._on_data: Callable[[], None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        # The table decides closing and keepalive (module doc).
+        ws._autoclose = False
+        ws._autoping = False
+        ws._heartbeat = None
+        ws._cancel_heartbeat()
+        self._native_close = ws.close
+        setattr(ws, "close", self._close_called)  # noqa: B010 - mypy: assigning a method
+        self._reader = self._spawn(self._read())
+
+    # -- what GuardedConnection sees ------------------------------------------------
+
+    @property
+    def websocket(self) -> AiohttpWebSocket:
+        """The wrapped aiohttp WebSocket."""
+        return self._ws
+
+    @property
+    def queued(self) -> int:
+        """Received messages waiting for :meth:`recv`."""
+        return len(self._messages)
+
+    def set_listener(self, listener: Callable[[], None], on_data: Callable[[], None]) -> None:
+        self._listener = listener
+        self._on_data = on_data
+
+    def facts(self) -> Facts:
+        if not self._lost and not self._ended and self._raw.is_closing():
+            # asyncio closed the socket under aiohttp (a failed write, a reset the
+            # paused reader did not see): the transport is lost.
+            self._record(Facts(lost=True, lost_error=True))
+        return self._facts
+
+    def is_open(self) -> bool:
+        return self._facts is _NOTHING and not self._close_sent and not self._raw.is_closing()
+
+    def write(self, data: Data) -> Awaitable[None] | None:
+        if isinstance(data, str):
+            payload, opcode = data.encode(), _TEXT
+        else:
+            payload, opcode = data, _BINARY
+        raw = self._raw
+        writer = self._writer
+        try:
+            if writer._closing:
+                raise OSError("aiohttp's writer sent a Close")
+            # As aiohttp's send_frame() does, in this turn: compressed as aiohttp does
+            # up to 16 KiB (above, it compresses in an executor, a round trip per
+            # message), so each message is atomic and in order; then its flow
+            # control, with a drain of our own (module doc).
+            if writer.compress:
+                writer._send_compressed_frame_sync(payload, opcode, None)
+            else:
+                writer._write_websocket_frame(payload, opcode, 0)
+            pending = None
+            if writer._output_size > writer._limit:
+                writer._output_size = 0
+                if writer.protocol._paused:
+                    pending = self._drain_writer()
+        except OSError:  # ClientConnectionResetError: "Cannot write to closing transport"
+            self._lose(error=True)
+            raise TransportClosed from None
+        if raw.is_closing() and not self._ended:
+            # asyncio reports a failed socket write (the peer reset the connection
+            # before our reader noticed) by closing the transport: the message
+            # was discarded.
+            self._lose(error=True)
+            raise TransportClosed
+        if pending is None:
+            return None
+        self._inflight += 1
+        self._written.clear()
+        return self._finish(pending)
+
+    async def _drain_writer(self) -> None:
+        # aiohttp's own _drain_helper() awaits one future shared by every waiting
+        # send: a send cancelled by its write timeout would cancel it for all.
+        protocol = self._writer.protocol
+        if protocol.transport is None:
+            raise OSError("connection lost")
+        if not protocol._paused:
+            return
+        waiter = protocol._drain_waiter
+        if waiter is None:
+            waiter = protocol._drain_waiter = self.loop.create_future()
+        # Shielded, its failure may have no waiter left: retrieved here.
+        waiter.add_done_callback(_retrieve)
+        await asyncio.shield(waiter)
+
+    async def _finish(self, pending: Awaitable[None]) -> None:
+        try:
+            await pending
+        except OSError:
+            self._lose(error=True)
+            raise TransportClosed from None
+        finally:
+            self._inflight -= 1
+            if not self._inflight:
+                self._written.set()
+        if self._raw.is_closing() and not self._ended:
+            self._lose(error=True)
+            raise TransportClosed
+
+    async def ping(self) -> Awaitable[None] | None:
+        if not self.is_open():
+            raise TransportClosed
+        self._ping_ids += 1
+        payload = self._ping_ids.to_bytes(4, "big")
+        waiter: asyncio.Future[bool] = self.loop.create_future()
+        self._pings[payload] = waiter
+        try:
+            pending = step(self._writer.send_frame(payload, _PING))
+            if pending is not None:
+                await pending
+        except OSError:
+            self._pings.pop(payload, None)
+            self._lose(error=True)
+            raise TransportClosed from None
+        return _PongWaiter(waiter)
+
+    async def recv(self, block: bool = True) -> Data:
+        messages = self._messages
+        while not messages:
+            if not block or self._gone:
+                raise TransportClosed
+            self._readable.clear()
+            await self._readable.wait()
+        data = messages.popleft()
+        if len(messages) < self._max_queue:
+            self._space.set()
+        return data
+
+    # -- closing -------------------------------------------------------------------
+
+    def start_close(self, code: int, reason: str) -> None:
+        self._drain()
+        if self._close_sent:
+            return  # aiohttp or the adapter already sent one (a library close)
+        self._close_frame(code, reason)
+
+    def echo_close(self) -> None:
+        if self._close_sent or self._close_rcvd is None:
+            return
+        self._close_frame(*self._close_rcvd)  # no code in the peer's: none in the echo
+
+    def _close_frame(self, code: int | None, reason: str) -> None:
+        self._close_sent = True
+        if self._inflight:
+            # A send in flight (a large compressed message) goes out first: a Close
+            # frame must be the last frame (the sends after it are dropped by the table).
+            self._spawn(self._close_after_sends(code, reason))
+        else:
+            self._write_close(self._close_coro(code, reason))
+
+    def _close_coro(self, code: int | None, reason: str) -> Coroutine[Any, Any, None]:
+        if code is None:
+            return self._writer.send_frame(b"", _CLOSE)
+        return self._writer.close(code, reason)
+
+    async def _close_after_sends(self, code: int | None, reason: str) -> None:
+        await self._written.wait()
+        if not self._ended:
+            with contextlib.suppress(OSError):
+                await self._close_coro(code, reason)
+
+    def close_transport(self) -> None:
+        self._end()
+        if self._client:
+            self._ws._response.close()  # type: ignore[union-attr]
+        else:
+            self._raw.close()
+        # Our echo and Close are flushed first; nothing is received any more.
+        self.loop.call_soon(self._lose, False)
+
+    def abort_transport(self) -> None:
+        self._end()
+        with contextlib.suppress(Exception):
+            self._raw.abort()
+
+    # -- internals -----------------------------------------------------------------
+
+    def _end(self) -> None:
+        self._ended = True
+        self._drain()
+        self._ws._set_closed()
+        if not self._reader.done():
+            self._reader.cancel()
+
+    def _write_close(self, coro: Coroutine[Any, Any, None]) -> None:
+        try:
+            pending = step(coro)
+        except OSError:
+            return  # the transport is gone: the reader or the next operation reports it
+        if pending is not None:
+            self._spawn(self._await_close(pending))
+
+    async def _await_close(self, pending: Awaitable[None]) -> None:
+        with contextlib.suppress(OSError):
+            await pending
+
+    async def _close_called(self, *, code: int = 1000, message: bytes = b"", **kw: Any) -> bool:
+        """aiohttp's ``close()``, called by aiohttp or on the native object (module doc)."""
+        if self._close_sent or self._ended:
+            return False
+        if asyncio.current_task() is not self._reader:
+            # Not aiohttp reacting to what our reader received (that is the ERROR
+            # or CLOSED message): a close of its own, with this code.
+            reason = message.decode(errors="replace") if isinstance(message, bytes) else message
+            self._close_sent = True
+            self._record(Facts(library_close=(int(code), str(reason))))
+        try:
+            result: bool = await self._native_close(code=code, message=message, **kw)
+        finally:
+            if asyncio.current_task() is not self._reader:
+                self._lose(error=False)
+        return result
+
+    async def _read(self) -> None:
+        ws = self._ws
+        try:
+            while True:
+                if len(self._messages) >= self._max_queue and not self._draining:
+                    self._space.clear()
+                    await self._space.wait()
+                    continue
+                msg = await ws.receive()
+                kind = msg.type
+                if kind is _TEXT:
+                    data = msg.data
+                    self._deliver(data if isinstance(data, str) else bytes(data).decode())
+                elif kind is _BINARY:
+                    self._deliver(bytes(msg.data))
+                elif kind is _PING:
+                    with contextlib.suppress(OSError):
+                        await ws.pong(msg.data)
+                elif kind is _PONG:
+                    self._pong(bytes(msg.data))
+                else:
+                    facts = message_facts(kind, msg.data, msg.extra)
+                    if facts is None:  # CLOSING: aiohttp's close() runs (reported there)
+                        return
+                    if facts.library_close is not None and kind is _CLOSE:
+                        # The adapter fails the connection itself (message_facts).
+                        self._close_sent = True
+                        self._write_close(self._writer.close(*facts.library_close))
+                    if facts.library_close is not None:
+                        self._close_sent = True
+                    self._record(facts)
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # An application that calls the guarded socket's receive() itself, or
+            # an aiohttp that breaks its own contract.
+            logger.error("aiohttp receive() failed on a guarded WebSocket", exc_info=True)
+            self._lose(error=True)
+        finally:
+            self._gone = True
+            self._readable.set()
+
+    def _deliver(self, data: Data) -> None:
+        self._messages.append(data)
+        self._readable.set()
+        if self._on_data is not None:
+            self._on_data()
+
+    def _pong(self, payload: bytes) -> None:
+        waiter = self._pings.pop(payload, None)
+        if waiter is None:
+            return  # unsolicited
+        # A pong answers its ping and every earlier one (RFC 6455 5.5.3).
+        for earlier in [p for p in self._pings if p < payload]:
+            self._resolve(self._pings.pop(earlier), True)
+        self._resolve(waiter, True)
+
+    @staticmethod
+    def _resolve(waiter: asyncio.Future[bool], value: bool) -> None:
+        if not waiter.done():
+            waiter.set_result(value)
+
+    def _lose(self, error: bool) -> None:
+        if not self._lost:
+            self._record(Facts(lost=True, lost_error=error))
+
+    def _record(self, new: Facts) -> None:
+        """Add closing facts (each only ever becomes true) and tell the connection."""
+        if new.library_close is not None and self._library_close is None:
+            self._library_close = new.library_close
+        if new.close_rcvd is not None and self._close_rcvd is None:
+            self._close_rcvd = new.close_rcvd
+        if new.lost and not self._lost:
+            self._lost = True
+            self._lost_error = new.lost_error
+            self._gone = True
+            self._readable.set()
+            for waiter in self._pings.values():
+                self._resolve(waiter, False)
+            self._pings.clear()
+        self._facts = Facts(self._library_close, self._close_rcvd, self._lost, self._lost_error)
+        self._drain()
+        if self._listener is not None:
+            self._listener()
+
+    def _drain(self) -> None:
+        self._draining = True
+        self._space.set()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("internal error in an aiohttp adapter task", exc_info=task.exception())

@@ -1,0 +1,365 @@
+"""Adapter for tornado 6.6's WebSockets: ``WebSocketHandler`` (server) and
+``WebSocketClientConnection`` (client, from ``websocket_connect``).
+
+Installed with ``pip install wsstate[tornado]``; :func:`wsstate.guard` imports this
+module only for a tornado object, so importing wsstate never needs tornado.
+
+Theory of operation
+-------------------
+
+tornado is callback-based: its protocol object reads frames in a loop of its
+own and calls the handler's ``on_message``, ``on_pong`` and, once the loop
+ends, ``on_ws_connection_close(close_code, close_reason)`` (which runs
+``on_close``). It performs the closing handshake itself: it echoes the peer's
+Close and closes TCP; after its own Close it waits up to 5 s for the answer,
+then aborts. Under wsstate:
+
+* **Guarding takes the callbacks over** (``conn = wsstate.guard(self)`` in
+  ``open()``, or on a client connection): ``on_message`` puts each message in
+  the queue :meth:`recv` reads (the handler need not override it; while the
+  queue holds ``max_queue`` messages tornado's read loop waits, so the socket
+  is not read: back-pressure), ``on_pong`` resolves :meth:`ping`'s waiters,
+  ``on_ws_connection_close`` reports the closure before the handler's own
+  ``on_close`` runs. tornado's own pinging is stopped: wsstate's keepalive
+  replaces it (1011 on a late pong, per the table, where tornado closes with
+  no code).
+* **The closure** is classified by the pure function :func:`closure_facts`
+  (a table-driven test, ``tests/test_tornado_adapter.py``) from what tornado
+  reports when its read loop ends — the close code it received (None after
+  an abrupt drop, and after a Close frame without a code: the two cannot be
+  told apart, so such a Close counts as a loss, as over ASGI), whether its
+  stream ended with an error — and who sent a Close first: a Close frame that
+  tornado sent on its own (``close()`` called by tornado, say 1009 for a
+  message too big, or by the application on the native object) is a library
+  close with its code.
+* **Frames are written through the protocol's frame writer** (as its
+  ``write_message`` does, without the task it creates per message): tornado's
+  stream buffers without limit, so a send waits for the buffer to drain once
+  it holds more than ``write_limit`` bytes (the slow-reader policy then
+  applies). A write on a closed stream is the loss of the transport.
+* **Ending the transport**: tornado closes TCP itself after a closing
+  handshake; ``close_transport`` closes the stream if it is still open,
+  ``abort_transport`` aborts the protocol.
+
+Private attributes read or set (pinned to tornado 6.6): the protocol's
+``_write_frame``, ``_compressor``, ``_abort``, ``_ping_coroutine``, ``stream``
+(its ``error`` and ``_write_buffer``), ``client_terminated``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, Final
+
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketClientConnection, WebSocketHandler, WebSocketProtocol13
+
+from .base import Data, Facts, Transport, TransportClosed
+
+__all__ = ["DEFAULT_MAX_QUEUE", "DEFAULT_WRITE_LIMIT", "TornadoTransport", "closure_facts"]
+
+logger: Final = logging.getLogger("wsstate")
+
+#: Data messages waiting for ``recv`` before tornado's read loop is made to wait.
+DEFAULT_MAX_QUEUE: Final = 16
+#: Bytes in tornado's write buffer above which a send waits for it to drain.
+DEFAULT_WRITE_LIMIT: Final = 64 * 1024
+
+_NOTHING: Final = Facts()
+_FIN: Final = 0x80
+_RSV1: Final = 0x40
+
+
+def closure_facts(
+    close_code: int | None,
+    close_reason: str | None,
+    *,
+    stream_error: bool,
+    library_close: tuple[int, str] | None,
+) -> Facts:
+    """What tornado's ``on_ws_connection_close(close_code, close_reason)`` says happened.
+
+    ``stream_error``: tornado's stream ended with an error (a reset), not a FIN;
+    ``library_close``: the Close tornado sent on its own first, if any (module doc).
+
+    * a close code: the peer's Close frame, then the end of TCP (tornado echoed
+      it, or it answered ours, and closed the stream);
+    * no close code: the transport was lost, with an error if the stream says
+      so (a Close frame without a code looks the same: counted as a loss);
+    * a library close is reported first, as it happened first.
+    """
+    close_rcvd = None if close_code is None else (int(close_code), close_reason or "")
+    return Facts(
+        library_close=library_close,
+        close_rcvd=close_rcvd,
+        lost=True,
+        lost_error=close_rcvd is None and stream_error,
+    )
+
+
+class _PongWaiter:
+    """Resolved by the pong answering one ping; raises TransportClosed if the transport ends."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self, future: asyncio.Future[bool]) -> None:
+        self._future = future
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self._wait().__await__()
+
+    async def _wait(self) -> None:
+        if not await self._future:
+            raise TransportClosed
+
+
+TornadoWebSocket = WebSocketHandler | WebSocketClientConnection
+
+
+class TornadoTransport(Transport):
+    """A tornado WebSocket (server handler or client connection) seen as a :class:`Transport`.
+
+    Create it (through :func:`wsstate.guard`) once the connection is open: in a
+    handler's ``open()``, or on the connection ``websocket_connect`` returned.
+    """
+
+    def __init__(
+        self,
+        ws: TornadoWebSocket,
+        *,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        write_limit: int = DEFAULT_WRITE_LIMIT,
+    ) -> None:
+        if max_queue < 1:
+            raise ValueError(f"max_queue must be at least 1, not {max_queue!r}")
+        proto = ws.ws_connection if isinstance(ws, WebSocketHandler) else ws.protocol
+        if not isinstance(proto, WebSocketProtocol13) or proto.stream is None:
+            raise TypeError("guard a tornado WebSocket once it is open (in open(), or connected)")
+        if proto.is_closing():
+            raise TypeError("this tornado WebSocket is already closing")
+        self._ws = ws
+        self._proto = proto
+        self._stream = proto.stream
+        self.loop = asyncio.get_running_loop()
+        self._max_queue = max_queue
+        self._write_limit = write_limit
+        self._messages: deque[Data] = deque()
+        self._readable = asyncio.Event()
+        self._space: asyncio.Future[None] | None = None
+        self._facts = _NOTHING
+        self._library_close: tuple[int, str] | None = None
+        self._requested = False  # we sent a Close (start_close)
+        self._ending = False  # we close or abort the transport
+        self._pings: dict[bytes, asyncio.Future[bool]] = {}
+        self._ping_ids = 0
+        self._listener: Callable[[], None] | None = None
+        self._on_data: Callable[[], None] | None = None
+        # tornado's pinging is replaced by wsstate's keepalive (module doc).
+        if proto._ping_coroutine is not None:
+            proto._ping_coroutine.cancel()
+            proto._ping_coroutine = None
+        self._native_close = proto.close
+        closed = ws.on_ws_connection_close
+        # setattr: mypy forbids assigning to a method. Instance attributes: tornado
+        # looks each callback up on the handler (or client connection) every time.
+        setattr(proto, "close", self._close_called)  # noqa: B010
+        setattr(ws, "on_message", self._message)  # noqa: B010
+        setattr(ws, "on_pong", self._pong)  # noqa: B010
+
+        def on_ws_connection_close(
+            close_code: int | None = None, close_reason: str | None = None
+        ) -> None:
+            self._closed(close_code, close_reason)
+            closed(close_code, close_reason)  # then the handler's on_close
+            # Unwrap: no reference cycle through the wrappers once it is over.
+            for name in ("on_message", "on_pong", "on_ws_connection_close"):
+                ws.__dict__.pop(name, None)
+            proto.__dict__.pop("close", None)
+
+        setattr(ws, "on_ws_connection_close", on_ws_connection_close)  # noqa: B010
+
+    # -- what GuardedConnection sees ------------------------------------------------
+
+    @property
+    def websocket(self) -> TornadoWebSocket:
+        """The wrapped tornado handler or client connection."""
+        return self._ws
+
+    @property
+    def queued(self) -> int:
+        """Received messages waiting for :meth:`recv`."""
+        return len(self._messages)
+
+    def set_listener(self, listener: Callable[[], None], on_data: Callable[[], None]) -> None:
+        self._listener = listener
+        self._on_data = on_data
+
+    def facts(self) -> Facts:
+        return self._facts
+
+    def is_open(self) -> bool:
+        return self._facts is _NOTHING and not self._requested and not self._stream.closed()
+
+    def write(self, data: Data) -> Awaitable[None] | None:
+        proto = self._proto
+        if isinstance(data, str):
+            payload, opcode = data.encode(), 0x1
+        else:
+            payload, opcode = bytes(data), 0x2
+        flags = 0
+        compressor = proto._compressor
+        if compressor is not None:
+            payload = compressor.compress(payload)
+            flags = _RSV1
+        try:
+            future = proto._write_frame(True, opcode, payload, flags=flags)
+        except StreamClosedError:
+            self._lose_now()
+            raise TransportClosed from None
+        stream = self._stream
+        if stream.closed():
+            # The socket write failed (the peer reset the connection before tornado's
+            # read loop noticed): tornado closed the stream and dropped the message.
+            self._lose_now()
+            raise TransportClosed
+        buffered = stream._write_buffer
+        if buffered is not None and len(buffered) > self._write_limit:
+            return self._flushed(future)
+        return None
+
+    async def _flushed(self, future: asyncio.Future[None]) -> None:
+        try:
+            # Shielded: a send that times out must not cancel tornado's own future
+            # (its done callback would raise CancelledError in the loop).
+            await asyncio.shield(future)
+        except StreamClosedError:
+            self._lose_now()
+            raise TransportClosed from None
+
+    async def ping(self) -> Awaitable[None] | None:
+        if not self.is_open():
+            raise TransportClosed
+        self._ping_ids += 1
+        payload = self._ping_ids.to_bytes(4, "big")
+        waiter: asyncio.Future[bool] = self.loop.create_future()
+        self._pings[payload] = waiter
+        try:
+            self._proto.write_ping(payload)
+        except StreamClosedError:
+            self._pings.pop(payload, None)
+            self._lose_now()
+            raise TransportClosed from None
+        return _PongWaiter(waiter)
+
+    async def recv(self, block: bool = True) -> Data:
+        messages = self._messages
+        while not messages:
+            if not block or self._facts.lost:
+                raise TransportClosed
+            self._readable.clear()
+            await self._readable.wait()
+        data = messages.popleft()
+        space = self._space
+        if space is not None and len(messages) < self._max_queue:
+            self._space = None
+            if not space.done():
+                space.set_result(None)
+        return data
+
+    # -- closing -------------------------------------------------------------------
+
+    def start_close(self, code: int, reason: str) -> None:
+        self._release()
+        if self._requested or self._library_close is not None or self._proto.server_terminated:
+            return  # a Close already went out
+        self._requested = True
+        self._native_close(code, reason)  # tornado aborts after 5 s; our close timer first
+
+    def close_transport(self) -> None:
+        self._ending = True
+        self._release()
+        if not self._stream.closed():
+            self._stream.close()
+
+    def abort_transport(self) -> None:
+        self._ending = True
+        self._release()
+        with contextlib.suppress(Exception):
+            self._proto._abort()
+
+    # -- internals -----------------------------------------------------------------
+
+    def _message(self, message: str | bytes) -> Awaitable[None] | None:
+        self._messages.append(message)
+        self._readable.set()
+        if self._on_data is not None:
+            self._on_data()
+        if len(self._messages) >= self._max_queue and not (self._facts.lost or self._ending):
+            # tornado's read loop awaits this before it reads the next frame.
+            self._space = self.loop.create_future()
+            return self._space
+        return None
+
+    def _pong(self, payload: bytes) -> None:
+        waiter = self._pings.pop(payload, None)
+        if waiter is None:
+            return  # unsolicited
+        for earlier in [p for p in self._pings if p < payload]:  # RFC 6455 5.5.3
+            self._resolve(self._pings.pop(earlier), True)
+        self._resolve(waiter, True)
+
+    @staticmethod
+    def _resolve(waiter: asyncio.Future[bool], value: bool) -> None:
+        if not waiter.done():
+            waiter.set_result(value)
+
+    def _close_called(self, code: int | None = None, reason: str | None = None) -> None:
+        """The protocol's ``close()``, called by tornado or on the native object (module doc)."""
+        proto = self._proto
+        if (
+            not self._ending
+            and not self._requested
+            and self._library_close is None
+            and not proto.server_terminated
+            and not proto.client_terminated  # not the echo of the peer's Close
+            and not self._stream.closed()
+        ):
+            self._library_close = (1000 if code is None else int(code), reason or "")
+            self._record(Facts(library_close=self._library_close))
+        self._native_close(code, reason)
+
+    def _closed(self, close_code: int | None, close_reason: str | None) -> None:
+        error = self._stream.error is not None
+        self._record(
+            closure_facts(
+                close_code, close_reason, stream_error=error, library_close=self._library_close
+            )
+        )
+
+    def _lose_now(self) -> None:
+        """A write found the stream closed before tornado's read loop reported it."""
+        if not self._facts.lost:
+            self._record(Facts(self._library_close, None, lost=True, lost_error=True))
+
+    def _record(self, facts: Facts) -> None:
+        if self._facts.lost:
+            return  # the closure was reported once
+        self._facts = facts
+        if facts.lost:
+            self._readable.set()
+            self._release()
+            for waiter in self._pings.values():
+                self._resolve(waiter, False)
+            self._pings.clear()
+        if self._listener is not None:
+            self._listener()
+
+    def _release(self) -> None:
+        """Let tornado's read loop go on (the connection is ending: no back-pressure)."""
+        space, self._space = self._space, None
+        if space is not None and not space.done():
+            space.set_result(None)
