@@ -9,6 +9,7 @@ connection with :func:`guard` (or open one with :func:`connect`) and never see
 from __future__ import annotations
 
 from .adapters.base import Request
+from .client import ClientStats, ReconnectingClient, reconnect
 from .closecodes import InvalidCloseArgs, InvalidCloseCode, InvalidCloseReason
 from .connection import CloseCallback, Counters, GuardedConnection, Options, Stats, counters
 from .core import Machine
@@ -25,6 +26,7 @@ from .errors import (
 )
 from .guard import connect, guard
 from .hub import BroadcastResult, Hub
+from .machines.client import State as ClientState
 from .machines.connection import TABLE, Effect, Event, Row, State
 from .sessions import (
     Clock,
@@ -40,6 +42,8 @@ __all__ = [
     "TABLE",
     "AlreadyGuarded",
     "BroadcastResult",
+    "ClientState",
+    "ClientStats",
     "Clock",
     "CloseCallback",
     "ClosedBy",
@@ -60,6 +64,7 @@ __all__ = [
     "InvalidState",
     "Machine",
     "Options",
+    "ReconnectingClient",
     "Request",
     "Row",
     "Session",
@@ -74,6 +79,7 @@ __all__ = [
     "connect",
     "counters",
     "guard",
+    "reconnect",
 ]
 
 __version__ = "0.1.0"

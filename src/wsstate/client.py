@@ -1,0 +1,668 @@
+"""ReconnectingClient and reconnect(): one connection at a time, backoff between attempts.
+
+Behaviour per state (the spec, ``spec/client.toml``, is authoritative):
+
+===========  ===================  =========================  =========================
+state        try_send / send      close()                    what happens next
+===========  ===================  =========================  =========================
+IDLE         buffered, True       STOPPED, True              start(): first attempt now
+CONNECTING   buffered, True       attempt cancelled, True    connected / refused_*
+OPENING      buffered, True       connection closed, True    on_open, flush, then OPEN
+OPEN         sent on connection   connection closed, True    closed_* -> BACKOFF/STOPPED
+BACKOFF      buffered, True       delay cancelled, True      next attempt when it ends
+CLOSING      False / raises       waits, False               STOPPED
+STOPPED      False / raises       False                      nothing, ever
+===========  ===================  =========================  =========================
+
+A full buffer (``max_buffered`` messages) refuses a send (False, or
+:class:`~wsstate.ConnectionClosed` from ``send``) with one WARNING per
+disconnected period.
+
+Theory of operation
+-------------------
+
+Every call and every outcome is one event fed to the generated table
+(:mod:`wsstate.machines.client`); the row's effects are performed in order
+(``_EFFECTS``), and a call returns its row's one outcome effect
+(:data:`OPERATION_OUTCOMES`). :data:`EFFECT_HANDLERS` names who handles every
+effect the spec declares (``tests/test_client_effects.py``).
+
+Rules outside the table, each a classification or a mechanism:
+
+1. *Retry classification* (:mod:`wsstate.retry`, the generated table from
+   ``spec/retry/client.toml``, and the ``retry=`` predicate): an attempt's
+   failure becomes ``refused_retryable``, ``refused_retry_after`` (when a
+   Retry-After gave a floor) or ``refused_fatal``; a closure becomes
+   ``closed_*`` by its close code (1006 when none was recorded).
+2. *Counters*: a retryable failure after ``max_attempts - 1`` consecutive ones is
+   ``give_up``; a send with ``max_buffered`` messages kept is ``app_send_full``.
+3. *Time*: the delay before attempt n is ``uniform(0, min(backoff_max,
+   backoff_initial * backoff_factor ** (attempts - 1)))`` (full jitter after the
+   cap, on every delay), and at least the floor; the uptime timer runs
+   ``min_uptime``. Timers run on the ``clock`` (the event loop's by default; a
+   test passes one it advances by hand).
+4. *Generations*: each connection has a reader task that delivers its messages
+   and feeds its closure once; an event of a connection that is no longer the
+   current one is never fed (scenario 19).
+5. *The async effects* ``run_on_open`` and ``flush_buffer`` run in a task, in
+   row order; ``ready`` is fed when both finished on a connection still current.
+   A message the connection refuses during the flush goes back to the front of
+   the buffer (it was not sent: at most once, and not lost).
+6. *Hooks*: ``on_open`` and ``on_close`` that raise are logged at ERROR (the
+   application's bug), and the client carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import random
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final, Protocol
+
+from .adapters.base import Data
+from .closecodes import validate_close
+from .connection import GuardedConnection
+from .errors import ClosedBy, ConnectionClosed, ImpossibleEvent
+from .guard import connect
+from .machines.client import INITIAL, TABLE, TERMINAL, Effect, Event, Row, State
+from .retry import Refusal, RetryPredicate, classify_close, classify_failure, decide
+
+__all__ = [
+    "EFFECT_HANDLERS",
+    "OPERATION_OUTCOMES",
+    "ClientStats",
+    "Clock",
+    "LoopClock",
+    "ReconnectingClient",
+    "reconnect",
+]
+
+logger: Final = logging.getLogger("wsstate.client")
+
+ConnectionHook = Callable[[GuardedConnection], object]
+"""``on_open``/``on_close``: called with the connection; may return an awaitable."""
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Clock(Protocol):
+    """Where the client's timers run: ``call_later`` and ``now`` (seconds)."""
+
+    @property
+    def now(self) -> float: ...
+
+    def call_later(self, delay: float, callback: Callable[[], object]) -> Cancellable: ...
+
+
+class LoopClock:
+    """The running event loop's clock (the default)."""
+
+    @property
+    def now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def call_later(self, delay: float, callback: Callable[[], object]) -> Cancellable:
+        return asyncio.get_running_loop().call_later(delay, callback)
+
+
+@dataclass(slots=True)
+class ClientStats:
+    """Counters of one client."""
+
+    attempts: int = 0
+    """Connection attempts started."""
+    connections: int = 0
+    """Attempts whose handshake completed."""
+    buffered: int = 0
+    """Messages kept in the buffer while disconnected."""
+    flushed: int = 0
+    """Buffered messages sent on a new connection."""
+    refused: int = 0
+    """Sends refused: buffer full (app_send_full) or the client closing or stopped."""
+    dropped: int = 0
+    """Buffered messages discarded when the client stopped."""
+    hook_errors: int = 0
+    """on_open/on_close calls that raised (each logged at ERROR)."""
+
+
+#: What each operation returns, by event: its outcome effects, in order of precedence.
+OPERATION_OUTCOMES: Final[Mapping[Event, tuple[Effect, ...]]] = MappingProxyType(
+    {
+        Event.START: (Effect.RETURN_TRUE, Effect.RETURN_FALSE),
+        Event.APP_SEND: (Effect.TRANSMIT, Effect.BUFFER, Effect.REJECT),
+        Event.APP_SEND_FULL: (Effect.TRANSMIT, Effect.REJECT),
+        Event.APP_CLOSE: (Effect.RETURN_TRUE, Effect.RETURN_FALSE),
+    }
+)
+
+
+def _outcome(event: Event, state: State) -> Effect | None:
+    row = TABLE[(state, event)]
+    if row.next is None:
+        return None
+    found = [e for e in OPERATION_OUTCOMES[event] if e in row.effects]
+    if not found:
+        raise ImportError(
+            f"the client table gives {event.value} in {state.value} no outcome: "
+            "regenerate with `wsstate generate`"
+        )
+    return found[0]
+
+
+_OUTCOMES: Final = {e: {s: _outcome(e, s) for s in State} for e in OPERATION_OUTCOMES}
+_CLOSED_EVENTS: Final = {
+    "retry": Event.CLOSED_RETRYABLE,
+    "retry_after": Event.CLOSED_RETRY_AFTER,
+    "fatal": Event.CLOSED_FATAL,
+}
+_REFUSED_EVENTS: Final = {
+    "retry": Event.REFUSED_RETRYABLE,
+    "retry_after": Event.REFUSED_RETRY_AFTER,
+    "fatal": Event.REFUSED_FATAL,
+}
+_STOP: Final = object()
+
+
+class ReconnectingClient:
+    """A WebSocket client that keeps one connection to ``uri`` open, reconnecting with backoff.
+
+    ``async with client:`` starts it (the first attempt at once) and closes it on
+    exit. ``options`` are :func:`wsstate.connect`'s (the :class:`~wsstate.Options`
+    fields and websockets' ``connect()`` keywords), checked at once. ``retry`` is
+    the predicate that overrides the classification (:mod:`wsstate.retry`);
+    ``retry_on_1000=False`` stops on a server's normal closure. ``clock`` and
+    ``rng`` are for tests (an advanceable clock, a seeded ``random.Random``).
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        backoff_initial: float = 1.0,
+        backoff_factor: float = 2.0,
+        backoff_max: float = 30.0,
+        min_uptime: float = 5.0,
+        max_attempts: int | None = None,
+        max_buffered: int = 100,
+        on_open: ConnectionHook | None = None,
+        on_close: ConnectionHook | None = None,
+        retry: RetryPredicate | None = None,
+        retry_on_1000: bool = True,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        name: str | None = None,
+        **options: Any,
+    ) -> None:
+        for key, value in (
+            ("backoff_initial", backoff_initial),
+            ("backoff_max", backoff_max),
+            ("min_uptime", min_uptime),
+        ):
+            if not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"{key} must be a number >= 0, not {value!r}")
+        if not isinstance(backoff_factor, int | float) or backoff_factor < 1:
+            raise ValueError(f"backoff_factor must be a number >= 1, not {backoff_factor!r}")
+        if max_attempts is not None and (not isinstance(max_attempts, int) or max_attempts < 1):
+            raise ValueError(f"max_attempts must be None or an int >= 1, not {max_attempts!r}")
+        if not isinstance(max_buffered, int) or max_buffered < 0:
+            raise ValueError(f"max_buffered must be an int >= 0, not {max_buffered!r}")
+        connect(uri, **options)  # the options are checked now, not at the first attempt
+        self.uri = uri
+        self.name = name or f"client({uri})"
+        self.backoff_initial = float(backoff_initial)
+        self.backoff_factor = float(backoff_factor)
+        self.backoff_max = float(backoff_max)
+        self.min_uptime = float(min_uptime)
+        self.max_attempts = max_attempts
+        self.max_buffered = max_buffered
+        self.on_open = on_open
+        self.on_close = on_close
+        self.retry = retry
+        self.retry_on_1000 = retry_on_1000
+        self.clock: Clock = clock or LoopClock()
+        self.rng = rng or random.Random()
+        self._options = options
+        self.state: State = INITIAL
+        """The client's state (:class:`wsstate.ClientState`)."""
+        self.generation = 0
+        """1 for the first connection that opened, +1 for each later one."""
+        self.attempts = 0
+        """Consecutive failed attempts (reset once a connection stayed up min_uptime)."""
+        self.connection: GuardedConnection | None = None
+        """The current connection, or None."""
+        self.stats = ClientStats()
+        self.last_refusal: Refusal | None = None
+        """What ended the last attempt or connection, classified."""
+        self.last_delay: float | None = None
+        """The last backoff delay drawn (seconds)."""
+        self._buffer: deque[Data] = deque()
+        self._floor = 0.0
+        self._warned = False
+        self._close_args = (1000, "")
+        self._attempt_task: asyncio.Task[None] | None = None
+        self._candidate: GuardedConnection | None = None
+        self._backoff: Cancellable | None = None
+        self._uptime: Cancellable | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._released: set[int] = set()
+        self._messages: asyncio.Queue[object] = asyncio.Queue()
+        self._stopped = asyncio.Event()
+        self._async_steps: list[Callable[[GuardedConnection], Awaitable[bool]]] = []
+
+    def __repr__(self) -> str:
+        return f"<ReconnectingClient {self.name} {self.state.value} generation {self.generation}>"
+
+    # -- the public API ---------------------------------------------------------
+
+    async def __aenter__(self) -> ReconnectingClient:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def start(self) -> bool:
+        """Start the client (first attempt at once); True for the call that started it."""
+        outcome = _OUTCOMES[Event.START][self.state]
+        self._feed(Event.START)
+        return outcome is Effect.RETURN_TRUE
+
+    async def try_send(self, data: Data) -> bool:
+        """OPEN: send on the connection; disconnected: buffer (False when full); STOPPED: False."""
+        event = Event.APP_SEND if len(self._buffer) < self.max_buffered else Event.APP_SEND_FULL
+        outcome = _OUTCOMES[event][self.state]
+        self._feed(event, data=data)
+        if outcome is Effect.TRANSMIT:
+            conn = self.connection
+            return conn is not None and await conn.try_send(data)
+        return outcome is Effect.BUFFER
+
+    async def send(self, data: Data) -> None:
+        """As :meth:`try_send`, but raise :class:`~wsstate.ConnectionClosed` instead of False."""
+        if not await self.try_send(data):
+            conn = self.connection
+            if conn is not None and conn.closed_by is not None:
+                raise conn._closed_error()
+            raise ConnectionClosed(None, "", None, False, f"client {self.state.value}")
+
+    async def close(self, code: int = 1000, reason: str = "") -> bool:
+        """Stop the client from any state; idempotent. True for the call that stopped it.
+
+        In BACKOFF the pending delay is cancelled (STOPPED at once); in CONNECTING
+        the attempt is cancelled; an open connection is closed with ``code`` and
+        ``reason``. Waits until STOPPED.
+        """
+        validate_close(code, reason)
+        if self.state not in (State.CLOSING, State.STOPPED):
+            self._close_args = (code, reason)
+        outcome = _OUTCOMES[Event.APP_CLOSE][self.state]
+        row = self._feed(Event.APP_CLOSE)
+        if Effect.WAIT_STOPPED in row.effects:
+            await self._stopped.wait()
+        return outcome is Effect.RETURN_TRUE
+
+    async def wait_stopped(self) -> None:
+        """Return once the client is STOPPED."""
+        await self._stopped.wait()
+
+    async def __aiter__(self) -> AsyncIterator[Data]:
+        """Messages from every generation, in order; ends when the client is STOPPED."""
+        while True:
+            item = await self._messages.get()
+            if item is _STOP:
+                self._messages.put_nowait(_STOP)  # for any other iterator
+                return
+            yield item  # type: ignore[misc]
+
+    @property
+    def buffered(self) -> int:
+        """Messages waiting in the buffer."""
+        return len(self._buffer)
+
+    def next_delay(self) -> float:
+        """Draw the next backoff delay: full jitter after the cap, at least the floor."""
+        level = max(self.attempts - 1, 0)
+        try:
+            cap = min(self.backoff_max, self.backoff_initial * self.backoff_factor**level)
+        except OverflowError:
+            cap = self.backoff_max
+        return max(self.rng.uniform(0.0, cap), self._floor)
+
+    # -- the engine ---------------------------------------------------------------
+
+    def _feed(self, event: Event, *, data: Data | None = None, detail: str = "") -> Row:
+        state = self.state
+        row = TABLE[(state, event)]
+        nxt = row.next
+        if nxt is None:
+            logger.error("%s: internal error: %s in %s", self.name, event.value, state.value)
+            raise ImpossibleEvent(state.value, event.value, row.note)
+        self.state = nxt
+        if logger.isEnabledFor(row.log):
+            logger.log(
+                row.log,
+                "%s: %s in %s -> %s%s: %s",
+                self.name,
+                event.value,
+                state.value,
+                nxt.value,
+                f" ({detail})" if detail else "",
+                row.note,
+                extra={"wsstate_transition": (self.name, state, event, nxt)},
+            )
+        for effect in row.effects:
+            handler = _EFFECTS.get(effect)
+            if handler is not None:
+                handler(self, data)
+        if self._async_steps:
+            steps, self._async_steps = self._async_steps, []
+            conn = self.connection
+            if conn is not None:
+                self._spawn(self._run_steps(conn, self.generation, steps))
+        return row
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("%s: internal error in a task", self.name, exc_info=task.exception())
+
+    # -- effects --------------------------------------------------------------------
+
+    def _attempt(self, _: Data | None) -> None:
+        self.stats.attempts += 1
+        logger.info("%s: attempt %d to %s", self.name, self.attempts + 1, self.uri)
+        task = self._spawn(self._run_attempt())
+        task.add_done_callback(self._attempt_done)
+        self._attempt_task = task
+
+    def _attempt_done(self, task: asyncio.Task[None]) -> None:
+        # A cancelled attempt (close() in CONNECTING), even one cancelled before it
+        # started running, ends here: its end is fed once, as the table expects.
+        if task.cancelled() and self._attempt_task is task:
+            self._attempt_task = None
+            self._feed(Event.REFUSED_RETRYABLE, detail="attempt cancelled")
+
+    async def _run_attempt(self) -> None:
+        try:
+            conn = await connect(self.uri, **self._options).__aenter__()
+        except Exception as exc:
+            self._attempt_task = None
+            refusal = decide(classify_failure(exc, _wall()), self.retry)
+            self._failed(refusal, _REFUSED_EVENTS)
+            return
+        self._attempt_task = None
+        self.stats.connections += 1
+        self._candidate = conn
+        self._feed(Event.CONNECTED, detail=f"generation {self.generation + 1}")
+
+    def _failed(self, refusal: Refusal, events: Mapping[str, Event]) -> None:
+        self.last_refusal = refusal
+        decision = refusal.decision
+        if decision == "retry_after" and refusal.floor is None:
+            decision = "retry"
+        if (
+            decision != "fatal"
+            and self.max_attempts is not None
+            and self.attempts + 1 >= self.max_attempts
+            and self.state not in (State.CLOSING, State.STOPPED)
+        ):
+            self._feed(Event.GIVE_UP, detail=f"{refusal.reason}; {self.attempts + 1} attempts")
+            return
+        self._feed(events[decision], detail=refusal.reason)
+
+    def _cancel_attempt(self, _: Data | None) -> None:
+        if self._attempt_task is not None:
+            self._attempt_task.cancel()
+
+    def _adopt(self, _: Data | None) -> None:
+        conn, self._candidate = self._candidate, None
+        assert conn is not None
+        self.connection = conn
+        self.generation += 1
+        self._warned = False
+        self._spawn(self._read(conn, self.generation))
+
+    async def _read(self, conn: GuardedConnection, generation: int) -> None:
+        async for message in conn:
+            self._messages.put_nowait(message)
+        await conn.wait_closed()
+        if generation != self.generation or self.connection is not conn:
+            return
+        code = conn.close_code if conn.closed_by is not ClosedBy.TRANSPORT else 1006
+        refusal = decide(
+            classify_close(code, conn.close_reason or "", retry_on_1000=self.retry_on_1000),
+            self.retry,
+        )
+        self._failed(refusal, _CLOSED_EVENTS)
+
+    def _run_on_open(self, _: Data | None) -> None:
+        self._async_steps.append(self._on_open_step)
+
+    async def _on_open_step(self, conn: GuardedConnection) -> bool:
+        if self.on_open is not None:
+            await self._hook(self.on_open, conn, "on_open")
+        return True
+
+    def _flush(self, _: Data | None) -> None:
+        self._async_steps.append(self._flush_step)
+
+    async def _flush_step(self, conn: GuardedConnection) -> bool:
+        while self._buffer and self.connection is conn:
+            message = self._buffer.popleft()
+            if not await conn.try_send(message):
+                self._buffer.appendleft(message)
+                return False
+            self.stats.flushed += 1
+        return self.connection is conn
+
+    async def _run_steps(
+        self,
+        conn: GuardedConnection,
+        generation: int,
+        steps: list[Callable[[GuardedConnection], Awaitable[bool]]],
+    ) -> None:
+        for step in steps:
+            if not await step(conn):
+                return
+        current = self.generation == generation and self.connection is conn
+        if current and self.state in (State.OPENING, State.CLOSING):
+            self._feed(Event.READY)
+
+    async def _hook(self, hook: ConnectionHook, conn: GuardedConnection, what: str) -> None:
+        try:
+            result = hook(conn)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            self.stats.hook_errors += 1
+            logger.error("%s: %s raised", self.name, what, exc_info=True)
+
+    def _close_connection(self, _: Data | None) -> None:
+        conn = self.connection
+        if conn is not None:
+            self._spawn(conn.close(*self._close_args))
+
+    def _release(self, _: Data | None) -> None:
+        conn, self.connection = self.connection, None
+        if conn is None or id(conn) in self._released:
+            return
+        self._released.add(id(conn))
+        if self.on_close is not None:
+            self._spawn(self._hook(self.on_close, conn, "on_close"))
+
+    def _count_attempt(self, _: Data | None) -> None:
+        self.attempts += 1
+
+    def _reset_attempts(self, _: Data | None) -> None:
+        self.attempts = 0
+
+    def _floor_delay(self, _: Data | None) -> None:
+        refusal = self.last_refusal
+        self._floor = refusal.floor or 0.0 if refusal is not None else 0.0
+
+    def _buffer_message(self, data: Data | None) -> None:
+        assert data is not None
+        self._buffer.append(data)
+        self.stats.buffered += 1
+
+    def _reject(self, _: Data | None) -> None:
+        self.stats.refused += 1
+
+    def _warn_overflow(self, _: Data | None) -> None:
+        if not self._warned:
+            self._warned = True
+            logger.warning(
+                "%s: buffer full (%d messages) while disconnected: sends are refused",
+                self.name,
+                self.max_buffered,
+            )
+
+    def _drop_buffer(self, _: Data | None) -> None:
+        self.stats.dropped += len(self._buffer)
+        self._buffer.clear()
+
+    def _notify_stopped(self, _: Data | None) -> None:
+        self._stopped.set()
+        self._messages.put_nowait(_STOP)
+        self._candidate = None
+
+    def _arm_backoff(self, _: Data | None) -> None:
+        delay = self.next_delay()
+        self._floor = 0.0
+        self.last_delay = delay
+        logger.info("%s: next attempt in %.3f s (%d failed)", self.name, delay, self.attempts)
+        self._backoff = self.clock.call_later(delay, self._backoff_fired)
+
+    def _backoff_fired(self) -> None:
+        self._backoff = None
+        if self.state is State.BACKOFF:
+            self._feed(Event.BACKOFF_ELAPSED)
+
+    def _cancel_backoff(self, _: Data | None) -> None:
+        if self._backoff is not None:
+            self._backoff.cancel()
+            self._backoff = None
+
+    def _arm_uptime(self, _: Data | None) -> None:
+        generation = self.generation
+        self._uptime = self.clock.call_later(
+            self.min_uptime, lambda: self._uptime_fired(generation)
+        )
+
+    def _uptime_fired(self, generation: int) -> None:
+        self._uptime = None
+        if generation == self.generation and self.state in (State.OPENING, State.OPEN):
+            self._feed(Event.MIN_UPTIME_ELAPSED)
+
+    def _cancel_uptime(self, _: Data | None) -> None:
+        if self._uptime is not None:
+            self._uptime.cancel()
+            self._uptime = None
+
+
+def _wall() -> float:
+    import time
+
+    return time.time()
+
+
+_Handler = Callable[[ReconnectingClient, Data | None], None]
+
+#: The effects the engine performs when a row carries them.
+_EFFECTS: Final[Mapping[Effect, _Handler]] = MappingProxyType(
+    {
+        Effect.ATTEMPT: ReconnectingClient._attempt,
+        Effect.CANCEL_ATTEMPT: ReconnectingClient._cancel_attempt,
+        Effect.ADOPT_CONNECTION: ReconnectingClient._adopt,
+        Effect.RUN_ON_OPEN: ReconnectingClient._run_on_open,
+        Effect.FLUSH_BUFFER: ReconnectingClient._flush,
+        Effect.CLOSE_CONNECTION: ReconnectingClient._close_connection,
+        Effect.RELEASE_CONNECTION: ReconnectingClient._release,
+        Effect.COUNT_ATTEMPT: ReconnectingClient._count_attempt,
+        Effect.RESET_ATTEMPTS: ReconnectingClient._reset_attempts,
+        Effect.FLOOR_DELAY: ReconnectingClient._floor_delay,
+        Effect.BUFFER: ReconnectingClient._buffer_message,
+        Effect.REJECT: ReconnectingClient._reject,
+        Effect.WARN_OVERFLOW: ReconnectingClient._warn_overflow,
+        Effect.DROP_BUFFER: ReconnectingClient._drop_buffer,
+        Effect.NOTIFY_STOPPED: ReconnectingClient._notify_stopped,
+        Effect.ARM_BACKOFF_TIMER: ReconnectingClient._arm_backoff,
+        Effect.CANCEL_BACKOFF_TIMER: ReconnectingClient._cancel_backoff,
+        Effect.ARM_UPTIME_TIMER: ReconnectingClient._arm_uptime,
+        Effect.CANCEL_UPTIME_TIMER: ReconnectingClient._cancel_uptime,
+    }
+)
+
+#: Effects an operation interprets itself besides its outcome.
+_MODIFIERS: Final = {Effect.WAIT_STOPPED: "close() waits for STOPPED"}
+
+
+def _effect_handlers() -> dict[Effect, tuple[str, ...]]:
+    handlers: dict[Effect, list[str]] = {}
+    for effect in _EFFECTS:
+        handlers.setdefault(effect, []).append("performed by ReconnectingClient (_EFFECTS)")
+    for event, effects in OPERATION_OUTCOMES.items():
+        for effect in effects:
+            handlers.setdefault(effect, []).append(f"outcome of {event.value}")
+    for effect, why in _MODIFIERS.items():
+        handlers.setdefault(effect, []).append(why)
+    return {e: tuple(w) for e, w in handlers.items()}
+
+
+#: Every effect the client runtime handles, with who handles it.
+EFFECT_HANDLERS: Final[Mapping[Effect, tuple[str, ...]]] = MappingProxyType(_effect_handlers())
+
+if frozenset({State.STOPPED}) != TERMINAL:  # pragma: no cover - the spec changed
+    raise ImportError("the client runtime expects STOPPED as the only terminal state")
+
+
+async def reconnect(uri: str, **options: Any) -> AsyncIterator[GuardedConnection]:
+    """``async for conn in wsstate.reconnect(uri)``: one connection per generation.
+
+    The same options, backoff and classification as :class:`ReconnectingClient`.
+    The iteration ends when the client stops (a fatal refusal or closure,
+    ``max_attempts``). When the loop body returns with the connection still
+    open, it is closed (1000) and the next generation follows after a delay; a
+    ``break`` closes the client.
+    """
+    ready: asyncio.Queue[GuardedConnection | None] = asyncio.Queue()
+    user_on_open = options.pop("on_open", None)
+
+    async def on_open(conn: GuardedConnection) -> None:
+        if user_on_open is not None:
+            result = user_on_open(conn)
+            if inspect.isawaitable(result):
+                await result
+        ready.put_nowait(conn)
+
+    client = ReconnectingClient(uri, on_open=on_open, **options)
+    stopper = asyncio.get_running_loop().create_task(client.wait_stopped())
+    stopper.add_done_callback(lambda _: ready.put_nowait(None))
+    try:
+        client.start()
+        while True:
+            conn = await ready.get()
+            if conn is None:
+                return
+            yield conn
+            if not conn.closed:
+                await conn.close()
+    finally:
+        stopper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stopper
+        await client.close()

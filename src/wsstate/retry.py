@@ -1,0 +1,147 @@
+"""Retry classification of the reconnecting client: a failure or a closure in, a decision out.
+
+The decisions are the generated table :mod:`wsstate.machines.client_retry`
+(from ``spec/retry/client.toml``); this module only reads facts off an
+exception or a close code and looks them up. It is pure: no I/O, no state, no
+time (the Retry-After date is compared with the ``now`` it is given).
+
+An application overrides any decision with one predicate,
+``ReconnectingClient(retry=...)``: called with the :class:`Refusal`, it returns
+True (retry), False (stop) or None (keep the table's decision).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ssl
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+from .machines.client_retry import CLOSE, FAILURES, HTTP
+
+__all__ = [
+    "Decision",
+    "Refusal",
+    "RetryPredicate",
+    "classify_close",
+    "classify_failure",
+    "decide",
+    "parse_retry_after",
+]
+
+Decision = Literal["retry", "retry_after", "fatal"]
+
+_FAILURES: Final[Mapping[str, str]] = dict(FAILURES)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """What ended an attempt or a connection, as the classification sees it."""
+
+    kind: Literal["failure", "http", "close"]
+    """``failure``: no HTTP response (``value`` is the failure kind); ``http``: a status
+    other than 101 (``value`` is the status); ``close``: an open connection closed
+    (``value`` is its close code)."""
+    value: str | int
+    decision: Decision
+    """The table's decision (``retry_on_1000`` applied)."""
+    floor: float | None = None
+    """Seconds the next delay may not be shorter than (Retry-After, or 1013's reason)."""
+    reason: str = ""
+    """One line for the log."""
+    exception: BaseException | None = field(default=None, compare=False)
+
+
+RetryPredicate = Callable[[Refusal], bool | None]
+"""``retry=``: True retries, False stops, None keeps the table's decision."""
+
+
+def _lookup(ranges: tuple[tuple[int, int, str], ...], value: int) -> Decision:
+    for lo, hi, decision in ranges:
+        if lo <= value <= hi:
+            return decision  # type: ignore[return-value]
+    return "fatal"
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def classify_failure(exc: BaseException, now: float) -> Refusal:
+    """Classify why an attempt failed (the exception wsstate.connect raised, or its cause)."""
+    from websockets.exceptions import InvalidMessage, InvalidStatus, InvalidURI
+
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    if isinstance(cause, InvalidStatus):
+        status = cause.response.status_code
+        decision = _lookup(HTTP, status)
+        floor = None
+        if decision == "retry_after":
+            floor = parse_retry_after(cause.response.headers.get("Retry-After"), now)
+        reason = f"HTTP {status}" + (f", Retry-After {floor:g} s" if floor is not None else "")
+        return Refusal("http", status, decision, floor, reason, cause)
+    if isinstance(cause, InvalidURI):
+        kind = "invalid_uri"
+    elif isinstance(cause, ssl.SSLCertVerificationError):
+        kind = "tls_verification"
+    elif isinstance(cause, InvalidMessage) and isinstance(cause.__cause__, EOFError):
+        kind = "handshake_eof"
+    elif isinstance(cause, TimeoutError):
+        kind = "timeout"
+    elif isinstance(cause, OSError):
+        kind = "os_error"
+    else:
+        kind = "invalid_handshake"
+    decision = _FAILURES[kind]  # type: ignore[assignment]
+    text = str(cause) or type(cause).__name__
+    return Refusal("failure", kind, decision, None, f"{kind}: {text}", cause)
+
+
+def classify_close(code: int | None, reason: str, *, retry_on_1000: bool = True) -> Refusal:
+    """Classify the closure of an open connection by its close code (None: 1006)."""
+    value = 1006 if code is None else code
+    decision: Decision = _lookup(CLOSE, value) if 1000 <= value <= 4999 else "retry"
+    if value == 1000 and not retry_on_1000:
+        decision = "fatal"
+    floor = None
+    if decision == "retry_after":
+        try:
+            floor = max(0.0, float(reason.strip()))
+        except ValueError:
+            floor = None
+    text = f"close {value}" + (f" ({reason})" if reason else "")
+    return Refusal("close", value, decision, floor, text)
+
+
+def decide(refusal: Refusal, predicate: RetryPredicate | None) -> Refusal:
+    """Apply the application's predicate to the table's decision."""
+    if predicate is None:
+        return refusal
+    verdict = predicate(refusal)
+    if verdict is None:
+        return refusal
+    if not verdict:
+        decision: Decision = "fatal"
+    elif refusal.decision == "fatal":
+        decision = "retry"
+    else:
+        decision = refusal.decision
+    return Refusal(
+        refusal.kind,
+        refusal.value,
+        decision,
+        refusal.floor,
+        refusal.reason + " (by the retry predicate)",
+        refusal.exception,
+    )
