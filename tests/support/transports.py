@@ -64,10 +64,15 @@ Family = Literal["websockets", "asgi", "aiohttp", "tornado"]
 #: Families served by a web framework of their own (support.frameworks).
 FRAMEWORKS = ("aiohttp", "tornado")
 
+#: The reconnecting client's rows: it is wsstate's own websockets client, so they run on
+#: ws-client only (tests/scenarios/test_reconnect.py).
+CLIENT_ROWS: dict[int, str] = dict.fromkeys(
+    range(29, 35),
+    "the reconnecting client (wsstate.ReconnectingClient) is a websockets client: "
+    "rows 29-34 run on ws-client",
+)
 #: Rows of machines not built yet: no transport runs them.
-_CLIENT_MACHINE = "not applicable yet: the client (reconnect) machine is not built"
 NOT_BUILT_YET: dict[int, str] = {
-    **dict.fromkeys(range(29, 35), _CLIENT_MACHINE),
     36: "not applicable yet: the broker link (per-member fan-out) is not built",
     37: "not applicable yet: the session machine (a loop per page) is not built",
     38: "not applicable yet: the broker link is not built",
@@ -136,7 +141,7 @@ TRANSPORTS: tuple[Transport, ...] = (
         "websockets",
         "server",
         "websockets server (wsstate.guard on a ServerConnection), raw websockets client",
-        not_applicable={**NOT_BUILT_YET, **_WEBSOCKETS_NOT_APPLICABLE},
+        not_applicable={**NOT_BUILT_YET, **CLIENT_ROWS, **_WEBSOCKETS_NOT_APPLICABLE},
     ),
     Transport(
         "ws-client",
@@ -167,7 +172,7 @@ TRANSPORTS: tuple[Transport, ...] = (
             # only once each closing handshake ended, or after its 10 s timeout.
             shutdown_drops_unresponsive=impl != "websockets",
             shutdown_waits_for_answers=True,
-            not_applicable={**NOT_BUILT_YET, **_ASGI_NOT_APPLICABLE},
+            not_applicable={**NOT_BUILT_YET, **CLIENT_ROWS, **_ASGI_NOT_APPLICABLE},
         )
         for short, impl in (
             ("websockets", "websockets"),
@@ -196,6 +201,7 @@ TRANSPORTS += tuple(
         close_windows=("closed",),
         not_applicable={
             **NOT_BUILT_YET,
+            **CLIENT_ROWS,
             **_FRAMEWORK_NOT_APPLICABLE,
             **(
                 {
