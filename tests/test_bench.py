@@ -35,6 +35,8 @@ ROWS = (
     "7b",
     "8a",
     "8b",
+    "9a",
+    "9b",
 )
 FIGURES = {
     "1a": "send throughput, 64 B",
@@ -56,6 +58,8 @@ FIGURES = {
     "7b": "the import alone",
     "8a": "memory per session",
     "8b": "Sessions vs Hub",
+    "9a": "reconnect herd",
+    "9b": "accept-then-close",
 }
 
 
@@ -78,6 +82,9 @@ def test_bench_quick_prints_every_figure() -> None:
         row = re.search(rf"^{re.escape(key)}\s+(.*)$", out, re.M)
         assert row is not None, f"row {key} missing:\n{out}"
         assert FIGURES[key] in row.group(1), f"row {key} is not {FIGURES[key]!r}:\n{out}"
-        value = re.search(r"\d[\d,]*(?:\.\d+)? (?:msg/s|µs|ms|B|conn/s|steps/s|states/s)\b", row[1])
+        value = re.search(
+            r"\d[\d,]*(?:\.\d+)? (?:(?:msg/s|µs|ms|B|conn/s|steps/s|states/s|attempts)\b|%)",
+            row[1],
+        )
         assert value is not None, f"row {key} has no measured value:\n{out}"
     assert "Traceback" not in done.stderr, done.stderr

@@ -39,7 +39,11 @@ The figures (DESIGN.md, section 6):
 8. sessions across reconnects (:mod:`.sessions`): the memory a
    :class:`wsstate.Sessions` session adds per connection, against the guard's,
    and ``Sessions.broadcast`` against ``Hub.broadcast`` over the same live
-   connections.
+   connections;
+9. reconnecting (:mod:`.reconnect`): :class:`wsstate.ReconnectingClient` vs
+   websockets' ``async for connect()`` loop: the herd after a server restart
+   (the busiest 100 ms window's share of a fleet's reconnects) and the
+   attempts made against a server that accepts then closes.
 
 All connections use ``compression=None``: compression would add the same cost
 to both variants and hide the guard's. ``--quick`` runs everything scaled down
@@ -70,6 +74,7 @@ from .decision import _decision_cost
 from .fuzz_verify import _fuzz_and_verify
 from .imports import _import_time
 from .memory import _memory
+from .reconnect import _reconnect
 from .send import _send_throughput
 from .sessions import _sessions
 
@@ -132,6 +137,7 @@ async def run(s: Settings, root: Path | None = None, progress: bool = True) -> t
         ("6. fuzz steps and verifier states", lambda: _fuzz_and_verify(root, s, notes)),
         ("7. import time", lambda: _import_time(s)),
         ("8. sessions: memory and broadcast", lambda: _sessions(s)),
+        ("9. reconnect: herd and accept-then-close", lambda: _reconnect(s)),
     ]
     for title, measure in steps:
         if progress:
