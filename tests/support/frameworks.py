@@ -8,6 +8,13 @@ on 127.0.0.1, its WebSocket guarded as each framework's users would (aiohttp:
 ``ClientSession.ws_connect`` or tornado ``websocket_connect`` through the proxy to
 a raw websockets server, guarded. Every server, session and connection is
 stopped at teardown.
+
+A server given a :class:`wsstate.Hub` of its guarded connections closes them
+with 1001 when it stops, through the framework's own shutdown hook (row 18):
+aiohttp's ``on_shutdown`` signal (run by ``AppRunner.cleanup()`` once the site
+stopped listening), for tornado before ``HTTPServer.close_all_connections()``
+(which does not reach upgraded WebSocket streams). docs/aiohttp.md and
+docs/tornado.md show the same wiring.
 """
 
 from __future__ import annotations
@@ -44,8 +51,9 @@ class Server:
     long as the connection should.
     """
 
-    def __init__(self, framework: str) -> None:
+    def __init__(self, framework: str, hub: wsstate.Hub | None = None) -> None:
         self.framework = framework
+        self.hub = hub
         self.port = 0
         self._stop: Callable[[], Awaitable[None]] | None = None
         self._connections: Callable[[], set[Any]] = set
@@ -57,8 +65,11 @@ class Server:
         return self._connections()
 
     @classmethod
-    async def start(cls, h: Harness, framework: str, endpoint: Endpoint) -> Server:
-        server = cls(framework)
+    async def start(
+        cls, h: Harness, framework: str, endpoint: Endpoint, hub: wsstate.Hub | None = None
+    ) -> Server:
+        """Start the server; with ``hub``, its shutdown closes the hub's connections (1001)."""
+        server = cls(framework, hub)
         if framework == "aiohttp":
             await server._start_aiohttp(endpoint)
         else:
@@ -81,6 +92,13 @@ class Server:
 
         app = web.Application()
         app.router.add_get("/", handler)
+        hub = self.hub
+        if hub is not None:
+
+            async def on_shutdown(app: web.Application) -> None:
+                await hub.close(1001, "server shutdown")
+
+            app.on_shutdown.append(on_shutdown)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -111,8 +129,12 @@ class Server:
         http.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
 
+        hub = self.hub
+
         async def stop() -> None:
             http.stop()
+            if hub is not None:
+                await hub.close(1001, "server shutdown")
             await http.close_all_connections()
             await asyncio.gather(*tasks, return_exceptions=True)
 

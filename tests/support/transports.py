@@ -124,6 +124,14 @@ class Transport:
     #: Whether the server's shutdown waits for unresponsive peers to answer (up to
     #: uvicorn's graceful timeout) instead of ending by the deadline.
     shutdown_waits_for_answers: bool = False
+    #: Whether the server leaves open WebSockets to the application's shutdown hook
+    #: (aiohttp's on_shutdown, tornado's server stop), where a :class:`wsstate.Hub`
+    #: closes them: wsstate's close timer then ends the unresponsive peers (INFO).
+    shutdown_by_hub: bool = False
+    #: Whether the server still reads the peers' answers to the shutdown's Close
+    #: frames (aiohttp drops all input once its shutdown began: every such close
+    #: ends on the close timer, not clean).
+    shutdown_reads_answers: bool = True
     #: Rows of the catalogue that do not apply, with the reason.
     not_applicable: Mapping[int, str] = field(default_factory=dict)
 
@@ -199,6 +207,10 @@ TRANSPORTS += tuple(
         # may be taken (its bytes lost); the next one is refused.
         accepts_send_after_reset=True,
         close_windows=("closed",),
+        shutdown_by_hub=True,
+        # aiohttp's RequestHandler.data_received() drops every byte once
+        # AppRunner.cleanup() called pre_shutdown(), before on_shutdown runs.
+        shutdown_reads_answers=family != "aiohttp",
         not_applicable={
             **NOT_BUILT_YET,
             **CLIENT_ROWS,
@@ -211,11 +223,7 @@ TRANSPORTS += tuple(
                     "(wsstate.connect opens websockets clients only)",
                 }
                 if role == "client"
-                else {
-                    18: "not run yet: the framework leaves open WebSockets to the "
-                    "application's shutdown hook (aiohttp on_shutdown, tornado's "
-                    "close_all_connections), which the test server does not wire to wsstate",
-                }
+                else {}
             ),
         },
     )
@@ -348,24 +356,33 @@ async def serve(h: Harness, transport: Transport, app: App, **options: Any) -> S
     """
     assert transport.role == "server", f"{transport} does not serve"
     guard_options = {**GUARD_DEFAULTS, **options}
+    # aiohttp and tornado leave open WebSockets to the application's shutdown
+    # hook: every guarded connection joins a Hub the hook closes with 1001 (row 18).
+    hub = wsstate.Hub() if transport.family in FRAMEWORKS else None
 
     async def endpoint(native: Any) -> None:
         conn = wsstate.guard(native, **guard_options)
+        if hub is not None:
+            hub.add(conn)
         if transport.family == "asgi":
             await conn.accept()
         await app(conn)
 
-    return await serve_handshakes(h, transport, endpoint)
+    return await serve_handshakes(h, transport, endpoint, hub)
 
 
 async def serve_handshakes(
-    h: Harness, transport: Transport, endpoint: Callable[[Any], Awaitable[None]]
+    h: Harness,
+    transport: Transport,
+    endpoint: Callable[[Any], Awaitable[None]],
+    hub: wsstate.Hub | None = None,
 ) -> Served:
     """Serve ``endpoint`` raw: it receives the stack's own connection object (a
     websockets ``ServerConnection`` or a Starlette ``WebSocket``), before anything
-    is guarded."""
+    is guarded. With ``hub`` (aiohttp, tornado), the server's shutdown hook closes
+    the hub's connections with 1001."""
     if transport.family in FRAMEWORKS:
-        served = await frameworks.Server.start(h, transport.family, endpoint)
+        served = await frameworks.Server.start(h, transport.family, endpoint, hub)
         fault_proxy = await h.proxy(served.port)
         return Served(served.port, fault_proxy, lambda: served.connections, served.stop, "/")
     if transport.family == "websockets":
