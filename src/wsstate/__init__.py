@@ -28,6 +28,7 @@ from .guard import connect, guard
 from .hub import BroadcastResult, Hub
 from .machines.client import State as ClientState
 from .machines.connection import TABLE, Effect, Event, Row, State
+from .retry import Refusal
 from .sessions import (
     Clock,
     ExpireCallback,
@@ -65,6 +66,7 @@ __all__ = [
     "Machine",
     "Options",
     "ReconnectingClient",
+    "Refusal",
     "Request",
     "Row",
     "Session",

@@ -71,7 +71,7 @@ from .connection import GuardedConnection
 from .errors import ClosedBy, ConnectionClosed, ImpossibleEvent
 from .guard import connect
 from .machines.client import INITIAL, TABLE, TERMINAL, Effect, Event, Row, State
-from .retry import Refusal, RetryPredicate, classify_close, classify_failure, decide
+from .retry import Refusal, classify_close, classify_failure, decide
 
 __all__ = [
     "EFFECT_HANDLERS",
@@ -177,9 +177,11 @@ class ReconnectingClient:
     ``async with client:`` starts it (the first attempt at once) and closes it on
     exit. ``options`` are :func:`wsstate.connect`'s (the :class:`~wsstate.Options`
     fields and websockets' ``connect()`` keywords), checked at once. ``retry`` is
-    the predicate that overrides the classification (:mod:`wsstate.retry`);
+    the predicate that overrides the classification (``wsstate.retry``, called
+    with a :class:`~wsstate.Refusal`);
     ``retry_on_1000=False`` stops on a server's normal closure. ``clock`` and
-    ``rng`` are for tests (an advanceable clock, a seeded ``random.Random``).
+    ``rng`` are for tests (a clock with ``now`` and ``call_later`` that the test advances, a
+    seeded ``random.Random``).
     """
 
     def __init__(
@@ -192,12 +194,12 @@ class ReconnectingClient:
         min_uptime: float = 5.0,
         max_attempts: int | None = None,
         max_buffered: int = 100,
-        on_open: ConnectionHook | None = None,
-        on_close: ConnectionHook | None = None,
-        retry: RetryPredicate | None = None,
+        on_open: Callable[[GuardedConnection], object] | None = None,
+        on_close: Callable[[GuardedConnection], object] | None = None,
+        retry: Callable[[Refusal], bool | None] | None = None,
         retry_on_1000: bool = True,
         clock: Clock | None = None,
-        rng: random.Random | None = None,
+        rng: Any = None,
         name: str | None = None,
         **options: Any,
     ) -> None:
@@ -228,7 +230,7 @@ class ReconnectingClient:
         self.retry = retry
         self.retry_on_1000 = retry_on_1000
         self.clock: Clock = clock or LoopClock()
-        self.rng = rng or random.Random()
+        self.rng: random.Random = rng or random.Random()
         self._options = options
         self.state: State = INITIAL
         """The client's state (:class:`wsstate.ClientState`)."""
