@@ -37,6 +37,18 @@ ROWS = (
     "8b",
     "9a",
     "9b",
+    "10a",
+    "10b",
+    "10c",
+    "10d",
+    "10e",
+    "10f",
+    "11a",
+    "11b",
+    "11c",
+    "11d",
+    "11e",
+    "11f",
 )
 FIGURES = {
     "1a": "send throughput, 64 B",
@@ -60,6 +72,18 @@ FIGURES = {
     "8b": "Sessions vs Hub",
     "9a": "reconnect herd",
     "9b": "accept-then-close",
+    "10a": "aiohttp send throughput, 64 B",
+    "10b": "aiohttp send throughput, 16 KiB",
+    "10c": "aiohttp sender CPU per message, 64 B",
+    "10d": "aiohttp sender CPU per message, 16 KiB",
+    "10e": "aiohttp churn",
+    "10f": "aiohttp client CPU per connection",
+    "11a": "tornado send throughput, 64 B",
+    "11b": "tornado send throughput, 16 KiB",
+    "11c": "tornado sender CPU per message, 64 B",
+    "11d": "tornado sender CPU per message, 16 KiB",
+    "11e": "tornado churn",
+    "11f": "tornado client CPU per connection",
 }
 
 
@@ -88,3 +112,25 @@ def test_bench_quick_prints_every_figure() -> None:
         )
         assert value is not None, f"row {key} has no measured value:\n{out}"
     assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_bench_only_runs_the_figures_named() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "wsstate_tools", "bench", "--quick", "--only", "10,11"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    keys = re.findall(r"^(\d+[a-z]?)\s", done.stdout, re.M)
+    assert keys == [k for k in ROWS if k[:2] in ("10", "11")], done.stdout
+    refused = subprocess.run(
+        [sys.executable, "-m", "wsstate_tools", "bench", "--only", "12"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "figure numbers are 1 to 11" in refused.stderr, refused.stderr

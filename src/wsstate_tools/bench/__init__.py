@@ -43,11 +43,18 @@ The figures (DESIGN.md, section 6):
 9. reconnecting (:mod:`.reconnect`): :class:`wsstate.ReconnectingClient` vs
    websockets' ``async for connect()`` loop: the herd after a server restart
    (the busiest 100 ms window's share of a fleet's reconnects) and the
-   attempts made against a server that accepts then closes.
+   attempts made against a server that accepts then closes;
+10. aiohttp (:mod:`.aiohttp_figure`) and 11. tornado (:mod:`.tornado_figure`):
+    guarded vs bare on each framework's own WebSockets (:mod:`.framework`): send
+    throughput and the sender's CPU per message (a server in this process, its
+    clients in the peer), churn and the client's CPU per connection (the
+    framework's client against the peer's sink). Skipped with a note when the
+    framework is not installed.
 
 All connections use ``compression=None``: compression would add the same cost
 to both variants and hide the guard's. ``--quick`` runs everything scaled down
-(a smoke run of a few seconds; its figures are noisy).
+(a smoke run of a few seconds; its figures are noisy). ``--only 10,11`` runs
+the figures named (by number) and no other.
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .aiohttp_figure import _aiohttp_figures
 from .broadcast import _broadcast
 from .churn import _churn_against_sink
 from .common import (
@@ -77,6 +85,7 @@ from .memory import _memory
 from .reconnect import _reconnect
 from .send import _send_throughput
 from .sessions import _sessions
+from .tornado_figure import _tornado_figures
 
 __all__ = ["Figure", "Settings", "add_arguments", "main", "run"]
 
@@ -119,11 +128,17 @@ def render(figures: Sequence[Figure], notes: Sequence[str], info: Sequence[tuple
     return "\n".join(lines)
 
 
-async def run(s: Settings, root: Path | None = None, progress: bool = True) -> tuple[str, bool]:
+async def run(
+    s: Settings,
+    root: Path | None = None,
+    progress: bool = True,
+    only: frozenset[int] | None = None,
+) -> tuple[str, bool]:
     """Measure every figure; return the rendered table, and whether every figure was measured.
 
     A figure that fails (its peer process could not start, say) is reported in
-    the notes and the others still run.
+    the notes and the others still run. ``only``: the numbers of the figures to
+    run (all when None).
     """
     figures: list[Figure] = []
     notes: list[str] = []
@@ -138,7 +153,11 @@ async def run(s: Settings, root: Path | None = None, progress: bool = True) -> t
         ("7. import time", lambda: _import_time(s)),
         ("8. sessions: memory and broadcast", lambda: _sessions(s)),
         ("9. reconnect: herd and accept-then-close", lambda: _reconnect(s)),
+        ("10. aiohttp: send throughput and churn", lambda: _aiohttp_figures(s, notes)),
+        ("11. tornado: send throughput and churn", lambda: _tornado_figures(s, notes)),
     ]
+    if only is not None:
+        steps = [step for step in steps if int(step[0].split(".", 1)[0]) in only]
     for title, measure in steps:
         if progress:
             print(f"  ... {title}", file=sys.stderr, flush=True)
@@ -165,6 +184,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help=f"connections of the broadcast figure (default: {BROADCAST_CONNECTIONS})",
     )
+    parser.add_argument(
+        "--only",
+        type=_figure_numbers,
+        metavar="N[,N...]",
+        help="run only the figures of these numbers (say --only 10,11); default: all",
+    )
+
+
+def _figure_numbers(text: str) -> frozenset[int]:
+    try:
+        numbers = frozenset(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"figure numbers, comma-separated: not {text!r}") from None
+    if not numbers or not all(1 <= n <= FIGURE_COUNT for n in numbers):
+        raise argparse.ArgumentTypeError(f"figure numbers are 1 to {FIGURE_COUNT}: not {text!r}")
+    return numbers
+
+
+#: The figures run() measures, numbered 1 to this.
+FIGURE_COUNT = 11
 
 
 def main(args: argparse.Namespace) -> int:
@@ -185,6 +224,6 @@ def main(args: argparse.Namespace) -> int:
 
         s = replace(s, **changes)
     root = Path(args.root) if getattr(args, "root", None) else None
-    table, complete = asyncio.run(run(s, root))
+    table, complete = asyncio.run(run(s, root, only=getattr(args, "only", None)))
     print(table)
     return 0 if complete else 1

@@ -1,0 +1,112 @@
+"""Figure 10: aiohttp, guarded vs bare: send throughput and churn (:mod:`.framework`).
+
+Bare sends are ``await ws.send_bytes(m)`` on a ``web.WebSocketResponse`` (the
+ACK read with ``ws.receive()``); guarded ones ``conn.send(m)`` on a second
+connection of the same server. Churn: ``ClientSession.ws_connect`` (one session
+for every round), one ``send_bytes``, ``close()``; guarded, ``wsstate.guard()`` on the
+connection, ``conn.send``, ``await conn.close()``. Skipped (a note) without aiohttp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from .common import Figure, Settings
+from .framework import Variant, churn_figures, send_figures, start_clients
+
+KEY = "10"
+
+
+async def _aiohttp_figures(s: Settings, notes: list[str]) -> list[Figure]:
+    try:
+        import aiohttp
+        from aiohttp import web
+    except ImportError:
+        notes.append("figure 10 skipped: pip install 'wsstate[aiohttp]'")
+        return []
+    from wsstate.guard import guard
+
+    sockets: list[web.WebSocketResponse] = []
+    both_in = asyncio.Event()
+    done = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()  # aiohttp's defaults: no heartbeat
+        await ws.prepare(request)
+        sockets.append(ws)
+        if len(sockets) == 2:
+            both_in.set()
+        await done.wait()  # nobody reads here: the bare variant reads the ACK itself
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    figures: list[Figure] = []
+    try:
+        peer = await start_clients(2, port)
+        try:
+            await asyncio.wait_for(both_in.wait(), 60)
+            ws, guarded_ws = sockets
+            conn = guard(guarded_ws)
+
+            async def bare_send(data: bytes | str) -> None:
+                if isinstance(data, str):
+                    await ws.send_str(data)
+                else:
+                    await ws.send_bytes(data)
+
+            async def bare_recv() -> bytes | str:
+                msg = await ws.receive()
+                data: bytes | str = msg.data
+                return data
+
+            figures += await send_figures(
+                KEY,
+                "aiohttp",
+                s,
+                Variant("conn.send", conn.send, conn.recv),
+                Variant("ws.send_bytes", bare_send, bare_recv),
+                "bare: await ws.send_bytes(m)",
+            )
+            conn.abort()
+        finally:
+            done.set()
+            await peer.stop()
+    finally:
+        await runner.cleanup()
+
+    session: list[aiohttp.ClientSession] = []
+
+    def session_now() -> aiohttp.ClientSession:
+        if not session or session[0].closed:
+            session[:] = [aiohttp.ClientSession()]
+        return session[0]
+
+    async def bare_one(url: str, message: bytes) -> None:
+        async with session_now().ws_connect(url) as ws:
+            await ws.send_bytes(message)
+
+    async def guarded_one(url: str, message: bytes) -> None:
+        conn = guard(await session_now().ws_connect(url))
+        await conn.send(message)
+        await conn.close()
+
+    try:
+        figures += await churn_figures(
+            KEY,
+            "aiohttp",
+            s,
+            ("guard(ws_connect)", guarded_one),
+            ("ws_connect", bare_one),
+            "one ClientSession for all; guarded with wsstate's defaults (its keepalive on), "
+            "bare with aiohttp's (no heartbeat)",
+        )
+    finally:
+        if session:
+            await session[0].close()
+    return figures

@@ -1,0 +1,205 @@
+"""What figures 10 (aiohttp) and 11 (tornado) share: send throughput and churn, guarded vs bare.
+
+Each figure measures one web framework's own WebSockets the way figures 1 and
+5 measure websockets':
+
+* send throughput (``a``, ``b``; and the sending process's CPU per message,
+  ``c``, ``d``): the framework's server in this process, two connections opened
+  by clients in a second process (:mod:`.peer`, which read everything and
+  answer a text ``END`` with ``ACK``); one connection sends with the
+  framework's own call, the other is guarded and sends with
+  ``GuardedConnection.send``; a fixed count of binary messages, then ``END``,
+  until the ``ACK``;
+* churn (``e``; and the client's CPU per connection, ``f``): the framework's
+  client in this process (connect, one 64 B message, close, 8 at a time)
+  against the websockets sink in the peer process, bare vs guarded (``guard()``
+  on the connection the framework's client opened, then ``conn.send`` and
+  ``await conn.close()``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from .common import LARGE, SMALL, Figure, Settings, _interleave, _per_round
+from .peer import _Peer
+
+Send = Callable[[bytes | str], Awaitable[None]]
+Recv = Callable[[], Awaitable[bytes | str]]
+
+
+@dataclass
+class Variant:
+    """One way to send on one connection, and to read what the client answers."""
+
+    name: str
+    send: Send
+    recv: Recv
+
+
+async def send_figures(
+    key: str, framework: str, s: Settings, guarded: Variant, bare: Variant, note: str
+) -> list[Figure]:
+    """Rows ``key``a-d: throughput and sender CPU per message, 64 B and 16 KiB."""
+    rates: list[Figure] = []
+    costs: list[Figure] = []
+    for sub, cpu_sub, size, count in (
+        ("a", "c", SMALL, s.send_small),
+        ("b", "d", LARGE, s.send_large),
+    ):
+        payload = b"x" * size
+        cpu: dict[str, list[float]] = {"bare": [], "guarded": []}
+
+        def measure(
+            name: str,
+            v: Variant,
+            payload: bytes = payload,
+            count: int = count,
+            cpu: dict[str, list[float]] = cpu,
+        ) -> Callable[[], Awaitable[float]]:
+            async def run() -> float:
+                started, cpu_started = time.perf_counter(), time.process_time()
+                for _ in range(count):
+                    await v.send(payload)
+                cpu[name].append((time.process_time() - cpu_started) / count * 1e6)
+                await v.send("END")
+                if await v.recv() != "ACK":
+                    raise RuntimeError("the receiver did not acknowledge")
+                return count / (time.perf_counter() - started)
+
+            return run
+
+        run_guarded, run_bare = measure("guarded", guarded), measure("bare", bare)
+        await run_bare()  # warm-up, not counted
+        await run_guarded()
+        cpu["bare"].clear()
+        cpu["guarded"].clear()
+        a, b = await _interleave(s.send_rounds, [run_guarded, run_bare])
+        label = "64 B" if size == SMALL else "16 KiB"
+        rates.append(
+            Figure(
+                key + sub,
+                f"{framework} send throughput, {label}: guarded/bare",
+                guarded.name,
+                bare.name,
+                "msg/s",
+                "guarded/bare",
+                a,
+                b,
+                _per_round(a, b),
+                ">= 0.95",
+                lambda r: r >= 0.95,
+                f"{framework} server to client, {count:,} messages per round, "
+                f"{s.send_rounds} rounds, until the client (another process) has read them "
+                f"all; {note}",
+            )
+        )
+        ca, cb = cpu["guarded"], cpu["bare"]
+        costs.append(
+            Figure(
+                key + cpu_sub,
+                f"{framework} sender CPU per message, {label}: guarded/bare",
+                guarded.name,
+                bare.name,
+                "µs",
+                "guarded/bare CPU",
+                ca,
+                cb,
+                _per_round(ca, cb),
+                note=f"the same rounds as {key}{sub}: CPU time of the sending process",
+            )
+        )
+    return rates + costs
+
+
+async def churn_figures(
+    key: str,
+    framework: str,
+    s: Settings,
+    guarded: tuple[str, Callable[[str, bytes], Awaitable[None]]],
+    bare: tuple[str, Callable[[str, bytes], Awaitable[None]]],
+    note: str,
+    rounds: int | None = None,
+) -> list[Figure]:
+    """Rows ``key``e-f: churn against the sink (another process), and client CPU.
+
+    ``rounds``: instead of the settings' ``churn_rounds`` (a slow client's).
+    """
+    rounds = s.churn_rounds if rounds is None else rounds
+    sink = await _Peer.start("sink")
+    try:
+        url = f"ws://127.0.0.1:{await sink.line()}/"
+        message = b"x" * SMALL
+        cpu: dict[str, list[float]] = {"bare": [], "guarded": []}
+
+        def variant(
+            name: str, one: Callable[[str, bytes], Awaitable[None]]
+        ) -> Callable[[], Awaitable[float]]:
+            async def run() -> float:
+                per_worker = max(1, s.churn // s.churn_workers)
+
+                async def worker() -> None:
+                    for _ in range(per_worker):
+                        await one(url, message)
+
+                started, cpu_started = time.perf_counter(), time.process_time()
+                await asyncio.gather(*(worker() for _ in range(s.churn_workers)))
+                n = per_worker * s.churn_workers
+                cpu[name].append((time.process_time() - cpu_started) / n * 1e6)
+                return n / (time.perf_counter() - started)
+
+            return run
+
+        run_guarded, run_bare = variant("guarded", guarded[1]), variant("bare", bare[1])
+        await run_bare()  # warm-up rounds, not counted (figure 5 says why)
+        await run_guarded()
+        cpu["bare"].clear()
+        cpu["guarded"].clear()
+        a, b = await _interleave(rounds, [run_guarded, run_bare])
+    finally:
+        await sink.stop()
+    ca, cb = cpu["guarded"], cpu["bare"]
+    return [
+        Figure(
+            key + "e",
+            f"{framework} churn (connect, 1 message, close): guarded/bare",
+            guarded[0],
+            bare[0],
+            "conn/s",
+            "guarded/bare",
+            a,
+            b,
+            _per_round(a, b),
+            ">= 0.95",
+            lambda r: r >= 0.95,
+            f"{framework}'s client, {s.churn_workers} at a time, {s.churn} connections per "
+            f"round, {rounds} rounds, to a websockets server in another process; {note}",
+        ),
+        Figure(
+            key + "f",
+            f"{framework} client CPU per connection: guarded/bare",
+            guarded[0],
+            bare[0],
+            "µs",
+            "guarded/bare CPU",
+            ca,
+            cb,
+            _per_round(ca, cb),
+            note=f"the same rounds as {key}e: CPU time of the client process",
+        ),
+    ]
+
+
+async def start_clients(n: int, port: int) -> _Peer:
+    """``n`` websockets clients in the peer process, connected to 127.0.0.1:``port``."""
+    peer = await _Peer.start("clients", str(n), str(port))
+    try:
+        if await peer.line() != "ready":
+            raise RuntimeError("the bench's clients did not connect")
+    except BaseException:
+        await peer.stop()
+        raise
+    return peer
