@@ -75,62 +75,18 @@ inline failed() {
 
 inline on_start() {
     if
-    :: st == S_IDLE ->  // line 86
+    :: st == S_IDLE ->  // line 88
         if :: closedg -> fail(v_no_attempt_after_close) :: else -> skip fi;
         if :: fatal -> fail(v_fatal_stops) :: else -> skip fi;
         if :: pending || live -> fail(v_single_attempt) :: else -> skip fi;
         if :: !gap -> fail(v_backoff_between_attempts) :: else -> skip fi;
         pending = true; gap = false;
         st = S_CONNECTING
-    :: st == S_CONNECTING ->  // line 103
-        st = S_CONNECTING
-    :: st == S_OPENING ->  // line 120
-        st = S_OPENING
-    :: st == S_OPEN ->  // line 137
-        st = S_OPEN
-    :: st == S_BACKOFF ->  // line 154
-        st = S_BACKOFF
-    :: st == S_CLOSING ->  // line 171
-        st = S_CLOSING
-    :: st == S_STOPPED ->  // line 188
-        st = S_STOPPED
-    fi
-}
-
-inline on_app_send() {
-    if
-    :: st == S_IDLE ->  // line 87
-        if :: nbuf >= BUF -> fail(v_buffer_bounded) :: else -> buf[nbuf] = msg; nbuf++ fi;
-        st = S_IDLE
-    :: st == S_CONNECTING ->  // line 104
-        if :: nbuf >= BUF -> fail(v_buffer_bounded) :: else -> buf[nbuf] = msg; nbuf++ fi;
-        st = S_CONNECTING
-    :: st == S_OPENING ->  // line 121
-        if :: nbuf >= BUF -> fail(v_buffer_bounded) :: else -> buf[nbuf] = msg; nbuf++ fi;
-        st = S_OPENING
-    :: st == S_OPEN ->  // line 138
-        if :: (received & (1 << msg)) != 0 -> fail(v_sent_at_most_once) :: else -> received = received | (1 << msg) fi;
-        st = S_OPEN
-    :: st == S_BACKOFF ->  // line 155
-        if :: nbuf >= BUF -> fail(v_buffer_bounded) :: else -> buf[nbuf] = msg; nbuf++ fi;
-        st = S_BACKOFF
-    :: st == S_CLOSING ->  // line 172
-        st = S_CLOSING
-    :: st == S_STOPPED ->  // line 189
-        st = S_STOPPED
-    fi
-}
-
-inline on_app_send_full() {
-    if
-    :: st == S_IDLE ->  // line 88
-        st = S_IDLE
     :: st == S_CONNECTING ->  // line 105
         st = S_CONNECTING
     :: st == S_OPENING ->  // line 122
         st = S_OPENING
     :: st == S_OPEN ->  // line 139
-        if :: (received & (1 << msg)) != 0 -> fail(v_sent_at_most_once) :: else -> received = received | (1 << msg) fi;
         st = S_OPEN
     :: st == S_BACKOFF ->  // line 156
         st = S_BACKOFF
@@ -141,27 +97,23 @@ inline on_app_send_full() {
     fi
 }
 
-inline on_app_close() {
+inline on_app_send() {
     if
     :: st == S_IDLE ->  // line 89
-        buf[0] = 0;
-        buf[1] = 0;
-        nbuf = 0;
-        st = S_STOPPED
+        if :: nbuf >= BUF -> fail(v_buffer_bounded) :: else -> buf[nbuf] = msg; nbuf++ fi;
+        st = S_IDLE
     :: st == S_CONNECTING ->  // line 106
-        st = S_CLOSING
+        if :: nbuf >= BUF -> fail(v_buffer_bounded) :: else -> buf[nbuf] = msg; nbuf++ fi;
+        st = S_CONNECTING
     :: st == S_OPENING ->  // line 123
-        timers = timers & ~T_uptime_timer;
-        st = S_CLOSING
+        if :: nbuf >= BUF -> fail(v_buffer_bounded) :: else -> buf[nbuf] = msg; nbuf++ fi;
+        st = S_OPENING
     :: st == S_OPEN ->  // line 140
-        timers = timers & ~T_uptime_timer;
-        st = S_CLOSING
+        if :: (received & (1 << msg)) != 0 -> fail(v_sent_at_most_once) :: else -> received = received | (1 << msg) fi;
+        st = S_OPEN
     :: st == S_BACKOFF ->  // line 157
-        timers = timers & ~T_backoff_timer;
-        buf[0] = 0;
-        buf[1] = 0;
-        nbuf = 0;
-        st = S_STOPPED
+        if :: nbuf >= BUF -> fail(v_buffer_bounded) :: else -> buf[nbuf] = msg; nbuf++ fi;
+        st = S_BACKOFF
     :: st == S_CLOSING ->  // line 174
         st = S_CLOSING
     :: st == S_STOPPED ->  // line 191
@@ -169,11 +121,59 @@ inline on_app_close() {
     fi
 }
 
-inline on_connected() {
+inline on_app_send_full() {
     if
     :: st == S_IDLE ->  // line 90
-        fail(v_impossible_event)
+        st = S_IDLE
     :: st == S_CONNECTING ->  // line 107
+        st = S_CONNECTING
+    :: st == S_OPENING ->  // line 124
+        st = S_OPENING
+    :: st == S_OPEN ->  // line 141
+        if :: (received & (1 << msg)) != 0 -> fail(v_sent_at_most_once) :: else -> received = received | (1 << msg) fi;
+        st = S_OPEN
+    :: st == S_BACKOFF ->  // line 158
+        st = S_BACKOFF
+    :: st == S_CLOSING ->  // line 175
+        st = S_CLOSING
+    :: st == S_STOPPED ->  // line 192
+        st = S_STOPPED
+    fi
+}
+
+inline on_app_close() {
+    if
+    :: st == S_IDLE ->  // line 91
+        buf[0] = 0;
+        buf[1] = 0;
+        nbuf = 0;
+        st = S_STOPPED
+    :: st == S_CONNECTING ->  // line 108
+        st = S_CLOSING
+    :: st == S_OPENING ->  // line 125
+        timers = timers & ~T_uptime_timer;
+        st = S_CLOSING
+    :: st == S_OPEN ->  // line 142
+        timers = timers & ~T_uptime_timer;
+        st = S_CLOSING
+    :: st == S_BACKOFF ->  // line 159
+        timers = timers & ~T_backoff_timer;
+        buf[0] = 0;
+        buf[1] = 0;
+        nbuf = 0;
+        st = S_STOPPED
+    :: st == S_CLOSING ->  // line 176
+        st = S_CLOSING
+    :: st == S_STOPPED ->  // line 193
+        st = S_STOPPED
+    fi
+}
+
+inline on_connected() {
+    if
+    :: st == S_IDLE ->  // line 92
+        fail(v_impossible_event)
+    :: st == S_CONNECTING ->  // line 109
         live = true;
         timers = timers | T_uptime_timer;
         if :: nbuf > 0 -> if :: (received & (1 << buf[0])) != 0 -> fail(v_sent_at_most_once) :: else -> received = received | (1 << buf[0]) fi :: else -> skip fi;
@@ -183,48 +183,6 @@ inline on_connected() {
         nbuf = 0;
         flushing = true;
         st = S_OPENING
-    :: st == S_OPENING ->  // line 124
-        fail(v_impossible_event)
-    :: st == S_OPEN ->  // line 141
-        fail(v_impossible_event)
-    :: st == S_BACKOFF ->  // line 158
-        fail(v_impossible_event)
-    :: st == S_CLOSING ->  // line 175
-        live = true;
-        st = S_CLOSING
-    :: st == S_STOPPED ->  // line 192
-        fail(v_impossible_event)
-    fi
-}
-
-inline on_ready() {
-    if
-    :: st == S_IDLE ->  // line 91
-        fail(v_impossible_event)
-    :: st == S_CONNECTING ->  // line 108
-        fail(v_impossible_event)
-    :: st == S_OPENING ->  // line 125
-        st = S_OPEN
-    :: st == S_OPEN ->  // line 142
-        fail(v_impossible_event)
-    :: st == S_BACKOFF ->  // line 159
-        fail(v_impossible_event)
-    :: st == S_CLOSING ->  // line 176
-        st = S_CLOSING
-    :: st == S_STOPPED ->  // line 193
-        fail(v_impossible_event)
-    fi
-}
-
-inline on_refused_retryable() {
-    if
-    :: st == S_IDLE ->  // line 92
-        fail(v_impossible_event)
-    :: st == S_CONNECTING ->  // line 109
-        if :: attempts < LEVEL -> attempts++ :: else -> skip fi;
-        timers = timers | T_backoff_timer;
-        if :: attempts != fails -> fail(v_backoff_resets_only_after_min_uptime) :: else -> skip fi;
-        st = S_BACKOFF
     :: st == S_OPENING ->  // line 126
         fail(v_impossible_event)
     :: st == S_OPEN ->  // line 143
@@ -232,49 +190,41 @@ inline on_refused_retryable() {
     :: st == S_BACKOFF ->  // line 160
         fail(v_impossible_event)
     :: st == S_CLOSING ->  // line 177
-        buf[0] = 0;
-        buf[1] = 0;
-        nbuf = 0;
-        st = S_STOPPED
+        live = true;
+        st = S_CLOSING
     :: st == S_STOPPED ->  // line 194
         fail(v_impossible_event)
     fi
 }
 
-inline on_refused_retry_after() {
+inline on_ready() {
     if
     :: st == S_IDLE ->  // line 93
         fail(v_impossible_event)
     :: st == S_CONNECTING ->  // line 110
-        if :: attempts < LEVEL -> attempts++ :: else -> skip fi;
-        timers = timers | T_backoff_timer;
-        if :: attempts != fails -> fail(v_backoff_resets_only_after_min_uptime) :: else -> skip fi;
-        st = S_BACKOFF
-    :: st == S_OPENING ->  // line 127
         fail(v_impossible_event)
+    :: st == S_OPENING ->  // line 127
+        st = S_OPEN
     :: st == S_OPEN ->  // line 144
         fail(v_impossible_event)
     :: st == S_BACKOFF ->  // line 161
         fail(v_impossible_event)
     :: st == S_CLOSING ->  // line 178
-        buf[0] = 0;
-        buf[1] = 0;
-        nbuf = 0;
-        st = S_STOPPED
+        st = S_CLOSING
     :: st == S_STOPPED ->  // line 195
         fail(v_impossible_event)
     fi
 }
 
-inline on_refused_fatal() {
+inline on_refused_retryable() {
     if
     :: st == S_IDLE ->  // line 94
         fail(v_impossible_event)
     :: st == S_CONNECTING ->  // line 111
-        buf[0] = 0;
-        buf[1] = 0;
-        nbuf = 0;
-        st = S_STOPPED
+        if :: attempts < LEVEL -> attempts++ :: else -> skip fi;
+        timers = timers | T_backoff_timer;
+        if :: attempts != fails -> fail(v_backoff_resets_only_after_min_uptime) :: else -> skip fi;
+        st = S_BACKOFF
     :: st == S_OPENING ->  // line 128
         fail(v_impossible_event)
     :: st == S_OPEN ->  // line 145
@@ -291,24 +241,19 @@ inline on_refused_fatal() {
     fi
 }
 
-inline on_closed_retryable() {
+inline on_refused_retry_after() {
     if
     :: st == S_IDLE ->  // line 95
         fail(v_impossible_event)
     :: st == S_CONNECTING ->  // line 112
-        fail(v_impossible_event)
+        if :: attempts < LEVEL -> attempts++ :: else -> skip fi;
+        timers = timers | T_backoff_timer;
+        if :: attempts != fails -> fail(v_backoff_resets_only_after_min_uptime) :: else -> skip fi;
+        st = S_BACKOFF
     :: st == S_OPENING ->  // line 129
-        timers = timers & ~T_uptime_timer;
-        if :: attempts < LEVEL -> attempts++ :: else -> skip fi;
-        timers = timers | T_backoff_timer;
-        if :: attempts != fails -> fail(v_backoff_resets_only_after_min_uptime) :: else -> skip fi;
-        st = S_BACKOFF
+        fail(v_impossible_event)
     :: st == S_OPEN ->  // line 146
-        timers = timers & ~T_uptime_timer;
-        if :: attempts < LEVEL -> attempts++ :: else -> skip fi;
-        timers = timers | T_backoff_timer;
-        if :: attempts != fails -> fail(v_backoff_resets_only_after_min_uptime) :: else -> skip fi;
-        st = S_BACKOFF
+        fail(v_impossible_event)
     :: st == S_BACKOFF ->  // line 163
         fail(v_impossible_event)
     :: st == S_CLOSING ->  // line 180
@@ -321,24 +266,19 @@ inline on_closed_retryable() {
     fi
 }
 
-inline on_closed_retry_after() {
+inline on_refused_fatal() {
     if
     :: st == S_IDLE ->  // line 96
         fail(v_impossible_event)
     :: st == S_CONNECTING ->  // line 113
-        fail(v_impossible_event)
+        buf[0] = 0;
+        buf[1] = 0;
+        nbuf = 0;
+        st = S_STOPPED
     :: st == S_OPENING ->  // line 130
-        timers = timers & ~T_uptime_timer;
-        if :: attempts < LEVEL -> attempts++ :: else -> skip fi;
-        timers = timers | T_backoff_timer;
-        if :: attempts != fails -> fail(v_backoff_resets_only_after_min_uptime) :: else -> skip fi;
-        st = S_BACKOFF
+        fail(v_impossible_event)
     :: st == S_OPEN ->  // line 147
-        timers = timers & ~T_uptime_timer;
-        if :: attempts < LEVEL -> attempts++ :: else -> skip fi;
-        timers = timers | T_backoff_timer;
-        if :: attempts != fails -> fail(v_backoff_resets_only_after_min_uptime) :: else -> skip fi;
-        st = S_BACKOFF
+        fail(v_impossible_event)
     :: st == S_BACKOFF ->  // line 164
         fail(v_impossible_event)
     :: st == S_CLOSING ->  // line 181
@@ -351,7 +291,7 @@ inline on_closed_retry_after() {
     fi
 }
 
-inline on_closed_fatal() {
+inline on_closed_retryable() {
     if
     :: st == S_IDLE ->  // line 97
         fail(v_impossible_event)
@@ -359,16 +299,16 @@ inline on_closed_fatal() {
         fail(v_impossible_event)
     :: st == S_OPENING ->  // line 131
         timers = timers & ~T_uptime_timer;
-        buf[0] = 0;
-        buf[1] = 0;
-        nbuf = 0;
-        st = S_STOPPED
+        if :: attempts < LEVEL -> attempts++ :: else -> skip fi;
+        timers = timers | T_backoff_timer;
+        if :: attempts != fails -> fail(v_backoff_resets_only_after_min_uptime) :: else -> skip fi;
+        st = S_BACKOFF
     :: st == S_OPEN ->  // line 148
         timers = timers & ~T_uptime_timer;
-        buf[0] = 0;
-        buf[1] = 0;
-        nbuf = 0;
-        st = S_STOPPED
+        if :: attempts < LEVEL -> attempts++ :: else -> skip fi;
+        timers = timers | T_backoff_timer;
+        if :: attempts != fails -> fail(v_backoff_resets_only_after_min_uptime) :: else -> skip fi;
+        st = S_BACKOFF
     :: st == S_BACKOFF ->  // line 165
         fail(v_impossible_event)
     :: st == S_CLOSING ->  // line 182
@@ -381,27 +321,24 @@ inline on_closed_fatal() {
     fi
 }
 
-inline on_give_up() {
+inline on_closed_retry_after() {
     if
     :: st == S_IDLE ->  // line 98
         fail(v_impossible_event)
     :: st == S_CONNECTING ->  // line 115
-        buf[0] = 0;
-        buf[1] = 0;
-        nbuf = 0;
-        st = S_STOPPED
+        fail(v_impossible_event)
     :: st == S_OPENING ->  // line 132
         timers = timers & ~T_uptime_timer;
-        buf[0] = 0;
-        buf[1] = 0;
-        nbuf = 0;
-        st = S_STOPPED
+        if :: attempts < LEVEL -> attempts++ :: else -> skip fi;
+        timers = timers | T_backoff_timer;
+        if :: attempts != fails -> fail(v_backoff_resets_only_after_min_uptime) :: else -> skip fi;
+        st = S_BACKOFF
     :: st == S_OPEN ->  // line 149
         timers = timers & ~T_uptime_timer;
-        buf[0] = 0;
-        buf[1] = 0;
-        nbuf = 0;
-        st = S_STOPPED
+        if :: attempts < LEVEL -> attempts++ :: else -> skip fi;
+        timers = timers | T_backoff_timer;
+        if :: attempts != fails -> fail(v_backoff_resets_only_after_min_uptime) :: else -> skip fi;
+        st = S_BACKOFF
     :: st == S_BACKOFF ->  // line 166
         fail(v_impossible_event)
     :: st == S_CLOSING ->  // line 183
@@ -414,47 +351,110 @@ inline on_give_up() {
     fi
 }
 
-inline on_backoff_elapsed() {
+inline on_closed_fatal() {
     if
     :: st == S_IDLE ->  // line 99
         fail(v_impossible_event)
     :: st == S_CONNECTING ->  // line 116
         fail(v_impossible_event)
     :: st == S_OPENING ->  // line 133
-        fail(v_impossible_event)
+        timers = timers & ~T_uptime_timer;
+        buf[0] = 0;
+        buf[1] = 0;
+        nbuf = 0;
+        st = S_STOPPED
     :: st == S_OPEN ->  // line 150
-        fail(v_impossible_event)
+        timers = timers & ~T_uptime_timer;
+        buf[0] = 0;
+        buf[1] = 0;
+        nbuf = 0;
+        st = S_STOPPED
     :: st == S_BACKOFF ->  // line 167
+        fail(v_impossible_event)
+    :: st == S_CLOSING ->  // line 184
+        buf[0] = 0;
+        buf[1] = 0;
+        nbuf = 0;
+        st = S_STOPPED
+    :: st == S_STOPPED ->  // line 201
+        fail(v_impossible_event)
+    fi
+}
+
+inline on_give_up() {
+    if
+    :: st == S_IDLE ->  // line 100
+        fail(v_impossible_event)
+    :: st == S_CONNECTING ->  // line 117
+        buf[0] = 0;
+        buf[1] = 0;
+        nbuf = 0;
+        st = S_STOPPED
+    :: st == S_OPENING ->  // line 134
+        timers = timers & ~T_uptime_timer;
+        buf[0] = 0;
+        buf[1] = 0;
+        nbuf = 0;
+        st = S_STOPPED
+    :: st == S_OPEN ->  // line 151
+        timers = timers & ~T_uptime_timer;
+        buf[0] = 0;
+        buf[1] = 0;
+        nbuf = 0;
+        st = S_STOPPED
+    :: st == S_BACKOFF ->  // line 168
+        fail(v_impossible_event)
+    :: st == S_CLOSING ->  // line 185
+        buf[0] = 0;
+        buf[1] = 0;
+        nbuf = 0;
+        st = S_STOPPED
+    :: st == S_STOPPED ->  // line 202
+        fail(v_impossible_event)
+    fi
+}
+
+inline on_backoff_elapsed() {
+    if
+    :: st == S_IDLE ->  // line 101
+        fail(v_impossible_event)
+    :: st == S_CONNECTING ->  // line 118
+        fail(v_impossible_event)
+    :: st == S_OPENING ->  // line 135
+        fail(v_impossible_event)
+    :: st == S_OPEN ->  // line 152
+        fail(v_impossible_event)
+    :: st == S_BACKOFF ->  // line 169
         if :: closedg -> fail(v_no_attempt_after_close) :: else -> skip fi;
         if :: fatal -> fail(v_fatal_stops) :: else -> skip fi;
         if :: pending || live -> fail(v_single_attempt) :: else -> skip fi;
         if :: !gap -> fail(v_backoff_between_attempts) :: else -> skip fi;
         pending = true; gap = false;
         st = S_CONNECTING
-    :: st == S_CLOSING ->  // line 184
+    :: st == S_CLOSING ->  // line 186
         fail(v_impossible_event)
-    :: st == S_STOPPED ->  // line 201
+    :: st == S_STOPPED ->  // line 203
         fail(v_impossible_event)
     fi
 }
 
 inline on_min_uptime_elapsed() {
     if
-    :: st == S_IDLE ->  // line 100
+    :: st == S_IDLE ->  // line 102
         fail(v_impossible_event)
-    :: st == S_CONNECTING ->  // line 117
+    :: st == S_CONNECTING ->  // line 119
         fail(v_impossible_event)
-    :: st == S_OPENING ->  // line 134
+    :: st == S_OPENING ->  // line 136
         attempts = 0;
         st = S_OPENING
-    :: st == S_OPEN ->  // line 151
+    :: st == S_OPEN ->  // line 153
         attempts = 0;
         st = S_OPEN
-    :: st == S_BACKOFF ->  // line 168
+    :: st == S_BACKOFF ->  // line 170
         fail(v_impossible_event)
-    :: st == S_CLOSING ->  // line 185
+    :: st == S_CLOSING ->  // line 187
         fail(v_impossible_event)
-    :: st == S_STOPPED ->  // line 202
+    :: st == S_STOPPED ->  // line 204
         fail(v_impossible_event)
     fi
 }

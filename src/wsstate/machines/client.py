@@ -216,735 +216,735 @@ _D, _I, _W, _E = logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR
 
 TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
     {
-        # line 86
+        # line 88
         (State.IDLE, Event.START): Row(
             State.CONNECTING,
             (Effect.ATTEMPT, Effect.RETURN_TRUE,),
             _I,
             "The first attempt is made at once.",
         ),
-        # line 87
+        # line 89
         (State.IDLE, Event.APP_SEND): Row(
             State.IDLE,
             (Effect.BUFFER,),
             _D,
             "Not started: kept for the first connection (scenario 34).",
         ),
-        # line 88
+        # line 90
         (State.IDLE, Event.APP_SEND_FULL): Row(
             State.IDLE,
             (Effect.REJECT, Effect.WARN_OVERFLOW,),
             _D,
             "Buffer full: refused, one WARNING per disconnected period (scenario 34).",
         ),
-        # line 89
+        # line 91
         (State.IDLE, Event.APP_CLOSE): Row(
             State.STOPPED,
             (Effect.DROP_BUFFER, Effect.RETURN_TRUE, Effect.NOTIFY_STOPPED,),
             _I,
             "Closed before it started: no attempt is ever made.",
         ),
-        # line 90
+        # line 92
         (State.IDLE, Event.CONNECTED): Row(
             None,
             (),
             _E,
             "No attempt was made.",
         ),
-        # line 91
+        # line 93
         (State.IDLE, Event.READY): Row(
             None,
             (),
             _E,
             "No connection.",
         ),
-        # line 92
+        # line 94
         (State.IDLE, Event.REFUSED_RETRYABLE): Row(
             None,
             (),
             _E,
             "No attempt was made.",
         ),
-        # line 93
+        # line 95
         (State.IDLE, Event.REFUSED_RETRY_AFTER): Row(
             None,
             (),
             _E,
             "No attempt was made.",
         ),
-        # line 94
+        # line 96
         (State.IDLE, Event.REFUSED_FATAL): Row(
             None,
             (),
             _E,
             "No attempt was made.",
         ),
-        # line 95
+        # line 97
         (State.IDLE, Event.CLOSED_RETRYABLE): Row(
             None,
             (),
             _E,
             "No connection.",
         ),
-        # line 96
+        # line 98
         (State.IDLE, Event.CLOSED_RETRY_AFTER): Row(
             None,
             (),
             _E,
             "No connection.",
         ),
-        # line 97
+        # line 99
         (State.IDLE, Event.CLOSED_FATAL): Row(
             None,
             (),
             _E,
             "No connection.",
         ),
-        # line 98
+        # line 100
         (State.IDLE, Event.GIVE_UP): Row(
             None,
             (),
             _E,
             "No attempt was made.",
         ),
-        # line 99
+        # line 101
         (State.IDLE, Event.BACKOFF_ELAPSED): Row(
             None,
             (),
             _E,
             "The backoff timer is not armed.",
         ),
-        # line 100
+        # line 102
         (State.IDLE, Event.MIN_UPTIME_ELAPSED): Row(
             None,
             (),
             _E,
             "The uptime timer is not armed.",
         ),
-        # line 103
+        # line 105
         (State.CONNECTING, Event.START): Row(
             State.CONNECTING,
             (Effect.RETURN_FALSE,),
             _D,
             "Already started.",
         ),
-        # line 104
+        # line 106
         (State.CONNECTING, Event.APP_SEND): Row(
             State.CONNECTING,
             (Effect.BUFFER,),
             _D,
             "No connection yet: kept for it (scenario 34).",
         ),
-        # line 105
+        # line 107
         (State.CONNECTING, Event.APP_SEND_FULL): Row(
             State.CONNECTING,
             (Effect.REJECT, Effect.WARN_OVERFLOW,),
             _D,
             "Buffer full: refused, one WARNING per disconnected period.",
         ),
-        # line 106
+        # line 108
         (State.CONNECTING, Event.APP_CLOSE): Row(
             State.CLOSING,
             (Effect.CANCEL_ATTEMPT, Effect.RETURN_TRUE, Effect.WAIT_STOPPED,),
             _I,
             "The attempt is cancelled; no other follows (scenario 33).",
         ),
-        # line 107
+        # line 109
         (State.CONNECTING, Event.CONNECTED): Row(
             State.OPENING,
             (Effect.ADOPT_CONNECTION, Effect.ARM_UPTIME_TIMER, Effect.RUN_ON_OPEN, Effect.FLUSH_BUFFER,),
             _I,
             "on_open's sends first, then the buffer in order (scenario 34). The counter is NOT reset here: an accept-then-close server would get a tight loop (scenario 29).",
         ),
-        # line 108
+        # line 110
         (State.CONNECTING, Event.READY): Row(
             None,
             (),
             _E,
             "No connection yet.",
         ),
-        # line 109
+        # line 111
         (State.CONNECTING, Event.REFUSED_RETRYABLE): Row(
             State.BACKOFF,
             (Effect.COUNT_ATTEMPT, Effect.ARM_BACKOFF_TIMER,),
             _I,
             "A transient failure: retried after a jittered delay.",
         ),
-        # line 110
+        # line 112
         (State.CONNECTING, Event.REFUSED_RETRY_AFTER): Row(
             State.BACKOFF,
             (Effect.COUNT_ATTEMPT, Effect.FLOOR_DELAY, Effect.ARM_BACKOFF_TIMER,),
             _I,
             "429/503 with Retry-After: retried, not before it (scenario 31).",
         ),
-        # line 111
+        # line 113
         (State.CONNECTING, Event.REFUSED_FATAL): Row(
             State.STOPPED,
             (Effect.DROP_BUFFER, Effect.NOTIFY_STOPPED,),
             _W,
             "Refused for good (401, 403, ...): no retry (scenario 32).",
         ),
-        # line 112
+        # line 114
         (State.CONNECTING, Event.CLOSED_RETRYABLE): Row(
             None,
             (),
             _E,
             "No connection yet; a closure is fed once per connection, by its reader.",
         ),
-        # line 113
+        # line 115
         (State.CONNECTING, Event.CLOSED_RETRY_AFTER): Row(
             None,
             (),
             _E,
             "No connection yet; a closure is fed once per connection, by its reader.",
         ),
-        # line 114
+        # line 116
         (State.CONNECTING, Event.CLOSED_FATAL): Row(
             None,
             (),
             _E,
             "No connection yet; a closure is fed once per connection, by its reader.",
         ),
-        # line 115
+        # line 117
         (State.CONNECTING, Event.GIVE_UP): Row(
             State.STOPPED,
             (Effect.DROP_BUFFER, Effect.NOTIFY_STOPPED,),
             _W,
             "max_attempts consecutive failures: the client gives up, once.",
         ),
-        # line 116
+        # line 118
         (State.CONNECTING, Event.BACKOFF_ELAPSED): Row(
             None,
             (),
             _E,
             "The backoff timer was not armed for this attempt.",
         ),
-        # line 117
+        # line 119
         (State.CONNECTING, Event.MIN_UPTIME_ELAPSED): Row(
             None,
             (),
             _E,
             "The uptime timer is cancelled with every closure.",
         ),
-        # line 120
+        # line 122
         (State.OPENING, Event.START): Row(
             State.OPENING,
             (Effect.RETURN_FALSE,),
             _D,
             "Already started.",
         ),
-        # line 121
+        # line 123
         (State.OPENING, Event.APP_SEND): Row(
             State.OPENING,
             (Effect.BUFFER,),
             _D,
             "Behind on_open's sends and the buffer: kept, flushed in order (scenario 34).",
         ),
-        # line 122
+        # line 124
         (State.OPENING, Event.APP_SEND_FULL): Row(
             State.OPENING,
             (Effect.REJECT, Effect.WARN_OVERFLOW,),
             _D,
             "Buffer full while it is being flushed: refused.",
         ),
-        # line 123
+        # line 125
         (State.OPENING, Event.APP_CLOSE): Row(
             State.CLOSING,
             (Effect.CANCEL_UPTIME_TIMER, Effect.CLOSE_CONNECTION, Effect.RETURN_TRUE, Effect.WAIT_STOPPED,),
             _I,
             "The new connection is closed; no attempt follows.",
         ),
-        # line 124
+        # line 126
         (State.OPENING, Event.CONNECTED): Row(
             None,
             (),
             _E,
             "One attempt at a time.",
         ),
-        # line 125
+        # line 127
         (State.OPENING, Event.READY): Row(
             State.OPEN,
             (),
             _D,
             "on_open and the buffer are done: sends go straight to the connection.",
         ),
-        # line 126
+        # line 128
         (State.OPENING, Event.REFUSED_RETRYABLE): Row(
             None,
             (),
             _E,
             "The attempt already ended.",
         ),
-        # line 127
+        # line 129
         (State.OPENING, Event.REFUSED_RETRY_AFTER): Row(
             None,
             (),
             _E,
             "The attempt already ended.",
         ),
-        # line 128
+        # line 130
         (State.OPENING, Event.REFUSED_FATAL): Row(
             None,
             (),
             _E,
             "The attempt already ended.",
         ),
-        # line 129
+        # line 131
         (State.OPENING, Event.CLOSED_RETRYABLE): Row(
             State.BACKOFF,
             (Effect.RELEASE_CONNECTION, Effect.CANCEL_UPTIME_TIMER, Effect.COUNT_ATTEMPT, Effect.ARM_BACKOFF_TIMER,),
             _I,
             "Closed while on_open ran: a failed attempt, with a delay (scenario 29).",
         ),
-        # line 130
+        # line 132
         (State.OPENING, Event.CLOSED_RETRY_AFTER): Row(
             State.BACKOFF,
             (Effect.RELEASE_CONNECTION, Effect.CANCEL_UPTIME_TIMER, Effect.COUNT_ATTEMPT, Effect.FLOOR_DELAY, Effect.ARM_BACKOFF_TIMER,),
             _I,
             "1013 while on_open ran: retried, not before the floor (scenario 31).",
         ),
-        # line 131
+        # line 133
         (State.OPENING, Event.CLOSED_FATAL): Row(
             State.STOPPED,
             (Effect.RELEASE_CONNECTION, Effect.CANCEL_UPTIME_TIMER, Effect.DROP_BUFFER, Effect.NOTIFY_STOPPED,),
             _W,
             "Closed for good (1008, 4xxx): no retry (scenario 32).",
         ),
-        # line 132
+        # line 134
         (State.OPENING, Event.GIVE_UP): Row(
             State.STOPPED,
             (Effect.RELEASE_CONNECTION, Effect.CANCEL_UPTIME_TIMER, Effect.DROP_BUFFER, Effect.NOTIFY_STOPPED,),
             _W,
             "max_attempts consecutive failures: the client gives up, once.",
         ),
-        # line 133
+        # line 135
         (State.OPENING, Event.BACKOFF_ELAPSED): Row(
             None,
             (),
             _E,
             "The backoff timer ran out before this attempt.",
         ),
-        # line 134
+        # line 136
         (State.OPENING, Event.MIN_UPTIME_ELAPSED): Row(
             State.OPENING,
             (Effect.RESET_ATTEMPTS,),
             _D,
             "A slow on_open, but the connection stayed up: a success.",
         ),
-        # line 137
+        # line 139
         (State.OPEN, Event.START): Row(
             State.OPEN,
             (Effect.RETURN_FALSE,),
             _D,
             "Already started.",
         ),
-        # line 138
+        # line 140
         (State.OPEN, Event.APP_SEND): Row(
             State.OPEN,
             (Effect.TRANSMIT,),
             _D,
             "Sent on the current connection.",
         ),
-        # line 139
+        # line 141
         (State.OPEN, Event.APP_SEND_FULL): Row(
             State.OPEN,
             (Effect.TRANSMIT,),
             _D,
             "The buffer is not used while OPEN (max_buffered=0 included).",
         ),
-        # line 140
+        # line 142
         (State.OPEN, Event.APP_CLOSE): Row(
             State.CLOSING,
             (Effect.CANCEL_UPTIME_TIMER, Effect.CLOSE_CONNECTION, Effect.RETURN_TRUE, Effect.WAIT_STOPPED,),
             _I,
             "The connection is closed; no attempt follows.",
         ),
-        # line 141
+        # line 143
         (State.OPEN, Event.CONNECTED): Row(
             None,
             (),
             _E,
             "One attempt at a time.",
         ),
-        # line 142
+        # line 144
         (State.OPEN, Event.READY): Row(
             None,
             (),
             _E,
             "Fed once per connection.",
         ),
-        # line 143
+        # line 145
         (State.OPEN, Event.REFUSED_RETRYABLE): Row(
             None,
             (),
             _E,
             "No attempt in progress.",
         ),
-        # line 144
+        # line 146
         (State.OPEN, Event.REFUSED_RETRY_AFTER): Row(
             None,
             (),
             _E,
             "No attempt in progress.",
         ),
-        # line 145
+        # line 147
         (State.OPEN, Event.REFUSED_FATAL): Row(
             None,
             (),
             _E,
             "No attempt in progress.",
         ),
-        # line 146
+        # line 148
         (State.OPEN, Event.CLOSED_RETRYABLE): Row(
             State.BACKOFF,
             (Effect.RELEASE_CONNECTION, Effect.CANCEL_UPTIME_TIMER, Effect.COUNT_ATTEMPT, Effect.ARM_BACKOFF_TIMER,),
             _I,
             "Lost (1001, 1006, 1012...): reconnect after a jittered delay, even after a long uptime (scenario 30: the herd is spread).",
         ),
-        # line 147
+        # line 149
         (State.OPEN, Event.CLOSED_RETRY_AFTER): Row(
             State.BACKOFF,
             (Effect.RELEASE_CONNECTION, Effect.CANCEL_UPTIME_TIMER, Effect.COUNT_ATTEMPT, Effect.FLOOR_DELAY, Effect.ARM_BACKOFF_TIMER,),
             _I,
             "1013 Try Again Later: not before the floor (scenario 31).",
         ),
-        # line 148
+        # line 150
         (State.OPEN, Event.CLOSED_FATAL): Row(
             State.STOPPED,
             (Effect.RELEASE_CONNECTION, Effect.CANCEL_UPTIME_TIMER, Effect.DROP_BUFFER, Effect.NOTIFY_STOPPED,),
             _W,
             "Closed for good (1008, 4xxx): no retry (scenario 32).",
         ),
-        # line 149
+        # line 151
         (State.OPEN, Event.GIVE_UP): Row(
             State.STOPPED,
             (Effect.RELEASE_CONNECTION, Effect.CANCEL_UPTIME_TIMER, Effect.DROP_BUFFER, Effect.NOTIFY_STOPPED,),
             _W,
             "max_attempts consecutive failures: the client gives up, once.",
         ),
-        # line 150
+        # line 152
         (State.OPEN, Event.BACKOFF_ELAPSED): Row(
             None,
             (),
             _E,
             "The backoff timer ran out before this attempt.",
         ),
-        # line 151
+        # line 153
         (State.OPEN, Event.MIN_UPTIME_ELAPSED): Row(
             State.OPEN,
             (Effect.RESET_ATTEMPTS,),
             _D,
             "Stayed up min_uptime: only now does the backoff start again from the beginning (scenario 29).",
         ),
-        # line 154
+        # line 156
         (State.BACKOFF, Event.START): Row(
             State.BACKOFF,
             (Effect.RETURN_FALSE,),
             _D,
             "Already started.",
         ),
-        # line 155
+        # line 157
         (State.BACKOFF, Event.APP_SEND): Row(
             State.BACKOFF,
             (Effect.BUFFER,),
             _D,
             "Disconnected: kept for the next connection (scenario 34).",
         ),
-        # line 156
+        # line 158
         (State.BACKOFF, Event.APP_SEND_FULL): Row(
             State.BACKOFF,
             (Effect.REJECT, Effect.WARN_OVERFLOW,),
             _D,
             "Buffer full: refused, one WARNING per disconnected period (scenario 34).",
         ),
-        # line 157
+        # line 159
         (State.BACKOFF, Event.APP_CLOSE): Row(
             State.STOPPED,
             (Effect.CANCEL_BACKOFF_TIMER, Effect.DROP_BUFFER, Effect.RETURN_TRUE, Effect.NOTIFY_STOPPED,),
             _I,
             "The pending delay is cancelled: STOPPED at once, no further attempt (scenario 33).",
         ),
-        # line 158
+        # line 160
         (State.BACKOFF, Event.CONNECTED): Row(
             None,
             (),
             _E,
             "No attempt in progress.",
         ),
-        # line 159
+        # line 161
         (State.BACKOFF, Event.READY): Row(
             None,
             (),
             _E,
             "No connection.",
         ),
-        # line 160
+        # line 162
         (State.BACKOFF, Event.REFUSED_RETRYABLE): Row(
             None,
             (),
             _E,
             "No attempt in progress.",
         ),
-        # line 161
+        # line 163
         (State.BACKOFF, Event.REFUSED_RETRY_AFTER): Row(
             None,
             (),
             _E,
             "No attempt in progress.",
         ),
-        # line 162
+        # line 164
         (State.BACKOFF, Event.REFUSED_FATAL): Row(
             None,
             (),
             _E,
             "No attempt in progress.",
         ),
-        # line 163
+        # line 165
         (State.BACKOFF, Event.CLOSED_RETRYABLE): Row(
             None,
             (),
             _E,
             "The connection was released; its closure is fed once (scenario 33: one loop).",
         ),
-        # line 164
+        # line 166
         (State.BACKOFF, Event.CLOSED_RETRY_AFTER): Row(
             None,
             (),
             _E,
             "The connection was released; its closure is fed once (scenario 33: one loop).",
         ),
-        # line 165
+        # line 167
         (State.BACKOFF, Event.CLOSED_FATAL): Row(
             None,
             (),
             _E,
             "The connection was released; its closure is fed once (scenario 33: one loop).",
         ),
-        # line 166
+        # line 168
         (State.BACKOFF, Event.GIVE_UP): Row(
             None,
             (),
             _E,
             "No attempt in progress.",
         ),
-        # line 167
+        # line 169
         (State.BACKOFF, Event.BACKOFF_ELAPSED): Row(
             State.CONNECTING,
             (Effect.ATTEMPT,),
             _I,
             "The delay ran out: the next attempt.",
         ),
-        # line 168
+        # line 170
         (State.BACKOFF, Event.MIN_UPTIME_ELAPSED): Row(
             None,
             (),
             _E,
             "The uptime timer is cancelled with every closure.",
         ),
-        # line 171
+        # line 173
         (State.CLOSING, Event.START): Row(
             State.CLOSING,
             (Effect.RETURN_FALSE,),
             _D,
             "Already started, and closing.",
         ),
-        # line 172
+        # line 174
         (State.CLOSING, Event.APP_SEND): Row(
             State.CLOSING,
             (Effect.REJECT,),
             _D,
             "Closing: refused, nothing is kept.",
         ),
-        # line 173
+        # line 175
         (State.CLOSING, Event.APP_SEND_FULL): Row(
             State.CLOSING,
             (Effect.REJECT,),
             _D,
             "Closing: refused, nothing is kept.",
         ),
-        # line 174
+        # line 176
         (State.CLOSING, Event.APP_CLOSE): Row(
             State.CLOSING,
             (Effect.RETURN_FALSE, Effect.WAIT_STOPPED,),
             _D,
             "close() twice: the first call's code wins; this one waits.",
         ),
-        # line 175
+        # line 177
         (State.CLOSING, Event.CONNECTED): Row(
             State.CLOSING,
             (Effect.ADOPT_CONNECTION, Effect.CLOSE_CONNECTION,),
             _D,
             "The handshake won the race with the cancellation: closed at once.",
         ),
-        # line 176
+        # line 178
         (State.CLOSING, Event.READY): Row(
             State.CLOSING,
             (),
             _D,
             "The flush ended after close(): nothing to do.",
         ),
-        # line 177
+        # line 179
         (State.CLOSING, Event.REFUSED_RETRYABLE): Row(
             State.STOPPED,
             (Effect.DROP_BUFFER, Effect.NOTIFY_STOPPED,),
             _D,
             "The cancelled attempt ended: no retry after close().",
         ),
-        # line 178
+        # line 180
         (State.CLOSING, Event.REFUSED_RETRY_AFTER): Row(
             State.STOPPED,
             (Effect.DROP_BUFFER, Effect.NOTIFY_STOPPED,),
             _D,
             "The cancelled attempt ended: no retry after close().",
         ),
-        # line 179
+        # line 181
         (State.CLOSING, Event.REFUSED_FATAL): Row(
             State.STOPPED,
             (Effect.DROP_BUFFER, Effect.NOTIFY_STOPPED,),
             _D,
             "The cancelled attempt ended: no retry after close().",
         ),
-        # line 180
+        # line 182
         (State.CLOSING, Event.CLOSED_RETRYABLE): Row(
             State.STOPPED,
             (Effect.RELEASE_CONNECTION, Effect.DROP_BUFFER, Effect.NOTIFY_STOPPED,),
             _D,
             "The connection we closed is closed.",
         ),
-        # line 181
+        # line 183
         (State.CLOSING, Event.CLOSED_RETRY_AFTER): Row(
             State.STOPPED,
             (Effect.RELEASE_CONNECTION, Effect.DROP_BUFFER, Effect.NOTIFY_STOPPED,),
             _D,
             "The connection we closed is closed.",
         ),
-        # line 182
+        # line 184
         (State.CLOSING, Event.CLOSED_FATAL): Row(
             State.STOPPED,
             (Effect.RELEASE_CONNECTION, Effect.DROP_BUFFER, Effect.NOTIFY_STOPPED,),
             _D,
             "The connection we closed is closed.",
         ),
-        # line 183
+        # line 185
         (State.CLOSING, Event.GIVE_UP): Row(
             State.STOPPED,
             (Effect.DROP_BUFFER, Effect.NOTIFY_STOPPED,),
             _D,
             "The cancelled attempt ended: no retry after close().",
         ),
-        # line 184
+        # line 186
         (State.CLOSING, Event.BACKOFF_ELAPSED): Row(
             None,
             (),
             _E,
             "The backoff timer is cancelled by close() (CLOSING is never entered from BACKOFF).",
         ),
-        # line 185
+        # line 187
         (State.CLOSING, Event.MIN_UPTIME_ELAPSED): Row(
             None,
             (),
             _E,
             "The uptime timer is cancelled by close().",
         ),
-        # line 188
+        # line 190
         (State.STOPPED, Event.START): Row(
             State.STOPPED,
             (Effect.RETURN_FALSE,),
             _D,
             "Stopped for good: a client is not restarted.",
         ),
-        # line 189
+        # line 191
         (State.STOPPED, Event.APP_SEND): Row(
             State.STOPPED,
             (Effect.REJECT,),
             _D,
             "Stopped: refused.",
         ),
-        # line 190
+        # line 192
         (State.STOPPED, Event.APP_SEND_FULL): Row(
             State.STOPPED,
             (Effect.REJECT,),
             _D,
             "Stopped: refused.",
         ),
-        # line 191
+        # line 193
         (State.STOPPED, Event.APP_CLOSE): Row(
             State.STOPPED,
             (Effect.RETURN_FALSE,),
             _D,
             "Idempotent.",
         ),
-        # line 192
+        # line 194
         (State.STOPPED, Event.CONNECTED): Row(
             None,
             (),
             _E,
             "No attempt is ever in progress in STOPPED.",
         ),
-        # line 193
+        # line 195
         (State.STOPPED, Event.READY): Row(
             None,
             (),
             _E,
             "No connection in STOPPED.",
         ),
-        # line 194
+        # line 196
         (State.STOPPED, Event.REFUSED_RETRYABLE): Row(
             None,
             (),
             _E,
             "No attempt is ever in progress in STOPPED.",
         ),
-        # line 195
+        # line 197
         (State.STOPPED, Event.REFUSED_RETRY_AFTER): Row(
             None,
             (),
             _E,
             "No attempt is ever in progress in STOPPED.",
         ),
-        # line 196
+        # line 198
         (State.STOPPED, Event.REFUSED_FATAL): Row(
             None,
             (),
             _E,
             "No attempt is ever in progress in STOPPED.",
         ),
-        # line 197
+        # line 199
         (State.STOPPED, Event.CLOSED_RETRYABLE): Row(
             None,
             (),
             _E,
             "No connection in STOPPED: released on the way.",
         ),
-        # line 198
+        # line 200
         (State.STOPPED, Event.CLOSED_RETRY_AFTER): Row(
             None,
             (),
             _E,
             "No connection in STOPPED: released on the way.",
         ),
-        # line 199
+        # line 201
         (State.STOPPED, Event.CLOSED_FATAL): Row(
             None,
             (),
             _E,
             "No connection in STOPPED: released on the way.",
         ),
-        # line 200
+        # line 202
         (State.STOPPED, Event.GIVE_UP): Row(
             None,
             (),
             _E,
             "No attempt is ever in progress in STOPPED.",
         ),
-        # line 201
+        # line 203
         (State.STOPPED, Event.BACKOFF_ELAPSED): Row(
             None,
             (),
             _E,
             "Every timer is cancelled on the way to STOPPED.",
         ),
-        # line 202
+        # line 204
         (State.STOPPED, Event.MIN_UPTIME_ELAPSED): Row(
             None,
             (),
