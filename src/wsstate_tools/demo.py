@@ -8,6 +8,8 @@ reset the TCP connection mid-stream, vanish without FIN or RST (half-open,
 through the fault proxy's black hole), end with a FIN and no Close, and reload
 fifty times in a row. Then a table compares ERROR records (from any logger),
 tracebacks, unretrieved task exceptions, messages delivered and wall time.
+The same storm then runs against aiohttp and tornado servers, each with its
+framework's own naive handler (:mod:`wsstate_tools.demo_frameworks`).
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ import gc
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
@@ -56,6 +58,8 @@ class DemoResult:
     seconds: float = 0.0
     first_error: str = ""
     phases: list[str] = field(default_factory=list)
+    #: Closures the handler's ``on_close`` saw without a close code (tornado); None: not counted.
+    no_code: int | None = None
 
 
 class _Recorder(logging.Handler):
@@ -202,9 +206,38 @@ async def _phase_reload(url: str, counter: list[int]) -> str:
     return "50 reloads"
 
 
+class FrameworkApp(Protocol):
+    """A variant served by a web framework of its own (:mod:`wsstate_tools.demo_frameworks`)."""
+
+    def serving(self) -> contextlib.AbstractAsyncContextManager[int]:
+        """Serve on 127.0.0.1; yield the port."""
+        ...
+
+    async def push(self, update: str) -> None:
+        """Push ``update`` to every client."""
+
+
+@contextlib.asynccontextmanager
+async def _serving(app: NaiveApp | GuardedApp | FrameworkApp) -> AsyncIterator[int]:
+    """The variant's server on 127.0.0.1 (websockets', or its framework's); yields the port."""
+    if isinstance(app, NaiveApp | GuardedApp):
+        async with serve(
+            app.handler,
+            "127.0.0.1",
+            0,
+            ping_interval=PING_INTERVAL,
+            ping_timeout=PING_TIMEOUT,
+            close_timeout=CLOSE_TIMEOUT,
+        ) as server:
+            yield server.sockets[0].getsockname()[1]
+    else:
+        async with app.serving() as port:
+            yield port
+
+
 async def run_variant(
     name: str,
-    app: NaiveApp | GuardedApp,
+    app: NaiveApp | GuardedApp | FrameworkApp,
     progress: Callable[[str], None] = lambda line: None,
 ) -> DemoResult:
     """Run the whole storm against one server variant; return what it produced."""
@@ -236,15 +269,7 @@ async def run_variant(
             await asyncio.sleep(PUSH_INTERVAL)
 
     try:
-        async with serve(
-            app.handler,
-            "127.0.0.1",
-            0,
-            ping_interval=PING_INTERVAL,
-            ping_timeout=PING_TIMEOUT,
-            close_timeout=CLOSE_TIMEOUT,
-        ) as server:
-            port = server.sockets[0].getsockname()[1]
+        async with _serving(app) as port:
             url = f"ws://127.0.0.1:{port}/"
             push_task = loop.create_task(pusher())
             phases: list[Awaitable[str]] = [
@@ -272,6 +297,7 @@ async def run_variant(
         root.removeHandler(recorder)
     result.delivered = counter[0]
     result.seconds = time.perf_counter() - started
+    result.no_code = getattr(app, "no_code", None)
     return result
 
 
@@ -333,7 +359,10 @@ def main(args: argparse.Namespace | None = None) -> int:
         print(f"wsstate column is not clean: first ERROR: {guarded.first_error}", file=sys.stderr)
         return 1
     print("wsstate: zero ERROR records, zero tracebacks, zero unretrieved task exceptions")
-    return solara_1013_section()
+    from .demo_frameworks import frameworks_section
+
+    frameworks = frameworks_section()
+    return solara_1013_section() or frameworks
 
 
 # -- Solara #1013 on Starlette and uvicorn ---------------------------------------------
