@@ -47,6 +47,7 @@ from ..verify.machine import WELLFORMED, ambiguous_timers, timer_ops
 from ..verify.model import APP_CLOSE_CODE, INVALID_CLOSE_CODE, PROPERTIES, Bounds, opening_states
 from .common import header
 from .promela_client import render_client
+from .promela_link import render_link
 from .promela_session import render_session
 
 __all__ = ["COMPOSED", "render", "render_connection", "render_machine", "sendable_ranges"]
@@ -401,6 +402,7 @@ COMPOSED: Final = {
     "connection": render_connection,
     "client": render_client,
     "session": render_session,
+    "link": render_link,
 }
 
 #: The machine alone: properties with a flag and an assertion (all of them).

@@ -18,6 +18,7 @@ from typing import Final
 
 from ..spec import Spec
 from .client_model import CLIENT_PROPERTIES, check_client, replay_client
+from .link import LINK_PROPERTIES, check_link, replay_link
 from .model import PROPERTIES, Bounds
 from .report import Replay, Result
 from .search import check, replay
@@ -54,6 +55,15 @@ def _replay_client(spec: Spec, steps: Sequence[str], bounds: Bounds | None) -> R
     return replay_client(spec, steps)
 
 
+def _check_link(spec: Spec, bounds: Bounds | None) -> Result:
+    # The link's composition has bounds of its own (LinkBounds), as the client's.
+    return check_link(spec)
+
+
+def _replay_link(spec: Spec, steps: Sequence[str], bounds: Bounds | None) -> Replay:
+    return replay_link(spec, steps)
+
+
 #: Machine name -> its composition.
 COMPOSITIONS: Final[Mapping[str, Composition]] = MappingProxyType(
     {
@@ -78,6 +88,14 @@ COMPOSITIONS: Final[Mapping[str, Composition]] = MappingProxyType(
             properties=CLIENT_PROPERTIES,
             check=_check_client,
             replay=_replay_client,
+        ),
+        "link": Composition(
+            doc="a process' link to a broker that drops it, restarts, loses and doubles "
+            "messages, with a remote publisher and the backoff timer "
+            "(wsstate_tools.verify.link)",
+            properties=LINK_PROPERTIES,
+            check=_check_link,
+            replay=_replay_link,
         ),
     }
 )
