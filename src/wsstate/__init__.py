@@ -28,6 +28,8 @@ from .guard import connect, guard
 from .hub import BroadcastResult, Hub
 from .machines.client import State as ClientState
 from .machines.connection import TABLE, Effect, Event, Row, State
+from .machines.link import State as LinkState
+from .redis_hub import GapCallback, LinkStats, RedisHub
 from .retry import Refusal
 from .sessions import (
     Clock,
@@ -54,6 +56,7 @@ __all__ = [
     "Effect",
     "Event",
     "ExpireCallback",
+    "GapCallback",
     "GuardedConnection",
     "HandshakeFailed",
     "Hub",
@@ -63,9 +66,12 @@ __all__ = [
     "InvalidCloseReason",
     "InvalidOption",
     "InvalidState",
+    "LinkState",
+    "LinkStats",
     "Machine",
     "Options",
     "ReconnectingClient",
+    "RedisHub",
     "Refusal",
     "Request",
     "Row",

@@ -71,11 +71,16 @@ CLIENT_ROWS: dict[int, str] = dict.fromkeys(
     "the reconnecting client (wsstate.ReconnectingClient) is a websockets client: "
     "rows 29-34 run on ws-client",
 )
+#: The broker link's row: wsstate.RedisHub fans out between worker processes whose
+#: members are websockets server connections (tests/scenarios/test_broker.py).
+LINK_ROWS: dict[int, str] = {
+    38: "the broker link (wsstate.RedisHub) fans out between processes whatever the "
+    "transport: row 38 runs on ws-server (three worker processes, a real redis-server)",
+}
 #: Rows of machines not built yet: no transport runs them.
 NOT_BUILT_YET: dict[int, str] = {
     36: "not applicable yet: the broker link (per-member fan-out) is not built",
     37: "not applicable yet: the session machine (a loop per page) is not built",
-    38: "not applicable yet: the broker link is not built",
 }
 
 _ASGI_NOT_APPLICABLE: dict[int, str] = {
@@ -158,6 +163,7 @@ TRANSPORTS: tuple[Transport, ...] = (
         "wsstate.connect (a websockets client), raw websockets server",
         not_applicable={
             **NOT_BUILT_YET,
+            **LINK_ROWS,
             **_WEBSOCKETS_NOT_APPLICABLE,
             18: "a server's shutdown; its client side is a peer's Close 1001 (row 1)",
         },
@@ -180,7 +186,7 @@ TRANSPORTS: tuple[Transport, ...] = (
             # only once each closing handshake ended, or after its 10 s timeout.
             shutdown_drops_unresponsive=impl != "websockets",
             shutdown_waits_for_answers=True,
-            not_applicable={**NOT_BUILT_YET, **CLIENT_ROWS, **_ASGI_NOT_APPLICABLE},
+            not_applicable={**NOT_BUILT_YET, **CLIENT_ROWS, **LINK_ROWS, **_ASGI_NOT_APPLICABLE},
         )
         for short, impl in (
             ("websockets", "websockets"),
@@ -214,6 +220,7 @@ TRANSPORTS += tuple(
         not_applicable={
             **NOT_BUILT_YET,
             **CLIENT_ROWS,
+            **LINK_ROWS,
             **_FRAMEWORK_NOT_APPLICABLE,
             **(
                 {

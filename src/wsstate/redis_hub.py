@@ -1,0 +1,635 @@
+"""RedisHub: a Hub whose broadcasts reach the members of every process on a Redis channel.
+
+Behaviour per state of the link (the spec, ``spec/link.toml``, is authoritative):
+
+===========  =====================  ===========================  ======================
+state        broadcast()            messages of other processes  what happens next
+===========  =====================  ===========================  ======================
+IDLE         local; remote lost     none (no listener)           start(): attempt now
+CONNECTING   local; remote lost     none yet                     subscribed / failed
+CONNECTED    local, then published  delivered; gaps reported     link_lost -> BACKOFF
+BACKOFF      local; remote lost     none (no listener)           attempt after a delay
+CLOSED       local; remote lost     none                         nothing, ever
+===========  =====================  ===========================  ======================
+
+Delivery across processes is at most once, with gap detection: every message
+carries its publisher's id, the publisher's epoch (drawn when the hub is
+created) and a sequence number that every broadcast uses, published or not. A
+subscriber that receives a publisher's number n after m (n > m + 1) calls
+``on_gap(publisher, n - m - 1)`` before delivering it; a number not beyond the
+last one (a duplicate) is discarded. Messages are never replayed.
+
+Theory of operation
+-------------------
+
+Every call and every outcome is one event fed to the generated table
+(:mod:`wsstate.machines.link`); the link's effects are performed in row order
+(``_EFFECTS``), and a broadcast or an arriving message performs its row's
+delivery effects itself. :data:`EFFECT_HANDLERS` names who handles every effect
+the spec declares (``tests/test_redis_hub.py``).
+
+Rules outside the table, each a classification or a mechanism:
+
+1. *Classification of an arriving message* (:func:`classify`): this process'
+   own broadcast is ``own_message``; a publisher first heard from, or its next
+   number, is ``peer_message``; a number beyond the next (or a known
+   publisher's new epoch not starting at 1) is ``peer_message_gap``; a number
+   already passed is ``peer_message_stale``.
+2. *Generations*: each link (one subscription and one publishing connection,
+   made by one attempt) has a listener and a publisher task; only the current
+   link's tasks feed events, once.
+3. *Order*: the publisher task sends the queued messages in number order (a
+   pipeline per batch); a broadcast returns once Redis acknowledged its
+   message or it was counted as lost (the link dropped with it queued).
+4. *Time*: the delay before attempt n is ``uniform(0, min(backoff_max,
+   backoff_initial * backoff_factor ** (attempts - 1)))`` (the reconnecting
+   client's full jitter); an idle publishing connection is PINGed every
+   ``ping_interval`` seconds, so a silent Redis is found within
+   ``ping_interval + timeout``.
+5. *Hooks*: ``on_gap`` that raises is logged at ERROR (the application's bug);
+   the hub carries on.
+
+redis-py is imported when the first attempt is made, never by ``import wsstate``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import random
+import secrets
+import socket
+import struct
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final
+
+from .adapters.base import Data
+from .connection import _DATA_TYPES, GuardedConnection
+from .errors import ImpossibleEvent
+from .hub import BroadcastResult, Hub
+from .machines.link import INITIAL, TABLE, Effect, Event, Row, State
+
+__all__ = [
+    "EFFECT_HANDLERS",
+    "OPERATION_OUTCOMES",
+    "GapCallback",
+    "LinkStats",
+    "RedisHub",
+    "classify",
+    "decode",
+    "encode",
+]
+
+logger: Final = logging.getLogger("wsstate.redis")
+
+GapCallback = Callable[[str, int], object]
+"""``on_gap(publisher, missed)``: may return an awaitable, which is awaited."""
+
+_HEADER: Final = struct.Struct("!4sBQQH")
+_MAGIC: Final = b"wsl1"
+_TEXT, _BYTES = 0, 1
+
+
+def encode(publisher: str, epoch: int, seq: int, data: Data) -> bytes:
+    """The message as published: magic, kind, epoch, number, publisher, payload."""
+    name = publisher.encode()
+    if isinstance(data, str):
+        kind, payload = _TEXT, data.encode()
+    else:
+        kind, payload = _BYTES, bytes(data)
+    return _HEADER.pack(_MAGIC, kind, epoch, seq, len(name)) + name + payload
+
+
+def decode(raw: bytes) -> tuple[str, int, int, Data] | None:
+    """``(publisher, epoch, number, payload)`` of a published message; None if not one."""
+    if len(raw) < _HEADER.size:
+        return None
+    magic, kind, epoch, seq, size = _HEADER.unpack_from(raw)
+    if magic != _MAGIC or kind not in (_TEXT, _BYTES) or len(raw) < _HEADER.size + size:
+        return None
+    try:
+        name = raw[_HEADER.size : _HEADER.size + size].decode()
+        body = raw[_HEADER.size + size :]
+        payload: Data = body.decode() if kind == _TEXT else body
+    except UnicodeDecodeError:
+        return None
+    return name, epoch, seq, payload
+
+
+def classify(last: tuple[int, int] | None, epoch: int, seq: int) -> tuple[Event, int]:
+    """The event of a peer's message and the count missed, given its publisher's last.
+
+    ``last`` is the publisher's ``(epoch, number)`` last delivered here (None: never
+    heard from).
+    """
+    if last is None:
+        return Event.PEER_MESSAGE, 0
+    known_epoch, known = last
+    if known_epoch != epoch:  # the publisher restarted: its new epoch starts at 1
+        known = 0
+    if seq == known + 1:
+        return Event.PEER_MESSAGE, 0
+    if seq > known:
+        return Event.PEER_MESSAGE_GAP, seq - known - 1
+    return Event.PEER_MESSAGE_STALE, 0
+
+
+@dataclass(slots=True)
+class LinkStats:
+    """Counters of one RedisHub."""
+
+    published: int = 0
+    """Broadcasts Redis acknowledged."""
+    lost: int = 0
+    """Broadcasts whose remote part was not published (link down, or dropped queued)."""
+    received: int = 0
+    """Messages of other processes delivered to this process' members."""
+    missed: int = 0
+    """Messages of other processes reported missed through on_gap."""
+    gaps: int = 0
+    """on_gap calls."""
+    duplicates: int = 0
+    """Messages discarded: a number already delivered, or this process' own echo."""
+    malformed: int = 0
+    """Messages on the channel that are not a RedisHub's (ignored)."""
+    attempts: int = 0
+    """Attempts started."""
+    links: int = 0
+    """Attempts that subscribed."""
+    hook_errors: int = 0
+    """on_gap calls that raised (each logged at ERROR)."""
+
+
+#: What each operation returns, by event: its outcome effects, in order of precedence.
+OPERATION_OUTCOMES: Final[Mapping[Event, tuple[Effect, ...]]] = MappingProxyType(
+    {
+        Event.START: (Effect.RETURN_TRUE, Effect.RETURN_FALSE),
+        Event.APP_BROADCAST: (Effect.PUBLISH, Effect.COUNT_LOST),
+        Event.APP_CLOSE: (Effect.RETURN_TRUE, Effect.RETURN_FALSE),
+    }
+)
+
+
+@dataclass(slots=True)
+class _Link:
+    """One generation: the attempt's client, its subscription, its tasks and its queue."""
+
+    generation: int
+    client: Any = None
+    pubsub: Any = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    queue: deque[tuple[bytes, asyncio.Future[bool]]] = field(default_factory=deque)
+    sending: list[tuple[bytes, asyncio.Future[bool]]] = field(default_factory=list)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class RedisHub:
+    """A :class:`~wsstate.Hub` for several processes: broadcasts go through a Redis channel.
+
+    ``async with RedisHub(url, channel, on_gap=...) as hub:`` starts the link (the
+    first attempt at once) and closes it on exit. :meth:`add`, :meth:`discard`,
+    ``len()``, ``in`` and iteration are the local :attr:`hub`'s; :meth:`broadcast`
+    reaches the local members at once and the members of every other process
+    subscribed to ``channel`` through Redis (at most once; the numbers they miss
+    are reported to their ``on_gap``). ``publisher`` names this process on the
+    channel (default ``host:pid:random``; unique per process); ``timeout`` bounds
+    each attempt and each publish; the backoff is the reconnecting client's.
+    Requires redis-py (``pip install 'wsstate[redis]'``).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        channel: str,
+        *,
+        on_gap: GapCallback | None = None,
+        publisher: str | None = None,
+        backoff_initial: float = 0.5,
+        backoff_factor: float = 2.0,
+        backoff_max: float = 10.0,
+        timeout: float = 5.0,
+        ping_interval: float = 5.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        import importlib.util
+
+        if importlib.util.find_spec("redis") is None:
+            raise ImportError("RedisHub needs redis-py: pip install 'wsstate[redis]'")
+        for key, value in (
+            ("backoff_initial", backoff_initial),
+            ("backoff_max", backoff_max),
+            ("timeout", timeout),
+            ("ping_interval", ping_interval),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise ValueError(f"{key} must be a number >= 0, not {value!r}")
+        if not isinstance(backoff_factor, int | float) or not backoff_factor >= 1:
+            raise ValueError(f"backoff_factor must be a number >= 1, not {backoff_factor!r}")
+        if not isinstance(channel, str) or not channel:
+            raise ValueError(f"channel must be a non-empty str, not {channel!r}")
+        if on_gap is not None and not callable(on_gap):
+            raise TypeError("on_gap must be callable")
+        self.url = url
+        self.channel = channel
+        self.on_gap = on_gap
+        self.publisher = publisher or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        """This process' id on the channel."""
+        self.epoch = secrets.randbits(63)
+        """Drawn when the hub is created: a restarted process starts a new epoch."""
+        self.backoff_initial = float(backoff_initial)
+        self.backoff_factor = float(backoff_factor)
+        self.backoff_max = float(backoff_max)
+        self.timeout = float(timeout)
+        self.ping_interval = float(ping_interval)
+        self.rng = rng or random.Random()
+        self.hub = Hub()
+        """The local members."""
+        self.state: State = INITIAL
+        """The link's state (:class:`wsstate.LinkState`)."""
+        self.attempts = 0
+        """Consecutive failed attempts and lost links (0 once subscribed)."""
+        self.stats = LinkStats()
+        self.last_delay: float | None = None
+        """The last backoff delay drawn (seconds)."""
+        self._seq = 0
+        self._peers: dict[str, tuple[int, int]] = {}
+        self._generation = 0
+        self._link: _Link | None = None
+        self._candidate: _Link | None = None
+        self._attempt_task: asyncio.Task[None] | None = None
+        self._backoff: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._connected = asyncio.Event()
+        self._closed = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"<RedisHub {self.publisher} {self.channel!r} {self.state.value}>"
+
+    # -- the local hub ------------------------------------------------------------
+
+    def add(self, conn: GuardedConnection) -> None:
+        """Add a local member (:meth:`Hub.add <wsstate.Hub.add>`)."""
+        self.hub.add(conn)
+
+    def discard(self, conn: GuardedConnection) -> None:
+        """Remove a local member (:meth:`Hub.discard <wsstate.Hub.discard>`)."""
+        self.hub.discard(conn)
+
+    def __len__(self) -> int:
+        return len(self.hub)
+
+    def __iter__(self) -> Iterator[GuardedConnection]:
+        return iter(self.hub)
+
+    def __contains__(self, conn: object) -> bool:
+        return conn in self.hub
+
+    # -- the public API -------------------------------------------------------------
+
+    async def __aenter__(self) -> RedisHub:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def start(self) -> bool:
+        """Start the link (the first attempt at once); True for the call that started it."""
+        return Effect.RETURN_TRUE in self._feed(Event.START).effects
+
+    async def close(self) -> bool:
+        """Close the link for good (from any state; idempotent); True for the call that did.
+
+        The local members stay: close them with ``hub.hub.close(code)``. Broadcasts
+        after this reach the local members only.
+        """
+        row = self._feed(Event.APP_CLOSE)
+        self._closed.set()
+        self._connected.set()
+        pending = [t for t in self._tasks if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=self.timeout)
+        return Effect.RETURN_TRUE in row.effects
+
+    async def wait_connected(self) -> bool:
+        """Wait until the link is CONNECTED (True) or CLOSED (False)."""
+        await self._connected.wait()
+        return self.state is State.CONNECTED
+
+    async def broadcast(self, data: Data) -> BroadcastResult:
+        """Send ``data`` to the local members and, through Redis, to every other process'.
+
+        Returns the local :class:`~wsstate.BroadcastResult`; never raises for a
+        closure, nor for Redis being away (the message is then counted in
+        ``stats.lost`` and the other processes report the gap). Returns once
+        Redis acknowledged the message or it was counted as lost.
+        """
+        if not isinstance(data, _DATA_TYPES):
+            raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
+        self._seq += 1
+        row = self._feed(Event.APP_BROADCAST)
+        local: Coroutine[Any, Any, BroadcastResult] | None = None
+        published: asyncio.Future[bool] | None = None
+        for effect in row.effects:
+            if effect is Effect.DELIVER_LOCAL:
+                local = self.hub.broadcast(data)
+            elif effect is Effect.PUBLISH:
+                published = self._enqueue(encode(self.publisher, self.epoch, self._seq, data))
+            elif effect is Effect.COUNT_LOST:
+                self.stats.lost += 1
+        result = await local if local is not None else BroadcastResult(0, 0)
+        if published is not None:
+            await published
+        return result
+
+    def next_delay(self) -> float:
+        """Draw the next backoff delay: full jitter after the cap."""
+        level = max(self.attempts - 1, 0)
+        try:
+            cap = min(self.backoff_max, self.backoff_initial * self.backoff_factor**level)
+        except OverflowError:
+            cap = self.backoff_max
+        return self.rng.uniform(0.0, cap)
+
+    # -- the engine ---------------------------------------------------------------
+
+    def _feed(self, event: Event, detail: str = "") -> Row:
+        state = self.state
+        row = TABLE[(state, event)]
+        nxt = row.next
+        if nxt is None:
+            logger.error("%s: internal error: %s in %s", self.publisher, event.value, state.value)
+            raise ImpossibleEvent(state.value, event.value, row.note)
+        self.state = nxt
+        if logger.isEnabledFor(row.log):
+            logger.log(
+                row.log,
+                "%s: %s in %s -> %s%s: %s",
+                self.publisher,
+                event.value,
+                state.value,
+                nxt.value,
+                f" ({detail})" if detail else "",
+                row.note,
+                extra={"wsstate_transition": (self.publisher, state, event, nxt)},
+            )
+        for effect in row.effects:
+            handler = _EFFECTS.get(effect)
+            if handler is not None:
+                handler(self)
+        return row
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("%s: internal error in a task", self.publisher, exc_info=task.exception())
+
+    # -- effects --------------------------------------------------------------------
+
+    def _attempt(self) -> None:
+        self.stats.attempts += 1
+        self._generation += 1
+        link = _Link(self._generation)
+        self._attempt_task = self._spawn(self._run_attempt(link))
+
+    async def _run_attempt(self, link: _Link) -> None:
+        from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        try:
+            # No retry inside redis-py: every failure is the link's, fed to the table.
+            link.client = Redis.from_url(
+                self.url,
+                retry=Retry(NoBackoff(), 0),
+                socket_connect_timeout=self.timeout,
+                socket_timeout=self.timeout,
+            )
+            async with asyncio.timeout(self.timeout):
+                link.pubsub = link.client.pubsub()
+                await link.pubsub.subscribe(self.channel)
+                while True:  # the subscription is confirmed before anything is published
+                    reply = await link.pubsub.get_message(timeout=self.timeout)
+                    if reply is not None and reply.get("type") == "subscribe":
+                        break
+                await link.client.ping()
+        except asyncio.CancelledError:
+            await self._close_link(link)
+            raise
+        except Exception as exc:  # Redis away, refusing, loading, timing out
+            self._attempt_task = None
+            await self._close_link(link)
+            if self.state is State.CONNECTING:
+                self._feed(Event.ATTEMPT_FAILED, detail=_why(exc))
+            return
+        self._attempt_task = None
+        if self.state is not State.CONNECTING:  # pragma: no cover - cancelled meanwhile
+            await self._close_link(link)
+            return
+        self._candidate = link
+        self._feed(Event.SUBSCRIBED, detail=f"generation {link.generation}")
+
+    def _cancel_attempt(self) -> None:
+        if self._attempt_task is not None:
+            self._attempt_task.cancel()
+            self._attempt_task = None
+
+    def _adopt(self) -> None:
+        link, self._candidate = self._candidate, None
+        assert link is not None
+        self._link = link
+        self.stats.links += 1
+        link.tasks.append(self._spawn(self._listen(link)))
+        link.tasks.append(self._spawn(self._publish(link)))
+        self._connected.set()
+
+    def _drop(self) -> None:
+        link, self._link = self._link, None
+        self._connected.clear()
+        if link is None:
+            return
+        for task in link.tasks:
+            task.cancel()
+        for _, future in (*link.sending, *link.queue):
+            if not future.done():
+                self.stats.lost += 1
+                future.set_result(False)
+        link.sending.clear()
+        link.queue.clear()
+        self._spawn(self._close_link(link))
+
+    async def _close_link(self, link: _Link) -> None:
+        for thing in (link.pubsub, link.client):
+            if thing is not None:
+                try:
+                    await thing.aclose()
+                except Exception as exc:  # the connection is gone already
+                    logger.debug("%s: closing the link: %s", self.publisher, _why(exc))
+
+    def _lost(self, link: _Link, exc: BaseException) -> None:
+        if self._link is link and self.state is State.CONNECTED:
+            self._feed(Event.LINK_LOST, detail=_why(exc))
+
+    async def _listen(self, link: _Link) -> None:
+        try:
+            while True:
+                reply = await link.pubsub.get_message(timeout=None)
+                if reply is not None and reply.get("type") == "message":
+                    await self._arrived(link, reply["data"])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._lost(link, exc)
+
+    async def _arrived(self, link: _Link, raw: bytes) -> None:
+        message = decode(raw)
+        if message is None:
+            self.stats.malformed += 1
+            logger.debug("%s: ignored a message that is not a RedisHub's", self.publisher)
+            return
+        publisher, epoch, seq, payload = message
+        if publisher == self.publisher and epoch == self.epoch:
+            event, missed = Event.OWN_MESSAGE, 0
+        else:
+            event, missed = classify(self._peers.get(publisher), epoch, seq)
+        if self._link is not link:  # pragma: no cover - a dropped link's last read
+            return
+        row = self._feed(event, detail=f"{publisher} #{seq}")
+        for effect in row.effects:
+            if effect is Effect.REPORT_GAP:
+                self.stats.missed += missed
+                self.stats.gaps += 1
+                await self._report(publisher, missed)
+            elif effect is Effect.DELIVER_REMOTE:
+                self._peers[publisher] = (epoch, seq)
+                self.stats.received += 1
+                await self.hub.broadcast(payload)
+            elif effect is Effect.DISCARD:
+                self.stats.duplicates += 1
+
+    async def _report(self, publisher: str, missed: int) -> None:
+        if self.on_gap is None:
+            return
+        try:
+            result = self.on_gap(publisher, missed)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            self.stats.hook_errors += 1
+            logger.error("%s: on_gap raised", self.publisher, exc_info=True)
+
+    def _enqueue(self, frame: bytes) -> asyncio.Future[bool]:
+        link = self._link
+        assert link is not None  # publish is performed in CONNECTED only
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        link.queue.append((frame, future))
+        link.wake.set()
+        return future
+
+    async def _publish(self, link: _Link) -> None:
+        try:
+            while True:
+                if not link.queue:
+                    link.wake.clear()
+                    try:
+                        async with asyncio.timeout(self.ping_interval or None):
+                            await link.wake.wait()
+                    except TimeoutError:
+                        await link.client.ping()
+                        continue
+                batch = list(link.queue)
+                link.queue.clear()
+                link.sending = batch
+                pipe = link.client.pipeline(transaction=False)
+                for frame, _ in batch:
+                    pipe.publish(self.channel, frame)
+                await pipe.execute()
+                link.sending = []
+                for _, future in batch:
+                    if not future.done():
+                        self.stats.published += 1
+                        future.set_result(True)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._lost(link, exc)
+
+    def _count_attempt(self) -> None:
+        self.attempts += 1
+
+    def _reset_attempts(self) -> None:
+        self.attempts = 0
+
+    def _arm_backoff(self) -> None:
+        delay = self.next_delay()
+        self.last_delay = delay
+        logger.info("%s: next attempt in %.3f s (%d failed)", self.publisher, delay, self.attempts)
+        self._backoff = asyncio.get_running_loop().call_later(delay, self._backoff_fired)
+
+    def _backoff_fired(self) -> None:
+        self._backoff = None
+        if self.state is State.BACKOFF:
+            self._feed(Event.BACKOFF_ELAPSED)
+
+    def _cancel_backoff(self) -> None:
+        if self._backoff is not None:
+            self._backoff.cancel()
+            self._backoff = None
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+_Handler = Callable[[RedisHub], None]
+
+#: The effects the engine performs when a row carries them.
+_EFFECTS: Final[Mapping[Effect, _Handler]] = MappingProxyType(
+    {
+        Effect.ATTEMPT: RedisHub._attempt,
+        Effect.CANCEL_ATTEMPT: RedisHub._cancel_attempt,
+        Effect.ADOPT_LINK: RedisHub._adopt,
+        Effect.DROP_LINK: RedisHub._drop,
+        Effect.COUNT_ATTEMPT: RedisHub._count_attempt,
+        Effect.RESET_ATTEMPTS: RedisHub._reset_attempts,
+        Effect.ARM_BACKOFF_TIMER: RedisHub._arm_backoff,
+        Effect.CANCEL_BACKOFF_TIMER: RedisHub._cancel_backoff,
+    }
+)
+
+#: Effects an operation performs itself, in its row's order.
+_PERFORMED_BY: Final = {
+    Effect.DELIVER_LOCAL: "broadcast(): the local Hub's broadcast",
+    Effect.PUBLISH: "broadcast(): queued for the link's publisher task",
+    Effect.COUNT_LOST: "broadcast(): stats.lost",
+    Effect.DELIVER_REMOTE: "the listener: the local Hub's broadcast",
+    Effect.REPORT_GAP: "the listener: on_gap(publisher, missed)",
+    Effect.DISCARD: "the listener: stats.duplicates",
+}
+
+
+def _effect_handlers() -> dict[Effect, tuple[str, ...]]:
+    handlers: dict[Effect, list[str]] = {}
+    for effect in _EFFECTS:
+        handlers.setdefault(effect, []).append("performed by RedisHub (_EFFECTS)")
+    for effect, who in _PERFORMED_BY.items():
+        handlers.setdefault(effect, []).append(who)
+    for event, effects in OPERATION_OUTCOMES.items():
+        for effect in effects:
+            handlers.setdefault(effect, []).append(f"outcome of {event.value}")
+    return {e: tuple(w) for e, w in handlers.items()}
+
+
+#: Every effect the link runtime handles, with who handles it.
+EFFECT_HANDLERS: Final[Mapping[Effect, tuple[str, ...]]] = MappingProxyType(_effect_handlers())
