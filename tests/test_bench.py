@@ -49,6 +49,8 @@ ROWS = (
     "11d",
     "11e",
     "11f",
+    "12a",
+    "12b",
 )
 FIGURES = {
     "1a": "send throughput, 64 B",
@@ -84,6 +86,8 @@ FIGURES = {
     "11d": "tornado sender CPU per message, 16 KiB",
     "11e": "tornado churn",
     "11f": "tornado client CPU per connection",
+    "12a": "cross-process broadcast latency p50",
+    "12b": "cross-process broadcast latency p99",
 }
 
 
@@ -126,11 +130,11 @@ def test_bench_only_runs_the_figures_named() -> None:
     keys = re.findall(r"^(\d+[a-z]?)\s", done.stdout, re.M)
     assert keys == [k for k in ROWS if k[:2] in ("10", "11")], done.stdout
     refused = subprocess.run(
-        [sys.executable, "-m", "wsstate_tools", "bench", "--only", "12"],
+        [sys.executable, "-m", "wsstate_tools", "bench", "--only", "13"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert refused.returncode == 2, refused.stdout + refused.stderr
-    assert "figure numbers are 1 to 11" in refused.stderr, refused.stderr
+    assert "figure numbers are 1 to 12" in refused.stderr, refused.stderr

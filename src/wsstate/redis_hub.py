@@ -198,8 +198,9 @@ class RedisHub:
     subscribed to ``channel`` through Redis (at most once; the numbers they miss
     are reported to their ``on_gap``). ``publisher`` names this process on the
     channel (default ``host:pid:random``; unique per process); ``timeout`` bounds
-    each attempt and each publish; the backoff is the reconnecting client's.
-    Requires redis-py (``pip install 'wsstate[redis]'``).
+    each attempt and each publish; the backoff is the reconnecting client's;
+    ``rng`` (a seeded ``random.Random``) is for tests. Requires redis-py
+    (``pip install 'wsstate[redis]'``).
     """
 
     def __init__(
@@ -214,7 +215,7 @@ class RedisHub:
         backoff_max: float = 10.0,
         timeout: float = 5.0,
         ping_interval: float = 5.0,
-        rng: random.Random | None = None,
+        rng: Any = None,
     ) -> None:
         import importlib.util
 
@@ -246,7 +247,7 @@ class RedisHub:
         self.backoff_max = float(backoff_max)
         self.timeout = float(timeout)
         self.ping_interval = float(ping_interval)
-        self.rng = rng or random.Random()
+        self.rng: random.Random = rng or random.Random()
         self.hub = Hub()
         """The local members."""
         self.state: State = INITIAL

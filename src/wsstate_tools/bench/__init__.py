@@ -50,6 +50,11 @@ The figures (DESIGN.md, section 6):
     clients in the peer), churn and the client's CPU per connection (the
     framework's client against the peer's sink). Skipped with a note when the
     framework is not installed.
+12. broadcast across processes (:mod:`.redis_fanout`): the latency, p50 and
+    p99, from one worker's broadcast to each of N connections spread over three
+    worker processes, :class:`wsstate.RedisHub` vs the broadcaster library's
+    Redis backend, through the same real redis-server. Skipped with a note when
+    redis-server or broadcaster is missing.
 
 All connections use ``compression=None``: compression would add the same cost
 to both variants and hide the guard's. ``--quick`` runs everything scaled down
@@ -83,6 +88,7 @@ from .fuzz_verify import _fuzz_and_verify
 from .imports import _import_time
 from .memory import _memory
 from .reconnect import _reconnect
+from .redis_fanout import _redis_fanout
 from .send import _send_throughput
 from .sessions import _sessions
 from .tornado_figure import _tornado_figures
@@ -155,6 +161,7 @@ async def run(
         ("9. reconnect: herd and accept-then-close", lambda: _reconnect(s)),
         ("10. aiohttp: send throughput and churn", lambda: _aiohttp_figures(s, notes)),
         ("11. tornado: send throughput and churn", lambda: _tornado_figures(s, notes)),
+        ("12. broadcast across processes through Redis", lambda: _redis_fanout(s, notes)),
     ]
     if only is not None:
         steps = [step for step in steps if int(step[0].split(".", 1)[0]) in only]
@@ -203,7 +210,7 @@ def _figure_numbers(text: str) -> frozenset[int]:
 
 
 #: The figures run() measures, numbered 1 to this.
-FIGURE_COUNT = 11
+FIGURE_COUNT = 12
 
 
 def main(args: argparse.Namespace) -> int:

@@ -176,6 +176,13 @@ async def _worker(args: argparse.Namespace) -> None:
 
         bc = Broadcast(args.redis)
         await bc.connect()
+        # One subscription held for the worker's life, then the listener woken again:
+        # broadcaster 0.3.1's listener checks pubsub.subscribed before the SUBSCRIBE
+        # was sent, finds it False, and waits for good (nothing is ever delivered).
+        keeper = bc.subscribe(args.channel)
+        await keeper.__aenter__()
+        await asyncio.sleep(0.05)
+        bc._backend._ready.set()
 
     async def control(ws: ServerConnection) -> None:
         async for raw in ws:
