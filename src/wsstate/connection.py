@@ -90,6 +90,7 @@ import inspect
 import logging
 import math
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -140,6 +141,11 @@ _TRANSMIT: Final = Effect.TRANSMIT
 _DROP: Final = Effect.DROP
 _RETURN_TRUE: Final = Effect.RETURN_TRUE
 _RAISE_INVALID_STATE: Final = Effect.RAISE_INVALID_STATE
+
+#: What a broadcast's send did (``GuardedConnection._send_nowait``, ``BroadcastResult``).
+SENT_NOW: Final = 0
+QUEUED: Final = 1
+DROPPED: Final = 2
 
 # GuardedConnection._flags: the facts already fed (rule 4), a recv() waiting.
 _FED_LIBRARY_CLOSE: Final = 1
@@ -331,6 +337,7 @@ class GuardedConnection:
 
     __slots__ = (
         "__weakref__",
+        "_backlog",
         "_callbacks",
         "_closed_event",
         "_data",
@@ -372,6 +379,8 @@ class GuardedConnection:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._flags = 0
         self._data: dict[str, Any] | None = None  # created on first use: conn.data
+        # A broadcast's writes still waiting (slow reader), in order; None when none.
+        self._backlog: deque[Awaitable[None]] | None = None
         counters.guarded += 1
         # Timers armed while the connection is being set up are created once it
         # is: the initial open timer of a connection that is already open is
@@ -588,6 +597,55 @@ class GuardedConnection:
             return False
         self.stats.sent += 1
         return True
+
+    def _send_nowait(self, data: Data, limit: int) -> int:
+        """A broadcast's send: never waits (:meth:`wsstate.Hub.broadcast`).
+
+        Returns :data:`SENT_NOW` (written), :data:`QUEUED` (written behind a full
+        buffer, or handed to an asynchronous transport: the member's backlog
+        finishes it, in order, under ``write_timeout``) or :data:`DROPPED` (the
+        table dropped it, the transport failed, or the backlog already holds
+        ``limit`` writes). The backlog is the slow-reader policy on this
+        connection's own time: a write that waits longer than ``write_timeout``
+        is the table's ``transport_stalled`` (OPEN: Close 1008), and what is
+        still queued behind it is dropped.
+        """
+        backlog = self._backlog
+        if backlog is not None and len(backlog) >= limit:
+            self.stats.dropped += 1
+            counters.dropped += 1
+            return DROPPED
+        outcome = self._start_send(data)
+        if outcome is True:
+            return SENT_NOW
+        if outcome is False:
+            return DROPPED
+        if backlog is None:
+            backlog = self._backlog = deque()
+            self._spawn(self._drain_backlog(backlog))
+        backlog.append(outcome)
+        return QUEUED
+
+    async def _drain_backlog(self, backlog: deque[Awaitable[None]]) -> None:
+        # One task per member with a backlog (only while it has one): each write
+        # awaited in order, each within write_timeout (_finish_send feeds the
+        # stall to the table); after a failure the rest is dropped, never written
+        # out of order.
+        try:
+            while backlog:
+                ok = await self._finish_send(backlog[0])
+                backlog.popleft()
+                if not ok:
+                    break
+        finally:
+            if self._backlog is backlog:
+                self._backlog = None
+            while backlog:
+                pending = backlog.popleft()
+                if inspect.iscoroutine(pending):
+                    pending.close()
+                self.stats.dropped += 1
+                counters.dropped += 1
 
     def send_threadsafe(self, data: Data) -> bool:
         """Queue a message from any thread (the loop's included); never raises for closure.

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from .adapters.base import Data
 from .closecodes import validate_close
-from .connection import _DATA_TYPES, _STR_BYTES, GuardedConnection
+from .connection import _DATA_TYPES, _STR_BYTES, QUEUED, SENT_NOW, GuardedConnection
 
 logger: Final = logging.getLogger("wsstate")
 #: Broadcasts queued by broadcast_threadsafe, kept until they finish.
@@ -30,10 +30,18 @@ __all__ = ["BroadcastResult", "Hub"]
 
 @dataclass(frozen=True, slots=True)
 class BroadcastResult:
-    """What one broadcast did: messages sent and connections that could not take it."""
+    """What one broadcast did, one count per member of its snapshot.
+
+    ``sent``: written at once. ``queued``: the member's write buffer was full
+    (or its transport is asynchronous): the message waits on the member's own
+    bounded path and goes out in order, unless the member is closed as a slow
+    reader first (its ``stats`` count the outcome). ``dropped``: not sent (the
+    member was closing or closed, failed, or its backlog was full).
+    """
 
     sent: int
     dropped: int
+    queued: int = 0
 
 
 class Hub:
@@ -55,7 +63,12 @@ class Hub:
     a moment old.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_queue: int = 16) -> None:
+        if isinstance(max_queue, bool) or not isinstance(max_queue, int) or max_queue < 1:
+            raise ValueError(f"max_queue must be a positive int, not {max_queue!r}")
+        #: Writes a slow member may have waiting (its backlog) before a broadcast
+        #: drops the message for it instead.
+        self.max_queue = max_queue
         self._members: dict[GuardedConnection, None] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -157,38 +170,50 @@ class Hub:
         return conn in self._members
 
     async def broadcast(self, data: Data) -> BroadcastResult:
-        """Send ``data`` to every member at the time of the call; never raises for closure.
+        """Send ``data`` to every member at the time of the call; never waits, never raises
+        for closure.
+
+        The call returns without waiting on any member, so its duration depends
+        on the number of members, never on one member's reader. The slow-reader
+        policy, per member: a member whose write buffer is full takes the
+        message on its own bounded path (its *backlog*: at most
+        :attr:`max_queue` writes waiting, each within its ``write_timeout``);
+        a write that waits longer is the table's ``transport_stalled``: the
+        member is closed with 1008 "slow reader" (one WARNING) and what it still
+        had queued is dropped. With a full backlog the member misses the
+        message (dropped). Each member receives the broadcasts it receives in
+        the order they were made, each message whole (a frame is written at
+        once or not at all).
 
         Raises :class:`TypeError` for a payload that is neither ``str`` nor
         bytes-like. An exception other than closure from one member (API misuse:
         a member not yet accepted) is raised after every member was tried.
         """
+        return self._broadcast(data)
+
+    def _broadcast(self, data: Data) -> BroadcastResult:
         if not isinstance(data, _DATA_TYPES):
             raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
         self._check_loop("broadcast")
         payload = data if isinstance(data, _STR_BYTES) else bytes(data)
-        members = list(self._members)
-        # Every member's send starts here, one after the other, nothing awaited in
-        # between: a send that finds room in the write buffer is done at once (a
+        # Every member's send happens here, one after the other, nothing awaited (a
         # task per connection would cost more than the send itself,
-        # docs/performance.md). Only the sends that have to wait for a slow reader
-        # are awaited, together, so that none holds up the others.
-        sent = 0
-        waiting: list[Coroutine[Any, Any, bool]] = []
+        # docs/performance.md); a write that has to wait joins its member's backlog.
+        limit = self.max_queue
+        sent = queued = 0
         error: Exception | None = None
+        members = list(self._members)
         for conn in members:
             try:
-                outcome = conn._start_send(payload)
+                outcome = conn._send_nowait(payload, limit)
             except Exception as exc:  # API misuse (send before accept): raised below
                 if error is None:
                     error = exc
                 continue
-            if outcome is True:
+            if outcome == SENT_NOW:
                 sent += 1
-            elif outcome is not False:
-                waiting.append(conn._finish_send(outcome))
-        if waiting:
-            sent += sum(await asyncio.gather(*waiting))
+            elif outcome == QUEUED:
+                queued += 1
         if error is not None:
             raise error
-        return BroadcastResult(sent, len(members) - sent)
+        return BroadcastResult(sent, len(members) - sent - queued, queued)
