@@ -57,6 +57,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Final
@@ -137,6 +138,28 @@ class _PongWaiter:
             raise TransportClosed
 
 
+class _CloseHook:
+    """What a guarded aiohttp socket's ``close`` becomes: the adapter's ``_close_called``,
+    reached through a weak reference (once the adapter is gone, aiohttp's own ``close``)."""
+
+    __slots__ = ("_native", "_ref", "_ws")
+
+    def __init__(self, transport: AiohttpTransport, ws: AiohttpWebSocket) -> None:
+        # Weak both ways: the socket holds this object, which must not hold it back.
+        self._ref = weakref.ref(transport)
+        self._ws = weakref.ref(ws)
+        self._native: Callable[..., Awaitable[bool]] = type(ws).close
+
+    def __call__(self, **kwargs: Any) -> Awaitable[bool]:
+        transport = self._ref()
+        if transport is not None:
+            return transport._close_called(**kwargs)
+        ws = self._ws()
+        assert ws is not None  # it is calling its close()
+        result: Awaitable[bool] = self._native(ws, **kwargs)
+        return result
+
+
 class AiohttpTransport(Transport):
     """An aiohttp WebSocket (server or client side) seen as a :class:`Transport`.
 
@@ -184,7 +207,8 @@ class AiohttpTransport(Transport):
         ws._heartbeat = None
         ws._cancel_heartbeat()
         self._native_close = ws.close
-        setattr(ws, "close", self._close_called)  # noqa: B010 - mypy: assigning a method
+        # Holds both weakly: no reference cycle (ws -> close -> transport -> ws).
+        setattr(ws, "close", _CloseHook(self, ws))  # noqa: B010 - mypy: assigning a method
         self._reader = self._spawn(self._read())
 
     # -- what GuardedConnection sees ------------------------------------------------
@@ -479,6 +503,12 @@ class AiohttpTransport(Transport):
         self._drain()
         if self._listener is not None:
             self._listener()
+            if self._lost:
+                # Nothing after the loss changes the connection's state: let go of
+                # its callbacks, so that no reference cycle (connection ->
+                # transport -> listener -> connection) waits for the garbage
+                # collector (docs/performance.md, figure 10).
+                self._listener = self._on_data = None
 
     def _drain(self) -> None:
         self._draining = True

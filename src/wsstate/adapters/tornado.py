@@ -357,6 +357,11 @@ class TornadoTransport(Transport):
             self._pings.clear()
         if self._listener is not None:
             self._listener()
+            if facts.lost:
+                # The closure is reported once (above): let go of the connection's
+                # callbacks, so that no reference cycle (connection -> transport ->
+                # listener -> connection) waits for the garbage collector.
+                self._listener = self._on_data = None
 
     def _release(self) -> None:
         """Let tornado's read loop go on (the connection is ending: no back-pressure)."""
