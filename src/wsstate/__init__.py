@@ -8,6 +8,7 @@ connection with :func:`guard` (or open one with :func:`connect`) and never see
 
 from __future__ import annotations
 
+from ._lifetime import close_all
 from .adapters.base import Request
 from .client import ClientStats, ReconnectingClient, reconnect
 from .closecodes import InvalidCloseArgs, InvalidCloseCode, InvalidCloseReason
@@ -84,6 +85,7 @@ __all__ = [
     "TimerHandle",
     "WSStateError",
     "__version__",
+    "close_all",
     "connect",
     "counters",
     "guard",

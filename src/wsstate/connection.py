@@ -67,13 +67,22 @@ mechanism, never a decision about a transition:
 7. *Threads*: ``send_threadsafe`` reads the ``app_send`` outcome of the state
    it sees from another thread and defers the real decision to the loop, where
    the same row applies again; a closed loop makes it return False.
-8. *Callbacks*: ``on_close`` registered after CLOSED runs soon (the
+8. *Lifetime*: a connection not yet CLOSED is listed under its event loop
+   (``_lifetime``); a loop closed under it (a loop per page, stopped and
+   closed with its connections open) ends it first by the ``app_abort`` row,
+   so it reaches CLOSED and ``on_close`` fires once. A send that waited on a
+   full buffer and was released by the transport's loss counts as dropped.
+   The broadcast's backlog (``_send_nowait``, :meth:`wsstate.Hub.broadcast`):
+   writes that wait for a slow reader, at most the hub's ``max_queue``, each
+   within ``write_timeout`` (rule 5); a message that finds the backlog full is
+   dropped.
+9. *Callbacks*: ``on_close`` registered after CLOSED runs soon (the
    notification already happened); a failing callback is logged at ERROR
    (the user's bug, not a closure) and does not stop the others.
-9. *Internal errors*: an event the table calls impossible is logged at ERROR
+10. *Internal errors*: an event the table calls impossible is logged at ERROR
    and raised (:class:`~wsstate.ImpossibleEvent`): an adapter bug, not a
    condition to absorb.
-10. *Adapters*: how a transport's native results and exceptions become facts
+11. *Adapters*: how a transport's native results and exceptions become facts
     (``TransportClosed``, :class:`~wsstate.adapters.base.Facts`) is each
     adapter's, documented in its module; the Starlette adapter's
     ``websocket.disconnect`` classification is the pure function
@@ -96,6 +105,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Protocol, cast, runtime_checkable
 
+from . import _lifetime
 from ._timers import Timer, call_later
 from .adapters.base import Data, Request, Transport, TransportClosed
 from .closecodes import InvalidCloseArgs, validate_close
@@ -398,6 +408,8 @@ class GuardedConnection:
         deferred, self._deferred = self._deferred, None
         for key, (delay, event) in deferred.items():
             self._arm(key, delay, event)
+        if self._m.state not in TERMINAL:
+            _lifetime.register(self._loop, self)
 
     # -- what is known ---------------------------------------------------------
 
@@ -913,6 +925,7 @@ class GuardedConnection:
         # Timers are cancelled by the rows that enter CLOSED, as the table says;
         # nothing is cancelled behind its back (a late one is absorbed by CLOSED).
         self._closed_event.set()
+        _lifetime.unregister(self._loop, self)
         counters.closed += 1
         closed_by = self._m.closed_by
         if closed_by is not None:

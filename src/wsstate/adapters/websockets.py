@@ -256,10 +256,16 @@ class WebsocketsTransport(Transport):
         return None
 
     async def _drain(self) -> None:
+        ws = self._ws
         try:
-            await self._ws.drain()
+            await ws.drain()
         except Exception:  # the connection was lost with an error meanwhile
             raise TransportClosed from None
+        if ws.connection_lost_waiter.done():
+            # websockets releases a waiting drain() without an error when the
+            # transport ends in order (our abort(), a timeout's): what was still
+            # buffered was discarded, so the message was not sent.
+            raise TransportClosed
         self._check_written()
 
     async def _send(self, data: Data) -> None:

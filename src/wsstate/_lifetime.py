@@ -1,0 +1,137 @@
+"""The guarded connections of each event loop: nothing is left open when a loop closes.
+
+A framework that runs a loop per page in a thread (Solara does) stops and
+closes that loop when the page goes, with its connections still OPEN: nothing
+would ever run their closure again, so they would never reach CLOSED and their
+``on_close`` would never fire. Every guarded connection not yet CLOSED is
+therefore listed here under its loop (one dictionary entry; it leaves the list
+when it reaches CLOSED), and the first connection on a loop wraps that loop's
+``close()`` (once per loop, not per connection): before the loop closes, each
+connection still listed is ended by the table's ``app_abort`` row (drop the
+transport, CLOSED, ``on_close`` once, DEBUG), then the loop runs a few more
+turns so that the transports end and the callbacks and tasks this started
+finish. A loop that cannot be wrapped (a loop type without instance
+attributes) is left alone.
+
+:func:`close_all` is the shutdown helper built on the same list: it closes every
+guarded connection of the running loop within a deadline, for servers that do
+not close their WebSockets themselves at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from .connection import GuardedConnection
+
+__all__ = ["close_all", "live", "register", "unregister"]
+
+#: Per loop: its guarded connections not yet CLOSED (insertion ordered).
+_Live = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict["GuardedConnection", None]]
+_LIVE: Final[_Live] = weakref.WeakKeyDictionary()
+#: Loop turns run after the aborts, before the loop really closes.
+_SETTLE_TURNS: Final = 8
+
+
+def register(loop: asyncio.AbstractEventLoop, conn: GuardedConnection) -> None:
+    """List ``conn`` under ``loop`` until it reaches CLOSED."""
+    conns = _LIVE.get(loop)
+    if conns is None:
+        conns = _LIVE[loop] = {}
+        _wrap_close(loop)
+    conns[conn] = None
+
+
+def unregister(loop: asyncio.AbstractEventLoop, conn: GuardedConnection) -> None:
+    """``conn`` reached CLOSED."""
+    conns = _LIVE.get(loop)
+    if conns is not None:
+        conns.pop(conn, None)
+
+
+def live(loop: asyncio.AbstractEventLoop) -> list[GuardedConnection]:
+    """The guarded connections of ``loop`` not yet CLOSED (a snapshot)."""
+    return list(_LIVE.get(loop, ()))
+
+
+class _Close:
+    """A loop's ``close()``, ending its connections first (module doc).
+
+    Holds the loop weakly: stored on the loop, a strong reference would be a cycle.
+    """
+
+    __slots__ = ("_close", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = weakref.ref(loop)
+        self._close = type(loop).close
+
+    def __call__(self) -> None:
+        loop = self._loop()
+        if loop is None:
+            return
+        if not loop.is_running() and not loop.is_closed():
+            _end_all(loop)
+        self._close(loop)
+
+
+def _wrap_close(loop: asyncio.AbstractEventLoop) -> None:
+    with contextlib.suppress(AttributeError, TypeError):
+        setattr(loop, "close", _Close(loop))  # noqa: B010 - mypy: method slot
+
+
+def _end_all(loop: asyncio.AbstractEventLoop) -> None:
+    conns = live(loop)
+    if not conns:
+        return
+    for conn in conns:
+        conn.abort()  # the table's app_abort row: CLOSED, on_close once
+    # The transports end (connection_lost), on_close coroutines and the
+    # handlers waiting for the closure finish: a few turns of the loop.
+    with contextlib.suppress(RuntimeError):  # another loop runs in this thread
+        loop.run_until_complete(_settle())
+
+
+async def _settle() -> None:
+    for _ in range(_SETTLE_TURNS):
+        await asyncio.sleep(0)
+
+
+async def close_all(code: int = 1001, reason: str = "", *, deadline: float | None = None) -> int:
+    """Close every guarded connection of the running loop; return how many this call closed.
+
+    For a server that does not close its WebSockets at shutdown. Each
+    connection's ``close(code, reason)`` runs concurrently (the table's
+    ``app_close`` row), so the whole takes at most one close timeout; with a
+    ``deadline`` (seconds), the connections not CLOSED by then are aborted (the
+    ``app_abort`` row), so it returns within the deadline whatever the peers
+    do. ``code`` and ``reason`` are validated first (an invalid one raises
+    :class:`~wsstate.InvalidCloseCode` / :class:`~wsstate.InvalidCloseReason`
+    and closes nothing). Connections on other loops are not touched.
+    """
+    from .closecodes import validate_close
+
+    validate_close(code, reason)
+    if deadline is not None:
+        from .connection import check_seconds
+
+        check_seconds("deadline", deadline, optional=False)
+    conns = live(asyncio.get_running_loop())
+    if not conns:
+        return 0
+    closing = [asyncio.ensure_future(conn.close(code, reason)) for conn in conns]
+    _, pending = await asyncio.wait(closing, timeout=deadline)
+    for conn in conns:
+        if not conn.closed:
+            conn.abort()
+    if pending:
+        await asyncio.wait(pending)
+    for task in closing:
+        error = task.exception()
+        if error is not None:  # not a closure (close() never raises one): a bug, raised
+            raise error
+    return sum(1 for task in closing if task.result() is True)

@@ -1,0 +1,65 @@
+"""A loop per page, stopped and closed with its connections OPEN (row 37).
+
+Frameworks that run an event loop per page in a thread (Solara) stop and close
+that loop when the page goes. Whatever is still OPEN on it must not be left
+behind: each guarded connection reaches CLOSED, its ``on_close`` fires once, no
+ERROR record, no call of the loop's exception handler, and the peer sees the
+connection end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from support.harness import Harness
+from support.transports import OtherLoop, Transport, host_in_other_loop
+
+from wsstate import ClosedBy, GuardedConnection, State
+
+
+@pytest.mark.scenario(37)
+async def test_37_a_loop_closed_under_an_open_connection_closes_it(
+    h: Harness, transport: Transport
+) -> None:
+    other = OtherLoop()
+    hosted = await host_in_other_loop(h, transport, other)
+    conn, peer = hosted.conn, hosted.peer
+    notified: list[GuardedConnection] = []
+    conn.on_close(notified.append)
+    assert conn.state is State.OPEN
+    # The page goes: its loop ends as asyncio.run ends one (tasks cancelled, then
+    # closed), with the connection still OPEN.
+    await hosted.stop()
+    assert conn.state is State.CLOSED
+    assert notified == [conn]
+    other.watch.assert_not_called()
+    await asyncio.wait_for(peer.wait_closed(), 2.0)
+
+
+@pytest.mark.scenario(37)
+async def test_37_a_loop_stopped_then_closed_directly(h: Harness, transport: Transport) -> None:
+    if transport.family == "asgi":
+        pytest.skip(
+            "the ASGI server runs in that loop: closing it without its shutdown "
+            "leaves uvicorn's own tasks pending (the first test covers ASGI)"
+        )
+    other = OtherLoop()
+    hosted = await host_in_other_loop(h, transport, other)
+    conn, peer = hosted.conn, hosted.peer
+    notified: list[GuardedConnection] = []
+    conn.on_close(notified.append)
+    assert conn.state is State.OPEN
+
+    def close_directly() -> None:
+        # No task cancelled, no shutdown of anything: loop.close() on a stopped loop.
+        other.loop.close()
+        other.watch.__exit__(None, None, None)
+
+    await asyncio.wrap_future(other._thread.submit(close_directly))
+    await asyncio.to_thread(other._thread.shutdown)
+    assert conn.state is State.CLOSED
+    assert conn.closed_by is ClosedBy.LOCAL
+    assert notified == [conn]
+    other.watch.assert_not_called()
+    await asyncio.wait_for(peer.wait_closed(), 2.0)

@@ -1,0 +1,94 @@
+"""Nothing lost at the end of a connection's life (issue 15, acceptance 3).
+
+Real websockets servers and clients on loopback: a send waiting on a full write
+buffer when the connection is aborted is reported as not sent, and
+:func:`wsstate.close_all` closes every guarded connection of a server within
+its deadline, unresponsive peers included. (A loop closed under open
+connections is scenario row 37, tests/scenarios/test_loop_per_page.py.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import time
+
+import pytest
+from support.harness import GUARD_DEFAULTS, WS_DEFAULTS, Harness, Role, eventually, port_of
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import ServerConnection
+
+import wsstate
+from wsstate import ClosedBy, ConnectionClosed, GuardedConnection, State
+
+
+@pytest.mark.parametrize("api", ["send", "try_send"])
+async def test_an_aborted_waiting_send_is_not_sent(h: Harness, role: Role, api: str) -> None:
+    pair = await h.pair(role, write_timeout=30.0, ping_interval=None)
+    raw = pair.conn.transport.connection  # type: ignore[attr-defined]
+    raw.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    assert pair.link is not None
+    pair.link.slow_reader(True, pair.out)  # the proxy stops reading what we send
+    # Fill every buffer on the way (kernel ones grow): a send that must wait.
+    chunk = random.Random(15).randbytes(256 * 1024)  # incompressible (permessage-deflate)
+    for _ in range(200):
+        sending = asyncio.create_task(getattr(pair.conn, api)(chunk))
+        await asyncio.sleep(0.02)
+        if not sending.done():
+            break
+        await sending
+    assert not sending.done()
+    written = pair.conn.stats.sent
+    assert pair.conn.abort() is True
+    if api == "send":
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(sending, 1.0)
+    else:
+        assert await asyncio.wait_for(sending, 1.0) is False
+    assert pair.conn.stats.sent == written
+    assert pair.conn.stats.dropped == 1
+    assert pair.conn.state is State.CLOSED
+    pair.link.slow_reader(False, pair.out)
+
+
+async def test_close_all_closes_a_thousand_connections_within_its_deadline(h: Harness) -> None:
+    h.wsstate_info = True  # none should need it, but a close timer may end one (INFO row)
+    n, unresponsive = 1000, 50
+    conns: list[GuardedConnection] = []
+    ready = asyncio.Event()
+
+    async def handler(ws: ServerConnection) -> None:
+        conn = wsstate.guard(ws, **{**GUARD_DEFAULTS, "close_timeout": 10.0})
+        h.track(conn)
+        conns.append(conn)
+        if len(conns) == n:
+            ready.set()
+        await conn.wait_closed()
+
+    server = await h.serve(handler)
+    url = f"ws://127.0.0.1:{port_of(server)}/"
+    clients: list[ClientConnection] = []
+    for _ in range(n // 100):
+        clients += await asyncio.gather(*(connect(url, **WS_DEFAULTS) for _client in range(100)))
+    await asyncio.wait_for(ready.wait(), 10.0)
+    # Some peers stop answering: their closing handshake would take the close timeout (10 s).
+    for client in clients[:unresponsive]:
+        client.transport.pause_reading()
+
+    deadline = 1.0
+    t0 = time.monotonic()
+    closed = await wsstate.close_all(1001, "shutdown", deadline=deadline)
+    elapsed = time.monotonic() - t0
+    assert closed == n
+    assert elapsed < deadline + 1.0, f"{elapsed:.2f} s"  # the close timeout is 10 s
+    assert all(conn.state is State.CLOSED for conn in conns)
+    assert all(conn.closed_by is ClosedBy.LOCAL for conn in conns)
+    assert all(conn.close_code == 1001 for conn in conns)
+    assert sum(conn.clean for conn in conns) >= n - unresponsive
+    assert await wsstate.close_all() == 0  # nothing left on this loop
+    for client in clients[:unresponsive]:
+        client.transport.abort()
+    await asyncio.gather(*(client.wait_closed() for client in clients))
+    await eventually(lambda: all(c.close_code is not None for c in clients[unresponsive:]))
+    assert all(c.close_code == 1001 for c in clients[unresponsive:])
