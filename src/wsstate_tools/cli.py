@@ -104,9 +104,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from . import demo
+    from . import demo_run
 
-    return demo.main(args)
+    return demo_run.main(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,6 @@ framework's own naive handler (:mod:`wsstate_tools.demo_frameworks`).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import gc
@@ -36,7 +35,7 @@ from wsstate.guard import guard
 from wsstate.hub import Hub
 from wsstate.testing.faultproxy import FaultProxy
 
-__all__ = ["DemoResult", "main", "run_variant"]
+__all__ = ["DemoResult", "run_variant", "storm_section"]
 
 log: Final = logging.getLogger("app")
 
@@ -344,11 +343,8 @@ async def _main() -> list[DemoResult]:
     return [naive, guarded]
 
 
-def main(args: argparse.Namespace | None = None) -> int:
-    """Run both variants and print the side-by-side table; exit 1 if wsstate logged an ERROR."""
-    # Keep the demo's own output readable: records are counted, not printed.
-    logging.getLogger().setLevel(logging.DEBUG)
-    logging.getLogger().handlers[:] = [logging.NullHandler()]
+def storm_section() -> int:
+    """Run both variants of the storm and print the side-by-side table; 1 if wsstate logged."""
     results = asyncio.run(_main())
     print()
     print(format_results(results))
@@ -359,10 +355,7 @@ def main(args: argparse.Namespace | None = None) -> int:
         print(f"wsstate column is not clean: first ERROR: {guarded.first_error}", file=sys.stderr)
         return 1
     print("wsstate: zero ERROR records, zero tracebacks, zero unretrieved task exceptions")
-    from .demo_frameworks import frameworks_section
-
-    frameworks = frameworks_section()
-    return solara_1013_section() or frameworks
+    return 0
 
 
 # -- Solara #1013 on Starlette and uvicorn ---------------------------------------------

@@ -35,7 +35,14 @@ from wsstate.connection import GuardedConnection
 from wsstate.guard import guard
 from wsstate.hub import Hub
 
-from .demo import CLOSE_TIMEOUT, PING_INTERVAL, PING_TIMEOUT, PUSH_INTERVAL, DemoResult
+from .demo import (
+    CLOSE_TIMEOUT,
+    PING_INTERVAL,
+    PING_TIMEOUT,
+    PUSH_INTERVAL,
+    DemoResult,
+    run_variant,
+)
 
 __all__ = [
     "FRAMEWORKS",
@@ -340,8 +347,6 @@ def frameworks_section() -> int:
     """Run the storm on each installed framework, naive and guarded, and print the table;
     1 if a wsstate column is not clean."""
     import sys
-
-    from .demo import run_variant
 
     print()
     print("the same storm on aiohttp and tornado: each framework's naive handler")
