@@ -380,13 +380,14 @@ class GuardedConnection:
         self.options = options or Options()
         self._m = Machine(name)
         self.stats = Stats()
-        self._closed_event = asyncio.Event()
-        self._callbacks: list[CloseCallback] = []
-        self._timers: dict[Effect, Timer] = {}
+        # Created on first use (memory: most connections never need them).
+        self._closed_event: asyncio.Event | None = None
+        self._callbacks: list[CloseCallback] | tuple[()] = ()
+        self._timers: dict[Effect, Timer] | None = None
         # The keepalive's timer while it waits for the next ping, its task while
         # a ping waits for the pong.
         self._keepalive: Timer | asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] | None = None
         self._flags = 0
         self._data: dict[str, Any] | None = None  # created on first use: conn.data
         # A broadcast's writes still waiting (slow reader), in order; None when none.
@@ -787,7 +788,7 @@ class GuardedConnection:
         outcome = _OUTCOMES[Event.APP_CLOSE][self._m.state]
         effects = self._handle(Event.APP_CLOSE, code, reason).effects
         if Effect.WAIT_CLOSED in effects:
-            await self._closed_event.wait()
+            await self.wait_closed()
         return outcome is _RETURN_TRUE
 
     def abort(self) -> bool:
@@ -798,7 +799,12 @@ class GuardedConnection:
 
     async def wait_closed(self) -> None:
         """Return once the connection is CLOSED."""
-        await self._closed_event.wait()
+        if self._m.state in TERMINAL:
+            return
+        event = self._closed_event
+        if event is None:
+            event = self._closed_event = asyncio.Event()
+        await event.wait()
 
     def on_close(self, callback: CloseCallback) -> None:
         """Call ``callback(connection)`` once, when the connection becomes CLOSED.
@@ -815,7 +821,11 @@ class GuardedConnection:
         if self._m.state in TERMINAL:
             self._loop.call_soon(self._run_callback, callback)
         else:
-            self._callbacks.append(callback)
+            callbacks = self._callbacks
+            if isinstance(callbacks, list):
+                callbacks.append(callback)
+            else:
+                self._callbacks = [callback]
 
     # -- the engine ----------------------------------------------------------------
 
@@ -868,17 +878,22 @@ class GuardedConnection:
         if self._deferred is not None:  # still being set up
             self._deferred[key] = (delay, event)
             return
-        self._timers[key] = call_later(self._loop, delay, self._fire, key, event)
+        timers = self._timers
+        if timers is None:
+            timers = self._timers = {}
+        timers[key] = call_later(self._loop, delay, self._fire, key, event)
 
     def _cancel(self, key: Effect) -> None:
         if self._deferred is not None:
             self._deferred.pop(key, None)
-        handle = self._timers.pop(key, None)
+        timers = self._timers
+        handle = timers.pop(key, None) if timers is not None else None
         if handle is not None:
             handle.cancel()
 
     def _fire(self, key: Effect, event: Event) -> None:
-        self._timers.pop(key, None)
+        if self._timers is not None:
+            self._timers.pop(key, None)
         with contextlib.suppress(ImpossibleEvent):  # logged at ERROR by _handle
             self._handle(event)
 
@@ -924,14 +939,15 @@ class GuardedConnection:
     def _notify_closed(self) -> None:
         # Timers are cancelled by the rows that enter CLOSED, as the table says;
         # nothing is cancelled behind its back (a late one is absorbed by CLOSED).
-        self._closed_event.set()
+        if self._closed_event is not None:
+            self._closed_event.set()
         _lifetime.unregister(self._loop, self)
         counters.closed += 1
         closed_by = self._m.closed_by
         if closed_by is not None:
             attribute = _CLOSED_BY_COUNTER[closed_by]
             setattr(counters, attribute, getattr(counters, attribute) + 1)
-        callbacks, self._callbacks = self._callbacks, []
+        callbacks, self._callbacks = self._callbacks, ()
         for callback in callbacks:
             self._run_callback(callback)
 
@@ -959,12 +975,16 @@ class GuardedConnection:
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = self._loop.create_task(coro)
-        self._tasks.add(task)
+        tasks = self._tasks
+        if tasks is None:
+            tasks = self._tasks = set()
+        tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
+        if self._tasks is not None:
+            self._tasks.discard(task)
         if task.cancelled():
             return
         exc = task.exception()

@@ -80,10 +80,62 @@ class _SafeAbort:
 
 def _guarded_already(ws: Connection) -> bool:
     """True if ``ws`` was wrapped by a WebsocketsTransport before (live or lost)."""
-    return "process_event" in vars(ws) or isinstance(
+    return ws in _WIRED or isinstance(
         vars(ws.transport).get("abort") if hasattr(ws.transport, "__dict__") else None,
         _SafeAbort,
     )
+
+
+#: Guarded connections not yet lost, and their transport: how the wired class's
+#: methods find whom to tell (one dictionary entry per connection).
+_WIRED: Final[dict[Connection, WebsocketsTransport]] = {}
+#: Per websockets connection class, its wired subclass.
+_WIRED_CLASSES: Final[dict[type[Connection], type[Connection]]] = {}
+
+
+def _ignore() -> None:
+    """The listeners of a transport once its connection is lost."""
+
+
+def _wired_class(cls: type[Connection]) -> type[Connection]:
+    """``cls`` with data_received, process_event and connection_lost reporting to the table."""
+    wired = _WIRED_CLASSES.get(cls)
+    if wired is not None:
+        return wired
+
+    class Wired(cls):  # type: ignore[valid-type,misc]
+        _wsstate_wired = True
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            t = _WIRED.get(self)
+            if t is not None and t._protocol.state is not _OPEN:
+                t._listener()
+
+        def process_event(self, event: Any) -> None:
+            super().process_event(event)
+            if isinstance(event, Frame) and event.opcode in DATA_OPCODES and event.fin:
+                t = _WIRED.get(self)
+                if t is not None:
+                    t._on_data()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            super().connection_lost(exc)
+            # Nothing is received any more: the connection leaves _WIRED, so
+            # nothing of wsstate keeps it alive (freed by reference counting).
+            # The transport lets go of the listeners (bound methods of the
+            # guarded connection, which holds the transport: a cycle otherwise).
+            t = _WIRED.pop(self, None)
+            if t is not None:
+                listener = t._listener
+                t._listener = t._on_data = _ignore
+                listener()
+
+    Wired.__name__ = cls.__name__
+    Wired.__qualname__ = cls.__qualname__
+    Wired.__module__ = cls.__module__
+    _WIRED_CLASSES[cls] = Wired
+    return Wired
 
 
 class _PongWaiter:
@@ -121,7 +173,16 @@ class WebsocketsTransport(Transport):
     through websockets' ``send()``, which waits or raises as it documents.
     """
 
-    __slots__ = ("_close_started", "_protocol", "_transport", "_ws", "loop", "requested_close")
+    __slots__ = (
+        "_close_started",
+        "_listener",
+        "_on_data",
+        "_protocol",
+        "_transport",
+        "_ws",
+        "loop",
+        "requested_close",
+    )
 
     def __init__(self, ws: Connection) -> None:
         if _guarded_already(ws):
@@ -142,37 +203,21 @@ class WebsocketsTransport(Transport):
         # websockets has no callback for "a message arrived", "a Close frame
         # arrived" or "I failed the connection". All happen while it processes
         # incoming bytes: data_received() parses them and calls process_event()
-        # once per frame. Wrapping these two methods of this instance lets the
-        # table see each message and the peer's Close as they arrive (so sends
-        # fail fast and the close timer starts then), not at the next operation.
-        # The loss of the connection completes connection_lost_waiter.
+        # once per frame. The connection's class becomes a subclass (made once
+        # per class, _wired_class) whose data_received(), process_event() and
+        # connection_lost() also tell the table, through this transport (found
+        # in _WIRED), so sends fail fast and the close timer starts as things
+        # happen, not at the next operation. No attribute is added to the
+        # connection itself: an instance attribute would turn its shared-key
+        # __dict__ into a dict of its own, 1.5 KB per connection
+        # (docs/performance.md, memory).
+        self._listener = listener
+        self._on_data = on_data
         ws = self._ws
-        protocol = self._protocol
-        received = ws.data_received
-        process = ws.process_event
-
-        def data_received(data: bytes) -> None:
-            received(data)
-            if protocol.state is not _OPEN:
-                listener()
-
-        def process_event(event: Any) -> None:
-            process(event)
-            if isinstance(event, Frame) and event.opcode in DATA_OPCODES and event.fin:
-                on_data()
-
-        def lost(_: object) -> None:
-            # Nothing is received any more: unwrap, so that the connection is
-            # not part of a reference cycle (ws -> wrapper -> listener -> ws)
-            # that only the garbage collector would free (docs/performance.md).
-            ws.__dict__.pop("data_received", None)
-            ws.__dict__.pop("process_event", None)
-            listener()
-
-        # setattr: mypy forbids assigning to a method.
-        setattr(ws, "data_received", data_received)  # noqa: B010
-        setattr(ws, "process_event", process_event)  # noqa: B010
-        ws.connection_lost_waiter.add_done_callback(lost)
+        _WIRED[ws] = self
+        cls = type(ws)
+        if not getattr(cls, "_wsstate_wired", False):
+            ws.__class__ = _wired_class(cls)
 
     @property
     def connection(self) -> Connection:
