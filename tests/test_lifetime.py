@@ -81,7 +81,9 @@ async def test_close_all_closes_a_thousand_connections_within_its_deadline(h: Ha
     closed = await wsstate.close_all(1001, "shutdown", deadline=deadline)
     elapsed = time.monotonic() - t0
     assert closed == n
-    assert elapsed < deadline + 1.0, f"{elapsed:.2f} s"  # the close timeout is 10 s
+    # Without the deadline the unresponsive peers hold it for the close timeout (10 s);
+    # the slack is for a loaded 2-core machine closing 1,000 connections.
+    assert elapsed < deadline + 4.0, f"{elapsed:.2f} s"
     assert all(conn.state is State.CLOSED for conn in conns)
     assert all(conn.closed_by is ClosedBy.LOCAL for conn in conns)
     assert all(conn.close_code == 1001 for conn in conns)

@@ -117,7 +117,7 @@ async def close_all(code: int = 1001, reason: str = "", *, deadline: float | Non
 
     validate_close(code, reason)
     if deadline is not None:
-        from .connection import check_seconds
+        from ._checks import check_seconds
 
         check_seconds("deadline", deadline, optional=False)
     conns = live(asyncio.get_running_loop())

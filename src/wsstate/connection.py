@@ -97,7 +97,6 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import math
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
@@ -106,6 +105,7 @@ from types import MappingProxyType
 from typing import Any, Final, Protocol, cast, runtime_checkable
 
 from . import _lifetime
+from ._checks import check_seconds
 from ._timers import Timer, call_later
 from .adapters.base import Data, Request, Transport, TransportClosed
 from .closecodes import InvalidCloseArgs, validate_close
@@ -115,7 +115,6 @@ from .errors import (
     ConcurrentRecv,
     ConnectionClosed,
     ImpossibleEvent,
-    InvalidOption,
     InvalidState,
 )
 from .machines.connection import TABLE, TERMINAL, Effect, Event, Row, State
@@ -221,24 +220,6 @@ class Options:
             check_seconds(name, getattr(self, name), optional=False)
         for name in ("ping_interval", "write_timeout", "open_timeout"):
             check_seconds(name, getattr(self, name), optional=True)
-
-
-def check_seconds(name: str, value: object, *, optional: bool) -> None:
-    """Check a timeout option: a finite positive int or float (or None if ``optional``).
-
-    Raises :class:`~wsstate.InvalidOption` naming the option (also a
-    :class:`TypeError` for a value that is not a number: a bool, a string). A
-    NaN or infinite delay is refused here, before it can reach a timer: a timer
-    that never falls due would also hold up every timer of the same delay
-    queued after it (``_timers``).
-    """
-    if value is None and optional:
-        return
-    what = "a positive number of seconds" + (" or None" if optional else "")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidOption.wrong_type(name, f"{name} must be {what}, not {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise InvalidOption(name, f"{name} must be {what}, not {value!r}")
 
 
 @dataclass(slots=True)
