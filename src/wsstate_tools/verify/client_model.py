@@ -61,7 +61,7 @@ from typing import Final, NamedTuple
 from ..spec import Row, Spec
 from .model import Bad, Kind
 from .report import Replay, Result
-from .search import _follow, _ordered, _safety, _unexercised, _violation, explore
+from .search import check_composed, replay_composed
 
 __all__ = [
     "ATTEMPT_ENDS",
@@ -386,43 +386,22 @@ def check_client(spec: Spec, bounds: ClientBounds | None = None) -> Result:
     """Explore every reachable state of the client composition; check :data:`CLIENT_PROPERTIES`."""
     started = time.perf_counter()
     model = ClientModel(spec, bounds)
-    g = explore(model)
-    found = _safety(model, g, clean=False, alone=False)
-    first = next((i for i, w in enumerate(g.worlds) if model.stuck(w)), None)
-    if first is not None:
-        found["no_deadlock"] = _violation(
-            model,
-            g,
-            "no_deadlock",
-            f"client waits in {g.worlds[first].state} for nothing: no attempt, connection, "
-            "flush or timer",
-            first,
-        )
-    exercised, unexercised = _unexercised(spec, model.fired)
-    return Result(
-        spec_path=spec.path,
-        bounds=None,
-        violations=_ordered(found, CLIENT_PROPERTIES),
-        states=len(g.worlds),
-        transitions=g.transitions,
-        clean_states=0,
-        clean_transitions=0,
-        seconds=time.perf_counter() - started,
-        rows_exercised=exercised,
-        rows_unexercised=unexercised,
-        properties=CLIENT_PROPERTIES,
-        model=f"the client with a server that accepts, refuses, closes or vanishes, and timers "
+    return check_composed(
+        spec,
+        model,
+        CLIENT_PROPERTIES,
+        stuck="no_deadlock",
+        stuck_message=lambda w: (
+            f"client waits in {w.state} for nothing: no attempt, connection, flush or timer"
+        ),
+        describe=f"the client with a server that accepts, refuses, closes or vanishes, and timers "
         f"({model.bounds})",
+        started=started,
     )
 
 
 def replay_client(spec: Spec, steps: Sequence[str], bounds: ClientBounds | None = None) -> Replay:
     """Follow labels ``steps`` through the client composition; report what breaks."""
-    model = ClientModel(spec, bounds)
-    w, taken, stop = _follow(model, steps)
-    if stop is not None:
-        return stop
-    if model.stuck(w):
-        why = "no_deadlock: the client waits for nothing"
-        return Replay(tuple(taken), ("no_deadlock",), (why,))
-    return Replay(tuple(taken), (), ())
+    return replay_composed(
+        ClientModel(spec, bounds), steps, stuck="no_deadlock", why="the client waits for nothing"
+    )

@@ -66,7 +66,7 @@ from typing import Final, NamedTuple
 from ..spec import Row, Spec
 from .model import Bad, Kind
 from .report import Replay, Result
-from .search import _follow, _ordered, _safety, _unexercised, _violation, explore
+from .search import check_composed, replay_composed
 
 __all__ = [
     "LINK_PROPERTIES",
@@ -385,43 +385,23 @@ def check_link(spec: Spec, bounds: LinkBounds | None = None) -> Result:
     """Explore every reachable state of the link composition; check :data:`LINK_PROPERTIES`."""
     started = time.perf_counter()
     model = LinkModel(spec, bounds)
-    g = explore(model)
-    found = _safety(model, g, clean=False, alone=False)
-    first = next((i for i, w in enumerate(g.worlds) if model.stuck(w)), None)
-    if first is not None:
-        found["no_dead_listener"] = _violation(
-            model,
-            g,
-            "no_dead_listener",
-            f"link waits in {g.worlds[first].state} for nothing: no attempt, no live link, "
-            "no timer (its listener is dead for good)",
-            first,
-        )
-    exercised, unexercised = _unexercised(spec, model.fired)
-    return Result(
-        spec_path=spec.path,
-        bounds=None,
-        violations=_ordered(found, LINK_PROPERTIES),
-        states=len(g.worlds),
-        transitions=g.transitions,
-        clean_states=0,
-        clean_transitions=0,
-        seconds=time.perf_counter() - started,
-        rows_exercised=exercised,
-        rows_unexercised=unexercised,
-        properties=LINK_PROPERTIES,
-        model=f"the link with a broker that drops it, restarts, loses and doubles messages, a "
+    return check_composed(
+        spec,
+        model,
+        LINK_PROPERTIES,
+        stuck="no_dead_listener",
+        stuck_message=lambda w: (
+            f"link waits in {w.state} for nothing: no attempt, no live link, "
+            "no timer (its listener is dead for good)"
+        ),
+        describe=f"the link with a broker that drops it, restarts, loses and doubles messages, a "
         f"remote publisher and the backoff timer ({model.bounds})",
+        started=started,
     )
 
 
 def replay_link(spec: Spec, steps: Sequence[str], bounds: LinkBounds | None = None) -> Replay:
     """Follow labels ``steps`` through the link composition; report what breaks."""
-    model = LinkModel(spec, bounds)
-    w, taken, stop = _follow(model, steps)
-    if stop is not None:
-        return stop
-    if model.stuck(w):
-        why = "no_dead_listener: the link waits for nothing"
-        return Replay(tuple(taken), ("no_dead_listener",), (why,))
-    return Replay(tuple(taken), (), ())
+    return replay_composed(
+        LinkModel(spec, bounds), steps, stuck="no_dead_listener", why="the link waits for nothing"
+    )

@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Generic, Protocol, TypeVar
 
@@ -31,7 +31,16 @@ from .machine import WELLFORMED, MachineModel
 from .model import PROPERTIES, ROLES, Bad, Bounds, Kind, Model
 from .report import Replay, Result, Step, Violation
 
-__all__ = ["check", "check_machine", "explore", "replay", "replay_machine"]
+__all__ = [
+    "Composed",
+    "check",
+    "check_composed",
+    "check_machine",
+    "explore",
+    "replay",
+    "replay_composed",
+    "replay_machine",
+]
 
 S = TypeVar("S", bound=Hashable)
 
@@ -46,6 +55,17 @@ class System(Protocol[S]):
     ) -> Iterator[tuple[str, Kind, S | Bad | None]]: ...
 
     def describe(self, w: S) -> str: ...
+
+
+class Composed(System[S], Protocol[S]):
+    """A composition whose runs can get stuck: the client and link models."""
+
+    fired: set[tuple[str, str]]
+    """Every (state, event) pair fed to the machine so far."""
+
+    def stuck(self, w: S) -> bool:
+        """True when ``w`` waits for nothing: no step of the machine can ever come."""
+        ...
 
 
 _CUT: Final = -1  # an edge to a violating transition, not followed
@@ -352,6 +372,53 @@ def _follow(
         w = outcome
         taken.append(Step(label, model.describe(w)))
     return w, taken, None
+
+
+def check_composed(
+    spec: Spec,
+    model: Composed[S],
+    properties: Mapping[str, str],
+    *,
+    stuck: str,
+    stuck_message: Callable[[S], str],
+    describe: str,
+    started: float,
+) -> Result:
+    """Explore a :class:`Composed` model; check the safety ``properties`` and ``stuck``.
+
+    ``stuck`` names the property a state that waits for nothing breaks;
+    ``stuck_message(state)`` says why; ``describe`` is the model, for the report.
+    """
+    g = explore(model)
+    found = _safety(model, g, clean=False, alone=False)
+    first = next((i for i, w in enumerate(g.worlds) if model.stuck(w)), None)
+    if first is not None:
+        found[stuck] = _violation(model, g, stuck, stuck_message(g.worlds[first]), first)
+    exercised, unexercised = _unexercised(spec, model.fired)
+    return Result(
+        spec_path=spec.path,
+        bounds=None,
+        violations=_ordered(found, properties),
+        states=len(g.worlds),
+        transitions=g.transitions,
+        clean_states=0,
+        clean_transitions=0,
+        seconds=time.perf_counter() - started,
+        rows_exercised=exercised,
+        rows_unexercised=unexercised,
+        properties=properties,
+        model=describe,
+    )
+
+
+def replay_composed(model: Composed[S], steps: Sequence[str], *, stuck: str, why: str) -> Replay:
+    """Follow labels ``steps`` through a :class:`Composed` model; report what breaks."""
+    w, taken, stop = _follow(model, steps)
+    if stop is not None:
+        return stop
+    if model.stuck(w):
+        return Replay(tuple(taken), (stuck,), (f"{stuck}: {why}",))
+    return Replay(tuple(taken), (), ())
 
 
 def _can_reach(
