@@ -51,6 +51,9 @@ ROWS = (
     "11f",
     "12a",
     "12b",
+    "13a",
+    "13b",
+    "13c",
 )
 FIGURES = {
     "1a": "send throughput, 64 B",
@@ -88,6 +91,9 @@ FIGURES = {
     "11f": "tornado client CPU per connection",
     "12a": "cross-process broadcast latency p50",
     "12b": "cross-process broadcast latency p99",
+    "13a": "all live: Hub vs websockets.broadcast",
+    "13b": "half dead: Hub vs websockets.broadcast",
+    "13c": "1% stalled: duration stalled/none",
 }
 
 
@@ -130,11 +136,11 @@ def test_bench_only_runs_the_figures_named() -> None:
     keys = re.findall(r"^(\d+[a-z]?)\s", done.stdout, re.M)
     assert keys == [k for k in ROWS if k[:2] in ("10", "11")], done.stdout
     refused = subprocess.run(
-        [sys.executable, "-m", "wsstate_tools", "bench", "--only", "13"],
+        [sys.executable, "-m", "wsstate_tools", "bench", "--only", "14"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert refused.returncode == 2, refused.stdout + refused.stderr
-    assert "figure numbers are 1 to 12" in refused.stderr, refused.stderr
+    assert "figure numbers are 1 to 13" in refused.stderr, refused.stderr

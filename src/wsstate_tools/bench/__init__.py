@@ -55,6 +55,9 @@ The figures (DESIGN.md, section 6):
     worker processes, :class:`wsstate.RedisHub` vs the broadcaster library's
     Redis backend, through the same real redis-server. Skipped with a note when
     redis-server or broadcaster is missing.
+13. ``Hub.broadcast`` against websockets' own ``broadcast()`` (:mod:`.hub_broadcast`)
+    to N connections (2,000 by default) all live and half dead, and the Hub's
+    broadcast with 1% of its members stalled (buffers full) against none.
 
 All connections use ``compression=None``: compression would add the same cost
 to both variants and hide the guard's. ``--quick`` runs everything scaled down
@@ -85,6 +88,7 @@ from .common import (
 )
 from .decision import _decision_cost
 from .fuzz_verify import _fuzz_and_verify
+from .hub_broadcast import _hub_broadcast
 from .imports import _import_time
 from .memory import _memory
 from .reconnect import _reconnect
@@ -162,6 +166,7 @@ async def run(
         ("10. aiohttp: send throughput and churn", lambda: _aiohttp_figures(s, notes)),
         ("11. tornado: send throughput and churn", lambda: _tornado_figures(s, notes)),
         ("12. broadcast across processes through Redis", lambda: _redis_fanout(s, notes)),
+        ("13. Hub vs websockets.broadcast; stalled members", lambda: _hub_broadcast(s, notes)),
     ]
     if only is not None:
         steps = [step for step in steps if int(step[0].split(".", 1)[0]) in only]
@@ -210,7 +215,7 @@ def _figure_numbers(text: str) -> frozenset[int]:
 
 
 #: The figures run() measures, numbered 1 to this.
-FIGURE_COUNT = 12
+FIGURE_COUNT = 13
 
 
 def main(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import asyncio
 import gc
 import tracemalloc
 
-from .common import Figure, Settings, _per_round
+from .common import Figure, Settings, _median, _per_round
 from .peer import _Server
 
 
@@ -50,8 +50,11 @@ async def _memory(s: Settings) -> list[Figure]:
             guard_sizes,
             bare_sizes,
             _per_round(guard_sizes, bare_sizes),
+            target="<= 1 KiB",
+            meets=lambda _ratio: _median(guard_sizes) <= 1024,
             note=f"tracemalloc (Python heap, not kernel buffers), server side, {n} connections "
-            "per round; the bare figure includes websockets' handler task",
+            "per round; the bare figure includes websockets' handler task; target: the guard adds "
+            "at most 1 KiB (1,024 B, the A column), not a ratio",
         )
     ]
 

@@ -30,13 +30,13 @@ class _Peer:
         self.proc = proc
 
     @classmethod
-    async def start(cls, *args: str) -> _Peer:
+    async def start(cls, *args: str, entry: str = _PEER_ENTRY) -> _Peer:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, env.get("PYTHONPATH")) if p)
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
-            _PEER_ENTRY,
+            entry,
             *args,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -105,7 +105,9 @@ async def _clients(n: int, port: int) -> None:
     """Open ``n`` clients that read everything (and answer a text ``END`` with ``ACK``).
 
     On ``kill K``, end K of them: every other victim sends a Close (closed by
-    the peer), the others reset the TCP connection (SO_LINGER 0, abort).
+    the peer), the others reset the TCP connection (SO_LINGER 0, abort). On
+    ``stall K``, the last K stop reading (their local ports are printed). Until
+    EOF.
     """
     from websockets.asyncio.client import ClientConnection, connect
     from websockets.exceptions import ConnectionClosed
@@ -128,20 +130,29 @@ async def _clients(n: int, port: int) -> None:
     conns = await asyncio.gather(*(open_one() for _ in range(n)))
     readers = [asyncio.create_task(drain(ws)) for ws in conns]
     print("ready", flush=True)
-    command = (await _stdin_line()).split()
-    if command and command[0] == "kill":
-        victims = conns[: int(command[1])]
-        closes = []
-        for i, ws in enumerate(victims):
-            if i % 2:
-                sock = ws.transport.get_extra_info("socket")
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                ws.transport.abort()
-            else:
-                closes.append(ws.close())
-        await asyncio.gather(*closes)
-        print("killed", flush=True)
-        await _stdin_line()  # until EOF
+    while command := (await _stdin_line()).split():
+        if command[0] == "kill":
+            victims = conns[: int(command[1])]
+            closes = []
+            for i, ws in enumerate(victims):
+                if i % 2:
+                    sock = ws.transport.get_extra_info("socket")
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    ws.transport.abort()
+                else:
+                    closes.append(ws.close())
+            await asyncio.gather(*closes)
+            print("killed", flush=True)
+        elif command[0] == "stall":
+            # The last K stop reading (taken from the end: kill takes from the
+            # start); their local ports name them to the server.
+            k = int(command[1])
+            stalled = conns[len(conns) - k :] if k else []
+            for ws, task in zip(stalled, readers[len(conns) - k :], strict=True):
+                task.cancel()
+                ws.transport.pause_reading()
+            ports = " ".join(str(ws.local_address[1]) for ws in stalled)
+            print(f"stalled {ports}".rstrip(), flush=True)
     for task in readers:
         task.cancel()
     for ws in conns:
