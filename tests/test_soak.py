@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHORT = ["--connections", "300", "--minutes", "0.15", "--quiet"]
+SHORT = ["--connections", "300", "--minutes", "0.1", "--quiet"]
 
 
 def _soak(*args: str) -> subprocess.CompletedProcess[str]:
@@ -57,7 +57,7 @@ def test_short_soak_leaves_nothing_behind() -> None:
     assert end[6] == "0", out  # no ERROR record
     assert end[7] == "0", out  # no loop exception-handler call
     broadcasts = int(end[8].replace(",", ""))
-    assert broadcasts >= 40, out  # a broadcast every 100 ms for 9 s, slowed by load
+    assert broadcasts >= 25, out  # a broadcast every 100 ms for 6 s, slowed by load
     assert float(end[11]) < 1000, out  # no broadcast waited on a member (write_timeout: 2 s)
     faults = re.search(r"^faults made by the clients in the churn: (.*)$", out, re.M)
     assert faults is not None, out
