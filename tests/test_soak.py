@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,9 +33,8 @@ def _row(out: str, phase: str, at: str) -> list[str]:
 
 
 def test_short_soak_leaves_nothing_behind() -> None:
-    started = time.monotonic()
+    # Its duration is a measurement (docs/performance.md), not asserted: _soak's timeout bounds it.
     done = _soak(*SHORT)
-    took = time.monotonic() - started
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     assert out.startswith("wsstate soak: 300 connections"), out
@@ -65,7 +63,6 @@ def test_short_soak_leaves_nothing_behind() -> None:
     assert {"close", "reset"} <= set(made), out
     assert sum(int(v) for v in made.values()) >= 50, out
     assert out.rstrip().endswith("soak: PASS"), out
-    assert took <= 40, f"the short soak took {took:.0f} s:\n{out}"
 
 
 def test_soak_fails_on_an_error_record() -> None:
