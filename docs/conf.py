@@ -13,7 +13,7 @@ import wsstate
 
 project = "wsstate"
 author = "wsstate developers"
-copyright = "wsstate developers"  # noqa: A001 - Sphinx's name
+copyright = "wsstate developers"
 release = wsstate.__version__
 version = release
 

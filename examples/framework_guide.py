@@ -100,8 +100,8 @@ async def main() -> None:
             wsstate.connect(uri) as vanishing,
         ):
             await a.send("hello")
-            while len(hub) < 3:
-                await asyncio.sleep(0.01)
+            # A first message from each session: all three are guarded and in the hub.
+            await asyncio.gather(*(client.recv() for client in (a, b, vanishing)))
             vanishing.abort()  # a tab closed: no closing handshake at all
             await asyncio.sleep(0.1)
             result = await clock()

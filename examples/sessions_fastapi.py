@@ -68,14 +68,13 @@ async def run_page(port: int, history: int) -> list[str]:
 
 
 async def main() -> None:
-    with socket.socket() as sock:  # a free port
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(app, port=port, ws="websockets-sansio", log_level="warning")
+    # A listening socket on a free port, handed to uvicorn: clients may connect at
+    # once (the kernel queues them until the server accepts), no start-up polling.
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, ws="websockets-sansio", log_level="warning")
     server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
     got = await run_page(port, history=100)
     assert got == [f"update {n}" for n in range(1, 10)], got  # each once, in order
     print("page received:", ", ".join(got))
@@ -84,6 +83,7 @@ async def main() -> None:
     print("page received:", ", ".join(got))
     server.should_exit = True
     await serving
+    sock.close()
 
 
 if __name__ == "__main__":

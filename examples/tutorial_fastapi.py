@@ -32,14 +32,13 @@ async def echo(websocket: WebSocket) -> None:
 
 
 async def main() -> None:
-    with socket.socket() as sock:  # a free port
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(app, port=port, ws="websockets-sansio", log_level="warning")
+    # A listening socket on a free port, handed to uvicorn: clients may connect at
+    # once (the kernel queues them until the server accepts), no start-up polling.
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, ws="websockets-sansio", log_level="warning")
     server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
     async with wsstate.connect(f"ws://127.0.0.1:{port}/ws") as conn:
         await conn.send("hello")
         print("client:", await conn.recv())
@@ -47,6 +46,7 @@ async def main() -> None:
         conn.abort()  # a tab closed mid-session: the server's loop just ends
     server.should_exit = True
     await serving
+    sock.close()
 
 
 if __name__ == "__main__":
