@@ -25,10 +25,12 @@ FLAKE_TESTS ?= tests/generated/test_connection_stateful.py
 
 .PHONY: demo test test-all check lint typecheck pytest pytest-other venvs flake-check docs generate clean
 
+# The first run installs for about 40 s: pip's own lines (one per package) show progress.
 $(STAMP): pyproject.toml
+	@echo "setting up $(VENV): wsstate and its dev extras (about 40 s the first time)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --progress-bar off -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -68,12 +70,12 @@ pytest-other: venvs
 	@# The Pythons run side by side (one a core), each into its log, shown when done.
 	@pids=""; for v in $(FOUND_PYTHONS); do \
 		echo "pytest-other: Python $$v: $(PYTEST_OTHER) (log: .venv-$$v/pytest-other.log)"; \
-		.venv-$$v/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_OTHER) \
+		{ .venv-$$v/bin/python -VV; .venv-$$v/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_OTHER); } \
 			> .venv-$$v/pytest-other.log 2>&1 & pids="$$pids $$!"; \
 	done; \
 	failed=0; for pid in $$pids; do wait $$pid || failed=1; done; \
 	for v in $(FOUND_PYTHONS); do \
-		echo "== Python $$v"; grep -E "^(FAILED|ERROR)|(passed|failed|error)[^ ]* in " .venv-$$v/pytest-other.log; \
+		echo "== $$(head -n 1 .venv-$$v/pytest-other.log)"; grep -E "^(FAILED|ERROR)|(passed|failed|error)[^ ]* in " .venv-$$v/pytest-other.log; \
 	done; \
 	if [ $$failed != 0 ]; then \
 		for v in $(FOUND_PYTHONS); do tail -n 80 .venv-$$v/pytest-other.log; done; exit 1; \
