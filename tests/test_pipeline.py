@@ -393,3 +393,44 @@ def test_emit_test_for_a_door_mutant(tmp_path: Path) -> None:
     fixed = tmp_path / "test_fixed.py"
     fixed.write_text(text.replace(str(mutant.resolve()), str(DOOR.resolve())), encoding="utf-8")
     assert pytest_run(fixed) == 0
+
+
+@pytest.mark.parametrize(
+    ("machine", "mutant"),
+    [
+        ("client", "client/retry_on_fatal.toml"),
+        ("session", "session/detach_unfenced.toml"),
+        ("link", "link/close_keeps_attempt.toml"),
+    ],
+)
+def test_emit_test_replays_through_the_machines_own_composition(
+    machine: str, mutant: str, tmp_path: Path
+) -> None:
+    """`--emit-test` on a client, session or link mutant writes tests that replay its steps
+    through that machine's composition (not the connection's): they fail on the mutant and
+    pass on the shipped spec."""
+    path = Path(__file__).parent / "fixtures" / "mutants" / mutant
+    out = tmp_path / f"test_{machine}.py"
+    assert cli.main(["verify", "--spec", str(path), "--emit-test", str(out)]) == 1
+    text = out.read_text(encoding="utf-8")
+    assert f'COMPOSITIONS["{machine}"].replay(spec, steps, None)' in text
+    assert "BOUNDS" not in text
+
+    def pytest_run(module: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(module)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=module.parent,
+            check=False,
+        )
+
+    failing = pytest_run(out)
+    assert failing.returncode == 1, failing.stdout + failing.stderr
+    assert "AssertionError" in failing.stdout
+    fixed = tmp_path / "test_fixed.py"
+    shipped = (SPEC_DIR / f"{machine}.toml").resolve()
+    fixed.write_text(text.replace(str(path.resolve()), str(shipped)), encoding="utf-8")
+    passing = pytest_run(fixed)
+    assert passing.returncode == 0, passing.stdout + passing.stderr

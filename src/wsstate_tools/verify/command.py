@@ -115,7 +115,7 @@ def main(
         if ok:
             print("no counterexample: no test written")
         else:
-            text = render_test(results, path, validated=not args.unvalidated)
+            text = render_test(results, path, validated=not args.unvalidated, machine=spec.name)
             Path(args.emit_test).write_text(text, encoding="utf-8")
             print(f"wrote {args.emit_test}")
     return 0 if ok else 1

@@ -176,23 +176,30 @@ class Replay:
 
 
 def render_test(
-    result: Result | Sequence[Result], spec_path: Path, *, validated: bool = True
+    result: Result | Sequence[Result],
+    spec_path: Path,
+    *,
+    validated: bool = True,
+    machine: str = "connection",
 ) -> str:
     """A pytest module replaying every counterexample of ``result`` (no violation: no tests).
 
     ``result`` may be several results of one spec (the machine alone and its
     composition): a well-formedness counterexample becomes ``test_machine_<name>``
     and replays with :func:`replay_machine`, a composition's ``test_<name>`` with
-    :func:`replay`.
+    :func:`replay` for the connection and, for another ``machine``, with its own
+    composition's replay (``COMPOSITIONS[machine].replay``: the client's, the
+    session's, the link's model, each with its own bounds).
     """
     results = (result,) if isinstance(result, Result) else tuple(result)
     bounds = next((r.bounds for r in results if r.bounds is not None), None)
     loader = "load_spec(SPEC)" if validated else "load_spec(SPEC, validate=False)"
     violations = [v for r in results for v in r.violations]
+    connection = machine == "connection"
     names = ["load_spec"]
     if any(v.alone for v in violations):
         names.append("replay_machine")
-    if any(not v.alone for v in violations):
+    if connection and any(not v.alone for v in violations):
         names.insert(0, "Bounds")
         names.append("replay")
     o = [
@@ -202,7 +209,11 @@ def render_test(
         'breaks nothing, or can no longer happen).\n"""\n\n',
         "from __future__ import annotations\n\n",
         "from pathlib import Path\n\n",
-        f"from wsstate_tools.verify import {', '.join(names)}\n\n",
+        f"from wsstate_tools.verify import {', '.join(names)}\n",
+        ""
+        if connection or all(v.alone for v in violations)
+        else "from wsstate_tools.verify.compositions import COMPOSITIONS\n",
+        "\n",
         f"SPEC = Path({json.dumps(str(spec_path.resolve()))})\n",
     ]
     if "Bounds" in names and bounds is not None:
@@ -222,7 +233,9 @@ def render_test(
         o.append("    ]\n")
         if v.alone:
             o.append("    run = replay_machine(spec, steps)\n")
-        else:
+        elif connection:
             o.append(f"    run = replay(spec, steps, BOUNDS, clean={v.clean})\n")
+        else:
+            o.append(f"    run = COMPOSITIONS[{json.dumps(machine)}].replay(spec, steps, None)\n")
         o.append(f"    assert {json.dumps(v.name)} not in run.violations, run.report()\n")
     return "".join(o)
