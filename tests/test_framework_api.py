@@ -1,6 +1,6 @@
 """What a framework author needs besides the table (issue 19, acceptance 4), on every
 transport wsstate guards (websockets server and client, Starlette on uvicorn's
-three implementations), over real sockets:
+three implementations, aiohttp and tornado server and client), over real sockets:
 
 * ``conn.data``: the application's own dict, created on first use;
 * ``conn.request``: path, query, headers, remote address, subprotocol, the same
@@ -23,13 +23,14 @@ from websockets.asyncio.client import connect as ws_connect
 import wsstate
 from wsstate import ClosedBy, GuardedConnection, Request, State
 
-GUARDED = [t for t in TRANSPORTS if t.family in ("websockets", "asgi")]
-pytestmark = [
-    pytest.mark.parametrize("transport", GUARDED, ids=str),
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # uvicorn's legacy implementation
-]
+EVERY = pytest.mark.parametrize("transport", TRANSPORTS, ids=str)
+SERVERS = pytest.mark.parametrize(
+    "transport", [t for t in TRANSPORTS if t.role == "server"], ids=str
+)
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # uvicorn's legacy one
 
 
+@EVERY
 async def test_data_is_the_applications_and_created_lazily(
     h: Harness, transport: Transport
 ) -> None:
@@ -48,6 +49,7 @@ async def test_data_is_the_applications_and_created_lazily(
     assert conn.data["user"] == "ada"  # kept after CLOSED
 
 
+@EVERY
 async def test_request_details_and_name(h: Harness, transport: Transport) -> None:
     peer = {"additional_headers": {"X-Trial": "19"}} if transport.role == "server" else None
     pair = await open_pair(h, transport, **({"peer": peer} if peer else {}))
@@ -77,13 +79,16 @@ async def test_request_details_and_name(h: Harness, transport: Transport) -> Non
     assert conn.request == request  # still readable once CLOSED
 
 
+@EVERY
 async def test_request_subprotocol(h: Harness, transport: Transport) -> None:
-    if transport.family == "websockets":
-        pair = await h.pair(
-            transport.role, ws={"subprotocols": ["chat"]}, peer={"subprotocols": ["chat"]}
+    if transport.family != "asgi":  # the native endpoint negotiates
+        pair = await open_pair(
+            h, transport, ws={"subprotocols": ["chat"]}, peer={"subprotocols": ["chat", "x"]}
         )
         assert pair.conn.request.subprotocol == "chat"
+        assert pair.peer.subprotocol == "chat"
         await pair.conn.close()
+        assert pair.conn.request.subprotocol == "chat"  # once CLOSED too
         return
     conns: asyncio.Queue[GuardedConnection] = asyncio.Queue()
 
@@ -104,6 +109,31 @@ async def test_request_subprotocol(h: Harness, transport: Transport) -> None:
         await conn.close()
 
 
+@SERVERS
+async def test_request_query_on_a_server(h: Harness, transport: Transport) -> None:
+    """A server's query and repeated headers, as the client sent them."""
+    conns: asyncio.Queue[GuardedConnection] = asyncio.Queue()
+
+    async def endpoint(native: Any) -> None:
+        conn = wsstate.guard(native, name="q")
+        if transport.family == "asgi":
+            await conn.accept()
+        await conns.put(conn)
+        await conn.wait_closed()
+
+    served = await serve_handshakes(h, transport, endpoint)
+    url = f"{served.url()}?room=1&who=a%20b"
+    async with ws_connect(url, additional_headers=[("X-Two", "1"), ("X-Two", "2")], **WS_DEFAULTS):
+        conn = await asyncio.wait_for(conns.get(), 2.0)
+        h.track(conn)
+        request = conn.request
+        assert (request.path, request.query) == (served.path, "room=1&who=a%20b")
+        assert request.header_values("x-two") == ["1", "2"]
+        await conn.close()
+    assert conn.request == request
+
+
+@EVERY
 async def test_hub_close_closes_every_member_once(h: Harness, transport: Transport) -> None:
     pairs = [await open_pair(h, transport) for _ in range(3)]
     hub = wsstate.Hub()
@@ -123,6 +153,7 @@ async def test_hub_close_closes_every_member_once(h: Harness, transport: Transpo
     assert await hub.close() == 0  # idempotent
 
 
+@EVERY
 async def test_hub_thread_contract(h: Harness, transport: Transport) -> None:
     pair = await open_pair(h, transport)
     hub = wsstate.Hub()
@@ -154,6 +185,7 @@ async def test_hub_thread_contract(h: Harness, transport: Transport) -> None:
     assert wsstate.Hub().broadcast_threadsafe("no member yet") is False
 
 
+@EVERY
 async def test_counters_aggregate_across_connections(h: Harness, transport: Transport) -> None:
     before = wsstate.counters.snapshot()
     a = await open_pair(h, transport)

@@ -8,12 +8,18 @@ and a RuntimeError from below wsstate that is not a closure.
 from __future__ import annotations
 
 import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+import aiohttp
 import pytest
+import tornado.websocket
+from aiohttp import web
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from support.harness import GUARD_DEFAULTS, WS_DEFAULTS, Harness, assert_peer_gone
-from support.transports import Transport, open_pair, start_site
+from support.transports import Transport, native_of, open_pair, start_site
 from websockets.asyncio.client import connect as ws_connect
 from websockets.frames import Opcode
 
@@ -236,7 +242,7 @@ async def test_24_non_callable_on_close_raises_at_the_call(
 
 
 @pytest.mark.scenario(24)
-@pytest.mark.transports("ws-server", "asgi")  # the native server-side object is at hand
+@pytest.mark.transports("server")  # the native object is handed to the endpoint
 async def test_24_second_guard_of_one_socket_raises(h: Harness, transport: Transport) -> None:
     natives: asyncio.Queue[object] = asyncio.Queue()
 
@@ -266,29 +272,82 @@ async def test_24_second_guard_of_one_socket_raises(h: Harness, transport: Trans
 
 
 @pytest.mark.scenario(24)
-@pytest.mark.transports("asgi")
-async def test_24_raw_starlette_calls_on_a_guarded_socket_raise(
-    h: Harness, transport: Transport
-) -> None:
+@pytest.mark.transports("client")
+async def test_24_second_guard_of_a_client_raises(h: Harness, transport: Transport) -> None:
     pair = await open_pair(h, transport)
-    adapter = pair.conn.transport
-    assert isinstance(adapter, StarletteTransport)
-    raw = adapter.websocket
-    with pytest.raises(wsstate.InvalidState, match="guarded by wsstate"):
-        await raw.send_text("bypass")
-    with pytest.raises(wsstate.InvalidState, match="guarded by wsstate"):
-        await raw.send_bytes(b"bypass")
-    with pytest.raises(wsstate.InvalidState, match="guarded by wsstate"):
-        await raw.receive_text()
-    with pytest.raises(wsstate.InvalidState, match="guarded by wsstate"):
-        await raw.close()
-    assert pair.conn.state is State.OPEN
+    native = native_of(pair.conn)
+    with pytest.raises(wsstate.AlreadyGuarded):
+        wsstate.guard(native)
+    await pair.peer.send("still guarded once")
+    assert await asyncio.wait_for(pair.conn.recv(), 1.0) == "still guarded once"
+    await pair.conn.close()
+    with pytest.raises(wsstate.AlreadyGuarded):  # once closed too
+        wsstate.guard(native)
+
+
+def raw_calls(native: Any) -> list[tuple[str, Callable[[], Awaitable[object] | object]]]:
+    """The native socket's own send and receive calls, which a guard refuses."""
+    if isinstance(native, WebSocket):
+        return [
+            ("send_text", lambda: native.send_text("bypass")),
+            ("send_bytes", lambda: native.send_bytes(b"bypass")),
+            ("receive_text", lambda: native.receive_text()),
+            ("close", lambda: native.close()),
+        ]
+    if isinstance(native, web.WebSocketResponse | aiohttp.ClientWebSocketResponse):
+
+        async def iterate() -> None:
+            async for _ in native:
+                pass
+
+        return [
+            ("send_str", lambda: native.send_str("bypass")),
+            ("send_bytes", lambda: native.send_bytes(b"bypass")),
+            ("send_json", lambda: native.send_json({"a": 1})),
+            ("send_frame", lambda: native.send_frame(b"bypass", aiohttp.WSMsgType.TEXT)),
+            ("receive", lambda: native.receive()),
+            ("receive_str", lambda: native.receive_str()),
+            ("async for", iterate),
+        ]
+    calls: list[tuple[str, Callable[[], Awaitable[object] | object]]] = [
+        ("write_message", lambda: native.write_message("bypass")),
+        ("write_message binary", lambda: native.write_message(b"bypass", binary=True)),
+    ]
+    if isinstance(native, tornado.websocket.WebSocketClientConnection):
+        calls.append(("read_message", lambda: native.read_message()))
+    return calls
+
+
+async def called(call: Callable[[], Awaitable[object] | object]) -> None:
+    """Make the call, and await what it returns if that is awaitable."""
+    result = call()
+    if inspect.isawaitable(result):
+        await result
+
+
+@pytest.mark.scenario(24)
+@pytest.mark.transports("asgi", "aiohttp", "tornado")
+async def test_24_raw_calls_on_a_guarded_socket_raise(h: Harness, transport: Transport) -> None:
+    pair = await open_pair(h, transport)
+    native = native_of(pair.conn)
+    calls = raw_calls(native)
+    for name, call in calls:
+        with pytest.raises(wsstate.InvalidState, match="guarded by wsstate"):
+            await called(call)
+        assert pair.conn.state is State.OPEN, name
     await pair.conn.send("through the guard")
     assert await asyncio.wait_for(pair.peer.recv(), 1.0) == "through the guard"
     assert [f.opcode for f in pair.frames_out() if f.opcode in (Opcode.TEXT, Opcode.BINARY)] == [
         Opcode.TEXT
     ]  # only the guarded send reached the wire
+    await pair.peer.send("to the guard")
+    assert await asyncio.wait_for(pair.conn.recv(), 1.0) == "to the guard"
     await pair.conn.close()
+    for name, call in calls:  # once closed too: the guard's error, not the transport's
+        if name == "close":
+            continue
+        with pytest.raises(wsstate.InvalidState, match="guarded by wsstate"):
+            await called(call)
 
 
 @pytest.mark.scenario(24)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -51,9 +51,15 @@ class Server:
     long as the connection should.
     """
 
-    def __init__(self, framework: str, hub: wsstate.Hub | None = None) -> None:
+    def __init__(
+        self,
+        framework: str,
+        hub: wsstate.Hub | None = None,
+        subprotocols: Sequence[str] = (),
+    ) -> None:
         self.framework = framework
         self.hub = hub
+        self.subprotocols = tuple(subprotocols)
         self.port = 0
         self._stop: Callable[[], Awaitable[None]] | None = None
         self._connections: Callable[[], set[Any]] = set
@@ -66,10 +72,17 @@ class Server:
 
     @classmethod
     async def start(
-        cls, h: Harness, framework: str, endpoint: Endpoint, hub: wsstate.Hub | None = None
+        cls,
+        h: Harness,
+        framework: str,
+        endpoint: Endpoint,
+        hub: wsstate.Hub | None = None,
+        subprotocols: Sequence[str] = (),
     ) -> Server:
-        """Start the server; with ``hub``, its shutdown closes the hub's connections (1001)."""
-        server = cls(framework, hub)
+        """Start the server; with ``hub``, its shutdown closes the hub's connections (1001).
+
+        ``subprotocols``: those the server accepts (the first the client offers is chosen)."""
+        server = cls(framework, hub, subprotocols)
         if framework == "aiohttp":
             await server._start_aiohttp(endpoint)
         else:
@@ -85,7 +98,7 @@ class Server:
 
     async def _start_aiohttp(self, endpoint: Endpoint) -> None:
         async def handler(request: web.Request) -> web.WebSocketResponse:
-            ws = web.WebSocketResponse()
+            ws = web.WebSocketResponse(protocols=self.subprotocols)
             await ws.prepare(request)
             await endpoint(ws)
             return ws
@@ -112,10 +125,14 @@ class Server:
 
     async def _start_tornado(self, endpoint: Endpoint) -> None:
         tasks: set[asyncio.Task[None]] = set()
+        accepted = self.subprotocols
 
         class Handler(tornado.websocket.WebSocketHandler):
             def get_compression_options(self) -> dict[str, Any]:
                 return {}  # permessage-deflate on, as the websockets peer offers it
+
+            def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+                return next((p for p in subprotocols if p in accepted), None)
 
             async def open(self, *args: str, **kwargs: str) -> None:
                 task = asyncio.ensure_future(endpoint(self))
@@ -142,9 +159,23 @@ class Server:
         self._connections = lambda: set(http._connections)
 
 
-async def pair(h: Harness, framework: str, role: Role, **options: Any) -> Pair:
-    """A guarded aiohttp or tornado endpoint in ``role`` and its raw websockets peer."""
+async def pair(
+    h: Harness,
+    framework: str,
+    role: Role,
+    *,
+    ws: dict[str, Any] | None = None,
+    peer: dict[str, Any] | None = None,
+    **options: Any,
+) -> Pair:
+    """A guarded aiohttp or tornado endpoint in ``role`` and its raw websockets peer.
+
+    ``ws``: ``subprotocols`` the guarded endpoint's server accepts or client offers;
+    ``peer``: the raw websockets peer's options (``support.harness.Harness.pair``).
+    """
     guard_options = {**GUARD_DEFAULTS, **options}
+    subprotocols = (ws or {}).get("subprotocols", ())
+    peer_options = {**WS_DEFAULTS, **(peer or {})}
     loop = asyncio.get_running_loop()
     if role == "server":
         guarded: asyncio.Future[GuardedConnection] = loop.create_future()
@@ -154,9 +185,9 @@ async def pair(h: Harness, framework: str, role: Role, **options: Any) -> Pair:
             guarded.set_result(conn)
             await conn.wait_closed()
 
-        server = await Server.start(h, framework, endpoint)
+        server = await Server.start(h, framework, endpoint, subprotocols=subprotocols)
         proxy = await h.proxy(server.port)
-        client = await ws_connect(proxy.url, **WS_DEFAULTS)
+        client = await ws_connect(proxy.url, **peer_options)
         h.defer(client.close)
         conn = await asyncio.wait_for(guarded, OPEN_TIMEOUT)
         h.defer(lambda: conn.close())
@@ -168,9 +199,11 @@ async def pair(h: Harness, framework: str, role: Role, **options: Any) -> Pair:
             accepted.set_result(sock)
             await sock.wait_closed()
 
-        ws_server = await h.serve(raw_handler)
+        ws_server = await h.serve(raw_handler, **peer_options)
         proxy = await h.proxy(ws_server)
-        conn = await open_client(h, framework, proxy.url, **guard_options)
+        conn = await open_client(
+            h, framework, proxy.url, subprotocols=subprotocols, **guard_options
+        )
         peer: Connection = await asyncio.wait_for(accepted, OPEN_TIMEOUT)
         h.defer(peer.close)
         result = Pair(role, conn, peer, ws_server, proxy)
@@ -180,15 +213,22 @@ async def pair(h: Harness, framework: str, role: Role, **options: Any) -> Pair:
     return result
 
 
-async def open_client(h: Harness, framework: str, url: str, **options: Any) -> GuardedConnection:
-    """A guarded aiohttp or tornado client connection to ``url``, closed at teardown."""
+async def open_client(
+    h: Harness, framework: str, url: str, *, subprotocols: Sequence[str] = (), **options: Any
+) -> GuardedConnection:
+    """A guarded aiohttp or tornado client connection to ``url`` (offering
+    ``subprotocols``), closed at teardown."""
     if framework == "aiohttp":
         session = aiohttp.ClientSession()
         h.defer(session.close)
-        ws = await session.ws_connect(url, compress=15, autoping=False)
+        ws = await session.ws_connect(
+            url, compress=15, autoping=False, protocols=tuple(subprotocols)
+        )
         conn = wsstate.guard(ws, **options)
     else:
-        native = await tornado.websocket.websocket_connect(url, compression_options={})
+        native = await tornado.websocket.websocket_connect(
+            url, compression_options={}, subprotocols=list(subprotocols) or None
+        )
         conn = wsstate.guard(native, **options)
     h.defer(lambda: conn.close())
     return conn

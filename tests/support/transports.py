@@ -279,7 +279,9 @@ async def open_pair(h: Harness, transport: Transport, **options: Any) -> Pair:
     """A guarded endpoint and its raw websockets peer, through a fault proxy.
 
     ``options`` are the guarded connection's (``support.harness.GUARD_DEFAULTS``
-    otherwise); over ASGI the keepalive options are accepted and do nothing.
+    otherwise); over ASGI the keepalive options are accepted and do nothing. websockets,
+    aiohttp and tornado also take ``ws`` (the native endpoint's ``subprotocols``) and
+    ``peer`` (the raw peer's websockets options).
     """
     if transport.family == "websockets":
         return await h.pair(transport.role, **options)
@@ -301,6 +303,15 @@ def native_close(pair: Pair) -> tuple[int | None, str | None]:
         return code, reason
     raw: Connection = transport.connection  # type: ignore[attr-defined]
     return raw.close_code, raw.close_reason
+
+
+def native_of(conn: GuardedConnection) -> Any:
+    """The stack's own object under a guarded connection (a websockets connection, a
+    Starlette ``WebSocket``, an aiohttp or tornado WebSocket)."""
+    transport = conn.transport
+    native = getattr(transport, "websocket", None) or getattr(transport, "connection", None)
+    assert native is not None, f"{type(transport).__name__} exposes no native object"
+    return native
 
 
 async def pause_reading(pair: Pair) -> None:

@@ -17,7 +17,15 @@ Close frame. Under wsstate the table decides all of that instead:
 * **Guarding takes the socket over.** ``autoclose`` and ``autoping`` are turned
   off and aiohttp's heartbeat is stopped (wsstate's keepalive replaces it:
   1011 on a late pong, per the table). From then on only wsstate may call the
-  socket's ``receive``/``send_*``/``close``.
+  socket's ``receive``/``send_*``: the socket's class becomes a subclass (made
+  once per class) whose ``send_str``, ``send_bytes``, ``send_json``,
+  ``send_frame`` and ``receive`` raise :class:`~wsstate.InvalidState`, and a
+  second :func:`wsstate.guard` of it raises :class:`~wsstate.AlreadyGuarded`.
+  Its ``close`` is reported to the table (below).
+* **Request details** (:meth:`AiohttpTransport.request`): a server reads the
+  request ``prepare()`` was given (kept by the adapter: aiohttp lets go of it
+  when the response ends), a client its ``request_info`` (the headers it
+  sent); the peer's address is the socket's, the subprotocol the negotiated one.
 * **A reader task** owns ``receive()``. Data messages wait in a queue of at most
   ``max_queue`` for :meth:`recv` (while it is full the reader stops asking, and
   aiohttp's own queue then stops reading the socket: back-pressure). Pings are
@@ -65,8 +73,9 @@ from typing import Any, Final
 from aiohttp import ClientWebSocketResponse, WebSocketError, WSMsgType, web
 
 from ..closecodes import is_sendable_code
+from ..errors import AlreadyGuarded, InvalidState
 from ._steps import step
-from .base import Data, Facts, Transport, TransportClosed
+from .base import Data, Facts, Request, Transport, TransportClosed
 
 __all__ = ["DEFAULT_MAX_QUEUE", "AiohttpTransport", "message_facts"]
 
@@ -160,6 +169,47 @@ class _CloseHook:
         return result
 
 
+async def _refuse_send(self: AiohttpWebSocket, *args: Any, **kwargs: Any) -> None:
+    raise InvalidState(
+        "this aiohttp WebSocket is guarded by wsstate: a send on it bypasses the guard; "
+        "use the GuardedConnection (send, try_send, close)"
+    )
+
+
+async def _refuse_receive(self: AiohttpWebSocket, *args: Any, **kwargs: Any) -> Any:
+    raise InvalidState(
+        "this aiohttp WebSocket is guarded by wsstate: receive it through the "
+        "GuardedConnection (recv, async for)"
+    )
+
+
+#: Per aiohttp WebSocket class, its guarded subclass.
+_GUARDED_CLASSES: Final[dict[type[Any], type[Any]]] = {}
+
+
+def _guarded_class(cls: type[AiohttpWebSocket]) -> type[AiohttpWebSocket]:
+    """The subclass a guarded socket becomes (made once per class): its own sends and
+    ``receive()`` (which every ``receive_*`` and ``async for`` call) raise
+    :class:`~wsstate.InvalidState`, so nothing bypasses the guard and no aiohttp
+    exception (a concurrent ``receive()``'s RuntimeError) reaches the application.
+    A subclass without slots of its own: assigning ``__class__`` costs nothing per
+    connection, and the mark stays once the connection is over (AlreadyGuarded)."""
+    guarded = _GUARDED_CLASSES.get(cls)
+    if guarded is None:
+        namespace: dict[str, Any] = {
+            "__slots__": (),
+            "_wsstate_guarded": True,
+            "send_str": _refuse_send,
+            "send_bytes": _refuse_send,
+            "send_json": _refuse_send,
+            "send_frame": _refuse_send,
+            "receive": _refuse_receive,
+        }
+        guarded = _GUARDED_CLASSES[cls] = type(cls.__name__, (cls,), namespace)
+        guarded.__module__ = cls.__module__
+    return guarded
+
+
 class AiohttpTransport(Transport):
     """An aiohttp WebSocket (server or client side) seen as a :class:`Transport`.
 
@@ -170,6 +220,12 @@ class AiohttpTransport(Transport):
     def __init__(self, ws: AiohttpWebSocket, *, max_queue: int = DEFAULT_MAX_QUEUE) -> None:
         if max_queue < 1:
             raise ValueError(f"max_queue must be at least 1, not {max_queue!r}")
+        cls = type(ws)
+        if getattr(cls, "_wsstate_guarded", False):
+            raise AlreadyGuarded(
+                "this aiohttp WebSocket is guarded already: guard() each connection once "
+                "and share the GuardedConnection"
+            )
         writer = ws._writer
         if writer is None:
             raise TypeError("guard an aiohttp WebSocketResponse after `await ws.prepare(request)`")
@@ -180,6 +236,8 @@ class AiohttpTransport(Transport):
         self._raw: asyncio.Transport = writer.transport
         self.loop = asyncio.get_running_loop()
         self._client = isinstance(ws, ClientWebSocketResponse)
+        # The server's request: aiohttp lets go of it once the response ended.
+        self._request: web.BaseRequest | None = None if self._client else ws._req  # type: ignore[union-attr]
         self._max_queue = max_queue
         self._messages: deque[Data] = deque()
         self._readable = asyncio.Event()
@@ -207,6 +265,8 @@ class AiohttpTransport(Transport):
         ws._heartbeat = None
         ws._cancel_heartbeat()
         self._native_close = ws.close
+        self._receive: Callable[..., Awaitable[Any]] = cls.receive
+        ws.__class__ = _guarded_class(cls)
         # Holds both weakly: no reference cycle (ws -> close -> transport -> ws).
         setattr(ws, "close", _CloseHook(self, ws))  # noqa: B010 - mypy: assigning a method
         self._reader = self._spawn(self._read())
@@ -222,6 +282,23 @@ class AiohttpTransport(Transport):
     def queued(self) -> int:
         """Received messages waiting for :meth:`recv`."""
         return len(self._messages)
+
+    def request(self) -> Request:
+        """The handshake's request (module doc), readable after the connection ended too."""
+        ws = self._ws
+        peer = Request.address(self._raw.get_extra_info("peername"))
+        if isinstance(ws, ClientWebSocketResponse):
+            info = ws._response.request_info
+            url = info.url
+            sent = tuple((str(key), value) for key, value in info.headers.items())
+            return Request(url.raw_path, url.raw_query_string, sent, peer, ws.protocol)
+        native = self._request
+        assert native is not None  # a server socket is guarded after prepare()
+        path, _, query = native.raw_path.partition("?")
+        headers = tuple(
+            (key.decode("latin-1"), value.decode("latin-1")) for key, value in native.raw_headers
+        )
+        return Request(path, query, headers, peer, ws.ws_protocol)
 
     def set_listener(self, listener: Callable[[], None], on_data: Callable[[], None]) -> None:
         self._listener = listener
@@ -420,13 +497,14 @@ class AiohttpTransport(Transport):
 
     async def _read(self) -> None:
         ws = self._ws
+        receive = self._receive
         try:
             while True:
                 if len(self._messages) >= self._max_queue and not self._draining:
                     self._space.clear()
                     await self._space.wait()
                     continue
-                msg = await ws.receive()
+                msg = await receive(ws)
                 kind = msg.type
                 if kind is _TEXT:
                     data = msg.data

@@ -71,7 +71,8 @@ classified by message type, exception type and Starlette's own state
   closure reaches the table as a lost transport.
 * **The guarded socket is the adapter's.** Once guarded, the ``WebSocket``'s own
   ``send`` and ``receive`` (which every ``send_*``, ``receive_*``, ``iter_*``,
-  ``accept`` and ``close`` go through) raise :class:`~wsstate.InvalidState`:
+  ``accept`` and ``close`` go through) and its ``receive_*`` (which check the
+  socket's state first) raise :class:`~wsstate.InvalidState`, once closed too:
   a raw ``send_text`` would bypass the table (data after our Close, a send the
   reader races). The adapter calls Starlette's methods through the class. They
   also mark the socket as guarded: a second ``guard()`` raises
@@ -129,7 +130,7 @@ async def _refuse_send(message: Message) -> None:
     )
 
 
-async def _refuse_receive() -> Message:
+async def _refuse_receive(*args: object, **kwargs: object) -> Any:
     raise InvalidState(
         "this WebSocket is guarded by wsstate: receive it through the GuardedConnection "
         "(recv, async for)"
@@ -212,6 +213,11 @@ class StarletteTransport(Transport):
         # setattr: mypy forbids assigning to a method.
         setattr(ws, "send", _refuse_send)  # noqa: B010
         setattr(ws, "receive", _refuse_receive)  # noqa: B010
+        # Starlette's receive_* check the socket's state before receive(): refused
+        # first, so that none raises Starlette's own WebSocketDisconnected once closed
+        # (its iter_* call them).
+        for name in ("receive_text", "receive_bytes", "receive_json"):
+            setattr(ws, name, _refuse_receive)
         if ws.client_state is WebSocketState.DISCONNECTED:
             # The application already took the disconnect; what it said is lost.
             self._lose(error=True)

@@ -23,6 +23,15 @@ then aborts. Under wsstate:
   ``on_close`` runs. tornado's own pinging is stopped: wsstate's keepalive
   replaces it (1011 on a late pong, per the table, where tornado closes with
   no code).
+* **Raw calls are refused** once guarded: the handler's (or client
+  connection's) ``write_message`` (and a client's ``read_message``, which
+  would wait forever: its messages go to :meth:`recv`) raise
+  :class:`~wsstate.InvalidState`; the refusals stay when the connection is
+  over, and a second :func:`wsstate.guard` raises :class:`~wsstate.AlreadyGuarded`.
+* **Request details** (:meth:`TornadoTransport.request`): the handler's
+  ``request`` (path, query, headers as tornado normalised their names, the
+  peer's address from the HTTP connection), or the client's request (the URL
+  and headers it sent; the peer's address read when guarded).
 * **The closure** is classified by the pure function :func:`closure_facts`
   (a table-driven test, ``tests/test_tornado_adapter.py``) from what tornado
   reports when its read loop ends — the close code it received (None after
@@ -51,14 +60,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClientConnection, WebSocketHandler, WebSocketProtocol13
 
-from .base import Data, Facts, Transport, TransportClosed
+from ..errors import AlreadyGuarded, InvalidState
+from .base import Data, Facts, Request, Transport, TransportClosed
 
 __all__ = ["DEFAULT_MAX_QUEUE", "DEFAULT_WRITE_LIMIT", "TornadoTransport", "closure_facts"]
 
@@ -101,6 +113,16 @@ def closure_facts(
     )
 
 
+def _peername(stream: Any) -> object:
+    sock: socket.socket | None = stream.socket
+    if sock is None:
+        return None
+    try:
+        return sock.getpeername()
+    except OSError:
+        return None
+
+
 class _PongWaiter:
     """Resolved by the pong answering one ping; raises TransportClosed if the transport ends."""
 
@@ -120,6 +142,20 @@ class _PongWaiter:
 TornadoWebSocket = WebSocketHandler | WebSocketClientConnection
 
 
+def _refuse_write(*args: Any, **kwargs: Any) -> Any:
+    raise InvalidState(
+        "this tornado WebSocket is guarded by wsstate: write_message bypasses the guard; "
+        "use the GuardedConnection (send, try_send, close)"
+    )
+
+
+def _refuse_read(*args: Any, **kwargs: Any) -> Any:
+    raise InvalidState(
+        "this tornado WebSocket is guarded by wsstate: receive it through the "
+        "GuardedConnection (recv, async for)"
+    )
+
+
 class TornadoTransport(Transport):
     """A tornado WebSocket (server handler or client connection) seen as a :class:`Transport`.
 
@@ -136,6 +172,11 @@ class TornadoTransport(Transport):
     ) -> None:
         if max_queue < 1:
             raise ValueError(f"max_queue must be at least 1, not {max_queue!r}")
+        if vars(ws).get("write_message") is _refuse_write:
+            raise AlreadyGuarded(
+                "this tornado WebSocket is guarded already: guard() each connection once "
+                "and share the GuardedConnection"
+            )
         proto = ws.ws_connection if isinstance(ws, WebSocketHandler) else ws.protocol
         if not isinstance(proto, WebSocketProtocol13) or proto.stream is None:
             raise TypeError("guard a tornado WebSocket once it is open (in open(), or connected)")
@@ -158,6 +199,7 @@ class TornadoTransport(Transport):
         self._ping_ids = 0
         self._listener: Callable[[], None] | None = None
         self._on_data: Callable[[], None] | None = None
+        self._peer: object = None
         # tornado's pinging is replaced by wsstate's keepalive (module doc).
         if proto._ping_coroutine is not None:
             proto._ping_coroutine.cancel()
@@ -169,6 +211,14 @@ class TornadoTransport(Transport):
         setattr(proto, "close", self._close_called)  # noqa: B010
         setattr(ws, "on_message", self._message)  # noqa: B010
         setattr(ws, "on_pong", self._pong)  # noqa: B010
+        # Kept once the connection is over (plain functions: no reference back):
+        # raw calls refused, and a second guard() is AlreadyGuarded.
+        setattr(ws, "write_message", _refuse_write)  # noqa: B010
+        if isinstance(ws, WebSocketClientConnection):
+            setattr(ws, "read_message", _refuse_read)  # noqa: B010
+            # The peer's address, while the socket is there to ask (a server's
+            # request keeps it).
+            self._peer = _peername(self._stream)
 
         def on_ws_connection_close(
             close_code: int | None = None, close_reason: str | None = None
@@ -188,6 +238,19 @@ class TornadoTransport(Transport):
     def websocket(self) -> TornadoWebSocket:
         """The wrapped tornado handler or client connection."""
         return self._ws
+
+    def request(self) -> Request:
+        """The handshake's request: the handler's (server) or the one sent (client)."""
+        ws = self._ws
+        headers = tuple(ws.request.headers.get_all())
+        subprotocol = self._proto.selected_subprotocol
+        if isinstance(ws, WebSocketHandler):
+            native = ws.request
+            peer = Request.address(getattr(native.connection, "context", None).address)  # type: ignore[union-attr]
+            return Request(native.path, native.query, headers, peer, subprotocol)
+        url = urlsplit(ws.request.url)
+        peer = Request.address(self._peer)
+        return Request(url.path or "/", url.query, headers, peer, subprotocol)
 
     @property
     def queued(self) -> int:
