@@ -1,10 +1,22 @@
-"""``wsstate fuzz --minutes N``: a long campaign of the generated stateful tests.
+"""``wsstate fuzz``: long fuzzing campaigns, on several processes, with one progress display.
 
-Runs the generated Hypothesis state machines (tests/generated/) in chunks of a
-few examples each, alternating the server and client roles, each chunk with its
-own seed, until the time is up. Shows progress after each chunk and ends with a
-summary: steps, examples, transition coverage, and every failure with the
-command that replays it (``wsstate fuzz --replay SEED --role ROLE``).
+Two campaigns:
+
+* ``--target URL|module:app|module:handler``: :func:`wsstate.testing.fuzz`
+  against that endpoint (works on an installed package: nothing is read from a
+  checkout; ``module:attribute`` is imported with ``--app-dir``, default the
+  current directory, on ``sys.path``, as uvicorn does);
+* without ``--target``: this project's generated Hypothesis state machines
+  (``tests/generated/``), which only a checkout has: elsewhere the command
+  says so and exits 2.
+
+Either runs in chunks of ``--examples`` examples, each chunk with its own seed,
+until ``--minutes`` are up, on ``--workers`` processes (default: the number of
+cores) that share one Hypothesis example database (a directory), so a failing
+example found by one is replayed first by the others. The parent prints one
+progress line a second (chunks, examples, steps, steps per second, coverage,
+failures) and one summary at the end, with a replay command per failure
+(``--replay SEED`` runs that one chunk again, in this process).
 """
 
 from __future__ import annotations
@@ -12,28 +24,27 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import math
+import multiprocessing
+import os
+import queue
 import random
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Final
+from typing import Any, Final
 
 __all__ = ["add_arguments", "main"]
 
 GENERATED: Final = Path("tests/generated/test_connection_stateful.py")
 CHUNK: Final = 5
 STEPS: Final = 20
-
-
-@dataclass
-class Failure:
-    """One failing chunk."""
-
-    role: str
-    seed: int
-    error: str
+TARGET_STEPS: Final = 12
+TARGET_CHUNK: Final = 20
+#: Seconds between two progress lines.
+PROGRESS_EVERY: Final = 1.0
 
 
 def _minutes(text: str) -> float:
@@ -47,8 +58,49 @@ def _minutes(text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> float:
+    """``--close-timeout``: a finite number of seconds above 0."""
+    return _minutes(text)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's options."""
+    parser.add_argument(
+        "--target",
+        help="fuzz this endpoint: a ws:// URL of a running server, or module:attribute naming "
+        "an ASGI app or a websockets handler (served here on 127.0.0.1); default: this "
+        "checkout's generated stateful tests",
+    )
+    parser.add_argument(
+        "--path", default=None, help="the endpoint's path for a module:attribute target (/)"
+    )
+    parser.add_argument(
+        "--app-dir",
+        default=".",
+        help="directory put first on sys.path to import a module:attribute target (default: .)",
+    )
+    parser.add_argument(
+        "--ws",
+        default="websockets-sansio",
+        choices=("websockets-sansio", "websockets", "wsproto"),
+        help="uvicorn's WebSocket implementation for an ASGI app (default: websockets-sansio)",
+    )
+    parser.add_argument(
+        "--close-timeout",
+        type=_seconds,
+        default=2.0,
+        help="seconds the endpoint may take to answer a client's Close (default: 2)",
+    )
     parser.add_argument(
         "--minutes",
         type=_minutes,
@@ -56,29 +108,97 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how long to run, a positive number (default: 1)",
     )
     parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=os.cpu_count() or 1,
+        help="processes running campaigns side by side, sharing one example database "
+        "(default: the number of cores)",
+    )
+    parser.add_argument(
+        "--database",
+        help="Hypothesis example database directory the workers share (default: a fresh "
+        "temporary one)",
+    )
+    parser.add_argument(
         "--role",
         choices=("server", "client", "asgi-sansio", "asgi-wsproto", "both", "all"),
         default="both",
         help=(
-            "which side is guarded (default: both websockets roles, alternating; "
-            "all: the ASGI roles too)"
+            "without --target: which side is guarded (default: both websockets roles, "
+            "alternating; all: the ASGI roles too)"
         ),
     )
     parser.add_argument(
         "--replay", type=int, metavar="SEED", help="run one chunk with this seed and stop"
     )
     parser.add_argument(
-        "--examples", type=int, default=CHUNK, help=f"examples per chunk (default: {CHUNK})"
+        "--examples",
+        type=_positive_int,
+        default=None,
+        help=f"examples per chunk (default: {CHUNK}; with --target, {TARGET_CHUNK})",
     )
     parser.add_argument(
-        "--steps", type=int, default=STEPS, help=f"steps per example (default: {STEPS})"
+        "--steps",
+        type=_positive_int,
+        default=None,
+        help=f"steps per example (default: {STEPS}; with --target, {TARGET_STEPS})",
     )
+
+
+# --- what a worker runs -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """A worker's campaign (picklable: it crosses to a spawned process)."""
+
+    worker: int
+    deadline: float  # time.time() at which to stop starting chunks
+    examples: int
+    steps: int
+    database: str | None
+    target: str | None
+    path: str | None
+    app_dir: str
+    ws: str
+    close_timeout: float
+    roles: tuple[str, ...]
+    root: str | None
+
+
+@dataclass
+class Failure:
+    """One failing chunk."""
+
+    role: str
+    seed: int
+    error: str
+    replay: str = ""
+
+
+@dataclass
+class Progress:
+    """What one worker has done so far (it sends a fresh one after each chunk)."""
+
+    worker: int
+    chunks: int = 0
+    examples: int = 0
+    steps: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    coverage: dict[str, set[Any]] = field(default_factory=dict)
+    done: bool = False
+    crashed: str | None = None
 
 
 def _load(root: Path) -> ModuleType:
     path = root / GENERATED
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `wsstate generate` in a checkout")
+        raise FileNotFoundError(
+            f"{path} not found: `wsstate fuzz` without --target runs this project's generated "
+            "stateful tests, which only a checkout of wsstate has (run it in one, after "
+            "`wsstate generate`); to fuzz an endpoint anywhere, give --target URL or "
+            "--target module:app"
+        )
     spec = importlib.util.spec_from_file_location("wsstate_generated_stateful", path)
     assert spec is not None
     assert spec.loader is not None
@@ -88,26 +208,52 @@ def _load(root: Path) -> ModuleType:
     return module
 
 
-def _chunk(module: ModuleType, role: str, seed: int, examples: int, steps: int) -> str | None:
-    """Run one chunk; return the failure text, or None."""
+def _generated_root(root: str | None) -> Path:
+    from .paths import find_root
+
+    if root:
+        return Path(root)
+    try:
+        return find_root()
+    except Exception:
+        return Path.cwd()
+
+
+def _settings(examples: int, steps: int, database: str | None) -> Any:
     from hypothesis import HealthCheck, Phase, settings
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    phases = [Phase.generate]  # shrinking real-socket runs is slow; replay by seed
+    if database:
+        phases.insert(0, Phase.reuse)
+    return settings(
+        max_examples=examples,
+        stateful_step_count=steps,
+        deadline=None,
+        database=DirectoryBasedExampleDatabase(database) if database else None,
+        phases=phases,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        report_multiple_bugs=False,
+    )
+
+
+def _chunk(
+    module: ModuleType,
+    role: str,
+    seed: int,
+    examples: int,
+    steps: int,
+    database: str | None = None,
+) -> str | None:
+    """Run one chunk of a generated machine; return the failure text, or None."""
     from hypothesis import seed as with_seed
     from hypothesis.stateful import run_state_machine_as_test
 
     name = "".join(part.capitalize() for part in role.split("-")) + "Side"
     machine = getattr(module, name)  # the generated machine of the role (ServerSide...)
-    chunk_settings = settings(
-        max_examples=examples,
-        stateful_step_count=steps,
-        deadline=None,
-        database=None,
-        phases=[Phase.generate],  # shrinking real-socket runs is slow; replay by seed
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        report_multiple_bugs=False,
-    )
     seeded = with_seed(seed)(machine)
     try:
-        run_state_machine_as_test(seeded, settings=chunk_settings)
+        run_state_machine_as_test(seeded, settings=_settings(examples, steps, database))
     except Exception as exc:
         return _describe(exc)
     finally:
@@ -124,66 +270,306 @@ def _describe(exc: BaseException) -> str:
     return text
 
 
-def main(args: argparse.Namespace) -> int:
-    """Run the campaign (or one replay); exit 1 if anything failed."""
+def _replay_generated(seed: int, role: str, examples: int, steps: int) -> str:
+    return (
+        f"wsstate fuzz --replay {seed} --role {role} --examples {examples} --steps {steps} "
+        "--workers 1"
+    )
+
+
+def _target_chunk(job: Job, seed: int) -> tuple[int, int, Failure | None]:
+    """One chunk against the job's target: (examples, steps, failure or None)."""
+    from wsstate.testing.endpoint import EndpointFailure, fuzz
+
+    try:
+        report = fuzz(
+            job.target,
+            path=job.path,
+            examples=job.examples,
+            steps=job.steps,
+            seed=seed,
+            close_timeout=job.close_timeout,
+            uvicorn_ws=job.ws,
+            database=job.database,
+            replay=lambda s: _replay_target(job, s),
+        )
+    except EndpointFailure as failure:
+        return failure.example, len(failure.events), Failure("target", seed, str(failure))
+    return report.examples, report.steps, None
+
+
+def _replay_target(job: Job, seed: int) -> str:
+    import shlex
+
+    command = f"wsstate fuzz --target {shlex.quote(str(job.target))}"
+    if job.app_dir != "." and "://" not in str(job.target):
+        command += f" --app-dir {shlex.quote(job.app_dir)}"
+    if job.path:
+        command += f" --path {shlex.quote(job.path)}"
+    if job.ws != "websockets-sansio":
+        command += f" --ws {job.ws}"
+    if job.close_timeout != 2.0:
+        command += f" --close-timeout {job.close_timeout:g}"
+    return command + f" --replay {seed} --examples {job.examples} --steps {job.steps}"
+
+
+def _prepare(job: Job) -> ModuleType | None:
+    """Import what the job runs: the generated module, or put the app dir on sys.path."""
+    if job.target is None:
+        return _load(_generated_root(job.root))
+    if "://" not in job.target:
+        sys.path.insert(0, str(Path(job.app_dir).resolve()))
+    return None
+
+
+def run_job(job: Job, report: Any) -> None:
+    """A worker: chunks until the deadline, a :class:`Progress` to ``report`` after each."""
+    progress = Progress(job.worker)
+    try:
+        module = _prepare(job)
+        rng = random.Random()
+        while time.time() < job.deadline:
+            role = job.roles[(progress.chunks + job.worker) % len(job.roles)]
+            seed = rng.randrange(2**32)
+            if module is None:
+                examples, steps, failure = _target_chunk(job, seed)
+                progress.examples += examples
+                progress.steps += steps
+            else:
+                from wsstate.testing import stateful
+
+                error = _chunk(module, role, seed, job.examples, job.steps, job.database)
+                failure = None
+                if error:
+                    replay = _replay_generated(seed, role, job.examples, job.steps)
+                    failure = Failure(role, seed, error, replay)
+                progress.examples = stateful.STATS["examples"]
+                progress.steps = stateful.STATS["steps"]
+                progress.coverage = {r: set(s) for r, s in stateful.coverage().items()}
+            progress.chunks += 1
+            if failure is not None:
+                if not failure.replay:
+                    failure.replay = _replay_target(job, seed)
+                progress.failures.append(failure)
+            report(progress)
+    except Exception as exc:
+        progress.crashed = f"{type(exc).__name__}: {exc}"
+    progress.done = True
+    report(progress)
+
+
+def _worker_main(job: Job, channel: Any) -> None:
+    """Entry point of a spawned worker process."""
+    run_job(job, channel.put)
+
+
+# --- the parent: one display, one summary --------------------------------------------
+
+
+def _coverage_line(coverage: dict[str, set[Any]], roles: tuple[str, ...]) -> str:
     from wsstate.testing import stateful
 
-    from .paths import find_root
+    parts = []
+    for role in roles:
+        drivable = set(stateful.drivable_pairs(role))  # type: ignore[arg-type]
+        parts.append(f"{role} {len(coverage.get(role, set()) & drivable)}/{len(drivable)}")
+    return "  ".join(parts)
 
-    root = Path(args.root) if getattr(args, "root", None) else find_root()
-    module = _load(root)
-    if args.role == "both":
-        roles = ["server", "client"]
-    elif args.role == "all":
-        roles = list(stateful.ROLES)
-    else:
-        roles = [args.role]
-    failures: list[Failure] = []
+
+def _campaign(jobs: list[Job], roles: tuple[str, ...], generated: bool) -> int:
     started = time.monotonic()
-    if args.replay is not None:
-        for role in roles:
-            error = _chunk(module, role, args.replay, args.examples, args.steps)
-            print(f"replay seed {args.replay} ({role}): {'FAILED' if error else 'passed'}")
-            if error:
-                print(error)
-                failures.append(Failure(role, args.replay, error))
-        return 1 if failures else 0
-    deadline = started + args.minutes * 60
-    rng = random.Random()
-    chunks = 0
-    while time.monotonic() < deadline:
-        role = roles[chunks % len(roles)]
-        seed = rng.randrange(2**32)
-        error = _chunk(module, role, seed, args.examples, args.steps)
-        chunks += 1
-        if error:
-            failures.append(Failure(role, seed, error))
-        elapsed = time.monotonic() - started
-        counts = stateful.STATS
-        seen = stateful.coverage()
-        cov = "  ".join(
-            f"{r} {len(seen[r] & set(stateful.drivable_pairs(r)))}/"  # type: ignore[arg-type]
-            f"{len(stateful.drivable_pairs(r))}"  # type: ignore[arg-type]
-            for r in roles
-        )
-        print(
-            f"[{elapsed:6.1f}s] chunks {chunks:4d}  examples {counts['examples']:6d}  "
-            f"steps {counts['steps']:7d}  coverage {cov}  failures {len(failures)}",
-            flush=True,
-        )
+    latest: dict[int, Progress] = {}
+    processes: list[Any] = []
+    if len(jobs) == 1:  # in this process
+
+        def local(progress: Progress) -> None:
+            latest[progress.worker] = progress
+            _display(latest, started, roles, generated)
+
+        run_job(jobs[0], local)
+    else:
+        context = multiprocessing.get_context("spawn")
+        channel = context.Queue()
+        processes = [
+            context.Process(target=_worker_main, args=(job, channel), daemon=True) for job in jobs
+        ]
+        for process in processes:
+            process.start()
+        last_shown = 0.0
+        while len([p for p in latest.values() if p.done]) < len(jobs):
+            try:
+                progress: Progress = channel.get(timeout=PROGRESS_EVERY)
+                latest[progress.worker] = progress
+            except queue.Empty:
+                if not any(p.is_alive() for p in processes) and channel.empty():
+                    break
+            now = time.monotonic()
+            if now - last_shown >= PROGRESS_EVERY:
+                _display(latest, started, roles, generated)
+                last_shown = now
+        for process in processes:
+            process.join(timeout=30)
+    return _summary(latest, started, roles, generated, len(jobs))
+
+
+def _totals(latest: dict[int, Progress]) -> tuple[int, int, int, list[Failure]]:
+    chunks = sum(p.chunks for p in latest.values())
+    examples = sum(p.examples for p in latest.values())
+    steps = sum(p.steps for p in latest.values())
+    failures = [f for p in latest.values() for f in p.failures]
+    return chunks, examples, steps, failures
+
+
+def _union(latest: dict[int, Progress]) -> dict[str, set[Any]]:
+    union: dict[str, set[Any]] = {}
+    for progress in latest.values():
+        for role, pairs in progress.coverage.items():
+            union.setdefault(role, set()).update(pairs)
+    return union
+
+
+def _display(
+    latest: dict[int, Progress], started: float, roles: tuple[str, ...], generated: bool
+) -> None:
+    chunks, examples, steps, failures = _totals(latest)
     elapsed = time.monotonic() - started
-    counts = stateful.STATS
+    rate = steps / elapsed if elapsed > 0 else 0.0
+    line = (
+        f"[{elapsed:6.1f}s] workers {len(latest)}  chunks {chunks:4d}  examples {examples:6d}  "
+        f"steps {steps:7d}  steps/s {rate:7.1f}"
+    )
+    if generated:
+        line += f"  coverage {_coverage_line(_union(latest), roles)}"
+    print(f"{line}  failures {len(failures)}", flush=True)
+
+
+def _summary(
+    latest: dict[int, Progress],
+    started: float,
+    roles: tuple[str, ...],
+    generated: bool,
+    workers: int,
+) -> int:
+    chunks, examples, steps, failures = _totals(latest)
+    elapsed = time.monotonic() - started
     print()
-    print(f"fuzz summary after {elapsed:.0f} s")
-    print(f"  examples: {counts['examples']}, steps: {counts['steps']}, chunks: {chunks}")
-    print(f"  steps per second: {counts['steps'] / elapsed:.1f}")
-    print("  " + stateful.coverage_report().replace("\n", "\n  "))
+    print(f"fuzz summary after {elapsed:.0f} s on {workers} worker(s)")
+    print(f"  examples: {examples}, steps: {steps}, chunks: {chunks}")
+    print(f"  steps per second: {steps / elapsed:.1f}" if elapsed > 0 else "")
+    if generated:
+        print(f"  transition coverage: {_coverage_line(_union(latest), roles)}")
+    crashed = [p for p in latest.values() if p.crashed]
+    for progress in crashed:
+        print(f"  worker {progress.worker} stopped: {progress.crashed}")
     print(f"  failures: {len(failures)}")
     for failure in failures:
         first = failure.error.splitlines()[0] if failure.error else ""
         print(f"    {failure.role} seed {failure.seed}: {first}")
+        print(f"      replay: {failure.replay}")
+    if failures:
+        print("\nfirst failure in full:\n" + failures[0].error)
+    return 1 if failures or crashed else 0
+
+
+def _replay(args: argparse.Namespace, roles: tuple[str, ...], steps: int) -> int:
+    if args.target is not None:
+        job = _job(args, 0, 0.0, None, roles, steps)
+        _prepare(job)
+        from wsstate.testing.endpoint import EndpointFailure, fuzz
+
+        try:
+            report = fuzz(
+                job.target,
+                path=job.path,
+                examples=job.examples,
+                steps=job.steps,
+                seed=args.replay,
+                close_timeout=job.close_timeout,
+                uvicorn_ws=job.ws,
+                replay=lambda s: _replay_target(job, s),
+            )
+        except EndpointFailure as failure:
+            print(f"replay seed {args.replay}: FAILED")
+            print(failure)
+            return 1
         print(
-            f"      replay: wsstate fuzz --replay {failure.seed} --role {failure.role} "
-            f"--examples {args.examples} --steps {args.steps}"
+            f"replay seed {args.replay}: passed ({report.examples} examples, {report.steps} steps)"
         )
-    return 1 if failures else 0
+        return 0
+    module = _load(_generated_root(args.root))
+    failed = False
+    for role in roles:
+        error = _chunk(module, role, args.replay, args.examples, steps)
+        print(f"replay seed {args.replay} ({role}): {'FAILED' if error else 'passed'}")
+        if error:
+            print(error)
+            failed = True
+    return 1 if failed else 0
+
+
+def _job(
+    args: argparse.Namespace,
+    worker: int,
+    deadline: float,
+    database: str | None,
+    roles: tuple[str, ...],
+    steps: int,
+) -> Job:
+    return Job(
+        worker=worker,
+        deadline=deadline,
+        examples=args.examples,
+        steps=steps,
+        database=database,
+        target=args.target,
+        path=args.path,
+        app_dir=args.app_dir,
+        ws=args.ws,
+        close_timeout=args.close_timeout,
+        roles=roles,
+        root=getattr(args, "root", None),
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the campaign (or one replay); exit 1 if anything failed."""
+    if args.target is not None:
+        from wsstate.testing.targets import resolve_target
+
+        if "://" not in args.target:
+            sys.path.insert(0, str(Path(args.app_dir).resolve()))
+        try:
+            resolve_target(args.target)  # a bad target is a usage error, before any worker
+        except (TypeError, ValueError) as exc:
+            print(f"wsstate fuzz: {exc}", file=sys.stderr)
+            return 2
+        if args.path is not None and "://" in args.target:
+            print("wsstate fuzz: --path is for module:attribute targets", file=sys.stderr)
+            return 2
+        roles: tuple[str, ...] = ("target",)
+        steps = args.steps or TARGET_STEPS
+        args.examples = args.examples or TARGET_CHUNK
+    else:
+        from wsstate.testing import stateful
+
+        if args.role == "both":
+            roles = ("server", "client")
+        elif args.role == "all":
+            roles = tuple(stateful.ROLES)
+        else:
+            roles = (args.role,)
+        steps = args.steps or STEPS
+        args.examples = args.examples or CHUNK
+        _load(_generated_root(getattr(args, "root", None)))  # fails early outside a checkout
+    if args.replay is not None:
+        return _replay(args, roles, steps)
+    deadline = time.time() + args.minutes * 60
+    with tempfile.TemporaryDirectory(prefix="wsstate-fuzz-db-") as scratch:
+        database = args.database or scratch
+        jobs = [_job(args, w, deadline, database, roles, steps) for w in range(args.workers)]
+        print(
+            f"wsstate fuzz: {args.target or 'generated stateful tests (' + ', '.join(roles) + ')'}"
+            f" for {args.minutes:g} min on {args.workers} worker(s), example database {database}",
+            flush=True,
+        )
+        return _campaign(jobs, roles, generated=args.target is None)

@@ -8,6 +8,11 @@
 * :class:`ManualClock` — an advanceable clock for the session grace timer.
 * :class:`ResourceSnapshot` — open descriptors and asyncio tasks, to check that
   a test gives back everything it took.
+* :func:`fuzz` — fuzz any WebSocket endpoint (a ``ws://`` URL, an ASGI app, a
+  websockets handler) with real clients through the fault proxy, against what
+  the connection table lets a client observe; :class:`EndpointFailure` carries
+  the counterexample and its replay command (:mod:`wsstate.testing.endpoint`).
+  The pytest plugin's ``wsstate_fuzz`` fixture does the same from a test.
 
 This package is for tests; it is not imported by :mod:`wsstate`.
 """
@@ -15,6 +20,7 @@ This package is for tests; it is not imported by :mod:`wsstate`.
 from __future__ import annotations
 
 from .clock import ManualClock, ManualTimer
+from .endpoint import EndpointFailure, FuzzReport, TargetError, fuzz
 from .faultproxy import FaultProxy, ProxiedConnection, Side
 from .loopwatch import LoopWatch
 from .resources import ResourceSnapshot
@@ -22,13 +28,17 @@ from .wiretap import Direction, WireFrame, WireTap
 
 __all__ = [
     "Direction",
+    "EndpointFailure",
     "FaultProxy",
+    "FuzzReport",
     "LoopWatch",
     "ManualClock",
     "ManualTimer",
     "ProxiedConnection",
     "ResourceSnapshot",
     "Side",
+    "TargetError",
     "WireFrame",
     "WireTap",
+    "fuzz",
 ]
