@@ -59,6 +59,7 @@ ERROR records, the seed and a one-line command that replays it.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import dataclasses
 import gc
@@ -67,6 +68,7 @@ import math
 import os
 import random
 import shlex
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -404,6 +406,8 @@ class _Session:
         return lines
 
     def errors(self) -> list[str]:
+        if not self.target.in_process:
+            return []  # records here are not the target's
         found = [_describe_record(r) for r in self.records.records[self.first_record :]]
         if self.watch is not None:
             found += [_describe_call(c) for c in self.watch.calls[self.first_call :]]
@@ -564,7 +568,8 @@ class _Session:
             if conn.state == "closed" and check:
                 try:
                     async with asyncio.timeout(self.close_timeout + 1.0):
-                        await conn.pair.wait_closed()
+                        # shielded: cancelling wait_closed() would cancel the legs' futures
+                        await asyncio.shield(conn.pair.wait_closed())
                 except TimeoutError:
                     problems.append(
                         f"{conn.name}: TCP still open {self.close_timeout + 1.0} s after the "
@@ -610,6 +615,24 @@ class _Session:
                 problems += [_describe_call(c) for c in self.watch.calls[self.next_call :]]
                 self.next_call = len(self.watch.calls)
         return problems
+
+
+_thread: Final = threading.local()
+
+
+def _runner() -> asyncio.Runner:
+    """This thread's event loop for :func:`fuzz`, the same for every call.
+
+    An application keeps loop-bound state at module level (a :class:`wsstate.Hub`,
+    a lock, a queue made at import): serving it on a new loop for each call would
+    fail where a real server, with one loop, does not. Closed at exit.
+    """
+    runner: asyncio.Runner | None = getattr(_thread, "runner", None)
+    if runner is None:
+        runner = asyncio.Runner()
+        _thread.runner = runner
+        atexit.register(runner.close)
+    return runner
 
 
 def _loggers_to_watch() -> list[logging.Logger]:
@@ -818,21 +841,20 @@ def fuzz(
     for logger in watched:
         logger.addHandler(handler)
     started = time.monotonic()
-    runner = asyncio.Runner()
+    runner = _runner()
     try:
-        with runner:
-            runner.run(session.start())
-            try:
-                test()
-            except TargetError:
+        runner.run(session.start())
+        try:
+            test()
+        except TargetError:
+            raise
+        except BaseException as exc:
+            if not failures:
                 raise
-            except BaseException as exc:
-                if not failures:
-                    raise
-                best = min(failures, key=lambda f: len(f.events))
-                raise best from (exc if not isinstance(exc, EndpointFailure) else None)
-            finally:
-                runner.run(session.stop())
+            best = min(failures, key=lambda f: len(f.events))
+            raise best from (exc if not isinstance(exc, EndpointFailure) else None)
+        finally:
+            runner.run(session.stop())
     finally:
         for logger in watched:
             logger.removeHandler(handler)

@@ -1,0 +1,242 @@
+"""wsstate.testing.fuzz (issue 16): every check fails on an endpoint that breaks it, a
+guarded endpoint passes, a seed replays, bad arguments are refused at the call.
+
+Each broken endpoint is a real websockets server (in this process, or on a thread
+of its own for a ``ws://`` URL target) that commits one fault; the test asserts
+that the counterexample names it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+
+import wsstate
+from wsstate.testing import EndpointFailure, FuzzReport, fuzz
+
+Handler = Callable[[ServerConnection], Coroutine[Any, Any, None]]
+
+# Programs are short and few: each case needs one fault, which most programs reach.
+FAST: dict[str, Any] = {"examples": 8, "steps": 8, "close_timeout": 0.5}
+
+
+@contextlib.contextmanager
+def served_elsewhere(handler: Handler) -> Iterator[str]:
+    """``handler`` on a websockets server in a thread of its own; yields its ws:// URL."""
+    ready = threading.Event()
+    stop: list[Callable[[], None]] = []
+    url: list[str] = []
+
+    async def run() -> None:
+        done = asyncio.Event()
+        async with serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            url.append(f"ws://127.0.0.1:{port}/any/path")
+            loop = asyncio.get_running_loop()
+            stop.append(lambda: loop.call_soon_threadsafe(done.set))
+            ready.set()
+            await done.wait()
+
+    thread = threading.Thread(target=asyncio.run, args=(run(),), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    try:
+        yield url[0]
+    finally:
+        stop[0]()
+        thread.join(10)
+
+
+async def guarded(ws: ServerConnection) -> None:
+    conn = wsstate.guard(ws, close_timeout=0.5)
+    async for message in conn:
+        await conn.try_send(f"echo {message!r}")
+
+
+async def echo_then(ws: ServerConnection, fault: Callable[[ServerConnection], None]) -> None:
+    async for _ in ws:
+        fault(ws)
+        break
+    await ws.wait_closed()  # returning would make websockets close on its own
+
+
+def _raw(data: bytes) -> Callable[[ServerConnection], None]:
+    def fault(ws: ServerConnection) -> None:
+        ws.transport.write(data)
+        ws.transport.close()
+
+    return fault
+
+
+def failure_of(target: object, **options: Any) -> EndpointFailure:
+    with pytest.raises(EndpointFailure) as info:
+        fuzz(target, **{**FAST, "seed": 7, **options})
+    return info.value
+
+
+# --- a correct endpoint passes ---------------------------------------------------------
+
+
+def test_a_guarded_websockets_handler_passes() -> None:
+    report = fuzz(guarded, **FAST, seed=1)
+    assert isinstance(report, FuzzReport)
+    assert report.examples >= FAST["examples"]
+    assert report.steps >= report.examples
+    assert report.seed == 1
+
+
+def test_a_guarded_server_behind_a_url_passes() -> None:
+    with served_elsewhere(guarded) as url:
+        report = fuzz(url, **FAST, seed=2)
+    assert report.target.startswith(url)
+
+
+# --- each client-observable check, on a server that breaks it (URL target) --------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (_raw(b"\x88\x02\x03\xee"), "carries code 1006, which may not be sent"),
+        (_raw(b"\x88\x02\x03\xe8\x81\x02hi"), "frame #1 TEXT (data, 2 bytes) follows frame #0"),
+        (_raw(b"\x88\x02\x03\xe8\x88\x02\x03\xe8"), "is a second Close"),
+        (lambda ws: ws.transport.close(), "the server ended TCP (FIN) without a Close frame"),
+        (lambda ws: ws.transport.abort(), "without a Close frame"),
+        (
+            lambda ws: ws.transport.pause_reading(),
+            "was not answered within the close timeout (0.5 s)",
+        ),
+    ],
+    ids=["reserved-code", "data-after-close", "second-close", "fin", "abort", "unanswered"],
+)
+def test_a_client_observable_fault_is_a_readable_counterexample(
+    fault: Callable[[ServerConnection], None], expected: str
+) -> None:
+    with served_elsewhere(lambda ws: echo_then(ws, fault)) as url:
+        failure = failure_of(url)
+    text = str(failure)
+    assert expected in text, text
+    assert "events:" in text
+    assert ": send " in text  # the event that provoked the fault is listed
+    assert "wire when the problem was seen" in text
+    assert "seed: 7" in text
+    assert f"replay: wsstate fuzz --target {url} --replay 7" in text
+    assert failure.seed == 7
+    assert not failure.errors  # a URL target: nothing is looked at inside the server
+
+
+# --- what only an in-process target shows --------------------------------------------
+
+
+async def raises(ws: ServerConnection) -> None:
+    async for message in ws:
+        raise RuntimeError(f"cannot handle {message!r}")
+
+
+leaked: set[asyncio.Task[None]] = set()
+
+
+async def leaks_a_task(ws: ServerConnection) -> None:
+    leaked.add(asyncio.create_task(asyncio.sleep(3600)))
+    async for _ in ws:
+        pass
+
+
+async def _fails() -> None:
+    raise RuntimeError("fire and forget")
+
+
+async def fire_and_forget(ws: ServerConnection) -> None:
+    async for _ in ws:
+        asyncio.ensure_future(_fails())  # noqa: RUF006 - the bug under test
+
+
+def test_an_error_record_is_a_failure() -> None:
+    failure = failure_of(raises)
+    text = str(failure)
+    assert "ERROR record: ERROR websockets.server: connection handler failed" in text
+    assert "RuntimeError: cannot handle" in text  # the record's exception, with its place
+    assert "in raises)" in text
+    assert failure.errors
+
+
+def test_a_loop_exception_handler_call_is_a_failure() -> None:
+    text = str(failure_of(fire_and_forget))
+    assert "loop exception handler: Task exception was never retrieved" in text
+    assert "RuntimeError: fire and forget" in text
+
+
+def test_a_task_left_running_is_a_failure() -> None:
+    try:
+        text = str(failure_of(leaks_a_task))
+    finally:
+        for task in leaked:
+            task.cancel()
+        leaked.clear()
+    assert "resources not back to baseline" in text
+    assert "task <Task pending" in text
+
+
+# --- replay --------------------------------------------------------------------------
+
+
+def test_the_same_seed_replays_the_same_events() -> None:
+    first = failure_of(raises, seed=11)
+    again = failure_of(raises, seed=11)
+    assert again.events == first.events
+    assert again.example == first.example
+    assert "replay: wsstate fuzz --target tests.test_fuzz_endpoint:raises" in str(first) or (
+        "replay: wsstate fuzz --target test_fuzz_endpoint:raises" in str(first)
+    )
+
+
+# --- bad arguments -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "options", "error", "match"),
+    [
+        ("localhost", {}, ValueError, "neither a ws:// URL nor 'module:attribute'"),
+        ("http://127.0.0.1:1/", {}, ValueError, "not a ws:// URL"),
+        ("wss://127.0.0.1:1/", {}, ValueError, "wss:// is not supported"),
+        ("ws:///nohost", {}, ValueError, "has no host"),
+        ("ws://127.0.0.1:99999/", {}, ValueError, "invalid port"),
+        ("nosuchmodule_x:app", {}, ValueError, "cannot import 'nosuchmodule_x'"),
+        ("wsstate:nosuchapp", {}, ValueError, "has no 'nosuchapp'"),
+        (42, {}, TypeError, "not int"),
+        (lambda a, b: None, {}, TypeError, "cannot tell what"),
+        (guarded, {"kind": "http"}, ValueError, "kind must be one of"),
+        (guarded, {"close_timeout": math.nan}, ValueError, "close_timeout must be a finite"),
+        (guarded, {"close_timeout": math.inf}, ValueError, "close_timeout must be a finite"),
+        (guarded, {"close_timeout": -1}, ValueError, "close_timeout must be a finite"),
+        (guarded, {"close_timeout": 0}, ValueError, "close_timeout must be a finite"),
+        (guarded, {"settle": -0.1}, ValueError, "settle must be a finite number 0 or above"),
+        (guarded, {"settle": "1"}, TypeError, "settle must be a number"),
+        (guarded, {"examples": 0}, ValueError, "examples must be at least 1"),
+        (guarded, {"steps": 2.5}, TypeError, "steps must be an int"),
+        (guarded, {"seed": "7"}, TypeError, "seed must be an int"),
+        (guarded, {"path": "ws"}, ValueError, "path must be a string starting with '/'"),
+        (guarded, {"uvicorn_ws": "h11"}, ValueError, "uvicorn_ws must be one of"),
+        ("ws://127.0.0.1:1/", {"path": "/x"}, ValueError, "a URL target carries its own"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_runs(
+    target: object, options: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        fuzz(target, **options)
+
+
+def test_fuzz_refuses_a_running_loop() -> None:
+    async def inside() -> None:
+        fuzz(guarded)
+
+    with pytest.raises(RuntimeError, match="runs its own event loop"):
+        asyncio.run(inside())
