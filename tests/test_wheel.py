@@ -6,13 +6,24 @@ environment in a temporary directory. From a directory with no ``spec/`` above
 it, ``wsstate table connection``, ``wsstate diagram connection`` and
 ``wsstate verify`` must work on the specs the wheel carries, and ``import
 wsstate`` must work without python-statemachine or hypothesis installed.
+
+A second environment adds the ``starlette`` and ``testing`` extras, FastAPI and
+pytest (issue 16, acceptance 1): ``wsstate fuzz --target`` fuzzes the FastAPI
+tutorial app served by uvicorn in another process (by URL) and in-process
+(``module:app``), and the pytest plugin runs the plugin example in a project
+directory that is not this repository.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import shutil
+import socket
 import subprocess
 import sys
+import time
 import venv
 import zipfile
 from pathlib import Path
@@ -111,3 +122,115 @@ def test_installed_runtime_imports_without_the_testing_extra(installed: tuple[Pa
     result = _run(bin_dir / "python", "-c", code, cwd=work)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "OPEN"
+
+
+# --- issue 16, acceptance 1: the endpoint fuzzer and the pytest plugin, installed ----------
+
+
+@pytest.fixture(scope="module")
+def fuzz_env(installed: tuple[Path, Path]) -> tuple[Path, Path]:
+    """(bin directory of a fresh environment with the wheel and its starlette and testing
+    extras, FastAPI and pytest; a project directory outside any checkout holding the
+    FastAPI tutorial app and the plugin example's test file)."""
+    bin_dir, work = installed
+    [wheel] = (bin_dir.parents[1] / "dist").glob("wsstate-*.whl")
+    env_dir = bin_dir.parents[1] / "venv-fuzz"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    fuzz_bin = env_dir / ("Scripts" if os.name == "nt" else "bin")
+    install = _run(
+        fuzz_bin / "python",
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        f"{wheel}[starlette,testing]",
+        "fastapi",
+        "pytest",
+        cwd=work,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    project = work / "project"
+    project.mkdir()
+    for name in ("tutorial_fastapi.py", "test_fastapi_endpoint.py"):
+        shutil.copy(ROOT / "examples" / name, project / name)
+    return fuzz_bin, project
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_installed_wsstate_fuzz_targets_a_running_server(fuzz_env: tuple[Path, Path]) -> None:
+    bin_dir, project = fuzz_env
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    server = subprocess.Popen(
+        [
+            bin_dir / "python",
+            "-m",
+            "uvicorn",
+            "tutorial_fastapi:app",
+            "--port",
+            str(port),
+            "--ws",
+            "websockets-sansio",
+            "--log-level",
+            "warning",
+        ],
+        cwd=project,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # the server runs in another process: poll until it listens
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+                break
+            assert time.monotonic() < deadline, "uvicorn did not listen within 30 s"
+            time.sleep(0.05)
+        url = f"ws://127.0.0.1:{port}/ws"
+        result = _run(
+            bin_dir / "wsstate",
+            "fuzz",
+            "--target",
+            url,
+            "--minutes",
+            "0.1",
+            "--workers",
+            "2",
+            cwd=project,
+        )
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"wsstate fuzz: {url} for 0.1 min on 2 worker(s)" in result.stdout
+    assert "failures: 0" in result.stdout
+    assert re.search(r"examples: [1-9]\d*, steps: [1-9]", result.stdout), result.stdout
+
+
+def test_installed_wsstate_fuzz_serves_module_app(fuzz_env: tuple[Path, Path]) -> None:
+    bin_dir, project = fuzz_env
+    result = _run(
+        bin_dir / "wsstate", "fuzz", "--target", "tutorial_fastapi:app", "--path", "/ws",
+        "--minutes", "0.05", "--workers", "1", cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "failures: 0" in result.stdout
+
+
+def test_installed_wsstate_fuzz_without_target_says_it_needs_a_checkout(
+    fuzz_env: tuple[Path, Path],
+) -> None:
+    bin_dir, project = fuzz_env
+    result = _run(bin_dir / "wsstate", "fuzz", "--minutes", "0.1", cwd=project)
+    assert result.returncode == 2
+    assert "only a checkout of wsstate has" in result.stderr
+
+
+def test_installed_pytest_plugin_fuzzes_in_another_project(fuzz_env: tuple[Path, Path]) -> None:
+    bin_dir, project = fuzz_env
+    result = _run(bin_dir / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
