@@ -3,7 +3,9 @@
 Each mutant in ``wsstate.testing.mutants`` breaks the runtime in one way seen in
 the field. Under each, the generated stateful suite (its deterministic tour of
 every drivable pair, then its Hypothesis state machine on the ci budget without
-shrinking) must fail, for both roles.
+shrinking) must fail, on each role of ``MUTATION_ROLES`` (websockets server and
+client, aiohttp server, tornado server and client); without a mutant it must pass
+on each.
 """
 
 from __future__ import annotations
@@ -62,14 +64,25 @@ def _run_suite(role: Role) -> str | None:
     return None
 
 
+#: The roles the check runs on: websockets' both sides, aiohttp's and tornado's.
+MUTATION_ROLES: tuple[Role, ...] = (
+    "server",
+    "client",
+    "aiohttp-server",
+    "tornado-server",
+    "tornado-client",
+)
+
+
 @pytest.mark.parametrize("mutant", sorted(MUTANTS))
-@pytest.mark.parametrize("role", ["server", "client"])
+@pytest.mark.parametrize("role", MUTATION_ROLES)
 def test_stateful_suite_catches(mutant: str, role: Role) -> None:
     with MUTANTS[mutant]():
         finding = _run_suite(role)
     assert finding is not None, f"the stateful suite did not catch: {mutant} ({role})"
 
 
-def test_unmutated_runtime_passes() -> None:
+@pytest.mark.parametrize("role", MUTATION_ROLES)
+def test_unmutated_runtime_passes(role: Role) -> None:
     """The control: without a mutant the same run passes, so each failure is its mutant's."""
-    assert _run_suite("server") is None
+    assert _run_suite(role) is None

@@ -29,6 +29,7 @@ from wsstate.testing.client_stateful import (
     Role,
     class_name,
     drivable_pairs,
+    open_site,
     register_profiles,
     role_doc,
     role_settings,
@@ -47,14 +48,21 @@ class ClientMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
-        self.h = Harness(self.role)
+        # One server and proxy for the example; each (re)opened endpoint is a
+        # fresh connection through them, checked on its own at its stop().
+        self.site = open_site(self.role)
+        self.loop.run_until_complete(self.site.open())
+        self.h = Harness(self.role, site=self.site)
         self.loop.run_until_complete(self.h.start())
 
     def teardown(self) -> None:
         try:
             self.loop.run_until_complete(self.h.stop())
         finally:
-            self.loop.close()
+            try:
+                self.loop.run_until_complete(self.site.close())
+            finally:
+                self.loop.close()
 
     def _step(self, event: Event, data: Any) -> None:
         self.loop.run_until_complete(self.h.step(event, HypothesisChoices(data)))
@@ -64,7 +72,7 @@ class ClientMachine(RuleBasedStateMachine):
     def reopen(self) -> None:
         """Check and tear down the finished endpoint, then open a new one."""
         self.loop.run_until_complete(self.h.stop())
-        self.h = Harness(self.role)
+        self.h = Harness(self.role, site=self.site)
         self.loop.run_until_complete(self.h.start())
 
     @precondition(

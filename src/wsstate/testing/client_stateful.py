@@ -52,6 +52,7 @@ from ..machines.client import TABLE, Effect, Event, State
 from .charts.client import ClientChart
 from .clock import ManualClock
 from .loopwatch import LoopWatch
+from .sites import NoSite
 from .stateful import Choices, FirstChoices, HypothesisChoices, register_profiles, wait_until
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "class_name",
     "coverage_report",
     "drivable_pairs",
+    "open_site",
     "register_profiles",
     "role_doc",
     "role_settings",
@@ -126,11 +128,18 @@ class _Records(logging.Handler):
             self.errors.append(record)
 
 
+def open_site(role: Role) -> NoSite:
+    """The generated tests' per-example site: none here (each harness starts its own server)."""
+    return NoSite()
+
+
 @dataclass
 class Harness:
     """One client, the server it talks to, and the chart that predicts it."""
 
     role: Role = "websockets"
+    #: Unused: this harness starts its server per connection (see :func:`open_site`).
+    site: NoSite | None = None
     steps: list[str] = field(default_factory=list)
 
     async def start(self) -> None:

@@ -60,7 +60,13 @@ def send_leaks_transport_exception() -> contextlib.AbstractContextManager[None]:
     def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
         async def send(self: GuardedConnection, data: Data) -> Any:
             if self.state is State.CLOSED:
-                await self.transport.connection.send(data)  # type: ignore[attr-defined]
+                native = getattr(self.transport, "connection", None)
+                if native is not None:  # websockets: the library's own send
+                    await native.send(data)
+                else:  # the adapter's write, as the transport refuses it
+                    pending = self.transport.write(data)
+                    if pending is not None:
+                        await pending
             return await original(self, data)
 
         return send

@@ -50,6 +50,7 @@ from .charts.session import SessionChart
 from .clock import ManualClock
 from .loopwatch import LoopWatch
 from .peer import RawPeer
+from .sites import NoSite
 from .stateful import Choices, FirstChoices, HypothesisChoices, register_profiles, wait_until
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "class_name",
     "coverage_report",
     "drivable_pairs",
+    "open_site",
     "register_profiles",
     "role_doc",
     "role_settings",
@@ -127,11 +129,18 @@ class _Page:
     """The harness ended its TCP connection (its closure was driven)."""
 
 
+def open_site(role: Role) -> NoSite:
+    """The generated tests' per-example site: none here (each harness starts its own server)."""
+    return NoSite()
+
+
 @dataclass
 class Harness:
     """One session and the real connections of its generations."""
 
     role: Role = "websockets"
+    #: Unused: this harness starts its server per connection (see :func:`open_site`).
+    site: NoSite | None = None
     chart: SessionChart = field(init=False)
     steps: list[str] = field(default_factory=list)
 

@@ -66,20 +66,14 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Literal
 
-from websockets.asyncio.client import connect as ws_connect
-from websockets.asyncio.server import Server, ServerConnection, serve
-
 from .._timers import ManualTimers, manual_timers
 from ..connection import GuardedConnection
 from ..errors import ConnectionClosed, InvalidCloseArgs, InvalidState
-from ..guard import guard
 from ..machines.connection import TABLE, Effect, Event, State
 from .charts.connection import ConnectionChart
-from .faultproxy import FaultProxy
-from .loopwatch import LoopWatch
-from .peer import RawPeer, RawServer
+from .peer import RawPeer
 from .resources import ResourceSnapshot
-from .wiretap import Direction
+from .sites import SITES, Site
 
 __all__ = [
     "ASGI_IMPLS",
@@ -113,10 +107,38 @@ __all__ = [
     "wait_until",
 ]
 
-Role = Literal["server", "client", "asgi-sansio", "asgi-wsproto"]
+Role = Literal[
+    "server",
+    "client",
+    "asgi-sansio",
+    "asgi-wsproto",
+    "aiohttp-server",
+    "aiohttp-client",
+    "tornado-server",
+    "tornado-client",
+]
 
-#: Every role the generated tests run, websockets' first.
-ROLES: Final[tuple[Role, ...]] = ("server", "client", "asgi-sansio", "asgi-wsproto")
+#: Every role the generated tests run, websockets' first (each one's site:
+#: :data:`wsstate.testing.sites.SITES`).
+#: ``aiohttp-client`` has a site but is not run yet: an aborted guarded aiohttp
+#: client leaves aiohttp's connection unreleased ("Unclosed connection", reported
+#: to the loop's exception handler when collected); the adapter's abort_transport
+#: does not close the client's response as its close_transport does.
+ROLES: Final[tuple[Role, ...]] = (
+    "server",
+    "client",
+    "asgi-sansio",
+    "asgi-wsproto",
+    "aiohttp-server",
+    "tornado-server",
+    "tornado-client",
+)
+
+#: The roles whose guarded side is an aiohttp or tornado WebSocket: framework -> roles.
+FRAMEWORK_ROLES: Final[dict[str, tuple[Role, ...]]] = {
+    "aiohttp": ("aiohttp-server", "aiohttp-client"),
+    "tornado": ("tornado-server", "tornado-client"),
+}
 
 #: The ASGI roles: the guarded side is ``guard(websocket)`` in a Starlette app on a
 #: real uvicorn with this WebSocket implementation (``uvicorn.Config(ws=...)``).
@@ -271,10 +293,73 @@ FOLLOW_UPS: Final[dict[Role, dict[tuple[State, Event], tuple[Event, ...]]]] = {
 }
 
 
+_GUARDED_OPEN: Final = (
+    "an aiohttp or tornado WebSocket is guarded open and has no application-side "
+    "handshake: every accept() is app_accept"
+)
+_CLOSE_RECEIVED_FRAMEWORK: Final = (
+    "not observable on aiohttp and tornado: after echoing the peer's Close the "
+    "adapter ends TCP itself and reports it at once (aiohttp: close_transport; "
+    "tornado: its read loop ends), so peer_close and transport_eof are fed together "
+    "and CLOSE_RECEIVED lasts no step"
+)
+_LOST_ONCE_FRAMEWORK: Final = (
+    "the loss is fed once: the adapter ended TCP itself after the closing handshake "
+    "and reported it then (transport_eof); nothing later reaches a CLOSED table"
+)
+
+#: What an aiohttp or tornado role cannot drive, per role, on top of :data:`NOT_DRIVABLE`.
+FRAMEWORK_NOT_DRIVABLE: Final[dict[Role, dict[tuple[State, Event], str]]] = {
+    role: {
+        **{(s, Event.APP_ACCEPT_AGAIN): _GUARDED_OPEN for s in State},
+        **{(State.CLOSE_RECEIVED, e): _CLOSE_RECEIVED_FRAMEWORK for e in Event},
+        (State.CLOSED, Event.TRANSPORT_EOF): _LOST_ONCE_FRAMEWORK,
+        (State.CLOSED, Event.TRANSPORT_ERROR): _LOST_ONCE_FRAMEWORK,
+    }
+    for roles in FRAMEWORK_ROLES.values()
+    for role in roles
+}
+
+_RESET_AIOHTTP: Final = (
+    "aiohttp reports a TCP reset as the end of the stream (receive() returns "
+    "CLOSED, no error): the adapter feeds transport_eof, the model takes it too"
+)
+_BAD_OPCODE_TORNADO: Final = (
+    "tornado drops TCP without a Close frame on a reserved opcode: the adapter "
+    "feeds the end of the transport (transport_eof), the model takes it too"
+)
+
+#: Driven events a role's adapter feeds the table as another event (the model takes
+#: that one; the pair itself is not drivable on the role and is listed with why).
+FED_AS: Final[dict[Role, dict[tuple[State, Event], tuple[Event, str]]]] = {
+    **{
+        role: {
+            (s, Event.TRANSPORT_ERROR): (Event.TRANSPORT_EOF, _RESET_AIOHTTP)
+            for s in (State.OPEN, State.CLOSING)
+        }
+        for role in FRAMEWORK_ROLES["aiohttp"]
+    },
+    **{
+        role: {
+            (State.OPEN, Event.LIBRARY_CLOSE_PEER_FAULT): (
+                Event.TRANSPORT_EOF,
+                _BAD_OPCODE_TORNADO,
+            )
+        }
+        for role in FRAMEWORK_ROLES["tornado"]
+    },
+}
+
+for _role in (*FRAMEWORK_ROLES["aiohttp"], *FRAMEWORK_ROLES["tornado"]):
+    FOLLOW_UPS[_role] = {(State.OPEN, Event.PEER_CLOSE): (Event.TRANSPORT_EOF,)}
+
+
 def not_drivable(role: Role) -> dict[tuple[State, Event], str]:
-    """The pairs ``role`` cannot drive, with the reasons."""
+    """The pairs ``role`` cannot drive, with the reasons (:data:`FED_AS`'s not included)."""
     if role in ASGI_IMPLS:
         return {**NOT_DRIVABLE, **ASGI_NOT_DRIVABLE[role]}
+    if role in FRAMEWORK_NOT_DRIVABLE:
+        return {**NOT_DRIVABLE, **FRAMEWORK_NOT_DRIVABLE[role]}
     return {**NOT_DRIVABLE, **WEBSOCKETS_NOT_DRIVABLE}
 
 
@@ -283,8 +368,16 @@ def follow_ups(role: Role) -> dict[tuple[State, Event], tuple[Event, ...]]:
     return FOLLOW_UPS.get(role, {})
 
 
+def fed_as(role: Role) -> dict[tuple[State, Event], tuple[Event, str]]:
+    """The driven events ``role``'s adapter feeds as another, with why (see :data:`FED_AS`)."""
+    return FED_AS.get(role, {})
+
+
 def _advance(role: Role, state: State, event: Event) -> tuple[list[Event], State | None]:
     """The events the model takes for ``event`` in ``state`` (follow-ups too), and the end."""
+    fed = fed_as(role).get((state, event))
+    if fed is not None:
+        event = fed[0]
     taken = [event]
     end = TABLE[(state, event)].next
     if end is None:
@@ -311,12 +404,24 @@ _VALID_CODES: Final = (1000, 1001, 1008, 1011, 3000, 4000, 4999)
 _INVALID_CODES: Final = (999, 1004, 1005, 1006, 1015, 2999, 5000)
 
 
-async def wait_until(predicate: Callable[[], bool], limit: float, poll: float = 0.005) -> bool:
-    """Poll ``predicate`` until it holds or ``limit`` seconds pass; return whether it held.
+#: Event-loop turns :func:`wait_until` yields before it starts to poll on the clock.
+SPIN_TURNS: Final = 200
 
-    Polling is deliberate: the conditions are the observable state of real
-    objects (a connection's state, a queue's length) that offer nothing to wait on.
+
+async def wait_until(predicate: Callable[[], bool], limit: float, poll: float = 0.005) -> bool:
+    """Wait until ``predicate`` holds or ``limit`` seconds pass; return whether it held.
+
+    The conditions are the observable state of real objects (a connection's
+    state, a queue's length) that offer nothing to wait on; everything that can
+    change them runs in this event loop (the guarded side, the proxy, the raw
+    peer), so the wait first lets the loop turn (up to :data:`SPIN_TURNS`
+    turns, each one handling whatever I/O is ready), and only then polls every
+    ``poll`` seconds (a wall-clock timer is due, or the machine is loaded).
     """
+    for _ in range(SPIN_TURNS):
+        if predicate():
+            return True
+        await asyncio.sleep(0)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
     while not predicate():
@@ -324,6 +429,82 @@ async def wait_until(predicate: Callable[[], bool], limit: float, poll: float = 
             return False
         await asyncio.sleep(poll)
     return True
+
+
+async def quiesce(max_turns: int = 1000) -> int:
+    """Let the event loop run until it has nothing to do; return the turns it took.
+
+    Idle means two turns in a row with no callback ready and no socket ready
+    for reading or writing: every byte written on loopback has been read and
+    handled by its receiver (guarded side, proxy and raw peer all run in this
+    loop), and whatever that made them write too. This replaces sleeping "long
+    enough" for sockets to settle. Timers are not waited for (the connection's
+    run on the harness's clock; the few on the wall clock, the keepalive's pong
+    timeout and the write timeout, are waited for by the steps that start them).
+    On a loop that is not asyncio's selector loop it falls back to a 2 ms sleep.
+    """
+    loop = asyncio.get_running_loop()
+    ready = getattr(loop, "_ready", None)
+    selector = getattr(loop, "_selector", None)
+    if ready is None or selector is None:
+        await asyncio.sleep(0.002)
+        return 0
+    idle = 0
+    for turn in range(1, max_turns + 1):
+        await asyncio.sleep(0)
+        if ready or selector.select(0):
+            idle = 0
+        else:
+            idle += 1
+            if idle >= 2:
+                return turn
+    return max_turns
+
+
+class Model:
+    """The model: the generated ``ConnectionChart``'s answers, one state at a time.
+
+    The chart is a pure function of (state, event) (no guards, no data): each
+    pair's answer is asked of a real chart the first time it is needed in this
+    process (a fresh chart replays this model's events, then takes the new
+    one; an event the table calls impossible raises as the chart does) and
+    remembered, so a harness does not pay python-statemachine's ~1 ms to build
+    a chart per connection and ~0.3 ms per event.
+    """
+
+    _answers: ClassVar[dict[tuple[State, Event], State]] = {}
+
+    def __init__(self) -> None:
+        self.state = State.CONNECTING
+        self.events: list[Event] = []
+
+    @property
+    def current_state_value(self) -> State:
+        """The state (as the chart names it)."""
+        return self.state
+
+    def fire(self, event: Event) -> State:
+        """Take ``event``; return the new state."""
+        key = (self.state, event)
+        end = self._answers.get(key)
+        if end is None:
+            chart = ConnectionChart()
+            for earlier in self.events:
+                getattr(chart, earlier.value)()
+            getattr(chart, event.value)()
+            value = chart.current_state_value
+            assert isinstance(value, State)
+            end = self._answers[key] = value
+        self.events.append(event)
+        self.state = end
+        return end
+
+
+def open_site(role: Role, timing: Timing | None = None) -> Site:
+    """A new (not yet opened) site for ``role``: ``await site.open()``, later ``site.close()``."""
+    t = timing if timing is not None else TIMING
+    site: Site = SITES[role](settle=t.settle, library_close_timeout=t.library_close_timeout)
+    return site
 
 
 # -- choices -----------------------------------------------------------------------
@@ -392,7 +573,7 @@ class HypothesisChoices(Choices):
 STATS: Final[dict[str, int]] = {"examples": 0, "steps": 0}
 
 #: Pairs the runtime was seen to take while a harness drove it, per role.
-_SEEN: Final[dict[str, set[tuple[State, Event]]]] = {role: set() for role in ROLES}
+_SEEN: Final[dict[str, set[tuple[State, Event]]]] = {role: set() for role in SITES}
 
 
 def coverage() -> dict[str, set[tuple[State, Event]]]:
@@ -402,7 +583,7 @@ def coverage() -> dict[str, set[tuple[State, Event]]]:
 
 def drivable_pairs(role: Role = "server") -> list[tuple[State, Event]]:
     """Possible pairs of the table that the harness can drive for ``role``, in table order."""
-    excluded = not_drivable(role)
+    excluded = {**not_drivable(role), **fed_as(role)}
     return [
         key
         for key, row in TABLE.items()
@@ -458,6 +639,29 @@ def coverage_report() -> str:
         for (s, e), extras in follow_ups(role).items():
             fed = ", ".join(x.value for x in extras)
             lines.append(f"  {s}/{e} is fed with {fed} (one ASGI message): the model takes both")
+    for role, extra in FRAMEWORK_NOT_DRIVABLE.items():
+        if not _SEEN[role]:
+            continue
+        added = {
+            k: v
+            for k, v in extra.items()
+            if TABLE[k].next is not None
+            and k not in NOT_DRIVABLE
+            and k[0] is not State.CLOSE_RECEIVED
+            and k[1] is not Event.APP_ACCEPT_AGAIN
+        }
+        lines.append(
+            f"{role} ({role_doc(role)[len('The guarded side is ') : -1]}): "
+            f"{len(drivable_pairs(role))} drivable; also not drivable:"
+        )
+        lines.append(f"  */app_accept_again: {_GUARDED_OPEN}")
+        lines.append(f"  CLOSE_RECEIVED/*: {_CLOSE_RECEIVED_FRAMEWORK}")
+        lines.extend(f"  {s}/{e}: {r}" for (s, e), r in added.items())
+        for (s, e), (fed, why) in fed_as(role).items():
+            lines.append(f"  {s}/{e} is driven, fed as {fed.value}: {why}")
+        for (s, e), extras in follow_ups(role).items():
+            more = ", ".join(x.value for x in extras)
+            lines.append(f"  {s}/{e} is fed with {more}: the model takes both")
     return "\n".join(lines)
 
 
@@ -496,39 +700,50 @@ class _Pending:
 
 @dataclass
 class Harness:
-    """One guarded connection, its raw peer and the proxy between them."""
+    """One guarded connection, its raw peer and the proxy between them.
+
+    With ``site``, the connection is opened through that open
+    :class:`~wsstate.testing.sites.Site` (its server and proxy serve the
+    harnesses one after the other; the caller closes it); without, the harness
+    opens a site of its own and closes it in :meth:`stop`.
+    """
 
     role: Role
     timing: Timing = TIMING
+    site: Site | None = None
     conn: GuardedConnection = field(init=False)
     peer: RawPeer = field(init=False)
-    chart: ConnectionChart = field(init=False)
     steps: list[str] = field(default_factory=list)
 
     async def start(self) -> None:
         """Open the connection; the model starts in OPEN (handshake_ok taken)."""
         STATS["examples"] += 1
+        t = self.timing
+        self._own_site: Site | None = None
+        if self.site is None:
+            self._site_baseline = ResourceSnapshot.take()
+            self.site = self._own_site = open_site(self.role, t)
+            await self.site.open()
+        site = self.site
+        # After the site: its server and proxy are part of what must be back at the end.
         self.baseline = ResourceSnapshot.take()
-        self.watch = LoopWatch().__enter__()
+        self.watch = site.watch
+        self._watch_calls = len(site.watch.calls)
         self.name = f"stateful-{self.role}-{id(self):x}"
         self.handler = _Transitions(self.name)
         self.logger = logging.getLogger("wsstate")
         self._old_level = self.logger.level
         self.logger.setLevel(logging.DEBUG)
         logging.getLogger().addHandler(self.handler)
-        self.chart = ConnectionChart()
-        self.chart.handshake_ok()
+        self.model = Model()
+        self.model.fire(Event.HANDSHAKE_OK)
         self.pending: deque[str | bytes] = deque()
         self.waiting: list[_Pending] = []
         self.closed_calls = 0
         self.closed_steps = 0
         self.first_close_code: int | None = None
-        self._server: Server | None = None
-        self._raw: RawServer | None = None
-        self._site: Any = None  # an AsgiSite (ASGI roles; imported only for them)
         self.not_drivable = not_drivable(self.role)
         self.follow_ups = follow_ups(self.role)
-        t = self.timing
         # The connection's timers wait for the timer rules (module doc); their
         # delays tell them apart.
         assert t.close_timeout != t.ping_interval, "the harness tells timers apart by delay"
@@ -540,86 +755,26 @@ class Harness:
             "write_timeout": t.write_timeout,
             "name": self.name,
         }
-        if self.role in ASGI_IMPLS:
-            await self._start_asgi(options)
-        elif self.role == "server":
-            guarded: asyncio.Future[GuardedConnection] = asyncio.get_running_loop().create_future()
-
-            async def handler(ws: ServerConnection) -> None:
-                conn = guard(ws, **options)
-                if guarded.done():  # not the connection this harness waits for
-                    conn.abort()
-                    return
-                guarded.set_result(conn)
-                await conn.wait_closed()
-
-            self._server = await serve(
-                handler,
-                "127.0.0.1",
-                0,
-                ping_interval=None,
-                close_timeout=t.library_close_timeout,
-                compression=None,
-            )
-            port = self._server.sockets[0].getsockname()[1]
-            self.proxy = await FaultProxy("127.0.0.1", port).start()
-            self.peer = await RawPeer.connect(self.proxy.url)
-            self.conn = await asyncio.wait_for(guarded, t.settle)
-            self.out_direction = Direction.S2C
-        else:
-            self._raw = RawServer()
-            port = await self._raw.start()
-            self.proxy = await FaultProxy("127.0.0.1", port).start()
-            ws = await ws_connect(
-                self.proxy.url,
-                ping_interval=None,
-                close_timeout=t.library_close_timeout,
-                compression=None,
-            )
-            self.conn = guard(ws, **options)
-            self.peer = await asyncio.wait_for(self._raw.peers.get(), t.settle)
-            self.out_direction = Direction.C2S
-        (self.pair,) = await self.proxy.wait_connections(1)
+        self.conn, self.peer, self.pair = await site.connect(options)
+        assert site.proxy is not None
+        self.proxy = site.proxy
+        self.out_direction = site.out_direction
         self.conn.on_close(self._on_closed)
-
-    async def _start_asgi(self, options: dict[str, Any]) -> None:
-        """The guarded side: ``guard(websocket)`` in a Starlette app on a real uvicorn."""
-        from starlette.websockets import WebSocket
-
-        from .asgi import AsgiSite
-
-        t = self.timing
-        guarded: asyncio.Future[GuardedConnection] = asyncio.get_running_loop().create_future()
-
-        async def endpoint(websocket: WebSocket) -> None:
-            conn = guard(websocket, **options)  # before accept(): CONNECTING, as documented
-            if guarded.done():  # not the connection this harness waits for
-                conn.abort()
-                return
-            if not await conn.accept():
-                guarded.set_exception(AssertionError("accept() failed"))
-                return
-            guarded.set_result(conn)
-            await conn.wait_closed()
-
-        self._site = AsgiSite(ASGI_IMPLS[self.role], endpoint)
-        await self._site.start(t.settle)
-        self.proxy = await FaultProxy("127.0.0.1", self._site.port).start()
-        self.peer = await RawPeer.connect(f"ws://127.0.0.1:{self.proxy.port}/ws")
-        self.conn = await asyncio.wait_for(guarded, t.settle)
-        self.out_direction = Direction.S2C
 
     def _on_closed(self, conn: GuardedConnection) -> None:
         self.closed_calls += 1
+
+    @property
+    def chart(self) -> Model:
+        """The model (kept under its former name)."""
+        return self.model
 
     # -- the model ---------------------------------------------------------------
 
     @property
     def model_state(self) -> State:
         """The model's state."""
-        value = self.chart.current_state_value
-        assert isinstance(value, State)
-        return value
+        return self.model.state
 
     #: Steps allowed in CLOSED before only ``reopen`` is left (keeps exploration alive).
     closed_step_limit: ClassVar[int] = 3
@@ -640,7 +795,7 @@ class Harness:
 
     def fire(self, event: Event) -> None:
         """Advance the model by ``event``."""
-        getattr(self.chart, event.value)()
+        self.model.fire(event)
         self.steps.append(f"{event.value} -> {self.model_state.value}")
 
     # -- stepping ------------------------------------------------------------------
@@ -674,7 +829,7 @@ class Harness:
         problems = self.pair.tap.directions[self.out_direction].problems()
         assert not problems, f"wire ({self.out_direction.value}): {problems}"
         assert not self.handler.errors, self.handler.describe()
-        assert not self.watch.calls, self.watch.describe()
+        assert len(self.watch.calls) == self._watch_calls, self.watch.describe()
         closed = self.model_state is State.CLOSED
         assert self.closed_calls == (1 if closed else 0), (
             f"on_close fired {self.closed_calls} times in {self.model_state}"
@@ -689,7 +844,7 @@ class Harness:
                 )
 
     async def _settle(self, expected: State) -> None:
-        await asyncio.sleep(0.002)
+        await quiesce()  # whatever the step set going has happened
         await wait_until(lambda: self.conn.state is expected, self.timing.settle)
         assert self.conn.state is expected, (
             f"runtime is {self.conn.state}, model is {expected}; steps: {self.steps}; "
@@ -701,33 +856,30 @@ class Harness:
         return [f"{s.value}/{e.value} -> {n.value}" for s, e, n in self.handler.taken]
 
     async def stop(self) -> None:
-        """Tear everything down and check that nothing leaked."""
+        """Tear the connection down (and an own site) and check that nothing leaked."""
         try:
             for pending in self.waiting:
                 pending.task.cancel()
             self.conn.abort()
             await self.peer.close()
-            await self.proxy.close()
-            await self.conn.wait_closed()
-            if self._server is not None:
-                self._server.close()
-                await self._server.wait_closed()
-            if self._raw is not None:
-                await self._raw.close()
-            if self._site is not None:
-                await self._site.stop()
+            await self.pair.reset()  # this connection's two legs; the proxy stays
+            await asyncio.wait_for(self.conn.wait_closed(), self.timing.settle)
             for pending in self.waiting:
                 with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                     await pending.task
-            await asyncio.sleep(0)
+            await quiesce()
             assert not self.handler.errors, self.handler.describe()
-            self.watch.assert_not_called()
+            assert len(self.watch.calls) == self._watch_calls, self.watch.describe()
             await self.baseline.assert_restored(settle=2.0)
+            if self._own_site is not None:
+                await self._own_site.close()  # its errors, loop calls (after a collection)
+                await self._site_baseline.assert_restored(settle=2.0)
         finally:
             _SEEN[self.role].update((s, e) for s, e, _ in self.handler.taken)
             logging.getLogger().removeHandler(self.handler)
             self.logger.setLevel(self._old_level)
-            self.watch.__exit__(None, None, None)
+            if self._own_site is not None:
+                await self._own_site.close()  # idempotent: after a failure above
 
     # -- concurrency -------------------------------------------------------------
 
@@ -765,7 +917,7 @@ class Harness:
             results[index] = await _CONCURRENT[event](self, draw)
 
         await asyncio.gather(run(0, a), run(1, b))
-        await asyncio.sleep(0.01)
+        await quiesce()
         await self._settle_any({end for _, _, end in orders})
         real = self.conn.state
         for taken1, taken2, end in orders:
@@ -784,7 +936,7 @@ class Harness:
         await self.check()
 
     async def _settle_any(self, states: set[State]) -> None:
-        await asyncio.sleep(0.002)
+        await quiesce()
         await wait_until(lambda: self.conn.state in states, self.timing.settle)
 
     @property
@@ -907,9 +1059,9 @@ async def _app_abort(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> 
 
 def _received(h: Harness) -> Callable[[], int]:
     """How many received messages wait for ``recv`` on the guarded side, as a probe."""
-    if h.role in ASGI_IMPLS:
-        transport = h.conn.transport  # the Starlette adapter counts them itself
-        return lambda: transport.queued  # type: ignore[attr-defined]
+    transport = h.conn.transport
+    if hasattr(transport, "queued"):  # Starlette, aiohttp, tornado: the adapter's queue
+        return lambda: transport.queued
     queue = h.conn.transport.connection.recv_messages.frames  # type: ignore[attr-defined]
     return lambda: len(queue)
 
@@ -922,6 +1074,7 @@ async def _peer_data(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> 
     if Effect.DELIVER in effects:
         h.pending.append(text)
         await wait_until(lambda: received() > before, h.timing.settle, poll=0.002)
+        assert received() > before, f"the message did not arrive within {h.timing.settle} s"
 
 
 async def _peer_close(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
@@ -1061,13 +1214,14 @@ def tour(role: Role = "server") -> Iterator[tuple[State, Event, list[Event]]]:
 
 
 async def run_tour_pair(
-    role: Role, state: State, event: Event, path: list[Event]
+    role: Role, state: State, event: Event, path: list[Event], site: Site | None = None
 ) -> set[tuple[State, Event]]:
     """Drive ``path`` from OPEN, then ``event``, in a fresh harness; raise on any violation.
 
+    With ``site`` (open, for ``role``), the connection is opened through it.
     Returns the pairs the runtime was seen to take.
     """
-    h = Harness(role)
+    h = Harness(role, site=site)
     await h.start()
     try:
         choices = FirstChoices()
@@ -1084,21 +1238,31 @@ async def run_tour_pair(
 
 
 async def run_tour(role: Role, *, stop_at_first_failure: bool = False) -> list[str]:
-    """Drive every drivable pair once (each in a fresh harness); return the failures.
+    """Drive every drivable pair once (each a fresh connection); return the failures.
 
-    A pair the runtime did not take as the model did is a failure too.
+    The connections go one after the other through one site (server and
+    proxy), closed and checked at the end. A pair the runtime did not take as
+    the model did is a failure too.
     """
     failures: list[str] = []
-    for state, event, path in tour(role):
+    site = open_site(role)
+    await site.open()
+    try:
+        for state, event, path in tour(role):
+            try:
+                seen = await run_tour_pair(role, state, event, path, site)
+            except Exception as exc:  # a failed check or a crash: both are findings
+                failures.append(f"{state}/{event} via {[e.value for e in path]}: {exc!r}")
+            else:
+                if (state, event) not in seen:
+                    failures.append(f"{state}/{event}: the runtime did not take this pair")
+            if failures and stop_at_first_failure:
+                break
+    finally:
         try:
-            seen = await run_tour_pair(role, state, event, path)
-        except Exception as exc:  # a failed check or a crash: both are findings
-            failures.append(f"{state}/{event} via {[e.value for e in path]}: {exc!r}")
-        else:
-            if (state, event) not in seen:
-                failures.append(f"{state}/{event}: the runtime did not take this pair")
-        if failures and stop_at_first_failure:
-            break
+            await site.close()
+        except AssertionError as exc:
+            failures.append(f"{role} site: {exc}")
     return failures
 
 
@@ -1119,11 +1283,21 @@ def role_settings(role: Role, profile: Any) -> Any:
     return asgi_settings(profile) if role in ASGI_IMPLS else profile
 
 
+_ROLE_DOCS: Final[dict[Role, str]] = {
+    "aiohttp-server": "an aiohttp web.WebSocketResponse, guarded after prepare()",
+    "aiohttp-client": "an aiohttp ClientSession.ws_connect connection",
+    "tornado-server": "a plain tornado WebSocketHandler, guarded in open()",
+    "tornado-client": "a tornado websocket_connect connection",
+}
+
+
 def role_doc(role: Role) -> str:
     """One line on what the guarded side is in ``role``."""
     impl = ASGI_IMPLS.get(role)
     if impl is not None:
         return f"The guarded side is a Starlette endpoint on uvicorn (ws={impl!r})."
+    if role in _ROLE_DOCS:
+        return f"The guarded side is {_ROLE_DOCS[role]}."
     return f"The guarded side is a websockets {role}."
 
 

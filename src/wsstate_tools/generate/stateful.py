@@ -9,7 +9,8 @@ nor the runtime, so it can regenerate any file, broken or not.
 
 The harness module provides ``ROLES``, ``CONCURRENT_PAIRS``, ``Harness``,
 ``HypothesisChoices``, ``Role``, ``class_name``, ``role_doc``, ``role_settings``,
-``drivable_pairs``, ``register_profiles`` and ``run_tour``.
+``drivable_pairs``, ``open_site`` (a site whose ``open()`` and ``close()`` bracket
+an example; ``Harness(role, site=site)``), ``register_profiles`` and ``run_tour``.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def render_stateful_tests(spec: Spec) -> str:
     w(f"from wsstate.machines.{spec.name} import TERMINAL, Event\n")
     w(f"from {spec.harness} import (\n")
     w("    CONCURRENT_PAIRS,\n    ROLES,\n    Harness,\n    HypothesisChoices,\n    Role,\n")
-    w("    class_name,\n    drivable_pairs,\n    register_profiles,\n    role_doc,\n")
+    w("    class_name,\n    drivable_pairs,\n    open_site,\n")
+    w("    register_profiles,\n    role_doc,\n")
     w("    role_settings,\n    run_tour,\n)\n\n")
     w("register_profiles()\n")
     w('PROFILE = settings.get_profile(os.environ.get("WSSTATE_HYPOTHESIS_PROFILE", "ci"))\n\n\n')
@@ -61,13 +63,20 @@ def render_stateful_tests(spec: Spec) -> str:
     w("    def __init__(self) -> None:\n")
     w("        super().__init__()\n")
     w("        self.loop = asyncio.new_event_loop()\n")
-    w("        self.h = Harness(self.role)\n")
+    w("        # One server and proxy for the example; each (re)opened endpoint is a\n")
+    w("        # fresh connection through them, checked on its own at its stop().\n")
+    w("        self.site = open_site(self.role)\n")
+    w("        self.loop.run_until_complete(self.site.open())\n")
+    w("        self.h = Harness(self.role, site=self.site)\n")
     w("        self.loop.run_until_complete(self.h.start())\n\n")
     w("    def teardown(self) -> None:\n")
     w("        try:\n")
     w("            self.loop.run_until_complete(self.h.stop())\n")
     w("        finally:\n")
-    w("            self.loop.close()\n\n")
+    w("            try:\n")
+    w("                self.loop.run_until_complete(self.site.close())\n")
+    w("            finally:\n")
+    w("                self.loop.close()\n\n")
     w("    def _step(self, event: Event, data: Any) -> None:\n")
     w("        self.loop.run_until_complete(self.h.step(event, HypothesisChoices(data)))\n\n")
     w("    @precondition(lambda self: self.h.model_state in TERMINAL)\n")
@@ -75,7 +84,7 @@ def render_stateful_tests(spec: Spec) -> str:
     w("    def reopen(self) -> None:\n")
     w('        """Check and tear down the finished endpoint, then open a new one."""\n')
     w("        self.loop.run_until_complete(self.h.stop())\n")
-    w("        self.h = Harness(self.role)\n")
+    w("        self.h = Harness(self.role, site=self.site)\n")
     w("        self.loop.run_until_complete(self.h.start())\n\n")
     w("    @precondition(\n")
     w("        lambda self: any(self.h.enabled_concurrently(a, b) for a, b in CONCURRENT_PAIRS)\n")
