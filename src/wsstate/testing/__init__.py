@@ -11,7 +11,7 @@
 * :func:`fuzz` — fuzz any WebSocket endpoint (a ``ws://`` URL, an ASGI app, a
   websockets handler) with real clients through the fault proxy, against what
   the connection table lets a client observe; :class:`EndpointFailure` carries
-  the counterexample and its replay command (:mod:`wsstate.testing.endpoint`).
+  the counterexample and its replay command (``wsstate.testing.endpoint``).
   The pytest plugin's ``wsstate_fuzz`` fixture does the same from a test.
 
 This package is for tests; it is not imported by :mod:`wsstate`.

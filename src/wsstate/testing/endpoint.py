@@ -372,6 +372,7 @@ class _Session:
                     problems += self._inspect()
                 if problems:
                     self.when = f"after event {len(self.events)}"
+                    self.failure_wire = self.wire()  # before the teardown resets them
                     break
             if not problems:
                 self.when = "in the teardown (each client closing cleanly), or after it"
@@ -385,8 +386,9 @@ class _Session:
                     problems.append(str(exc).replace("\n", "\n    "))
         finally:
             if problems:
-                # The wire as it was when the problem was seen, before the forced teardown.
-                self.failure_wire, self.failure_errors = self.wire(), self.errors()
+                # The wire as it was when the problem was seen (before the forced teardown).
+                self.failure_wire = self.failure_wire or self.wire()
+                self.failure_errors = self.errors()
                 with contextlib.suppress(Exception):
                     await self._teardown(check=False)
             await proxy.close()
@@ -698,50 +700,47 @@ def fuzz(
     kind: Kind | None = None,
     uvicorn_ws: str = "websockets-sansio",
     lifespan: bool = True,
-    database: str | os.PathLike[str] | None = None,
+    database: str | None = None,
     shrink: bool = False,
     replay: str | Callable[[int], str] | None = None,
 ) -> FuzzReport:
     """Fuzz ``target``'s WebSocket endpoint; raise :class:`EndpointFailure` on a problem.
 
-    Args:
-        target: a ``ws://`` URL of a running server, an ASGI app, a websockets
-            handler, or ``"module:attribute"`` naming one of the two
-            (:mod:`wsstate.testing.targets`). In-process targets are served on
-            127.0.0.1 by the harness for the duration of the call.
-        path: the endpoint's path for an in-process target (default ``/``); a
-            URL target carries its own.
-        examples: how many programs Hypothesis runs.
-        steps: most client events per program.
-        seed: Hypothesis' seed; the same seed replays the same programs
-            (default: a random one, printed with any failure).
-        close_timeout: how long the server may take to answer a client's
-            Close (seconds, finite, above 0).
-        settle: seconds to let the server react after each event before the
-            checks (finite, 0 or above).
-        connections: most client connections open at once.
-        kind: ``"asgi"`` or ``"websockets"`` for a callable whose signature
-            does not tell (or ``"url"``).
-        uvicorn_ws: uvicorn's WebSocket implementation for an ASGI app
-            (``websockets-sansio``, ``websockets`` or ``wsproto``).
-        lifespan: run an ASGI app's lifespan (start-up and shut-down).
-        database: a directory for Hypothesis' example database, shared by
-            runs (and processes) so that a failure found by one is replayed
-            first by the others; default: none.
-        shrink: let Hypothesis shrink a failing program (slower; the smallest
-            failure seen is reported).
-        replay: the replay line to print with a failure, or a function of the
-            seed returning it (default: a ``wsstate fuzz`` command when the
-            target can be imported by name or is a URL).
+    Arguments:
 
-    Returns:
-        A :class:`FuzzReport` (examples, steps, seconds, seed).
+    * ``target``: a ``ws://`` URL of a running server, an ASGI app, a websockets
+      handler, or ``"module:attribute"`` naming one of the two (see
+      ``wsstate.testing.targets``). In-process targets are served on 127.0.0.1
+      by the harness for the duration of the call.
+    * ``path``: the endpoint's path for an in-process target (default ``/``); a
+      URL target carries its own.
+    * ``examples``: how many programs Hypothesis runs; ``steps``: most client
+      events per program; ``connections``: most client connections at once.
+    * ``seed``: Hypothesis' seed; the same seed replays the same programs
+      (default: a random one, printed with any failure).
+    * ``close_timeout``: how long the server may take to answer a client's
+      Close (seconds, finite, above 0); ``settle``: seconds to let the server
+      react after each event before the checks (finite, 0 or above).
+    * ``kind``: ``"asgi"`` or ``"websockets"`` for a callable whose signature
+      does not tell (or ``"url"``).
+    * ``uvicorn_ws``: uvicorn's WebSocket implementation for an ASGI app
+      (``websockets-sansio``, ``websockets`` or ``wsproto``); ``lifespan``: run
+      an ASGI app's lifespan (start-up and shut-down).
+    * ``database``: a directory for Hypothesis' example database, shared by
+      runs (and processes) so that a failure found by one is replayed first by
+      the others; default: none.
+    * ``shrink``: let Hypothesis shrink a failing program (slower; the smallest
+      failure seen is reported).
+    * ``replay``: the replay line to print with a failure, or a function of the
+      seed returning it (default: a ``wsstate fuzz`` command when the target
+      can be imported by name or is a URL).
 
-    Raises:
-        EndpointFailure: with the counterexample as its message.
-        TargetError: the target refused the handshake or did not start.
-        TypeError, ValueError: a bad argument, before anything runs.
-        RuntimeError: called from a running event loop (it runs its own).
+    Returns a :class:`FuzzReport` (examples, steps, seconds, seed). Raises
+    :class:`EndpointFailure` with the counterexample as its message;
+    :class:`TargetError` when the target refused the handshake or did not
+    start; ``TypeError`` or ``ValueError`` for a bad argument, before anything
+    runs; ``RuntimeError`` when called from a running event loop (it runs its
+    own: one per thread, the same for every call).
     """
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as with_seed
