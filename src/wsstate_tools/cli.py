@@ -177,9 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "fuzz",
-        help="run a long campaign of the generated stateful tests",
-        description="Run the generated Hypothesis state machines against real sockets until "
-        "the time is up, with progress, then a summary with replay commands for failures.",
+        help="fuzz an endpoint (--target), or run a campaign of the generated stateful tests",
+        description="With --target URL|module:app|module:handler: fuzz that WebSocket endpoint "
+        "with real clients through the fault proxy against the connection table (works on an "
+        "installed package). Without: run this checkout's generated Hypothesis state machines "
+        "against real sockets. Either until the time is up, on --workers processes sharing one "
+        "example database, with one progress display, then a summary with replay commands.",
     )
     from . import fuzz
 
