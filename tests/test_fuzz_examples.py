@@ -139,3 +139,34 @@ def test_wsstate_fuzz_without_target_outside_a_checkout_says_it_needs_one(
     assert result.returncode == 2
     assert "only a checkout of wsstate has" in result.stderr
     assert "--target" in result.stderr
+
+
+def test_the_plugin_prints_a_pytest_replay_that_reproduces_the_failure(tmp_path: Path) -> None:
+    (tmp_path / "test_naive.py").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(EXAMPLES)!r})\n"
+        "from naive_endpoint import naive_app\n\n\n"
+        "def test_naive(wsstate_fuzz):\n"
+        "    wsstate_fuzz(naive_app, path='/ws')\n"
+    )
+    pytest_command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    first = _run([*pytest_command, "test_naive.py"], cwd=tmp_path)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "EndpointFailure" in first.stdout
+    [replay] = re.findall(r"replay: (python -m pytest test_naive.py::test_naive .*)$",
+                          first.stdout, re.MULTILINE)  # fmt: skip
+    assert "--wsstate-seed" in replay
+    problem = re.findall(r"^E\s+- (.*)$", first.stdout, re.MULTILINE)[0]
+    words = shlex.split(replay)
+    again = _run([sys.executable, *words[1:], "-p", "no:cacheprovider"], cwd=tmp_path)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert problem in again.stdout
+
+
+def test_the_marker_needs_one_target(tmp_path: Path) -> None:
+    (tmp_path / "test_marker.py").write_text(
+        "import pytest\n\n\n@pytest.mark.wsstate_fuzz()\ndef test_nothing():\n    pass\n"
+    )
+    result = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=tmp_path)
+    assert result.returncode != 0
+    assert "@pytest.mark.wsstate_fuzz takes one target" in result.stdout + result.stderr
