@@ -19,7 +19,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 import wsstate
-from wsstate.testing import EndpointFailure, FuzzReport, fuzz
+from wsstate.testing import EndpointFailure, FuzzReport, TargetError, fuzz
 
 Handler = Callable[[ServerConnection], Coroutine[Any, Any, None]]
 
@@ -240,3 +240,16 @@ def test_fuzz_refuses_a_running_loop() -> None:
 
     with pytest.raises(RuntimeError, match="runs its own event loop"):
         asyncio.run(inside())
+
+
+def test_a_wrong_path_is_a_target_error_not_a_counterexample() -> None:
+    from fastapi import FastAPI, WebSocket
+
+    app = FastAPI()
+
+    @app.websocket("/ws")
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+
+    with pytest.raises(TargetError, match=r"refused the opening handshake \(HTTP 403\)"):
+        fuzz(app, path="/nope", examples=1)
