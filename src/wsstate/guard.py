@@ -6,6 +6,7 @@ import functools
 import inspect
 import itertools
 import sys
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
@@ -17,6 +18,7 @@ from .errors import HandshakeFailed, InvalidOption
 if TYPE_CHECKING:
     from websockets.asyncio.connection import Connection
 
+    from .adapters.aiohttp import AiohttpTransport
     from .adapters.websockets import WebsocketsTransport
 
 __all__ = ["connect", "guard"]
@@ -57,50 +59,82 @@ def _check_name(name: object) -> str | None:
 
 def _guard(ws: object, options: Options, name: str | None) -> GuardedConnection:
     name = name or f"ws{next(_ids)}"
-    if isinstance(ws, _websockets_connection()):
-        transport = _websockets_transport()(ws)
-        return GuardedConnection(transport, options, opened=True, name=name)
-    # Only an object of an imported module can be its instance: Starlette is never
-    # imported here for a type that is not its own.
-    starlette_ws = sys.modules.get("starlette.websockets")
-    if starlette_ws is not None and isinstance(ws, starlette_ws.WebSocket):
-        from .adapters.starlette import StarletteTransport
-
-        starlette = StarletteTransport(ws)
-        return GuardedConnection(starlette, options, opened=starlette.accepted, name=name)
-    other = _other_transport(ws)
-    if other is not None:
-        return GuardedConnection(other, options, opened=True, name=name)
-    raise TypeError(
-        f"wsstate.guard() does not support {type(ws).__module__}.{type(ws).__qualname__}; "
-        "supported: websockets.asyncio ServerConnection and ClientConnection, "
-        "starlette.websockets.WebSocket (FastAPI's WebSocket), aiohttp WebSocketResponse "
-        "and ClientWebSocketResponse, tornado WebSocketHandler and WebSocketClientConnection"
-    )
+    adapt = _ADAPTERS.get(type(ws))
+    if adapt is None:
+        adapt = _adapter_for(ws)
+    transport, opened = adapt(ws)
+    return GuardedConnection(transport, options, opened=opened, name=name)
 
 
-def _other_transport(ws: object) -> Transport | None:
-    """The adapter of an aiohttp or tornado WebSocket, if ``ws`` is one.
+Adapt = Callable[[Any], tuple[Transport, bool]]
+#: Per native class, how to adapt its objects (found once per class: the checks
+#: and imports below cost a few microseconds per connection otherwise).
+_ADAPTERS: Final[dict[type, Adapt]] = {}
 
-    As for Starlette, only an object of an imported module can be its instance:
-    neither library is imported here for a type that is not its own.
+
+def _adapter_for(ws: object) -> Adapt:
+    """How to adapt ``ws`` (its transport, and whether it is open), kept for its class.
+
+    Only an object of an imported module can be its instance: Starlette, aiohttp
+    and tornado are never imported here for a type that is not their own.
     """
+    adapt: Adapt | None = None
+    if isinstance(ws, _websockets_connection()):
+        adapt = _adapt_websockets
+    starlette_ws = sys.modules.get("starlette.websockets")
+    if adapt is None and starlette_ws is not None and isinstance(ws, starlette_ws.WebSocket):
+        adapt = _adapt_starlette
     aiohttp_server = sys.modules.get("aiohttp.web_ws")
     aiohttp_client = sys.modules.get("aiohttp.client_ws")
-    if (aiohttp_server is not None and isinstance(ws, aiohttp_server.WebSocketResponse)) or (
-        aiohttp_client is not None and isinstance(ws, aiohttp_client.ClientWebSocketResponse)
+    if adapt is None and (
+        (aiohttp_server is not None and isinstance(ws, aiohttp_server.WebSocketResponse))
+        or (aiohttp_client is not None and isinstance(ws, aiohttp_client.ClientWebSocketResponse))
     ):
-        from .adapters.aiohttp import AiohttpTransport
-
-        return AiohttpTransport(ws)
+        adapt = _adapt_aiohttp
     tornado_ws = sys.modules.get("tornado.websocket")
-    if tornado_ws is not None and isinstance(
-        ws, tornado_ws.WebSocketHandler | tornado_ws.WebSocketClientConnection
+    if (
+        adapt is None
+        and tornado_ws is not None
+        and isinstance(ws, tornado_ws.WebSocketHandler | tornado_ws.WebSocketClientConnection)
     ):
-        from .adapters.tornado import TornadoTransport
+        adapt = _adapt_tornado
+    if adapt is None:
+        raise TypeError(
+            f"wsstate.guard() does not support {type(ws).__module__}.{type(ws).__qualname__}; "
+            "supported: websockets.asyncio ServerConnection and ClientConnection, "
+            "starlette.websockets.WebSocket (FastAPI's WebSocket), aiohttp WebSocketResponse "
+            "and ClientWebSocketResponse, tornado WebSocketHandler and WebSocketClientConnection"
+        )
+    _ADAPTERS[type(ws)] = adapt
+    return adapt
 
-        return TornadoTransport(ws)
-    return None
+
+def _adapt_websockets(ws: Any) -> tuple[Transport, bool]:
+    return _websockets_transport()(ws), True
+
+
+def _adapt_starlette(ws: Any) -> tuple[Transport, bool]:
+    from .adapters.starlette import StarletteTransport
+
+    transport = StarletteTransport(ws)
+    return transport, transport.accepted
+
+
+def _adapt_aiohttp(ws: Any) -> tuple[Transport, bool]:
+    return _aiohttp_transport()(ws), True
+
+
+def _adapt_tornado(ws: Any) -> tuple[Transport, bool]:
+    from .adapters.tornado import TornadoTransport
+
+    return TornadoTransport(ws), True
+
+
+@functools.cache
+def _aiohttp_transport() -> type[AiohttpTransport]:
+    from .adapters.aiohttp import AiohttpTransport
+
+    return AiohttpTransport
 
 
 def connect(uri: str, **options: Any) -> AbstractAsyncContextManager[GuardedConnection]:

@@ -94,6 +94,11 @@ _PONG: Final = WSMsgType.PONG
 AiohttpWebSocket = web.WebSocketResponse | ClientWebSocketResponse
 
 
+def _resolve_waiter(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
 def _retrieve(future: asyncio.Future[None]) -> None:
     if not future.cancelled():
         future.exception()
@@ -217,6 +222,28 @@ class AiohttpTransport(Transport):
     it is open: a ``WebSocketResponse`` after ``prepare()``.
     """
 
+    # Defaults on the class, and waiters, pings and tasks created on first use: a
+    # connection that opens, sends and closes (figure 10's churn) builds only what
+    # it needs (docs/performance.md, figure 10).
+    _draining = False
+    _gone = False  # nothing more will be received
+    _library_close: tuple[int, str] | None = None
+    _close_rcvd: tuple[int | None, str] | None = None
+    _lost = False
+    _lost_error = False
+    _facts = _NOTHING
+    _close_sent = False  # a Close frame went out (ours, our echo, or aiohttp's)
+    _ended = False  # we closed or aborted TCP
+    _pings: dict[bytes, asyncio.Future[bool]] | None = None
+    _ping_ids = 0
+    _inflight = 0  # sends that had to wait and are not written yet
+    _written: asyncio.Future[None] | None = None  # resolved once none is
+    _readable: asyncio.Future[None] | None = None  # recv() waits for a message
+    _space: asyncio.Future[None] | None = None  # the reader waits for room
+    _listener: Callable[[], None] | None = None
+    _on_data: Callable[[], None] | None = None
+    _tasks: set[asyncio.Task[Any]] | None = None
+
     def __init__(self, ws: AiohttpWebSocket, *, max_queue: int = DEFAULT_MAX_QUEUE) -> None:
         if max_queue < 1:
             raise ValueError(f"max_queue must be at least 1, not {max_queue!r}")
@@ -240,25 +267,6 @@ class AiohttpTransport(Transport):
         self._request: web.BaseRequest | None = None if self._client else ws._req  # type: ignore[union-attr]
         self._max_queue = max_queue
         self._messages: deque[Data] = deque()
-        self._readable = asyncio.Event()
-        self._space = asyncio.Event()
-        self._draining = False
-        self._gone = False  # nothing more will be received
-        self._library_close: tuple[int, str] | None = None
-        self._close_rcvd: tuple[int | None, str] | None = None
-        self._lost = False
-        self._lost_error = False
-        self._facts = _NOTHING
-        self._close_sent = False  # a Close frame went out (ours, our echo, or aiohttp's)
-        self._ended = False  # we closed or aborted TCP
-        self._pings: dict[bytes, asyncio.Future[bool]] = {}
-        self._ping_ids = 0
-        self._inflight = 0  # sends that had to wait and are not written yet
-        self._written = asyncio.Event()  # set while none is
-        self._written.set()
-        self._listener: Callable[[], None] | None = None
-        self._on_data: Callable[[], None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
         # The table decides closing and keepalive (module doc).
         ws._autoclose = False
         ws._autoping = False
@@ -269,7 +277,8 @@ class AiohttpTransport(Transport):
         ws.__class__ = _guarded_class(cls)
         # Holds both weakly: no reference cycle (ws -> close -> transport -> ws).
         setattr(ws, "close", _CloseHook(self, ws))  # noqa: B010 - mypy: assigning a method
-        self._reader = self._spawn(self._read())
+        # Not _spawn(): the reader logs its own failures (no done callback to run).
+        self._reader = self.loop.create_task(self._read())
 
     # -- what GuardedConnection sees ------------------------------------------------
 
@@ -349,7 +358,6 @@ class AiohttpTransport(Transport):
         if pending is None:
             return None
         self._inflight += 1
-        self._written.clear()
         return self._finish(pending)
 
     async def _drain_writer(self) -> None:
@@ -376,7 +384,8 @@ class AiohttpTransport(Transport):
         finally:
             self._inflight -= 1
             if not self._inflight:
-                self._written.set()
+                _resolve_waiter(self._written)
+                self._written = None
         if self._raw.is_closing() and not self._ended:
             self._lose(error=True)
             raise TransportClosed
@@ -387,6 +396,8 @@ class AiohttpTransport(Transport):
         self._ping_ids += 1
         payload = self._ping_ids.to_bytes(4, "big")
         waiter: asyncio.Future[bool] = self.loop.create_future()
+        if self._pings is None:
+            self._pings = {}
         self._pings[payload] = waiter
         try:
             pending = step(self._writer.send_frame(payload, _PING))
@@ -403,11 +414,12 @@ class AiohttpTransport(Transport):
         while not messages:
             if not block or self._gone:
                 raise TransportClosed
-            self._readable.clear()
-            await self._readable.wait()
+            waiter = self._readable = self.loop.create_future()
+            await waiter
         data = messages.popleft()
-        if len(messages) < self._max_queue:
-            self._space.set()
+        if self._space is not None and len(messages) < self._max_queue:
+            _resolve_waiter(self._space)
+            self._space = None
         return data
 
     # -- closing -------------------------------------------------------------------
@@ -438,7 +450,10 @@ class AiohttpTransport(Transport):
         return self._writer.close(code, reason)
 
     async def _close_after_sends(self, code: int | None, reason: str) -> None:
-        await self._written.wait()
+        if self._inflight:
+            if self._written is None:
+                self._written = self.loop.create_future()
+            await asyncio.shield(self._written)
         if not self._ended:
             with contextlib.suppress(OSError):
                 await self._close_coro(code, reason)
@@ -501,8 +516,8 @@ class AiohttpTransport(Transport):
         try:
             while True:
                 if len(self._messages) >= self._max_queue and not self._draining:
-                    self._space.clear()
-                    await self._space.wait()
+                    waiter = self._space = self.loop.create_future()
+                    await waiter
                     continue
                 msg = await receive(ws)
                 kind = msg.type
@@ -537,21 +552,24 @@ class AiohttpTransport(Transport):
             self._lose(error=True)
         finally:
             self._gone = True
-            self._readable.set()
+            self._wake()
 
     def _deliver(self, data: Data) -> None:
         self._messages.append(data)
-        self._readable.set()
+        if self._readable is not None:
+            self._wake()
         if self._on_data is not None:
             self._on_data()
 
     def _pong(self, payload: bytes) -> None:
-        waiter = self._pings.pop(payload, None)
+        pings = self._pings
+        waiter = None if pings is None else pings.pop(payload, None)
         if waiter is None:
             return  # unsolicited
+        assert pings is not None
         # A pong answers its ping and every earlier one (RFC 6455 5.5.3).
-        for earlier in [p for p in self._pings if p < payload]:
-            self._resolve(self._pings.pop(earlier), True)
+        for earlier in [p for p in pings if p < payload]:
+            self._resolve(pings.pop(earlier), True)
         self._resolve(waiter, True)
 
     @staticmethod
@@ -573,10 +591,11 @@ class AiohttpTransport(Transport):
             self._lost = True
             self._lost_error = new.lost_error
             self._gone = True
-            self._readable.set()
-            for waiter in self._pings.values():
-                self._resolve(waiter, False)
-            self._pings.clear()
+            self._wake()
+            if self._pings:
+                for waiter in self._pings.values():
+                    self._resolve(waiter, False)
+                self._pings.clear()
         self._facts = Facts(self._library_close, self._close_rcvd, self._lost, self._lost_error)
         self._drain()
         if self._listener is not None:
@@ -590,15 +609,25 @@ class AiohttpTransport(Transport):
 
     def _drain(self) -> None:
         self._draining = True
-        self._space.set()
+        if self._space is not None:
+            _resolve_waiter(self._space)
+            self._space = None
+
+    def _wake(self) -> None:
+        """Let a waiting recv() look again."""
+        waiter, self._readable = self._readable, None
+        _resolve_waiter(waiter)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = self.loop.create_task(coro)
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
+        if self._tasks is not None:
+            self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error("internal error in an aiohttp adapter task", exc_info=task.exception())
