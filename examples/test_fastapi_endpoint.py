@@ -4,7 +4,7 @@ An installed wsstate provides the plugin to any project (a ``pytest11`` entry
 point): the ``wsstate_fuzz`` fixture and the ``wsstate_fuzz`` marker. Run::
 
     pip install 'wsstate[starlette,testing]' fastapi pytest
-    pytest examples/test_fastapi_endpoint.py
+    pytest examples/test_fastapi_endpoint.py      # or: python examples/test_fastapi_endpoint.py
 
 A failure prints the counterexample (events, wire, ERROR records) and the
 pytest command that replays it (``--wsstate-seed``). CI runs this file
@@ -28,3 +28,9 @@ def test_tutorial_endpoint(wsstate_fuzz) -> None:  # type: ignore[no-untyped-def
 @pytest.mark.wsstate_fuzz("tutorial_fastapi:app", path="/ws", examples=10)
 def test_tutorial_endpoint_by_marker() -> None:
     """The same with the marker: the plugin fuzzes the target before the (empty) body."""
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(pytest.main([__file__, "-q", "-p", "no:cacheprovider"]))
