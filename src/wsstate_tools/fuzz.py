@@ -250,7 +250,7 @@ def _chunk(
     from hypothesis.stateful import run_state_machine_as_test
 
     name = "".join(part.capitalize() for part in role.split("-")) + "Side"
-    machine = getattr(module, name, None)  # the generated machine of the role (ServerSide...)
+    machine: Any = getattr(module, name, None)  # the role's generated machine (ServerSide...)
     if machine is None:  # the module exports only TestCases: build the role's machine
         machine = type(name, (module.ConnectionMachine,), {"role": role})
     seeded = with_seed(seed)(machine)
