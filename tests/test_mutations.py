@@ -20,8 +20,16 @@ import pytest
 from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from wsstate.testing.mutants import MUTANTS
-from wsstate.testing.stateful import Role, class_name, run_tour
+from wsstate.machines.connection import Event
+from wsstate.testing.mutants import MUTANTS, TIMER_MUTANTS
+from wsstate.testing.stateful import (
+    Role,
+    class_name,
+    open_site,
+    run_tour,
+    run_tour_pair,
+    tour,
+)
 
 GENERATED = Path(__file__).parent / "generated" / "test_connection_stateful.py"
 
@@ -86,3 +94,32 @@ def test_stateful_suite_catches(mutant: str, role: Role) -> None:
 def test_unmutated_runtime_passes(role: Role) -> None:
     """The control: without a mutant the same run passes, so each failure is its mutant's."""
     assert _run_suite(role) is None
+
+
+_TIMER_EVENTS = {Event.CLOSE_TIMEOUT, Event.KEEPALIVE_TIMEOUT, Event.OPEN_TIMEOUT}
+
+
+async def _tour_without_timers(role: Role) -> list[str]:
+    """The tour's pairs whose event is not a timer's, through one site; the failures."""
+    failures: list[str] = []
+    site = open_site(role)
+    await site.open()
+    try:
+        for state, event, path in tour(role):
+            if event in _TIMER_EVENTS:
+                continue
+            try:
+                await run_tour_pair(role, state, event, path, site)
+            except AssertionError as exc:
+                failures.append(f"{state}/{event}: {exc}")
+    finally:
+        await site.close()
+    return failures
+
+
+@pytest.mark.parametrize("mutant", sorted(TIMER_MUTANTS))
+def test_timer_mutant_needs_a_timer_path(mutant: str) -> None:
+    """A timer mutant is invisible to every pair but the timers' (so the timer rules catch it)."""
+    with MUTANTS[mutant]():
+        assert asyncio.run(_tour_without_timers("server")) == []
+        assert asyncio.run(run_tour("server", stop_at_first_failure=True))

@@ -441,7 +441,10 @@ class FaultProxy:
         """Listen on an ephemeral port of 127.0.0.1 (see :attr:`port`)."""
         if self._server is not None:
             raise RuntimeError("FaultProxy already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on such sockets, and the
+        # accepted ones inherit it; without, a few-byte frame relayed to the client
+        # can wait 40 ms for the client's delayed ACK (Nagle).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", 0))

@@ -15,9 +15,9 @@ from typing import Any, Final
 
 from ..adapters.base import Data
 from ..connection import GuardedConnection
-from ..machines.connection import State
+from ..machines.connection import Event, State
 
-__all__ = ["MUTANTS"]
+__all__ = ["MUTANTS", "TIMER_MUTANTS"]
 
 Patch = Callable[[], contextlib.AbstractContextManager[None]]
 
@@ -134,6 +134,32 @@ def recv_loses_buffered_messages() -> contextlib.AbstractContextManager[None]:
     return _patched("recv", wrap)
 
 
+def keepalive_timeout_drops_tcp() -> contextlib.AbstractContextManager[None]:
+    """A keepalive timeout drops TCP without a Close frame and reports a loss (1006).
+
+    aiohttp's heartbeat does this (#1768, issue 14); the table says: Close 1011,
+    then the close timer. Only a timer path reveals it: the keepalive's ping
+    going unanswered (tests/test_mutations.py shows the suite without its timer
+    rules passes under it).
+    """
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        def _handle(
+            self: GuardedConnection,
+            event: Event,
+            code: int | None = None,
+            reason: str | None = None,
+        ) -> Any:
+            if event is Event.KEEPALIVE_TIMEOUT:
+                self.transport.abort_transport()
+                event = Event.TRANSPORT_ERROR
+            return original(self, event, code, reason)
+
+        return _handle
+
+    return _patched("_handle", wrap)
+
+
 #: name -> patch, one bug class each.
 MUTANTS: Final[dict[str, Patch]] = {
     "double close raises": double_close_raises,
@@ -142,4 +168,8 @@ MUTANTS: Final[dict[str, Patch]] = {
     "the closed callback fires twice": closed_callback_fires_twice,
     "an invalid close code reaches the wire": invalid_close_code_reaches_wire,
     "recv loses messages received before the peer's Close": recv_loses_buffered_messages,
+    "a keepalive timeout drops TCP without a Close": keepalive_timeout_drops_tcp,
 }
+
+#: The mutants that only a timer rule (close_timeout, keepalive_timeout) can reveal.
+TIMER_MUTANTS: Final = frozenset({"a keepalive timeout drops TCP without a Close"})

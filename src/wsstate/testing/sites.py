@@ -62,6 +62,49 @@ __all__ = [
 ]
 
 
+#: The proxy's largest read: 256 KiB, so that the stall rule's megabytes (256 KiB
+#: messages) cross it in a few reads, not hundreds (faults are unchanged).
+READ_SIZE: Final = 256 * 1024
+
+
+#: Sockets are made with ``proto=IPPROTO_TCP``: asyncio sets TCP_NODELAY only on
+#: such sockets (and accepted ones inherit the listening socket's), and without
+#: it a few-byte frame can wait 40 ms for a delayed ACK (Nagle).
+#:
+#: The send buffer of the servers' accepted sockets (inherited from the listening
+#: socket): the stall rule fills it and the proxy's, then the whole of it crosses
+#: the proxy once the slow reader reads again. Left to the kernel it grows to
+#: megabytes (``tcp_wmem``); messages of the other rules are a few bytes.
+SEND_BUFFER: Final = 64 * 1024
+
+
+def _listening_socket() -> socket.socket:
+    """A socket listening on an ephemeral port of 127.0.0.1, send buffer :data:`SEND_BUFFER`."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def _connected_socket(port: int) -> socket.socket:
+    """A socket connected to 127.0.0.1:``port``, send buffer :data:`SEND_BUFFER`."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class _ErrorRecords(logging.Handler):
     """Every log record at ERROR or above, from any logger."""
 
@@ -108,7 +151,7 @@ class Site:
         self.watch = LoopWatch().__enter__()
         self._opened = True
         port = await self._start()
-        self.proxy = await FaultProxy("127.0.0.1", port).start()
+        self.proxy = await FaultProxy("127.0.0.1", port, read_size=READ_SIZE).start()
 
     async def connect(
         self, options: dict[str, Any]
@@ -116,11 +159,17 @@ class Site:
         """A fresh guarded connection (``guard(native, **options)``), its peer, its proxied link."""
         assert self.proxy is not None, "open() the site first"
         self.options = options
-        before = len(self.proxy.accepted)
+        proxy = self.proxy
+        before = len(proxy.accepted)
         async with asyncio.timeout(self.settle):
-            conn, peer = await self._connect(f"ws://127.0.0.1:{self.proxy.port}{self.path}")
-            pairs = await self.proxy.wait_connections(before + 1)
-        return conn, peer, pairs[before]
+            conn, peer = await self._connect(f"ws://127.0.0.1:{proxy.port}{self.path}")
+            # Not proxy.wait_connections(n): it waits on each of the n accepted so far.
+            # The proxy accepts in this loop, within a few turns of the connect.
+            while len(proxy.accepted) <= before:  # noqa: ASYNC110 - its event is private
+                await asyncio.sleep(0)
+            pair = proxy.accepted[before]
+            await pair.connected.wait()
+        return conn, peer, pair
 
     async def close(self) -> None:
         """Stop the proxy and the server. Idempotent."""
@@ -133,7 +182,10 @@ class Site:
                     await self.proxy.close()
             finally:
                 await self._stop()
-            self.watch.assert_not_called()  # collects garbage first
+            # Leaving the watch collects garbage first (a failed task nobody awaited
+            # is reported then), with the handler still recording: one collection.
+            self.watch.__exit__(None, None, None)
+            self.watch.assert_not_called(collect=False)
             formatter = logging.Formatter("%(levelname)s %(name)s: %(message)s")
             assert not self.errors.records, "\n".join(
                 formatter.format(r) for r in self.errors.records
@@ -208,8 +260,7 @@ class WebsocketsServerSite(_ServerSite):
 
         self._server = await serve(
             handler,
-            "127.0.0.1",
-            0,
+            sock=_listening_socket(),
             ping_interval=None,
             close_timeout=self.library_close_timeout,
             compression=None,
@@ -227,8 +278,13 @@ class WebsocketsClientSite(_ClientSite):
     async def _open_client(self, url: str) -> Any:
         from websockets.asyncio.client import connect
 
+        assert self.proxy is not None
         return await connect(
-            url, ping_interval=None, close_timeout=self.library_close_timeout, compression=None
+            url,
+            sock=await _connected_socket(self.proxy.port),
+            ping_interval=None,
+            close_timeout=self.library_close_timeout,
+            compression=None,
         )
 
 
@@ -276,8 +332,7 @@ class AiohttpServerSite(_ServerSite):
         app.router.add_get(self.path, handler)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock = _listening_socket()
         await web.SockSite(self._runner, self._sock).start()
         return int(self._sock.getsockname()[1])
 
@@ -312,7 +367,6 @@ class TornadoServerSite(_ServerSite):
 
     async def _start(self) -> int:
         import tornado.httpserver
-        import tornado.netutil
         import tornado.web
         import tornado.websocket
 
@@ -324,9 +378,9 @@ class TornadoServerSite(_ServerSite):
 
         app = tornado.web.Application([(self.path, Handler)], log_function=lambda h: None)
         self._http = tornado.httpserver.HTTPServer(app)
-        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
-        self._http.add_sockets(sockets)
-        return int(sockets[0].getsockname()[1])
+        sock = _listening_socket()
+        self._http.add_sockets([sock])
+        return int(sock.getsockname()[1])
 
     async def _stop(self) -> None:
         self._http.stop()

@@ -61,6 +61,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -69,7 +70,7 @@ from typing import Any, ClassVar, Final, Literal
 from .._timers import ManualTimers, manual_timers
 from ..connection import GuardedConnection
 from ..errors import ConnectionClosed, InvalidCloseArgs, InvalidState
-from ..machines.connection import TABLE, Effect, Event, State
+from ..machines.connection import TABLE, TERMINAL, Effect, Event, State
 from .charts.connection import ConnectionChart
 from .peer import RawPeer
 from .resources import ResourceSnapshot
@@ -90,6 +91,7 @@ __all__ = [
     "FirstChoices",
     "Harness",
     "HypothesisChoices",
+    "RandomChoices",
     "Role",
     "asgi_settings",
     "class_name",
@@ -98,11 +100,14 @@ __all__ = [
     "drivable_pairs",
     "follow_ups",
     "not_drivable",
+    "open_site",
+    "quiesce",
     "register_profiles",
     "role_doc",
     "role_settings",
     "run_tour",
     "run_tour_pair",
+    "run_walk",
     "tour",
     "wait_until",
 ]
@@ -154,10 +159,16 @@ log: Final = logging.getLogger("wsstate.testing")
 class Timing:
     """Scaled-down timeouts (seconds) the harness runs the guarded side with."""
 
+    #: On the harness's clock (fired by the keepalive_timeout rule only).
     ping_interval: float = 0.15
-    ping_timeout: float = 0.3
+    #: Wall clock, but only ever after the keepalive rule's ping into a black hole,
+    #: where no pong can come: its length changes no outcome, only the step's time.
+    ping_timeout: float = 0.002
+    #: On the harness's clock (fired by the close_timeout rule only).
     close_timeout: float = 0.3
-    write_timeout: float = 0.1
+    #: Wall clock, but a send waits only while the stall rule's slow reader holds
+    #: the buffer full (the harness's messages are a few bytes): as ping_timeout.
+    write_timeout: float = 0.002
     #: The transport library's own close timeout: longer, so the table's timer decides.
     library_close_timeout: float = 5.0
     #: How long a step may take to reach the model's state (an upper bound only:
@@ -408,7 +419,7 @@ _INVALID_CODES: Final = (999, 1004, 1005, 1006, 1015, 2999, 5000)
 SPIN_TURNS: Final = 200
 
 
-async def wait_until(predicate: Callable[[], bool], limit: float, poll: float = 0.005) -> bool:
+async def wait_until(predicate: Callable[[], bool], limit: float, poll: float = 0.001) -> bool:
     """Wait until ``predicate`` holds or ``limit`` seconds pass; return whether it held.
 
     The conditions are the observable state of real objects (a connection's
@@ -565,6 +576,22 @@ class HypothesisChoices(Choices):
         from hypothesis import strategies as st
 
         return int(self.data.draw(st.sampled_from(options)))
+
+
+class RandomChoices(Choices):
+    """Choices from a seeded ``random.Random``, for walks (:func:`run_walk`)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+
+    def text(self) -> str:
+        return f"message {self.rng.randrange(1_000_000)}"
+
+    def flag(self) -> bool:
+        return self.rng.random() < 0.5
+
+    def choice(self, options: tuple[int, ...]) -> int:
+        return self.rng.choice(options)
 
 
 # -- coverage -------------------------------------------------------------------------
@@ -1111,7 +1138,7 @@ async def _keepalive_timeout(h: Harness, effects: tuple[Effect, ...], draw: Choi
     t = h.timing
     fired = h.clock.fire(t.ping_interval)
     assert fired == 1, f"{fired} keepalive timers armed in {h.model_state} (one)"
-    await wait_until(lambda: h.conn.state is not State.OPEN, t.ping_timeout + t.settle, poll=0.01)
+    await wait_until(lambda: h.conn.state is not State.OPEN, t.ping_timeout + t.settle, poll=0.001)
     h.pair.blackhole(False)
 
 
@@ -1264,6 +1291,56 @@ async def run_tour(role: Role, *, stop_at_first_failure: bool = False) -> list[s
         except AssertionError as exc:
             failures.append(f"{role} site: {exc}")
     return failures
+
+
+async def run_walk(role: Role, steps: int, *, seed: int = 0, site: Site | None = None) -> int:
+    """Drive ``steps`` steps of a seeded random walk; return the connections it opened.
+
+    Each step is one event drawn among those enabled (every drivable event,
+    timers included), driven and checked as the generated rules do
+    (:meth:`Harness.step`); a connection in CLOSED is stopped (its teardown
+    checks) and a fresh one opened, as the generated ``reopen`` rule does, after
+    a random number of CLOSED steps up to the harness's limit. With ``site``
+    (open, for ``role``) the connections go through it; else through one of
+    the walk's own, closed at the end. Raises on the first violation.
+    """
+    rng = random.Random(seed)
+    choices = RandomChoices(rng)
+    own = site is None
+    if site is None:
+        site = open_site(role)
+        await site.open()
+    h: Harness | None = None
+    opened = 0
+    try:
+        for _ in range(steps):
+            if h is not None and h.model_state in TERMINAL and rng.random() < 0.5:
+                await h.stop()
+                h = None
+            enabled = [] if h is None else [e for e in DRIVERS if h.enabled(e)]
+            if h is None or not enabled:
+                if h is not None:
+                    await h.stop()
+                h = Harness(role, site=site)
+                await h.start()
+                opened += 1
+                enabled = [e for e in DRIVERS if h.enabled(e)]
+            await h.step(rng.choice(enabled), choices)
+        last, h = h, None
+        if last is not None:
+            await last.stop()
+    except BaseException:
+        # The first violation is the finding: teardown failures after it are not.
+        if h is not None:
+            with contextlib.suppress(Exception):
+                await h.stop()
+        if own:
+            with contextlib.suppress(Exception):
+                await site.close()
+        raise
+    if own:
+        await site.close()
+    return opened
 
 
 #: The ASGI roles run this share of a profile's examples: each starts a uvicorn.
