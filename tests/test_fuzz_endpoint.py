@@ -13,6 +13,7 @@ import contextlib
 import math
 import threading
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -253,3 +254,19 @@ def test_a_wrong_path_is_a_target_error_not_a_counterexample() -> None:
 
     with pytest.raises(TargetError, match=r"refused the opening handshake \(HTTP 403\)"):
         fuzz(app, path="/nope", examples=1)
+
+
+def test_a_failure_saved_in_the_database_is_replayed_first_by_the_next_run(
+    tmp_path: Path,
+) -> None:
+    """What ``wsstate fuzz --workers`` relies on: workers share the directory database."""
+    database = str(tmp_path / "examples")
+    found = failure_of(raises, seed=3, examples=20, database=database)
+    assert any(tmp_path.rglob("*")), "nothing saved"
+    # Another seed, one example: only the database's program can fail in it.
+    replayed = failure_of(raises, seed=999, examples=1, database=database)
+    assert replayed.example == 1
+    assert replayed.events == found.events
+    # With a database the seed still decides the programs.
+    again = failure_of(raises, seed=3, examples=20, database=str(tmp_path / "other"))
+    assert again.events == found.events

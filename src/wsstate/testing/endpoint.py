@@ -834,7 +834,14 @@ def fuzz(
         verbosity=Verbosity.quiet,
         print_blob=False,
     )(given_test)
-    test = with_seed(seed)(test)
+    if database is None:
+        test = with_seed(seed)(test)
+    else:
+        # @seed turns the example database off. Set the seed the way Hypothesis' own
+        # run_state_machine_as_test does for a seeded machine, which keeps it: a
+        # failure saved by one run (one `wsstate fuzz` worker) is replayed first by
+        # the next (tests/test_fuzz_endpoint.py checks both).
+        test._hypothesis_internal_use_seed = seed  # type: ignore[attr-defined]
     handler = session.records
     watched = _loggers_to_watch()
     for logger in watched:
