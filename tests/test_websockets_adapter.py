@@ -127,3 +127,47 @@ async def test_connect_rejects_invalid_options_before_connecting_and_opens_once(
             with pytest.raises(RuntimeError, match="already in use"):
                 await opener.__aenter__()
         assert conn.state is State.CLOSED
+
+
+async def test_abort_after_the_transport_drained_and_closed_does_nothing() -> None:
+    # CPython's selector transport, closed with data still buffered, reports the
+    # loss once the buffer drains but forgets that it did: a later abort()
+    # raised AttributeError (websockets aborts when a server handler returns
+    # after the connection ended: "connection handler failed" at ERROR). The
+    # guard makes abort() a no-op once the connection is lost, without adding
+    # anything to the transport (docs/performance.md, memory).
+    from websockets.asyncio.client import connect
+    from websockets.asyncio.server import broadcast
+
+    guarded: asyncio.Future[wsstate.GuardedConnection] = asyncio.Future()
+    release = asyncio.Event()
+
+    async def handler(ws: ServerConnection) -> None:
+        guarded.set_result(wsstate.guard(ws, ping_interval=None))
+        await release.wait()
+
+    async with serve(handler, "127.0.0.1", 0, ping_interval=None, compression=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        try:
+            url = f"ws://127.0.0.1:{port}/"
+            async with connect(
+                url, ping_interval=None, compression=None, close_timeout=0.5
+            ) as client:
+                conn = await asyncio.wait_for(guarded, 2.0)
+                ws = conn.transport.connection  # type: ignore[attr-defined]
+                transport = ws.transport
+                client.transport.pause_reading()
+                for _ in range(1000):  # past the kernel's buffers, never waiting
+                    if transport.get_write_buffer_size() > 0:
+                        break
+                    broadcast([ws], b"x" * 65536)
+                    await asyncio.sleep(0)
+                assert transport.get_write_buffer_size() > 0
+                transport.close()  # as asyncio does on the peer's FIN: data still buffered
+                client.transport.resume_reading()
+                await asyncio.wait_for(asyncio.shield(ws.connection_lost_waiter), 5.0)
+                transport.abort()  # must do nothing: the transport is gone
+                transport.abort()
+                await eventually(lambda: conn.state is State.CLOSED, within=2.0)
+        finally:
+            release.set()

@@ -34,20 +34,34 @@ from typing import Any, Final
 __all__ = ["ManualTimers", "Timer", "call_later", "manual_timers"]
 
 
+#: A timer's ``_arg`` when its callback takes none.
+_NO_ARG: Final[Any] = object()
+
+
+def _apply(call: tuple[Callable[..., object], tuple[Any, ...]]) -> None:
+    """A timer's callback of several arguments: ``(callback, args)``."""
+    call[0](*call[1])
+
+
 class Timer:
-    """One armed timer; :meth:`cancel` it, or let it run once."""
+    """One armed timer; :meth:`cancel` it, or let it run once.
 
-    __slots__ = ("_args", "_callback", "when")
+    It holds its callback and at most one argument (a callback of one argument,
+    a plain function and its object, needs neither a bound method nor a tuple:
+    memory per connection, docs/performance.md).
+    """
 
-    def __init__(self, when: float, callback: Callable[..., object], args: tuple[Any, ...]):
+    __slots__ = ("_arg", "_callback", "when")
+
+    def __init__(self, when: float, callback: Callable[..., object], arg: Any):
         self.when = when
         self._callback: Callable[..., object] | None = callback
-        self._args = args
+        self._arg = arg
 
     def cancel(self) -> None:
         """Do not run the callback (nothing happens if it already ran)."""
         self._callback = None
-        self._args = ()
+        self._arg = None
 
     def cancelled(self) -> bool:
         """True once cancelled or run."""
@@ -72,9 +86,9 @@ class _Queue:
         self,
         loop: asyncio.AbstractEventLoop,
         callback: Callable[..., object],
-        args: tuple[Any, ...],
+        arg: Any,
     ) -> Timer:
-        timer = Timer(loop.time() + self._delay, callback, args)
+        timer = Timer(loop.time() + self._delay, callback, arg)
         self._timers.append(timer)
         if not self._scheduled:
             self._scheduled = True
@@ -89,21 +103,30 @@ class _Queue:
         due = loop.time() + _RESOLUTION
         while timers and timers[0].when <= due:
             timer = timers.popleft()
-            callback, args = timer._callback, timer._args
-            if callback is None:
-                continue
-            timer.cancel()
-            try:
-                callback(*args)
-            except Exception as exc:  # as asyncio reports a failing call_later callback
-                loop.call_exception_handler(
-                    {"message": f"Exception in timer callback {callback!r}", "exception": exc}
-                )
+            if timer._callback is not None:
+                _run(loop, timer)
         while timers and timers[0]._callback is None:
             timers.popleft()
         if timers and not self._scheduled:
             self._scheduled = True
             loop.call_at(timers[0].when, self._run)
+
+
+def _run(loop: asyncio.AbstractEventLoop, timer: Timer) -> None:
+    """Run a timer due (not cancelled) once; a failing callback goes to the loop's handler."""
+    callback, arg = timer._callback, timer._arg
+    assert callback is not None
+    timer.cancel()
+    try:
+        if arg is _NO_ARG:
+            callback()
+        else:
+            callback(arg)
+    except Exception as exc:  # as asyncio reports a failing call_later callback
+        shown = arg[0] if callback is _apply else callback
+        loop.call_exception_handler(
+            {"message": f"Exception in timer callback {shown!r}", "exception": exc}
+        )
 
 
 class _ManualQueue(_Queue):
@@ -115,12 +138,12 @@ class _ManualQueue(_Queue):
         self,
         loop: asyncio.AbstractEventLoop,
         callback: Callable[..., object],
-        args: tuple[Any, ...],
+        arg: Any,
     ) -> Timer:
         timers = self._timers
         while timers and timers[0]._callback is None:  # cancelled: nothing to keep
             timers.popleft()
-        timer = Timer(loop.time() + self._delay, callback, args)
+        timer = Timer(loop.time() + self._delay, callback, arg)
         timers.append(timer)
         return timer
 
@@ -130,16 +153,8 @@ class _ManualQueue(_Queue):
     def fire(self, loop: asyncio.AbstractEventLoop) -> int:
         timers, self._timers = self.armed(), deque()
         for timer in timers:
-            callback, args = timer._callback, timer._args
-            if callback is None:  # cancelled by an earlier one
-                continue
-            timer.cancel()
-            try:
-                callback(*args)
-            except Exception as exc:  # as _Queue._run reports it
-                loop.call_exception_handler(
-                    {"message": f"Exception in timer callback {callback!r}", "exception": exc}
-                )
+            if timer._callback is not None:  # else cancelled by an earlier one
+                _run(loop, timer)
         return len(timers)
 
 
@@ -192,7 +207,17 @@ _queues: Final[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, 
 def call_later(
     loop: asyncio.AbstractEventLoop, delay: float, callback: Callable[..., object], *args: Any
 ) -> Timer:
-    """Run ``callback(*args)`` on ``loop`` after ``delay`` seconds, like ``loop.call_later``."""
+    """Run ``callback(*args)`` on ``loop`` after ``delay`` seconds, like ``loop.call_later``.
+
+    With one argument the timer holds it as is: ``call_later(loop, d, function,
+    obj)`` costs one small object, where a bound method would cost another.
+    """
+    if len(args) == 1:
+        arg = args[0]
+    elif args:
+        arg, callback = (callback, args), _apply
+    else:
+        arg = _NO_ARG
     try:
         queue = _queues[loop][delay]
     except KeyError:
@@ -201,4 +226,4 @@ def call_later(
         if not 0 <= delay < math.inf:
             raise ValueError(f"timer delay must be finite seconds >= 0, not {delay!r}") from None
         queue = _queues.setdefault(loop, {}).setdefault(delay, _Queue(delay))
-    return queue.arm(loop, callback, args)
+    return queue.arm(loop, callback, arg)

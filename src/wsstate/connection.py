@@ -380,7 +380,7 @@ class GuardedConnection:
         # cancelled in the same step would be pure cost (docs/performance.md).
         self._deferred: dict[Effect, tuple[float | None, Event]] | None = {}
         self._perform(self._m.initial_effects, None, None, None)
-        transport.set_listener(self._sync, self._on_data)
+        transport.attach(self)  # one reference, not two bound methods (memory)
         if opened:
             self._handle(Event.HANDSHAKE_OK)
         # Facts the transport observed before it had a listener (a Starlette
@@ -842,7 +842,8 @@ class GuardedConnection:
     def _arm_keepalive(self) -> None:
         interval = self.options.ping_interval
         if interval is not None:
-            self._keepalive = call_later(self._loop, interval, self._keepalive_due)
+            # A function and the connection, not a bound method: 64 B per connection.
+            self._keepalive = call_later(self._loop, interval, _keepalive_due, self)
 
     def _cancel_keepalive(self) -> None:
         keepalive, self._keepalive = self._keepalive, None
@@ -862,7 +863,7 @@ class GuardedConnection:
         timers = self._timers
         if timers is None:
             timers = self._timers = {}
-        timers[key] = call_later(self._loop, delay, self._fire, key, event)
+        timers[key] = call_later(self._loop, delay, _fire, (self, key, event))
 
     def _cancel(self, key: Effect) -> None:
         if self._deferred is not None:
@@ -975,6 +976,17 @@ class GuardedConnection:
     def _closed_error(self) -> ConnectionClosed:
         m = self._m
         return ConnectionClosed(m.close_code, m.close_reason or "", m.closed_by, m.clean, m.state)
+
+
+def _keepalive_due(conn: GuardedConnection) -> None:
+    """The keepalive timer's callback (a function: no bound method per connection)."""
+    conn._keepalive_due()
+
+
+def _fire(call: tuple[GuardedConnection, Effect, Event]) -> None:
+    """A table timer's callback: ``(connection, timer, event)``."""
+    conn, key, event = call
+    conn._fire(key, event)
 
 
 _Action = Callable[[GuardedConnection, Row | None, int | None, str | None], None]

@@ -13,9 +13,9 @@ import abc
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
-__all__ = ["Data", "Facts", "Request", "Transport", "TransportClosed"]
+__all__ = ["Data", "Facts", "Listener", "Request", "Transport", "TransportClosed"]
 
 Data = str | bytes
 
@@ -87,8 +87,24 @@ class Request:
         return None
 
 
+class Listener(Protocol):
+    """Whom a transport reports to (:meth:`Transport.attach`): the guarded connection."""
+
+    def _sync(self) -> None:
+        """A closing fact may be new (the transport is lost, or a Close frame went or came)."""
+
+    def _on_data(self) -> None:
+        """A data message arrived (it waits in the transport for ``recv()``)."""
+
+
 class Transport(abc.ABC):
-    """One native WebSocket connection, seen through a uniform interface."""
+    """One native WebSocket connection, seen through a uniform interface.
+
+    No instance attributes of its own (``__slots__``): a subclass that declares
+    its slots pays for no ``__dict__`` per connection.
+    """
+
+    __slots__ = ()
 
     loop: asyncio.AbstractEventLoop
 
@@ -159,3 +175,14 @@ class Transport(abc.ABC):
         next operation, which reads :meth:`facts` whenever :meth:`is_open` is
         False.
         """
+
+    def attach(self, listener: Listener) -> None:
+        """Report to ``listener``: its ``_sync()`` as :meth:`set_listener`'s
+        ``listener``, its ``_on_data()`` as ``on_data``.
+
+        What the guarded connection calls. By default the two bound methods
+        are handed to :meth:`set_listener`; a transport may keep the one
+        object instead (the websockets adapter does: two bound methods cost
+        128 B per connection).
+        """
+        self.set_listener(listener._sync, listener._on_data)

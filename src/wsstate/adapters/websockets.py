@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import weakref
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Final
 
@@ -24,7 +23,7 @@ from websockets.frames import DATA_OPCODES, Frame
 from websockets.protocol import State as WSState
 
 from ..errors import AlreadyGuarded, ConcurrentRecv
-from .base import Data, Facts, Request, Transport, TransportClosed
+from .base import Data, Facts, Listener, Request, Transport, TransportClosed
 
 __all__ = ["WebsocketsTransport"]
 
@@ -48,42 +47,56 @@ def _make_abort_idempotent(ws: Connection) -> None:
     as "connection handler failed" at ERROR. The transport is already gone
     then; aborting it again must do nothing.
 
-    The replacement holds the transport by a weak reference: stored on the
-    transport, a bound method would make it a reference cycle that only the
-    garbage collector frees (docs/performance.md, churn).
+    The transport's class becomes a subclass (made once per class,
+    :func:`_safe_abort_class`) whose ``abort()`` checks first. Changing an
+    object's class makes CPython give it a ``__dict__`` object (64 B); a
+    wrapper object stored on the transport and its weak reference cost 200 B
+    (docs/performance.md, memory). A transport whose class cannot be changed
+    (a C implementation) is left alone.
     """
     transport = ws.transport
-    try:
-        safe_abort = _SafeAbort(transport, ws.connection_lost_waiter)
-    except TypeError:  # a transport without weak references: leave it
+    cls = type(transport)
+    if getattr(cls, "_wsstate_safe_abort", False):
         return
-    with contextlib.suppress(AttributeError):  # a transport with __slots__: leave it
-        setattr(transport, "abort", safe_abort)  # noqa: B010 - mypy: method slot
+    with contextlib.suppress(TypeError):  # __class__ not assignable (uvloop): leave it
+        transport.__class__ = _safe_abort_class(cls)
 
 
-class _SafeAbort:
-    """The replacement of a guarded connection's ``transport.abort`` (above); its
-    presence also tells that the connection is guarded already."""
+#: Per asyncio transport class, its subclass with an idempotent abort().
+_SAFE_ABORT_CLASSES: Final[dict[type[asyncio.Transport], type[asyncio.Transport]]] = {}
 
-    __slots__ = ("_abort", "_lost", "_ref")
 
-    def __init__(self, transport: asyncio.Transport, lost: asyncio.Future[None]) -> None:
-        self._ref = weakref.ref(transport)
-        self._abort = type(transport).abort
-        self._lost = lost
+def _safe_abort_class(cls: type[asyncio.Transport]) -> type[asyncio.Transport]:
+    """``cls`` whose ``abort()`` does nothing once its protocol's connection is lost."""
+    safe = _SAFE_ABORT_CLASSES.get(cls)
+    if safe is not None:
+        return safe
 
-    def __call__(self) -> None:
-        target = self._ref()
-        if target is not None and not self._lost.done():
-            self._abort(target)
+    class SafeAbort(cls):  # type: ignore[valid-type,misc]
+        _wsstate_safe_abort = True
+
+        def abort(self) -> None:
+            # asyncio lets go of the protocol once it reported the loss;
+            # websockets' waiter is done from the moment it heard of it.
+            protocol = self.get_protocol()
+            lost = getattr(protocol, "connection_lost_waiter", None)
+            if protocol is None or (lost is not None and lost.done()):
+                return  # the connection is lost: nothing to abort
+            super().abort()
+
+    SafeAbort.__name__ = cls.__name__
+    SafeAbort.__qualname__ = cls.__qualname__
+    SafeAbort.__module__ = cls.__module__
+    _SAFE_ABORT_CLASSES[cls] = SafeAbort
+    return SafeAbort
 
 
 def _guarded_already(ws: Connection) -> bool:
-    """True if ``ws`` was wrapped by a WebsocketsTransport before (live or lost)."""
-    return ws in _WIRED or isinstance(
-        vars(ws.transport).get("abort") if hasattr(ws.transport, "__dict__") else None,
-        _SafeAbort,
-    )
+    """True if ``ws`` was wrapped by a WebsocketsTransport before (live or lost).
+
+    Its class is then the wired subclass (:func:`_wired_class`), for good.
+    """
+    return getattr(type(ws), "_wsstate_wired", False) is True
 
 
 #: Guarded connections not yet lost, and their transport: how the wired class's
@@ -93,8 +106,29 @@ _WIRED: Final[dict[Connection, WebsocketsTransport]] = {}
 _WIRED_CLASSES: Final[dict[type[Connection], type[Connection]]] = {}
 
 
-def _ignore() -> None:
-    """The listeners of a transport once its connection is lost."""
+class _Detached:
+    """The listener of a transport once its connection is lost: hears nothing."""
+
+    __slots__ = ()
+
+    def _sync(self) -> None:
+        pass
+
+    def _on_data(self) -> None:
+        pass
+
+
+_DETACHED: Final = _Detached()
+
+
+class _Callbacks:
+    """A listener made of two callables (:meth:`Transport.set_listener`)."""
+
+    __slots__ = ("_on_data", "_sync")
+
+    def __init__(self, listener: Callable[[], None], on_data: Callable[[], None]) -> None:
+        self._sync = listener
+        self._on_data = on_data
 
 
 def _wired_class(cls: type[Connection]) -> type[Connection]:
@@ -110,26 +144,25 @@ def _wired_class(cls: type[Connection]) -> type[Connection]:
             super().data_received(data)
             t = _WIRED.get(self)
             if t is not None and t._protocol.state is not _OPEN:
-                t._listener()
+                t._listener._sync()
 
         def process_event(self, event: Any) -> None:
             super().process_event(event)
             if isinstance(event, Frame) and event.opcode in DATA_OPCODES and event.fin:
                 t = _WIRED.get(self)
                 if t is not None:
-                    t._on_data()
+                    t._listener._on_data()
 
         def connection_lost(self, exc: Exception | None) -> None:
             super().connection_lost(exc)
             # Nothing is received any more: the connection leaves _WIRED, so
             # nothing of wsstate keeps it alive (freed by reference counting).
-            # The transport lets go of the listeners (bound methods of the
-            # guarded connection, which holds the transport: a cycle otherwise).
+            # The transport lets go of its listener (the guarded connection,
+            # which holds the transport: a cycle otherwise).
             t = _WIRED.pop(self, None)
             if t is not None:
-                listener = t._listener
-                t._listener = t._on_data = _ignore
-                listener()
+                listener, t._listener = t._listener, _DETACHED
+                listener._sync()
 
     Wired.__name__ = cls.__name__
     Wired.__qualname__ = cls.__qualname__
@@ -176,7 +209,6 @@ class WebsocketsTransport(Transport):
     __slots__ = (
         "_close_started",
         "_listener",
-        "_on_data",
         "_protocol",
         "_transport",
         "_ws",
@@ -200,6 +232,9 @@ class WebsocketsTransport(Transport):
         _make_abort_idempotent(ws)
 
     def set_listener(self, listener: Callable[[], None], on_data: Callable[[], None]) -> None:
+        self.attach(_Callbacks(listener, on_data))
+
+    def attach(self, listener: Listener) -> None:
         # websockets has no callback for "a message arrived", "a Close frame
         # arrived" or "I failed the connection". All happen while it processes
         # incoming bytes: data_received() parses them and calls process_event()
@@ -209,10 +244,10 @@ class WebsocketsTransport(Transport):
         # in _WIRED), so sends fail fast and the close timer starts as things
         # happen, not at the next operation. No attribute is added to the
         # connection itself: an instance attribute would turn its shared-key
-        # __dict__ into a dict of its own, 1.5 KB per connection
+        # __dict__ into a dict of its own, 1.5 KB per connection; and the
+        # listener is held as one object, not two bound methods
         # (docs/performance.md, memory).
         self._listener = listener
-        self._on_data = on_data
         ws = self._ws
         _WIRED[ws] = self
         cls = type(ws)
