@@ -86,7 +86,10 @@ mechanism, never a decision about a transition:
     (``TransportClosed``, :class:`~wsstate.adapters.base.Facts`) is each
     adapter's, documented in its module; the Starlette adapter's
     ``websocket.disconnect`` classification is the pure function
-    :func:`wsstate.adapters.starlette.disconnect_facts`, aiohttp's messages
+    :func:`wsstate.adapters.starlette.disconnect_facts` and the ASGI server's own
+    Close seen before it (uvicorn's legacy implementation, which holds sends
+    during its closing handshake) :func:`wsstate.adapters.starlette.server_closing_facts`,
+    aiohttp's messages
     :func:`wsstate.adapters.aiohttp.message_facts`, tornado's closure report
     :func:`wsstate.adapters.tornado.closure_facts` (each with a table-driven test).
 """
@@ -534,13 +537,16 @@ class GuardedConnection:
             return outcome
         return await self._finish_send(outcome)
 
-    def _start_send(self, data: Data) -> bool | Awaitable[None]:
+    def _start_send(
+        self, data: Data, shared: dict[object, Any] | None = None
+    ) -> bool | Awaitable[None]:
         """The part of a send that never waits: the table's decision and the write.
 
         True if the message was written, False if it was dropped; else what to
         await before it counts as sent (``_finish_send``). The hot path
         (docs/performance.md): kept flat, no coroutine, no effect loop for a
-        transmit-only row.
+        transmit-only row. A broadcast's send passes its ``shared`` dict
+        (:meth:`~wsstate.adapters.base.Transport.write_shared`).
         """
         if not isinstance(data, _DATA_TYPES):
             raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
@@ -557,7 +563,10 @@ class GuardedConnection:
                 return False
             raise InvalidState(f"cannot send in state {self._m.state.value}")
         try:
-            pending = t.write(data if isinstance(data, _STR_BYTES) else bytes(data))
+            if shared is None:
+                pending = t.write(data if isinstance(data, _STR_BYTES) else bytes(data))
+            else:  # a broadcast's payload is str or bytes already
+                pending = t.write_shared(data, shared)
         except TransportClosed:
             self.stats.dropped += 1
             counters.dropped += 1
@@ -592,7 +601,7 @@ class GuardedConnection:
         self.stats.sent += 1
         return True
 
-    def _send_nowait(self, data: Data, limit: int) -> int:
+    def _send_nowait(self, data: Data, limit: int, shared: dict[object, Any]) -> int:
         """A broadcast's send: never waits (:meth:`wsstate.Hub.broadcast`).
 
         Returns :data:`SENT_NOW` (written), :data:`QUEUED` (written behind a full
@@ -609,7 +618,7 @@ class GuardedConnection:
             self.stats.dropped += 1
             counters.dropped += 1
             return DROPPED
-        outcome = self._start_send(data)
+        outcome = self._start_send(data, shared)
         if outcome is True:
             return SENT_NOW
         if outcome is False:

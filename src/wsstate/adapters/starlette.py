@@ -69,6 +69,17 @@ classified by message type, exception type and Starlette's own state
   wsstate's keepalive stops at once and cannot detect a half-open peer; the
   ASGI server's own ping does (uvicorn's ``ws_ping_interval``), and its
   closure reaches the table as a lost transport.
+* **The server's own close, before its disconnect.** uvicorn's legacy
+  implementation (websockets' legacy protocol) sends its Close 1011 when its
+  keepalive ping goes unanswered, then holds every send and the disconnect
+  until its closing handshake gives up (a fixed 10 s): a held send would time
+  out as a slow reader. The adapter finds that protocol (the socket's
+  ``receive`` is its ``asgi_receive``), watches the end of its data transfer,
+  and classifies what it sent and received by the pure function
+  :func:`server_closing_facts` (a table-driven test,
+  ``tests/test_starlette_server_close.py``): its own 1011 with nothing from the
+  peer is the loss of the transport, reported at once (and a send about to be
+  held is refused); everything else is left to the disconnect.
 * **The guarded socket is the adapter's.** Once guarded, the ``WebSocket``'s own
   ``send`` and ``receive`` (which every ``send_*``, ``receive_*``, ``iter_*``,
   ``accept`` and ``close`` go through) and its ``receive_*`` (which check the
@@ -88,6 +99,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Final
@@ -99,7 +111,7 @@ from ..closecodes import is_sendable_code
 from ..errors import AlreadyGuarded, InvalidState
 from .base import Data, Facts, Request, Transport, TransportClosed
 
-__all__ = ["DEFAULT_MAX_QUEUE", "StarletteTransport", "disconnect_facts"]
+__all__ = ["DEFAULT_MAX_QUEUE", "StarletteTransport", "disconnect_facts", "server_closing_facts"]
 
 logger: Final = logging.getLogger("wsstate")
 
@@ -170,6 +182,53 @@ def disconnect_facts(
     return Facts(close_rcvd=(code, reason), lost=True, lost_error=False)
 
 
+def server_closing_facts(
+    close_sent: tuple[int, str] | None,
+    close_rcvd: tuple[int, str] | None,
+    *,
+    requested_close: bool,
+) -> Facts | None:
+    """What the ASGI server's own WebSocket protocol says once its data transfer
+    ended, before its ``websocket.disconnect`` (module doc, "the server's own close").
+
+    ``close_sent``/``close_rcvd``: the Close frames the server's protocol sent and
+    received so far; ``requested_close``: we asked to close.
+
+    * the server failed the connection on its own with 1011 (its keepalive ping
+      went unanswered, or it failed internally) and nothing came from the peer:
+      the transport is lost, with an error — now, not when the server's closing
+      handshake gives up (uvicorn's legacy implementation: 10 s, holding every
+      send meanwhile);
+    * anything else (our own Close, the peer's, a Close of the server's that the
+      peer is expected to answer, a TCP loss the server reports at once): None,
+      the ``websocket.disconnect`` says it (:func:`disconnect_facts`).
+    """
+    if requested_close or close_rcvd is not None or close_sent is None:
+        return None
+    if close_sent[0] == 1011:
+        return Facts(lost=True, lost_error=True)
+    return None
+
+
+def _frame(close: Any) -> tuple[int, str] | None:
+    """A websockets ``Close`` frame as (code, reason); None for None."""
+    return None if close is None else (int(close.code), str(close.reason))
+
+
+def _legacy_server(ws: WebSocket) -> Any:
+    """uvicorn's legacy implementation's protocol under ``ws``, if that is the server.
+
+    Its ``asgi_receive`` is the socket's ``receive`` (a middleware wrapping it hides
+    it: the disconnect then reports the closure, late). Only an already imported
+    module is looked at.
+    """
+    legacy = sys.modules.get("websockets.legacy.protocol")
+    server = getattr(ws._receive, "__self__", None)
+    if legacy is not None and isinstance(server, legacy.WebSocketCommonProtocol):
+        return server
+    return None
+
+
 class StarletteTransport(Transport):
     """A Starlette ``WebSocket`` seen as a :class:`~wsstate.adapters.base.Transport`.
 
@@ -190,6 +249,9 @@ class StarletteTransport(Transport):
             raise InvalidState("this WebSocket sent an HTTP response instead of accepting")
         self._ws = ws
         self._subprotocol: str | None = None
+        # uvicorn's legacy implementation, watched once its data transfer runs.
+        self._server = _legacy_server(ws)
+        self._watching = False
         self.loop = asyncio.get_running_loop()
         self._max_queue = max_queue
         self._messages: deque[Data] = deque()
@@ -332,6 +394,8 @@ class StarletteTransport(Transport):
                 if isinstance(data, str)
                 else {"type": "websocket.send", "bytes": data}
             )
+            if self._server is not None and self._server_closing():
+                raise TransportClosed  # the server holds sends until its handshake ends
             try:
                 await _SEND(ws, message)
             except _GONE:
@@ -342,6 +406,8 @@ class StarletteTransport(Transport):
                 if await self._closed_after_refusal():
                     raise TransportClosed from None
                 raise
+            if self._server is not None and not self._watching:
+                self._watch_server()
 
     def _next_turn(self) -> None:
         self._turn_used = False
@@ -394,12 +460,21 @@ class StarletteTransport(Transport):
             if ws.client_state is WebSocketState.CONNECTING:
                 await _RECEIVE(ws)  # websocket.connect (Starlette checks the type)
             self._connected.set()
+            if self._server is not None:
+                # uvicorn's asgi_receive waits for the same event first: once the
+                # handshake is done, its data transfer runs and is watched.
+                completed = getattr(self._server, "handshake_completed_event", None)
+                if completed is not None:
+                    await completed.wait()
+                self._watch_server()
             while True:
                 if len(self._messages) >= self._max_queue and not self._draining:
                     self._space.clear()
                     await self._space.wait()
                     continue
                 message = await _RECEIVE(ws)
+                if self._server is not None and not self._watching:
+                    self._watch_server()
                 if message["type"] == "websocket.receive":
                     self._deliver(message)
                 else:  # websocket.disconnect: Starlette admits nothing else here
@@ -414,6 +489,30 @@ class StarletteTransport(Transport):
             self._connected.set()
             if self._facts is _NOTHING:  # cancelled: the loop is ending
                 self._lose(error=True)
+
+    def _watch_server(self) -> None:
+        """Report the server's own close as it happens (:func:`server_closing_facts`)."""
+        transfer = getattr(self._server, "transfer_data_task", None)
+        if transfer is not None:
+            self._watching = True
+            transfer.add_done_callback(self._server_closing)
+
+    def _server_closing(self, _: object = None) -> bool:
+        """True if the server's data transfer ended with a closure reported now."""
+        server = self._server
+        transfer = getattr(server, "transfer_data_task", None)
+        if self._facts is not _NOTHING or transfer is None or not transfer.done():
+            return False
+        facts = server_closing_facts(
+            _frame(server.close_sent),
+            _frame(server.close_rcvd),
+            requested_close=self._requested_close,
+        )
+        if facts is None:
+            return False
+        logger.debug("ASGI server closed on its own: %r", server.close_sent)
+        self._report(facts)
+        return True
 
     def _deliver(self, message: Message) -> None:
         # Exactly one of text and bytes is not None (ASGI spec): test the values,

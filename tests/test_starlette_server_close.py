@@ -1,0 +1,46 @@
+"""The Starlette adapter's pure classification of the ASGI server's own close, seen
+before its ``websocket.disconnect`` (``server_closing_facts``; issue 19, acceptance 1).
+
+uvicorn's legacy implementation holds every send during its closing handshake, up to
+its fixed 10 s close timeout: a half-open peer its keepalive found would otherwise be
+reported as a slow reader (1008) by the first send that waits longer than the write
+timeout. Real sockets: tests/scenarios/test_keepalive.py (half-open under a tick).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from wsstate.adapters.base import Facts
+from wsstate.adapters.starlette import server_closing_facts
+
+LOST = Facts(lost=True, lost_error=True)
+
+CASES = [
+    # (close_sent, close_rcvd, requested_close) -> facts
+    # The server's keepalive ping went unanswered (or it failed internally): lost now.
+    (((1011, "keepalive ping timeout"), None, False), LOST),
+    (((1011, ""), None, False), LOST),
+    # Our own Close: the disconnect says how it ended.
+    (((1000, "bye"), None, True), None),
+    (((1011, "keepalive ping timeout"), None, True), None),
+    # The peer's Close (the server echoed it): the disconnect reports it promptly.
+    (((1000, ""), (1000, ""), False), None),
+    (((1011, "keepalive ping timeout"), (1001, "away"), False), None),
+    (((1000, ""), (4001, "x"), True), None),
+    # The server's own Close that the peer answers (shutdown 1012, a peer fault 1009).
+    (((1012, ""), None, False), None),
+    (((1009, "message too big"), None, False), None),
+    (((1002, ""), None, False), None),
+    # Nothing sent: a TCP loss the server reports at once (or nothing happened).
+    ((None, None, False), None),
+    ((None, (1000, ""), False), None),
+]
+
+
+@pytest.mark.parametrize(("closure", "facts"), CASES, ids=[str(c[0]) for c in CASES])
+def test_server_closing_facts(
+    closure: tuple[tuple[int, str] | None, tuple[int, str] | None, bool], facts: Facts | None
+) -> None:
+    sent, rcvd, requested = closure
+    assert server_closing_facts(sent, rcvd, requested_close=requested) == facts
