@@ -537,16 +537,13 @@ class GuardedConnection:
             return outcome
         return await self._finish_send(outcome)
 
-    def _start_send(
-        self, data: Data, shared: dict[object, Any] | None = None
-    ) -> bool | Awaitable[None]:
+    def _start_send(self, data: Data) -> bool | Awaitable[None]:
         """The part of a send that never waits: the table's decision and the write.
 
         True if the message was written, False if it was dropped; else what to
         await before it counts as sent (``_finish_send``). The hot path
         (docs/performance.md): kept flat, no coroutine, no effect loop for a
-        transmit-only row. A broadcast's send passes its ``shared`` dict
-        (:meth:`~wsstate.adapters.base.Transport.write_shared`).
+        transmit-only row.
         """
         if not isinstance(data, _DATA_TYPES):
             raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
@@ -563,10 +560,7 @@ class GuardedConnection:
                 return False
             raise InvalidState(f"cannot send in state {self._m.state.value}")
         try:
-            if shared is None:
-                pending = t.write(data if isinstance(data, _STR_BYTES) else bytes(data))
-            else:  # a broadcast's payload is str or bytes already
-                pending = t.write_shared(data, shared)
+            pending = t.write(data if isinstance(data, _STR_BYTES) else bytes(data))
         except TransportClosed:
             self.stats.dropped += 1
             counters.dropped += 1
@@ -601,7 +595,7 @@ class GuardedConnection:
         self.stats.sent += 1
         return True
 
-    def _send_nowait(self, data: Data, limit: int, shared: dict[object, Any]) -> int:
+    def _send_nowait(self, data: Data, limit: int) -> int:
         """A broadcast's send: never waits (:meth:`wsstate.Hub.broadcast`).
 
         Returns :data:`SENT_NOW` (written), :data:`QUEUED` (written behind a full
@@ -618,7 +612,7 @@ class GuardedConnection:
             self.stats.dropped += 1
             counters.dropped += 1
             return DROPPED
-        outcome = self._start_send(data, shared)
+        outcome = self._start_send(data)
         if outcome is True:
             return SENT_NOW
         if outcome is False:
