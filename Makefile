@@ -51,8 +51,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict src
 
+# The suite on PYTEST_WORKERS pytest-xdist workers: the tests mostly wait on sockets and
+# timers, so more workers than the 2 cores pay (docs/testing.md has the figures). Tests that
+# share a module- or session-scoped fixture run on one worker, and the stateful tests'
+# coverage is added up from every worker (tests/conftest.py). PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= 3
 pytest: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 # One venv per other declared Python (same extras as $(VENV)).
 .venv-%/.installed: pyproject.toml

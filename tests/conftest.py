@@ -15,19 +15,43 @@ websockets pair guards, ``"server"`` or ``"client"``.
 
 Tests import their helpers from the ``support`` package (``pythonpath`` in
 pyproject.toml), never from this module.
+
+Several processes (pytest-xdist)
+--------------------------------
+``make pytest`` runs the suite on several workers (``-n 3 --dist loadgroup``;
+docs/testing.md). Two things keep that run's checks and report those of one process:
+
+* tests sharing a module- or session-scoped fixture of this suite (a docs build,
+  a wheel, SPIN's runs) go to one worker (:func:`pytest_collection_modifyitems`):
+  built once, and never by two workers at once in the same place;
+* the stateful harnesses count what they cover in module globals, which
+  ``wsstate.testing.pytest_plugin`` prints at the end: each worker sends its
+  counts to the controller, which adds them up before the plugin prints them
+  (:func:`pytest_sessionfinish`, :func:`pytest_testnodedown`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import logging
+import pickle
+import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from support.harness import ROLES, Harness, Recorder, Role
 
-__all__ = ["h", "pytest_pyfunc_call", "role"]
+__all__ = [
+    "h",
+    "pytest_collection_modifyitems",
+    "pytest_pyfunc_call",
+    "pytest_sessionfinish",
+    "pytest_testnodedown",
+    "role",
+]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -65,6 +89,102 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Iterat
     )
     terminalreporter.write_sep("!", "SPIN CHECK DID NOT RUN", red=True, bold=True)
     terminalreporter.write_line(line, red=True, bold=True)
+
+
+# -- several processes (module docstring) ------------------------------------------------
+
+#: What each stateful harness counts in its process: the pairs it saw the runtime take
+#: and its examples and steps (what ``coverage_report()`` prints, in wsstate.testing).
+COVERAGE_STATE = {
+    "wsstate.testing.stateful": ("_SEEN", "STATS"),
+    "wsstate.testing.session_stateful": ("_SEEN", "STATS"),
+    "wsstate.testing.client_stateful": ("_SEEN", "STATS"),
+}
+_WORKEROUTPUT_KEY = "wsstate_coverage"
+_MERGED = pytest.StashKey[set[str]]()
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put the tests that share a module- or session-scoped fixture of this suite in one group.
+
+    Tests are linked when they share such a fixture; each linked set becomes one
+    ``xdist_group`` (``--dist loadgroup`` runs a group on one worker). Without
+    xdist nothing is marked.
+    """
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    parent: dict[str, str] = {}
+
+    def find(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            key = parent[key]
+        return key
+
+    shared: dict[pytest.Item, list[str]] = {}
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        keys = [
+            f"{d.baseid}::{d.argname}"
+            for defs in info.name2fixturedefs.values()
+            for d in defs[-1:]
+            if d.scope != "function" and d.baseid.startswith("tests")
+        ]
+        if keys:
+            shared[item] = keys
+            for key in keys[1:]:
+                parent[find(key)] = find(keys[0])
+    for item, keys in shared.items():
+        # Named after one of its fixtures: xdist appends "@name" to the test ids.
+        item.add_marker(pytest.mark.xdist_group(find(keys[0]).rpartition("::")[2]))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On an xdist worker: hand the stateful harnesses' counts to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is None:  # not a worker
+        return
+    state = {
+        name: {attr: getattr(sys.modules[name], attr) for attr in attrs}
+        for name, attrs in COVERAGE_STATE.items()
+        if name in sys.modules
+    }
+    workeroutput[_WORKEROUTPUT_KEY] = pickle.dumps(state)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """On the xdist controller: add a finished worker's counts to this process's."""
+    output = getattr(node, "workeroutput", None) or {}
+    if _WORKEROUTPUT_KEY not in output:
+        return
+    merged = node.config.stash.setdefault(_MERGED, set())
+    if node.gateway.id in merged:  # a worker's counts are added once
+        return
+    merged.add(node.gateway.id)
+    state: dict[str, dict[str, object]] = pickle.loads(output[_WORKEROUTPUT_KEY])
+    for name, attrs in state.items():
+        module = importlib.import_module(name)
+        for attr, value in attrs.items():
+            _merge(getattr(module, attr), value)
+
+
+def _merge(into: object, more: object) -> None:
+    """Add ``more`` to ``into`` in place: sets are united, counts added, dicts merged."""
+    if isinstance(into, set) and isinstance(more, set):
+        into |= more
+    elif isinstance(into, dict) and isinstance(more, dict):
+        for key, value in more.items():
+            if key not in into:
+                into[key] = value
+            elif isinstance(value, int) and isinstance(into[key], int):
+                into[key] += value
+            else:
+                _merge(into[key], value)
+    else:
+        raise TypeError(f"cannot add a {type(more).__name__} to a {type(into).__name__}")
 
 
 @pytest.fixture(params=ROLES)

@@ -17,8 +17,6 @@ from typing import Any
 import pytest
 from support.catalogue import not_applicable_report, runs_on
 
-_RAN = pytest.StashKey[bool]()
-
 _ASGI_WARNINGS = [
     # uvicorn's legacy implementation, and websockets' legacy server under it.
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -44,14 +42,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize(names, params)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    if any(here in item.path.parents for item in items):
-        config.stash[_RAN] = True
-
-
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
-    if not config.stash.get(_RAN, False):
+    # From the reports, not the collection: under xdist only the workers collect.
+    here = Path(__file__).parent
+    files = {
+        report.nodeid.split("::", 1)[0]
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if isinstance(getattr(report, "nodeid", None), str)
+    }
+    if not any(here in (config.rootpath / name).parents for name in files):
         return
     terminalreporter.section("scenario catalogue: rows not applicable, per transport")
     for line in not_applicable_report():
