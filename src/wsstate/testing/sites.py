@@ -37,6 +37,7 @@ close timeout longer than the harness's, so that the table's timers decide.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 from typing import Any, ClassVar, Final
@@ -124,6 +125,11 @@ class Site:
     harness checks them after each step and connection, and :meth:`close`
     once more after collecting garbage (a failed task nobody awaited is
     reported when it is collected): it raises AssertionError listing them.
+    The objects that existed before :meth:`open` are frozen
+    (:func:`gc.freeze`) until :meth:`close`, so that its collection costs
+    what the site made, not the whole process's heap; an object of before
+    that becomes garbage in a reference cycle meanwhile waits for a later
+    collection (its report then is not the site's).
 
     Args:
         settle: how long opening a connection may take (seconds).
@@ -143,11 +149,17 @@ class Site:
         #: Options of :func:`wsstate.guard` for the connection being opened.
         self.options: dict[str, Any] = {}
         self._opened = False
+        self._frozen = False
 
     async def open(self) -> None:
         """Start the server and the proxy."""
         self.errors = _ErrorRecords()
         logging.getLogger().addHandler(self.errors)
+        # What exists now is not the site's: out of the collector's sight until
+        # close(), whose collection then looks at the site's objects only (a full
+        # collection of a test process's heap takes tens of milliseconds).
+        gc.freeze()
+        self._frozen = True
         self.watch = LoopWatch().__enter__()
         self._opened = True
         port = await self._start()
@@ -193,6 +205,9 @@ class Site:
         finally:
             logging.getLogger().removeHandler(self.errors)
             self.watch.__exit__(None, None, None)
+            if self._frozen:
+                self._frozen = False
+                gc.unfreeze()
 
     # -- per kind of site --------------------------------------------------------
 
@@ -393,7 +408,12 @@ class TornadoClientSite(_ClientSite):
     async def _open_client(self, url: str) -> Any:
         import tornado.websocket
 
-        return await tornado.websocket.websocket_connect(url)
+        native = await tornado.websocket.websocket_connect(url)
+        # Set before any data: the kernel then never grows it (SEND_BUFFER).
+        stream = native.protocol.stream if native.protocol is not None else None
+        if stream is not None and stream.socket is not None:
+            stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        return native
 
 
 class NoSite:
