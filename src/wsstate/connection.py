@@ -24,7 +24,11 @@ the row's effects are performed in order (``_ACTIONS``), its bookkeeping done
 by the machine, and the operation returns or raises its row's one *outcome*
 effect (``OPERATION_OUTCOMES``, found per state at import: a table whose row
 gave an operation no outcome would not import). ``EFFECT_HANDLERS`` names who
-handles every effect the spec declares (``tests/test_effects.py``).
+handles every effect the spec declares (``tests/test_effects.py``). A
+broadcast's send does not feed an *idle* row (the same state, no action, no
+bookkeeping: OPEN's ``app_send``) unless its log record would be emitted:
+feeding it would change nothing, and its outcome is read from the table as
+every operation's is (``_SEND_IDLE_LOG``, derived from the table at import).
 
 Rules outside the table
 ~~~~~~~~~~~~~~~~~~~~~~~
@@ -595,7 +599,7 @@ class GuardedConnection:
         self.stats.sent += 1
         return True
 
-    def _send_nowait(self, data: Data, limit: int) -> int:
+    def _send_nowait(self, data: Data, limit: int, shared: dict[object, Any]) -> int:
         """A broadcast's send: never waits (:meth:`wsstate.Hub.broadcast`).
 
         Returns :data:`SENT_NOW` (written), :data:`QUEUED` (written behind a full
@@ -612,15 +616,39 @@ class GuardedConnection:
             self.stats.dropped += 1
             counters.dropped += 1
             return DROPPED
-        outcome = self._start_send(data)
-        if outcome is True:
-            return SENT_NOW
-        if outcome is False:
+        # _start_send's steps, flat (one call fewer per member), the payload
+        # checked by the hub, and the write shared between the members
+        # (Transport.write_shared: websockets serializes the frame once).
+        t = self._t
+        if not t.is_open():
+            self._sync()
+        state = self._m.state
+        outcome = _SEND_OUTCOME[state]
+        # A row that changes nothing (OPEN's: same state, no action, no
+        # bookkeeping) is fed only when its log record would be emitted.
+        level = _SEND_IDLE_LOG[state]
+        if level is None or logger.isEnabledFor(level):
+            self._handle(_APP_SEND)
+        if outcome is not _TRANSMIT:
+            if outcome is _DROP:
+                self.stats.dropped += 1
+                counters.dropped += 1
+                return DROPPED
+            raise InvalidState(f"cannot send in state {self._m.state.value}")
+        try:
+            pending = t.write_shared(data, shared)
+        except TransportClosed:
+            self.stats.dropped += 1
+            counters.dropped += 1
+            self._sync()
             return DROPPED
+        if pending is None:
+            self.stats.sent += 1
+            return SENT_NOW
         if backlog is None:
             backlog = self._backlog = deque()
             self._spawn(self._drain_backlog(backlog))
-        backlog.append(outcome)
+        backlog.append(pending)
         return QUEUED
 
     async def _drain_backlog(self, backlog: deque[Awaitable[None]]) -> None:
@@ -1091,6 +1119,24 @@ def _outcomes(event: Event) -> dict[State, Effect]:
 #: Per operation, per state: the one outcome effect of the row, found at import.
 _OUTCOMES: Final[dict[Event, dict[State, Effect]]] = {e: _outcomes(e) for e in OPERATION_OUTCOMES}
 _SEND_OUTCOME: Final = _OUTCOMES[Event.APP_SEND]
+
+
+def _idle_log(event: Event) -> dict[State, int | None]:
+    """Per state: the log level of ``event``'s row if the row changes nothing but the log
+    (the same state, no action, no bookkeeping), else None; from the table, at import."""
+    idle: dict[State, int | None] = {}
+    for state in State:
+        row = TABLE[(state, event)]
+        unchanged = row.next is state and not _ROW_ACTIONS[state][event]
+        if unchanged and not any(e in Machine.bookkeeping_effects for e in row.effects):
+            idle[state] = row.log
+        else:
+            idle[state] = None
+    return idle
+
+
+#: A broadcast's send (``_send_nowait``) feeds an idle row only when it would be logged.
+_SEND_IDLE_LOG: Final = _idle_log(Event.APP_SEND)
 
 
 def _effect_handlers() -> dict[Effect, tuple[str, ...]]:

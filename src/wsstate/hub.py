@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from .adapters.base import Data
 from .closecodes import validate_close
@@ -200,12 +200,15 @@ class Hub:
         # task per connection would cost more than the send itself,
         # docs/performance.md); a write that has to wait joins its member's backlog.
         limit = self.max_queue
+        # What the members' transports share for this message (the websockets
+        # adapter: the serialized frame, made once for every member).
+        shared: dict[object, Any] = {}
         sent = queued = 0
         error: Exception | None = None
         members = list(self._members)
         for conn in members:
             try:
-                outcome = conn._send_nowait(payload, limit)
+                outcome = conn._send_nowait(payload, limit, shared)
             except Exception as exc:  # API misuse (send before accept): raised below
                 if error is None:
                     error = exc

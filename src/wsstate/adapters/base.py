@@ -13,7 +13,7 @@ import abc
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 __all__ = ["Data", "Facts", "Listener", "Request", "Transport", "TransportClosed"]
 
@@ -127,6 +127,16 @@ class Transport(abc.ABC):
         :class:`TransportClosed`, at once or from the awaitable, if the transport
         cannot send the message.
         """
+
+    def write_shared(self, data: Data, shared: dict[object, Any]) -> Awaitable[None] | None:
+        """:meth:`write` of a message many transports send at once (a broadcast).
+
+        ``shared`` lives for one broadcast and is handed to every member's
+        transport: one may keep there what the others can reuse (the websockets
+        adapter keeps the serialized frame). The same result and errors as
+        :meth:`write`, which it is by default.
+        """
+        return self.write(data)
 
     @abc.abstractmethod
     async def ping(self) -> Awaitable[None] | None:

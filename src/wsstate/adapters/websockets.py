@@ -19,7 +19,8 @@ from typing import Any, Final
 
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConcurrencyError, ConnectionClosed, InvalidState, ProtocolError
-from websockets.frames import DATA_OPCODES, Frame
+from websockets.frames import DATA_OPCODES, Frame, Opcode
+from websockets.protocol import Side
 from websockets.protocol import State as WSState
 
 from ..errors import AlreadyGuarded, ConcurrentRecv
@@ -31,6 +32,9 @@ logger: Final = logging.getLogger("wsstate")
 
 # An attribute lookup on an enum class is slow (~70 ns); these run on every send.
 _OPEN: Final = WSState.OPEN
+_SERVER: Final = Side.SERVER
+#: Where a broadcast's serialized frame is kept (``write_shared``'s ``shared``).
+_FRAME: Final = object()
 #: Close tasks started for a fragmented send (rare), kept until they finish.
 _background: Final[set[asyncio.Task[None]]] = set()
 
@@ -332,6 +336,44 @@ class WebsocketsTransport(Transport):
             # In OPEN nothing else closes the transport (see _write_failed).
             raise TransportClosed
         if ws.paused:  # the buffer is above its limit: wait for the peer to read
+            return self._drain()
+        return None
+
+    def write_shared(self, data: Data, shared: dict[object, Any]) -> Awaitable[None] | None:
+        # A broadcast: every server connection without an extension sends the
+        # same bytes (no mask, no per-connection compressor), so the frame is
+        # serialized once per broadcast (kept in ``shared``) and handed to each
+        # transport, which is what protocol.send_text/send_binary followed by
+        # send_data() do for one connection. Any other case (a client's masked
+        # frames, permessage-deflate, a fragmented message in progress, bytes
+        # the protocol still has to write, websockets' debug log) is write().
+        protocol = self._protocol
+        if (
+            protocol.side is not _SERVER
+            or protocol.extensions
+            or protocol.expect_continuation_frame
+            or protocol.writes
+            or protocol.debug
+            or protocol.state is not _OPEN
+        ):
+            return self.write(data)
+        frame = shared.get(_FRAME)
+        if frame is None:
+            if isinstance(data, str):
+                message = Frame(Opcode.TEXT, data.encode())
+            else:
+                message = Frame(Opcode.BINARY, data)
+            frame = shared[_FRAME] = message.serialize(mask=False)
+        transport = self._transport
+        try:
+            transport.write(frame)
+        except Exception as exc:  # as send_data() in write(): fail the connection
+            self._ws.set_connection_exc(exc)
+            transport.abort()
+            raise TransportClosed from None
+        if transport.is_closing():  # a failed socket write (write())
+            raise TransportClosed
+        if self._ws.paused:
             return self._drain()
         return None
 
