@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -162,6 +163,9 @@ class Harness:
         self._old_level = self.logger.level
         self.logger.setLevel(logging.DEBUG)
         logging.getLogger().addHandler(self.handler)
+        # What exists now is not this harness's: its collection at stop() then
+        # costs this harness's objects, not the whole heap (as wsstate.testing.sites).
+        gc.freeze()
         self.watch = LoopWatch().__enter__()
         self._accepted: asyncio.Queue[GuardedConnection] = asyncio.Queue()
         self._handlers: list[GuardedConnection] = []
@@ -247,7 +251,8 @@ class Harness:
             assert not self.handler.errors, [r.getMessage() for r in self.handler.errors]
             _SEEN.update((s, e) for s, e, _ in self.handler.taken)
         finally:
-            self.watch.__exit__(None, None, None)
+            self.watch.__exit__(None, None, None)  # collects: cycles' reports come now
+            gc.unfreeze()
             logging.getLogger().removeHandler(self.handler)
             self.logger.setLevel(self._old_level)
 
