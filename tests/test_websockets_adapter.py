@@ -171,3 +171,51 @@ async def test_abort_after_the_transport_drained_and_closed_does_nothing() -> No
                 await eventually(lambda: conn.state is State.CLOSED, within=2.0)
         finally:
             release.set()
+
+
+async def test_a_broadcast_reaches_every_kind_of_member_as_sent() -> None:
+    # Hub.broadcast serializes the frame once for the members that send the
+    # same bytes (server connections without an extension) and hands it to each
+    # transport; a member with permessage-deflate, or a client (masked frames),
+    # writes its own. Every member's peer receives each message as sent.
+    from websockets.asyncio.client import ClientConnection, connect
+
+    hub = Hub()
+    received: asyncio.Queue[str | bytes] = asyncio.Queue()
+
+    async def guarded(ws: ServerConnection) -> None:
+        conn = wsstate.guard(ws, ping_interval=None)
+        hub.add(conn)
+        await conn.wait_closed()
+
+    async def reader(ws: ServerConnection) -> None:  # the guarded client's peer
+        async for message in ws:
+            received.put_nowait(message)
+
+    messages: list[str | bytes] = ["text é", b"\x00binary", "x" * 70_000, b"b" * 200]
+    async with (
+        serve(guarded, "127.0.0.1", 0, ping_interval=None, compression=None) as plain,
+        serve(guarded, "127.0.0.1", 0, ping_interval=None) as deflating,
+        serve(reader, "127.0.0.1", 0, ping_interval=None) as raw,
+    ):
+        clients: list[ClientConnection] = []
+        for server, compression in ((plain, None), (deflating, "deflate")):
+            url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+            for _ in range(3):
+                clients.append(await connect(url, ping_interval=None, compression=compression))
+        assert {c.protocol.extensions != [] for c in clients} == {False, True}
+        url = f"ws://127.0.0.1:{raw.sockets[0].getsockname()[1]}/"
+        async with wsstate.connect(url, ping_interval=None, compression=None) as client_member:
+            await eventually(lambda: len(hub) == 6, within=2.0)
+            hub.add(client_member)
+            for message in messages:
+                result = await hub.broadcast(message)
+                assert (result.sent, result.queued, result.dropped) == (7, 0, 0)
+            await hub.broadcast(bytearray(b"last"))
+            for c in clients:
+                got = [await asyncio.wait_for(c.recv(), 2.0) for _ in range(5)]
+                assert got == [*messages, b"last"]
+            got = [await asyncio.wait_for(received.get(), 2.0) for _ in range(5)]
+            assert got == [*messages, b"last"]
+        for c in clients:
+            await c.close()
