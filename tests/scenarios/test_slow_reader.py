@@ -95,3 +95,34 @@ async def test_17_slow_reader_with_concurrent_producers(h: Harness, transport: T
     assert longest <= WRITE_TIMEOUT + CLOSE_TIMEOUT + SLACK
     assert_peer_gone(pair, closed_by=ClosedBy.TIMEOUT, clean=False, code=1008, reason="slow reader")
     pair.link.slow_reader(False)
+
+
+@pytest.mark.scenario(17)
+async def test_17_close_while_a_send_waits_for_a_slow_reader(
+    h: Harness, transport: Transport
+) -> None:
+    # The application closes (a shutdown, a handler's finally) while a send waits for
+    # a reader that stopped reading: the Close and the waiting send must not both
+    # wait on the stack's buffer at once (uvicorn's legacy implementation asserts a
+    # single drain waiter: an ERROR with its AssertionError), the send gives up
+    # within the write timeout, close() returns within write and close timeouts.
+    h.wsstate_warnings = 1  # transport_stalled, where the send's timeout comes first
+    h.wsstate_info = True  # close_timeout in CLOSING: the Close cannot be written
+    pair = await open_pair(h, transport, ping_interval=None)
+    conn = pair.conn
+    assert pair.link is not None
+    chunk = random.Random(172).randbytes(64 * 1024)
+    pair.link.slow_reader(True, pair.out)
+    sends: list[asyncio.Task[bool]] = []
+    async with asyncio.timeout(3.0):
+        while not sends or sends[-1].done():  # until one send waits: in flight
+            sends.append(asyncio.create_task(conn.try_send(chunk)))
+            await asyncio.sleep(0.02)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await asyncio.wait_for(conn.close(), WRITE_TIMEOUT + CLOSE_TIMEOUT + 1)
+    assert loop.time() - start <= WRITE_TIMEOUT + CLOSE_TIMEOUT + SLACK
+    assert (await asyncio.wait_for(sends[-1], 1.0)) is False
+    assert conn.closed_by in (ClosedBy.LOCAL, ClosedBy.TIMEOUT)
+    assert conn.clean is False
+    pair.link.slow_reader(False)
