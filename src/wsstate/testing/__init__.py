@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from .clock import ManualClock, ManualTimer
 from .endpoint import EndpointFailure, FuzzReport, TargetError, fuzz
-from .faultproxy import FaultProxy, ProxiedConnection, Side
+from .faultproxy import FaultProxy, ProxiedConnection, Side, TcpEnd
 from .loopwatch import LoopWatch
 from .resources import ResourceSnapshot
 from .wiretap import Direction, WireFrame, WireTap
@@ -38,6 +38,7 @@ __all__ = [
     "ResourceSnapshot",
     "Side",
     "TargetError",
+    "TcpEnd",
     "WireFrame",
     "WireTap",
     "fuzz",

@@ -70,7 +70,14 @@ from typing import Final, Literal, Self, cast
 
 from .wiretap import DEFAULT_MAX_FRAME, Direction, WireFrame, WireTap
 
-__all__ = ["DEFAULT_BUFFER_LIMIT", "DEFAULT_READ_SIZE", "FaultProxy", "ProxiedConnection", "Side"]
+__all__ = [
+    "DEFAULT_BUFFER_LIMIT",
+    "DEFAULT_READ_SIZE",
+    "FaultProxy",
+    "ProxiedConnection",
+    "Side",
+    "TcpEnd",
+]
 
 #: Default high-water mark of each leg's write buffer, in bytes.
 DEFAULT_BUFFER_LIMIT: Final = 64 * 1024
@@ -95,6 +102,63 @@ class Side(enum.StrEnum):
     def sends(self) -> Direction:
         """The direction in which this peer sends."""
         return Direction.C2S if self is Side.CLIENT else Direction.S2C
+
+
+class TcpEnd(enum.StrEnum):
+    """How the TCP connection to one peer stands, as far as the proxy saw it.
+
+    :meth:`ProxiedConnection.tcp_end` answers it for one leg; :attr:`by_peer` tells an
+    end the peer caused (FIN, RST, socket error) from one the proxy caused.
+    """
+
+    #: The proxy never connected to this peer (the client left first, or upstream refused).
+    UNCONNECTED = "never connected"
+    #: Connected; the peer has not ended it.
+    OPEN = "open"
+    #: The peer sent a FIN; the proxy has not closed its side yet (TCP half-close).
+    HALF_CLOSED = "half-closed (FIN)"
+    #: Closed after the peer's FIN.
+    FIN = "FIN"
+    #: The peer reset it (``ECONNRESET``, or ``EPIPE`` on a write after its reset).
+    RST = "RST"
+    #: Lost to another socket error.
+    LOST = "lost (socket error)"
+    #: Closed by the proxy without the peer's FIN (passing on the other peer's end).
+    BY_PROXY = "closed by the proxy"
+    #: Ended by a fault the proxy injected (:meth:`ProxiedConnection.reset`), or by
+    #: :meth:`FaultProxy.close`.
+    FAULT = "reset by the proxy"
+
+    @property
+    def by_peer(self) -> bool:
+        """True when the peer itself ended (or began ending) the TCP connection."""
+        return self in (TcpEnd.HALF_CLOSED, TcpEnd.FIN, TcpEnd.RST, TcpEnd.LOST)
+
+
+def _classify_end(
+    *, connected: bool, lost: bool, fin_received: bool, by_fault: bool, error: BaseException | None
+) -> TcpEnd:
+    """Classify one leg: whether it connected, was lost, got the peer's FIN, was ended
+    by an injected fault, and the socket error it was lost to."""
+    if not connected:
+        return TcpEnd.UNCONNECTED
+    if not lost:
+        return TcpEnd.HALF_CLOSED if fin_received else TcpEnd.OPEN
+    if by_fault:
+        return TcpEnd.FAULT
+    if isinstance(error, ConnectionResetError | BrokenPipeError):
+        return TcpEnd.RST
+    if error is not None:
+        return TcpEnd.LOST
+    return TcpEnd.FIN if fin_received else TcpEnd.BY_PROXY
+
+
+async def _all_lost(legs: Iterable[_Leg]) -> None:
+    """Wait until each connected leg is lost. Cancel-safe: asyncio.wait() never cancels
+    what it waits for, where gather() would cancel the legs' own futures."""
+    waiting = [leg.lost for leg in legs if leg.transport is not None and not leg.lost.done()]
+    if waiting:
+        await asyncio.wait(waiting)
 
 
 def _sender(direction: Direction) -> Side:
@@ -252,6 +316,18 @@ class ProxiedConnection:
         """True while the TCP connection to ``side`` is open (even if half-closed)."""
         return self._legs[Side(side)].live
 
+    def tcp_end(self, side: Side) -> TcpEnd:
+        """How the TCP connection to ``side`` stands: open, half-closed, or how it ended
+        (the peer's FIN or RST, a socket error, the proxy's own close or fault)."""
+        leg = self._legs[Side(side)]
+        return _classify_end(
+            connected=leg.transport is not None,
+            lost=leg.lost.done(),
+            fin_received=leg.eof_in,
+            by_fault=leg.by_fault,
+            error=leg.error,
+        )
+
     def transport(self, side: Side) -> asyncio.Transport | None:
         """The proxy's transport towards ``side``, once connected."""
         return self._legs[Side(side)].transport
@@ -270,10 +346,8 @@ class ProxiedConnection:
         return [f"connection #{self.number} {p}" for p in self.tap.problems()]
 
     async def wait_closed(self) -> None:
-        """Wait until both legs are closed."""
-        await asyncio.gather(
-            *(leg.lost for leg in self._legs.values() if leg.transport is not None)
-        )
+        """Wait until both legs are closed. Cancelling the wait (a timeout) changes nothing."""
+        await _all_lost(self._legs.values())
 
     # faults
 
@@ -282,7 +356,7 @@ class ProxiedConnection:
         legs = [self._legs[s] for s in _sides(side)]
         for leg in legs:
             leg.reset(by_fault=True)
-        await asyncio.gather(*(leg.lost for leg in legs if leg.transport is not None))
+        await _all_lost(legs)
 
     async def fin(self, side: Side | None = None) -> None:
         """Send a FIN towards one peer or both; drop what still travels towards it."""
