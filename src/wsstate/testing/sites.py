@@ -63,9 +63,9 @@ __all__ = [
 ]
 
 
-#: The proxy's largest read: 256 KiB, so that the stall rule's megabytes (256 KiB
-#: messages) cross it in a few reads, not hundreds (faults are unchanged).
-READ_SIZE: Final = 256 * 1024
+#: The proxy's largest read (its default is 16 KiB): the stall rule's half megabyte
+#: crosses it in a few reads. Each leg allocates a buffer of this size.
+READ_SIZE: Final = 64 * 1024
 
 
 #: Sockets are made with ``proto=IPPROTO_TCP``: asyncio sets TCP_NODELAY only on
@@ -182,6 +182,13 @@ class Site:
             pair = proxy.accepted[before]
             await pair.connected.wait()
         return conn, peer, pair
+
+    def release(self, pair: ProxiedConnection) -> None:
+        """Forget a connection that ended (its legs closed): the proxy keeps every
+        connection it accepted, and a site serves thousands."""
+        assert self.proxy is not None
+        assert pair.closed, f"{pair} is still open"
+        self.proxy.accepted.remove(pair)
 
     async def close(self) -> None:
         """Stop the proxy and the server. Idempotent."""

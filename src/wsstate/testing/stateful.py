@@ -891,6 +891,9 @@ class Harness:
             await self.peer.close()
             await self.pair.reset()  # this connection's two legs; the proxy stays
             await asyncio.wait_for(self.conn.wait_closed(), self.timing.settle)
+            await asyncio.wait_for(self.pair.wait_closed(), self.timing.settle)
+            assert self.site is not None
+            self.site.release(self.pair)
             for pending in self.waiting:
                 with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                     await pending.task
