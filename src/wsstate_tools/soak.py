@@ -3,7 +3,8 @@
 A websockets server in this process guards every connection (short keepalive,
 write and close timeouts, so that every fault ends on the table's own timers
 within seconds) and adds it to a :class:`wsstate.Hub` that broadcasts all the
-while. Its clients run in another process (:mod:`wsstate_tools.bench.peer`'s
+while (every 100 ms, paced so that broadcasts take at most a third of the
+loop: ``BROADCAST_PAUSE``). Its clients run in another process (:mod:`wsstate_tools.bench.peer`'s
 pattern): N slots, each holding one connection at a time; during the churn
 phase each connection lives a random while and then ends by one of the faults,
 some directly (clean close, reset), some through a
@@ -53,8 +54,12 @@ GUARD_OPTIONS: Final = {
     "close_timeout": 2.0,
     "write_timeout": 2.0,
 }
-#: How often the server broadcasts, and what.
+#: How often the server broadcasts, and what: every 100 ms, or, when a broadcast
+#: takes longer than BROADCAST_SHARE of that, after BROADCAST_PAUSE times its
+#: duration (the broadcasts take at most a third of the server's loop; the rest
+#: is the churn's: handshakes, closes, the guard's timers).
 BROADCAST_EVERY: Final = 0.1
+BROADCAST_PAUSE: Final = 2.0
 BROADCAST_SIZE: Final = 256
 #: What the server answers a client's ``big``: enough to fill a slow reader's buffers.
 BIG: Final = 256 * 1024
@@ -170,9 +175,10 @@ class _Soak:
         while not stop.is_set():
             started = time.perf_counter()
             await self.hub.broadcast(payload)
-            self.durations.append((time.perf_counter() - started) * 1e3)
+            took = time.perf_counter() - started
+            self.durations.append(took * 1e3)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), BROADCAST_EVERY)
+                await asyncio.wait_for(stop.wait(), max(BROADCAST_EVERY, BROADCAST_PAUSE * took))
 
     async def _settle(self, connections: int) -> None:
         """Wait until the server holds ``connections`` guarded connections and no extra task."""
@@ -378,9 +384,14 @@ class _Soak:
             ok &= count == 0
             lines.append(f"{name}: {count}{'' if count == 0 else ': FAIL'}")
             lines += [f"  {text}" for text in examples[:5]]
+        churn = next((s for s in self.snapshots if s.phase == "churn" and s.at == "end"), last)
+        churn_start = next(
+            (s for s in self.snapshots if s.phase == "churn" and s.at == "start"), base
+        )
+        period = (churn.elapsed - churn_start.elapsed) / max(1, churn.broadcasts)
         lines.append(
             f"broadcasts: {last.broadcasts:,}, p50 {last.p50:.2f} ms, p99 {last.p99:.2f} ms, "
-            f"max {last.max:.2f} ms"
+            f"max {last.max:.2f} ms (one every {period * 1e3:.0f} ms in the churn)"
         )
         lines.append(f"faults made by the clients in the churn: {' '.join(self.faults) or 'none'}")
         lines.append(f"soak: {'PASS' if ok else 'FAIL'}")
@@ -414,10 +425,15 @@ async def _peer(n: int, port: int, seed: int) -> None:
             async for _ in ws:
                 pass
 
-    async def open_one(proxied: bool) -> ClientConnection:
+    async def open_one(proxied: bool, churned: bool = False) -> ClientConnection | None:
+        # A slot reconnecting in the churn gives up once it stops (None): the
+        # server then settles to the connections still open, without waiting
+        # for a queue of handshakes that the churn's end left behind.
         target = proxy.port if proxied else port
         async with gate:
             for attempt in range(20):
+                if churned and stopping.is_set():
+                    return None
                 try:
                     return await connect(
                         f"ws://127.0.0.1:{target}/",
@@ -469,7 +485,9 @@ async def _peer(n: int, port: int, seed: int) -> None:
 
     async def slot(first: asyncio.Future[None]) -> None:
         proxied = False
-        ws = await open_one(proxied)
+        opened = await open_one(proxied)
+        assert opened is not None
+        ws = opened
         reader = asyncio.create_task(drain(ws))
         first.set_result(None)
         await churning.wait()
@@ -483,7 +501,10 @@ async def _peer(n: int, port: int, seed: int) -> None:
             if stopping.is_set():
                 return  # the churn is over: no new connection for this slot
             proxied = rng.random() < PROXIED
-            ws = await open_one(proxied)
+            opened = await open_one(proxied, churned=True)
+            if opened is None:
+                return  # the churn stopped while this slot waited to reconnect
+            ws = opened
             reader = asyncio.create_task(drain(ws))
         holder.append((ws, reader))
 
