@@ -1301,9 +1301,10 @@ async def run_walk(role: Role, steps: int, *, seed: int = 0, site: Site | None =
 
     Each step is one event drawn among those enabled (every drivable event,
     timers included), driven and checked as the generated rules do
-    (:meth:`Harness.step`); a connection in CLOSED is stopped (its teardown
-    checks) and a fresh one opened, as the generated ``reopen`` rule does, after
-    a random number of CLOSED steps up to the harness's limit. With ``site``
+    (:meth:`Harness.step`); in CLOSED, reopening is drawn as one more choice
+    (the generated ``reopen`` rule): the connection is stopped (its teardown
+    checks) and a fresh one opened; at the harness's limit of CLOSED steps, it
+    is the only one. With ``site``
     (open, for ``role``) the connections go through it; else through one of
     the walk's own, closed at the end. Raises on the first violation.
     """
@@ -1317,10 +1318,15 @@ async def run_walk(role: Role, steps: int, *, seed: int = 0, site: Site | None =
     opened = 0
     try:
         for _ in range(steps):
-            if h is not None and h.model_state in TERMINAL and rng.random() < 0.5:
-                await h.stop()
-                h = None
             enabled = [] if h is None else [e for e in DRIVERS if h.enabled(e)]
+            # In CLOSED, reopen is one more rule to draw, as in the generated tests.
+            if (
+                h is not None
+                and enabled
+                and h.model_state in TERMINAL
+                and rng.randrange(len(enabled) + 1) == len(enabled)
+            ):
+                enabled = []
             if h is None or not enabled:
                 if h is not None:
                     await h.stop()
