@@ -47,6 +47,7 @@ from ..guard import guard
 from .faultproxy import FaultProxy, ProxiedConnection
 from .loopwatch import LoopWatch
 from .peer import RawPeer, RawServer
+from .resources import ResourceSnapshot
 from .wiretap import Direction
 
 __all__ = [
@@ -164,6 +165,8 @@ class Site:
         self._opened = True
         port = await self._start()
         self.proxy = await FaultProxy("127.0.0.1", port, read_size=READ_SIZE).start()
+        #: Descriptors and tasks with the site open: what each connection must leave.
+        self.baseline = ResourceSnapshot.take()
 
     async def connect(
         self, options: dict[str, Any]

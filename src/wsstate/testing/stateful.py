@@ -752,8 +752,9 @@ class Harness:
             self.site = self._own_site = open_site(self.role, t)
             await self.site.open()
         site = self.site
-        # After the site: its server and proxy are part of what must be back at the end.
-        self.baseline = ResourceSnapshot.take()
+        # The site's: its server and proxy are part of what must be back at the end
+        # (each connection before this one was checked against it too).
+        self.baseline = site.baseline
         self.watch = site.watch
         self._watch_calls = len(site.watch.calls)
         self.name = f"stateful-{self.role}-{id(self):x}"
