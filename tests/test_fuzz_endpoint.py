@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import shlex
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -21,11 +22,14 @@ from websockets.asyncio.server import ServerConnection, serve
 
 import wsstate
 from wsstate.testing import EndpointFailure, FuzzReport, TargetError, fuzz
+from wsstate.testing.endpoint import Step
 
 Handler = Callable[[ServerConnection], Coroutine[Any, Any, None]]
 
-# Programs are short and few: each case needs one fault, which most programs reach.
+# Searches are short and few: a correct endpoint must pass them, a broken one fails the first.
 FAST: dict[str, Any] = {"examples": 8, "steps": 8, "close_timeout": 0.5}
+#: The one program a broken endpoint below needs to show its fault: a client opens and sends.
+OPEN_SEND = [Step("open"), Step("send")]
 
 
 @contextlib.contextmanager
@@ -37,7 +41,9 @@ def served_elsewhere(handler: Handler) -> Iterator[str]:
 
     async def run() -> None:
         done = asyncio.Event()
-        async with serve(handler, "127.0.0.1", 0) as server:
+        # close_timeout: a connection whose handler broke the closing handshake on purpose
+        # must not hold the server's shutdown for websockets' default 10 s
+        async with serve(handler, "127.0.0.1", 0, close_timeout=0.5) as server:
             port = server.sockets[0].getsockname()[1]
             url.append(f"ws://127.0.0.1:{port}/any/path")
             loop = asyncio.get_running_loop()
@@ -77,8 +83,13 @@ def _raw(data: bytes) -> Callable[[ServerConnection], None]:
 
 
 def failure_of(target: object, **options: Any) -> EndpointFailure:
+    """The failure of a search (seed 7), or of ``program=`` when given."""
+    if "program" in options:
+        options = {"close_timeout": FAST["close_timeout"], **options}
+    else:
+        options = {**FAST, "seed": 7, **options}
     with pytest.raises(EndpointFailure) as info:
-        fuzz(target, **{**FAST, "seed": 7, **options})
+        fuzz(target, **options)
     return info.value
 
 
@@ -121,16 +132,36 @@ def test_a_client_observable_fault_is_a_readable_counterexample(
     fault: Callable[[ServerConnection], None], expected: str
 ) -> None:
     with served_elsewhere(lambda ws: echo_then(ws, fault)) as url:
-        failure = failure_of(url)
+        failure = failure_of(url, program=OPEN_SEND)
+        again = failure_of(url, program=failure.program)  # the exact replay
     text = str(failure)
     assert expected in text, text
-    assert "events:" in text
-    assert ": send " in text  # the event that provoked the fault is listed
+    assert "events:\n  1. c1: open\n  2. c1: send text" in text  # what provoked the fault
     assert "wire when the problem was seen" in text
-    assert "seed: 7" in text
-    assert f"replay: wsstate fuzz --target {url} --replay 7" in text
-    assert failure.seed == 7
+    assert "c1: client sent TEXT" in text
+    assert failure.replay == (
+        f"wsstate.testing.fuzz({url!r}, program=[Step('open', 0, 0), Step('send', 0, 0)], "
+        "close_timeout=0.5)"
+    )
+    assert f"replay: {failure.replay}" in text
     assert not failure.errors  # a URL target: nothing is looked at inside the server
+    assert len(failure.problems) == 1, text  # the fault, not its consequences
+    assert again.problems == failure.problems
+    assert again.events == failure.events
+
+
+def test_a_search_prints_its_seed_and_a_wsstate_fuzz_replay() -> None:
+    with served_elsewhere(lambda ws: echo_then(ws, _raw(b"\x88\x02\x03\xee"))) as url:
+        failure = failure_of(url)
+    text = str(failure)
+    assert "carries code 1006, which may not be sent" in text
+    assert failure.seed == 7
+    assert "seed: 7" in text
+    assert (
+        f"replay: wsstate fuzz --target {url} --close-timeout 0.5 --replay 7 --examples 8 "
+        "--steps 8\n" in f"{text}\n"
+    )
+    assert failure.program  # the failing program, for fuzz(target, program=...)
 
 
 # --- what only an in-process target shows --------------------------------------------
@@ -160,7 +191,7 @@ async def fire_and_forget(ws: ServerConnection) -> None:
 
 
 def test_an_error_record_is_a_failure() -> None:
-    failure = failure_of(raises)
+    failure = failure_of(raises, program=OPEN_SEND)
     text = str(failure)
     assert "ERROR record: ERROR websockets.server: connection handler failed" in text
     assert "RuntimeError: cannot handle" in text  # the record's exception, with its place
@@ -169,14 +200,14 @@ def test_an_error_record_is_a_failure() -> None:
 
 
 def test_a_loop_exception_handler_call_is_a_failure() -> None:
-    text = str(failure_of(fire_and_forget))
+    text = str(failure_of(fire_and_forget, program=OPEN_SEND))
     assert "loop exception handler: Task exception was never retrieved" in text
     assert "RuntimeError: fire and forget" in text
 
 
 def test_a_task_left_running_is_a_failure() -> None:
     try:
-        text = str(failure_of(leaks_a_task))
+        text = str(failure_of(leaks_a_task, program=[Step("open")]))
     finally:
         for task in leaked:
             task.cancel()
@@ -195,6 +226,38 @@ def test_the_same_seed_replays_the_same_events() -> None:
     assert again.example == first.example
     assert "replay: wsstate fuzz --target tests.test_fuzz_endpoint:raises" in str(first) or (
         "replay: wsstate fuzz --target test_fuzz_endpoint:raises" in str(first)
+    )
+
+
+def test_the_replay_command_carries_every_option_that_changes_the_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A replay without connections=2 would run other programs: the command names it,
+    and running it (in this process) fails the same way."""
+    from wsstate_tools.cli import main
+
+    failure = failure_of(raises, seed=5, connections=2, settle=0.01)
+    words = shlex.split(failure.replay)
+    assert words[:3] == ["wsstate", "fuzz", "--target"]
+    assert words[3].endswith("test_fuzz_endpoint:raises")
+    tail = " ".join(words[4:])
+    assert "--close-timeout 0.5 --settle 0.01 --connections 2 --replay 5" in tail
+    capsys.readouterr()
+    assert main(words[1:]) == 1
+    out = capsys.readouterr().out
+    assert "replay seed 5: FAILED" in out
+    assert failure.problems[0] in out
+    assert f"events:\n  1. {failure.events[0]}" in out
+
+
+def test_a_target_without_an_import_name_replays_as_the_call() -> None:
+    async def local(ws: ServerConnection) -> None:
+        await raises(ws)
+
+    failure = failure_of(local, seed=4, connections=2)
+    assert failure.replay == (
+        "wsstate.testing.fuzz(<the target>, seed=4, examples=8, steps=8, "
+        "close_timeout=0.5, connections=2)"
     )
 
 
@@ -270,3 +333,29 @@ def test_a_failure_saved_in_the_database_is_replayed_first_by_the_next_run(
     # With a database the seed still decides the programs.
     again = failure_of(raises, seed=3, examples=20, database=str(tmp_path / "other"))
     assert again.events == found.events
+
+
+def test_a_target_is_named_by_its_module_before_the_script_that_imported_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A script that imports an app (``from naive_endpoint import naive_app``) holds it
+    too: the replay must import the app's module, not run the script again."""
+    import sys
+    import types
+
+    from wsstate.testing.targets import resolve_target
+
+    async def handler(ws: ServerConnection) -> None:
+        await guarded(ws)
+
+    script = types.ModuleType("__main__")
+    script.__file__ = str(tmp_path / "my_script.py")
+    module = types.ModuleType("my_app_module")
+    script.app = module.app = handler  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "__main__", script)  # keeps its early place
+    monkeypatch.setitem(sys.modules, "my_app_module", module)  # comes after it
+    assert resolve_target(handler).import_name == "my_app_module:app"
+    # held by the script only: named by the script's file, its directory for --app-dir
+    monkeypatch.delitem(sys.modules, "my_app_module")
+    target = resolve_target(handler)
+    assert (target.import_name, target.app_dir) == ("my_script:app", str(tmp_path))

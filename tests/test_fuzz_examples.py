@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,9 @@ def _run(
     )
 
 
+PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+
+
 def _wsstate(command: str) -> list[str]:
     """A printed ``wsstate ...`` command line, run with this interpreter."""
     words = shlex.split(command)
@@ -42,20 +46,47 @@ def _wsstate(command: str) -> list[str]:
     return [sys.executable, "-m", "wsstate_tools", *words[1:]]
 
 
-def test_the_plugin_example_passes_on_the_fastapi_tutorial() -> None:
-    result = _run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "examples/test_fastapi_endpoint.py",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-        ]
+@pytest.fixture(scope="module")
+def plugin_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A project outside the checkout with the plugin example (and the FastAPI tutorial it
+    fuzzes) and a test of the naive endpoint, run once by pytest with the plugin:
+    (the project, pytest's output)."""
+    project = tmp_path_factory.mktemp("plugin-project")
+    for name in ("tutorial_fastapi.py", "test_fastapi_endpoint.py"):
+        shutil.copy(EXAMPLES / name, project / name)
+    (project / "test_naive.py").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(EXAMPLES)!r})\n"
+        "from naive_endpoint import naive_app\n\n\n"
+        "def test_naive(wsstate_fuzz):\n"
+        "    wsstate_fuzz(naive_app, path='/ws')\n"
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
+    result = _run([*PYTEST, "test_fastapi_endpoint.py", "test_naive.py"], cwd=project)
+    assert result.returncode == 1, result.stdout + result.stderr
+    return project, result.stdout
+
+
+def test_the_plugin_example_passes_on_the_fastapi_tutorial(
+    plugin_project: tuple[Path, str],
+) -> None:
+    _, out = plugin_project
+    assert "1 failed, 2 passed" in out, out
+    assert "FAILED test_naive.py::test_naive" in out
+
+
+def test_the_plugin_prints_a_pytest_replay_that_reproduces_the_failure(
+    plugin_project: tuple[Path, str],
+) -> None:
+    project, out = plugin_project
+    assert "EndpointFailure" in out
+    [replay] = re.findall(r"replay: (python -m pytest test_naive.py::test_naive .*)$",
+                          out, re.MULTILINE)  # fmt: skip
+    assert "--wsstate-seed" in replay
+    problem = re.findall(r"^E\s+- (.*)$", out, re.MULTILINE)[0]
+    words = shlex.split(replay)
+    again = _run([sys.executable, *words[1:], "-p", "no:cacheprovider"], cwd=project)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert problem in again.stdout
 
 
 def test_the_naive_endpoint_fails_readably_and_its_replay_reproduces_it() -> None:
@@ -68,6 +99,8 @@ def test_the_naive_endpoint_fails_readably_and_its_replay_reproduces_it() -> Non
     assert "wire when the problem was seen" in counterexample
     assert re.search(r"c\d: client sent .*; server sent .*; client TCP .*, server TCP ", out)
     assert "ERROR uvicorn.error: Exception in ASGI application" in counterexample
+    # the application's line that raised, not only the library's
+    assert re.search(r"called from naive_endpoint\.py:\d+ in naive_\w+: ", counterexample)
     assert "seed: 5" in counterexample
     assert "guarded endpoint: passed, 20 examples" in out
     [replay] = re.findall(r"^replay: (.*)$", counterexample, re.MULTILINE)
@@ -110,63 +143,61 @@ def test_wsstate_fuzz_target_passes_the_guarded_endpoint_on_two_workers() -> Non
     assert int(steps) > 0
 
 
+def _cli(command: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """A ``wsstate ...`` command line run in this process: (exit status, stderr). Usage
+    errors are found before anything is served, so no subprocess is needed."""
+    from wsstate_tools.cli import main
+
+    words = shlex.split(command)
+    assert words[0] == "wsstate", command
+    capsys.readouterr()
+    try:
+        status = main(words[1:])
+    except SystemExit as exit:  # argparse's own errors
+        status = int(exit.code or 0)
+    return status, capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
-    ("target", "message"),
+    ("options", "message"),
     [
-        ("http://127.0.0.1:1/", "not a ws:// URL"),
-        ("wss://127.0.0.1:1/", "wss:// is not supported"),
-        ("nosuchmodule_x:app", "cannot import 'nosuchmodule_x'"),
-        ("just-a-word", "neither a ws:// URL nor 'module:attribute'"),
+        ("--target http://127.0.0.1:1/", "not a ws:// URL"),
+        ("--target wss://127.0.0.1:1/", "wss:// is not supported"),
+        ("--target nosuchmodule_x:app", "cannot import 'nosuchmodule_x'"),
+        ("--target just-a-word", "neither a ws:// URL nor 'module:attribute'"),
+        ("--target ws://127.0.0.1:1/ --path /ws", "--path is for module:attribute targets"),
+        ("--target wsstate:guard --path ws", "--path must start with '/', not 'ws'"),
+        ("--target wsstate:guard --settle nan", "--settle: must be a finite number"),
+        ("--target wsstate:guard --connections 0", "--connections: must be at least 1"),
+        ("--target wsstate:guard --kind http", "--kind: invalid choice"),
+        ("--workers 0", "--workers: must be at least 1"),
+        ("--workers -1", "--workers: must be at least 1"),
+        ("--workers two", "--workers: not an integer"),
+        ("--minutes inf", "--minutes: must be a finite number above 0, not inf"),
     ],
 )
-def test_wsstate_fuzz_refuses_a_bad_target(target: str, message: str) -> None:
-    result = _run(_wsstate(f"wsstate fuzz --target {target} --minutes 0.1"))
-    assert result.returncode == 2
-    assert message in result.stderr
-
-
-@pytest.mark.parametrize("workers", ["0", "-1", "two"])
-def test_wsstate_fuzz_refuses_bad_workers(workers: str) -> None:
-    result = _run(_wsstate(f"wsstate fuzz --workers {workers}"))
-    assert result.returncode == 2
-    assert "--workers" in result.stderr
+def test_wsstate_fuzz_refuses_bad_options_before_anything_runs(
+    options: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, err = _cli(f"wsstate fuzz --minutes 0.1 {options}", capsys)
+    assert status == 2
+    assert message in err
 
 
 def test_wsstate_fuzz_without_target_outside_a_checkout_says_it_needs_one(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    result = _run(_wsstate(f"wsstate --root {tmp_path} fuzz --minutes 0.1"), cwd=tmp_path)
-    assert result.returncode == 2
-    assert "only a checkout of wsstate has" in result.stderr
-    assert "--target" in result.stderr
-
-
-def test_the_plugin_prints_a_pytest_replay_that_reproduces_the_failure(tmp_path: Path) -> None:
-    (tmp_path / "test_naive.py").write_text(
-        "import sys\n"
-        f"sys.path.insert(0, {str(EXAMPLES)!r})\n"
-        "from naive_endpoint import naive_app\n\n\n"
-        "def test_naive(wsstate_fuzz):\n"
-        "    wsstate_fuzz(naive_app, path='/ws')\n"
-    )
-    pytest_command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    first = _run([*pytest_command, "test_naive.py"], cwd=tmp_path)
-    assert first.returncode == 1, first.stdout + first.stderr
-    assert "EndpointFailure" in first.stdout
-    [replay] = re.findall(r"replay: (python -m pytest test_naive.py::test_naive .*)$",
-                          first.stdout, re.MULTILINE)  # fmt: skip
-    assert "--wsstate-seed" in replay
-    problem = re.findall(r"^E\s+- (.*)$", first.stdout, re.MULTILINE)[0]
-    words = shlex.split(replay)
-    again = _run([sys.executable, *words[1:], "-p", "no:cacheprovider"], cwd=tmp_path)
-    assert again.returncode == 1, again.stdout + again.stderr
-    assert problem in again.stdout
+    monkeypatch.chdir(tmp_path)
+    status, err = _cli(f"wsstate --root {tmp_path} fuzz --minutes 0.1", capsys)
+    assert status == 2
+    assert "only a checkout of wsstate has" in err
+    assert "--target" in err
 
 
 def test_the_marker_needs_one_target(tmp_path: Path) -> None:
     (tmp_path / "test_marker.py").write_text(
         "import pytest\n\n\n@pytest.mark.wsstate_fuzz()\ndef test_nothing():\n    pass\n"
     )
-    result = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=tmp_path)
+    result = _run(PYTEST, cwd=tmp_path)
     assert result.returncode != 0
     assert "@pytest.mark.wsstate_fuzz takes one target" in result.stdout + result.stderr

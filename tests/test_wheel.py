@@ -7,8 +7,9 @@ it, ``wsstate table connection``, ``wsstate diagram connection`` and
 ``wsstate verify`` must work on the specs the wheel carries, and ``import
 wsstate`` must work without python-statemachine or hypothesis installed.
 
-A second environment adds the ``starlette`` and ``testing`` extras, FastAPI and
-pytest (issue 16, acceptance 1): ``wsstate fuzz --target`` fuzzes the FastAPI
+The same environment then gets the ``starlette`` and ``testing`` extras, FastAPI
+and pytest (issue 16, acceptance 1; what ran without them ran first, see
+``bare``): ``wsstate fuzz --target`` fuzzes the FastAPI
 tutorial app served by uvicorn in another process (by URL) and in-process
 (``module:app``), and the pytest plugin runs the plugin example in a project
 directory that is not this repository.
@@ -85,41 +86,57 @@ def test_wheel_carries_both_packages_and_the_specs(installed: tuple[Path, Path])
     assert not [n for n in names if n.startswith("tests/")]
 
 
-@pytest.mark.parametrize(
-    ("args", "expected"),
-    [
-        (("table", "connection"), "CLOSE_RECEIVED"),
-        (("diagram", "connection"), "stateDiagram-v2"),
-        (("diagram", "connection", "--format", "dot"), "digraph"),
-        (("verify",), "properties hold"),
-    ],
+COMMANDS: list[tuple[tuple[str, ...], str]] = [
+    (("table", "connection"), "CLOSE_RECEIVED"),
+    (("diagram", "connection"), "stateDiagram-v2"),
+    (("diagram", "connection", "--format", "dot"), "digraph"),
+    (("verify",), "properties hold"),
+]
+UNKNOWN: tuple[str, ...] = ("table", "nosuchmachine")
+IMPORT_PROBE = (
+    "import importlib.util, wsstate\n"
+    "assert importlib.util.find_spec('statemachine') is None, 'extra installed'\n"
+    "assert importlib.util.find_spec('hypothesis') is None, 'extra installed'\n"
+    "print(wsstate.State.OPEN)\n"
 )
-def test_installed_command_works_outside_a_checkout(
-    installed: tuple[Path, Path], args: tuple[str, ...], expected: str
-) -> None:
+
+
+@pytest.fixture(scope="module")
+def bare(installed: tuple[Path, Path]) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every command run while the environment holds the wheel without extras, by name
+    (``fuzz_env`` installs extras into the same environment and depends on this fixture,
+    so these always ran before, whatever order the tests run in)."""
     bin_dir, work = installed
-    result = _run(bin_dir / "wsstate", *args, cwd=work)
+    results = {
+        " ".join(args): _run(bin_dir / "wsstate", *args, cwd=work)
+        for args in [a for a, _ in COMMANDS] + [UNKNOWN]
+    }
+    results["import"] = _run(bin_dir / "python", "-c", IMPORT_PROBE, cwd=work)
+    return results
+
+
+@pytest.mark.parametrize(("args", "expected"), COMMANDS)
+def test_installed_command_works_outside_a_checkout(
+    bare: dict[str, subprocess.CompletedProcess[str]], args: tuple[str, ...], expected: str
+) -> None:
+    result = bare[" ".join(args)]
     assert result.returncode == 0, result.stdout + result.stderr
     assert expected in result.stdout
 
 
-def test_installed_unknown_machine_is_a_clear_error(installed: tuple[Path, Path]) -> None:
-    bin_dir, work = installed
-    result = _run(bin_dir / "wsstate", "table", "nosuchmachine", cwd=work)
+def test_installed_unknown_machine_is_a_clear_error(
+    bare: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
+    result = bare[" ".join(UNKNOWN)]
     assert result.returncode == 2
     assert "no machine 'nosuchmachine'" in result.stderr
     assert "connection" in result.stderr
 
 
-def test_installed_runtime_imports_without_the_testing_extra(installed: tuple[Path, Path]) -> None:
-    bin_dir, work = installed
-    code = (
-        "import importlib.util, wsstate\n"
-        "assert importlib.util.find_spec('statemachine') is None, 'extra installed'\n"
-        "assert importlib.util.find_spec('hypothesis') is None, 'extra installed'\n"
-        "print(wsstate.State.OPEN)\n"
-    )
-    result = _run(bin_dir / "python", "-c", code, cwd=work)
+def test_installed_runtime_imports_without_the_testing_extra(
+    bare: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
+    result = bare["import"]
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "OPEN"
 
@@ -128,15 +145,16 @@ def test_installed_runtime_imports_without_the_testing_extra(installed: tuple[Pa
 
 
 @pytest.fixture(scope="module")
-def fuzz_env(installed: tuple[Path, Path]) -> tuple[Path, Path]:
-    """(bin directory of a fresh environment with the wheel and its starlette and testing
+def fuzz_env(
+    installed: tuple[Path, Path], bare: dict[str, subprocess.CompletedProcess[str]]
+) -> tuple[Path, Path]:
+    """(bin directory of the fresh environment, now with the wheel's starlette and testing
     extras, FastAPI and pytest; a project directory outside any checkout holding the
-    FastAPI tutorial app and the plugin example's test file)."""
+    FastAPI tutorial app and the plugin example's test file). One environment for every
+    check: the checks without extras ran before (``bare``)."""
     bin_dir, work = installed
     [wheel] = (bin_dir.parents[1] / "dist").glob("wsstate-*.whl")
-    env_dir = bin_dir.parents[1] / "venv-fuzz"
-    venv.EnvBuilder(with_pip=True).create(env_dir)
-    fuzz_bin = env_dir / ("Scripts" if os.name == "nt" else "bin")
+    fuzz_bin = bin_dir
     install = _run(
         fuzz_bin / "python",
         "-m",

@@ -34,7 +34,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from wsstate.testing.targets import Kind
 
 __all__ = ["add_arguments", "main"]
 
@@ -61,6 +64,17 @@ def _minutes(text: str) -> float:
 def _seconds(text: str) -> float:
     """``--close-timeout``: a finite number of seconds above 0."""
     return _minutes(text)
+
+
+def _settle(text: str) -> float:
+    """``--settle``: a finite number of seconds, 0 or above."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number, 0 or above, not {text}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -94,6 +108,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="websockets-sansio",
         choices=("websockets-sansio", "websockets", "wsproto"),
         help="uvicorn's WebSocket implementation for an ASGI app (default: websockets-sansio)",
+    )
+    parser.add_argument(
+        "--kind",
+        choices=("asgi", "websockets"),
+        default=None,
+        help="what a module:attribute target is, when its signature does not tell",
+    )
+    parser.add_argument(
+        "--no-lifespan",
+        dest="lifespan",
+        action="store_false",
+        help="do not run an ASGI app's lifespan (start-up and shut-down)",
+    )
+    parser.add_argument(
+        "--connections",
+        type=_positive_int,
+        default=3,
+        help="with --target: most client connections at once (default: 3)",
+    )
+    parser.add_argument(
+        "--settle",
+        type=_settle,
+        default=0.005,
+        help="with --target: seconds the endpoint gets to react after each event, before "
+        "the checks (default: 0.005)",
     )
     parser.add_argument(
         "--close-timeout",
@@ -164,6 +203,12 @@ class Job:
     close_timeout: float
     roles: tuple[str, ...]
     root: str | None
+    kind: Kind | None = None
+    lifespan: bool = True
+    connections: int = 3
+    settle: float = 0.005
+    #: The database a replay command may name: the one the user gave, not a temporary one.
+    kept_database: str | None = None
 
 
 @dataclass
@@ -279,40 +324,62 @@ def _replay_generated(seed: int, role: str, examples: int, steps: int) -> str:
     )
 
 
+def _fuzz_target(job: Job, seed: int, database: str | None) -> Any:
+    """:func:`wsstate.testing.fuzz` with the job's options; its replay line is this
+    command's (with the job's ``--app-dir`` as given)."""
+    from wsstate.testing.endpoint import fuzz
+
+    return fuzz(
+        job.target,
+        path=job.path,
+        examples=job.examples,
+        steps=job.steps,
+        seed=seed,
+        kind=job.kind,
+        uvicorn_ws=job.ws,
+        lifespan=job.lifespan,
+        close_timeout=job.close_timeout,
+        settle=job.settle,
+        connections=job.connections,
+        database=database,
+        replay=lambda s: _replay_target(job, s),
+    )
+
+
 def _target_chunk(job: Job, seed: int) -> tuple[int, int, Failure | None]:
     """One chunk against the job's target: (examples, steps, failure or None)."""
-    from wsstate.testing.endpoint import EndpointFailure, fuzz
+    from wsstate.testing.endpoint import EndpointFailure
 
     try:
-        report = fuzz(
-            job.target,
-            path=job.path,
-            examples=job.examples,
-            steps=job.steps,
-            seed=seed,
-            close_timeout=job.close_timeout,
-            uvicorn_ws=job.ws,
-            database=job.database,
-            replay=lambda s: _replay_target(job, s),
-        )
+        report = _fuzz_target(job, seed, job.database)
     except EndpointFailure as failure:
-        return failure.example, len(failure.events), Failure("target", seed, str(failure))
+        return (
+            failure.example,
+            len(failure.events),
+            Failure("target", seed, str(failure), failure.replay),
+        )
     return report.examples, report.steps, None
 
 
 def _replay_target(job: Job, seed: int) -> str:
-    import shlex
+    from wsstate.testing.endpoint import replay_command
 
-    command = f"wsstate fuzz --target {shlex.quote(str(job.target))}"
-    if job.app_dir != "." and "://" not in str(job.target):
-        command += f" --app-dir {shlex.quote(job.app_dir)}"
-    if job.path:
-        command += f" --path {shlex.quote(job.path)}"
-    if job.ws != "websockets-sansio":
-        command += f" --ws {job.ws}"
-    if job.close_timeout != 2.0:
-        command += f" --close-timeout {job.close_timeout:g}"
-    return command + f" --replay {seed} --examples {job.examples} --steps {job.steps}"
+    assert job.target is not None
+    return replay_command(
+        job.target,
+        seed=seed,
+        examples=job.examples,
+        steps=job.steps,
+        path=job.path,
+        app_dir=job.app_dir if job.app_dir != "." else None,
+        kind=job.kind,
+        uvicorn_ws=job.ws,
+        lifespan=job.lifespan,
+        close_timeout=job.close_timeout,
+        settle=job.settle,
+        connections=job.connections,
+        database=job.kept_database,
+    )
 
 
 def _prepare(job: Job) -> ModuleType | None:
@@ -350,8 +417,6 @@ def run_job(job: Job, report: Any) -> None:
                 progress.coverage = {r: set(s) for r, s in stateful.coverage().items()}
             progress.chunks += 1
             if failure is not None:
-                if not failure.replay:
-                    failure.replay = _replay_target(job, seed)
                 progress.failures.append(failure)
             report(progress)
     except Exception as exc:
@@ -475,21 +540,12 @@ def _summary(
 
 def _replay(args: argparse.Namespace, roles: tuple[str, ...], steps: int) -> int:
     if args.target is not None:
-        job = _job(args, 0, 0.0, None, roles, steps)
+        job = _job(args, 0, 0.0, args.database, roles, steps)
         _prepare(job)
-        from wsstate.testing.endpoint import EndpointFailure, fuzz
+        from wsstate.testing.endpoint import EndpointFailure
 
         try:
-            report = fuzz(
-                job.target,
-                path=job.path,
-                examples=job.examples,
-                steps=job.steps,
-                seed=args.replay,
-                close_timeout=job.close_timeout,
-                uvicorn_ws=job.ws,
-                replay=lambda s: _replay_target(job, s),
-            )
+            report = _fuzz_target(job, args.replay, job.database)
         except EndpointFailure as failure:
             print(f"replay seed {args.replay}: FAILED")
             print(failure)
@@ -530,6 +586,11 @@ def _job(
         close_timeout=args.close_timeout,
         roles=roles,
         root=getattr(args, "root", None),
+        kind=args.kind,
+        lifespan=args.lifespan,
+        connections=args.connections,
+        settle=args.settle,
+        kept_database=args.database,
     )
 
 
@@ -540,13 +601,16 @@ def main(args: argparse.Namespace) -> int:
 
         if "://" not in args.target:
             sys.path.insert(0, str(Path(args.app_dir).resolve()))
-        try:
-            resolve_target(args.target)  # a bad target is a usage error, before any worker
+        try:  # a bad target is a usage error, before any worker
+            resolve_target(args.target, args.kind)
         except (TypeError, ValueError) as exc:
             print(f"wsstate fuzz: {exc}", file=sys.stderr)
             return 2
         if args.path is not None and "://" in args.target:
             print("wsstate fuzz: --path is for module:attribute targets", file=sys.stderr)
+            return 2
+        if args.path is not None and not args.path.startswith("/"):
+            print(f"wsstate fuzz: --path must start with '/', not {args.path!r}", file=sys.stderr)
             return 2
         roles: tuple[str, ...] = ("target",)
         steps = args.steps or TARGET_STEPS

@@ -68,6 +68,7 @@ import math
 import os
 import random
 import shlex
+import sysconfig
 import threading
 import time
 import traceback
@@ -96,6 +97,7 @@ __all__ = [
     "Step",
     "TargetError",
     "fuzz",
+    "replay_command",
 ]
 
 #: The client events a program is made of (see the module's docstring).
@@ -104,6 +106,17 @@ _CLOSE_CODES: Final = (1000, 1001, 3000, 4999)
 _PAUSES_MS: Final = (0, 20, 60, 150)
 _SENDS: Final = ("text", "binary", "large text", "text")
 _LARGE: Final = 64 * 1024
+#: fuzz()'s defaults of the options a replay must repeat when they differ.
+_DEFAULTS: Final[dict[str, object]] = {
+    "path": "/",
+    "kind": None,
+    "uvicorn_ws": "websockets-sansio",
+    "lifespan": True,
+    "close_timeout": 2.0,
+    "settle": 0.005,
+    "connections": 3,
+    "database": None,
+}
 
 
 class TargetError(RuntimeError):
@@ -116,7 +129,9 @@ class EndpointFailure(AssertionError):
     Attributes hold the parts of the message: ``problems`` (one sentence each),
     ``events`` (what the clients did, in order), ``wire`` (frames per
     connection), ``errors`` (ERROR records and loop exception-handler calls),
-    ``seed`` and ``replay`` (a one-line command that runs the same examples).
+    ``seed`` and ``replay`` (a one-line command that runs the same examples);
+    ``program``, the failing program's :class:`Step` s, runs that one program
+    again with ``fuzz(target, program=failure.program)``.
     """
 
     def __init__(
@@ -131,8 +146,10 @@ class EndpointFailure(AssertionError):
         replay: str,
         example: int,
         when: str = "",
+        program: Sequence[Step] = (),
     ) -> None:
         self.target = target
+        self.program = tuple(program)
         self.when = when
         self.problems = list(problems)
         self.events = list(events)
@@ -178,16 +195,27 @@ class FuzzReport:
 
 @dataclasses.dataclass(frozen=True)
 class Step:
-    """One client event of a program, as Hypothesis drew it.
+    """One client event of a program, as Hypothesis drew it (or as a test writes it,
+    for :func:`fuzz`'s ``program``).
 
-    ``action`` is one of :data:`ACTIONS`; ``conn`` picks a live connection
-    (modulo how many there are); ``arg`` picks the variant (close code, pause,
-    message kind, slow on/off).
+    ``action`` is one of :data:`ACTIONS`; ``conn`` picks a live connection (modulo
+    how many are open); ``arg`` picks the variant (modulo how many there are): the
+    close code (1000, 1001, 3000, 4999), the pause (0, 20, 60, 150 ms), the message
+    (text, binary, 64 KiB text, text). ``slow`` toggles; other actions ignore ``arg``.
+    An unknown action or a negative or non-int ``conn``/``arg`` raises at once.
     """
 
     action: str
-    conn: int
-    arg: int
+    conn: int = 0
+    arg: int = 0
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(
+                f"Step action must be one of {', '.join(ACTIONS)}, not {self.action!r}"
+            )
+        for name in ("conn", "arg"):
+            _count(f"Step {name}", getattr(self, name), low=0)
 
 
 def _positive(name: str, value: object, *, zero: bool = False) -> float:
@@ -219,16 +247,49 @@ class _ErrorRecords(logging.Handler):
         self.records.append(record)
 
 
+_LIBRARY_PATHS: Final = tuple(
+    {
+        str(Path(p).resolve())
+        for name in ("stdlib", "platstdlib", "purelib", "platlib")
+        if (p := sysconfig.get_paths().get(name))
+    }
+)
+
+
+def _is_library(filename: str) -> bool:
+    """True for a frame of the standard library or an installed package, not the app's."""
+    path = str(Path(filename).resolve())
+    return "site-packages" in path or path.startswith(_LIBRARY_PATHS)
+
+
+def _where(exc: BaseException) -> tuple[str, str]:
+    """Where ``exc`` was raised (``at websockets.py:95 in send``) and, when that is in a
+    library, the application's line that led there (``naive.py:76 in endpoint:
+    await websocket.close()``), else ``""``."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "", ""
+    last = frames[-1]
+    raised = f"at {Path(last.filename).name}:{last.lineno} in {last.name}"
+    mine = [f for f in frames if not _is_library(f.filename)]
+    if not _is_library(last.filename) or not mine:
+        return raised, ""
+    caller = mine[-1]
+    line = f": {caller.line.strip()}" if caller.line else ""
+    return raised, f"{Path(caller.filename).name}:{caller.lineno} in {caller.name}{line}"
+
+
 def _describe_record(record: logging.LogRecord) -> str:
+    """A record's first line, and its exception: where it was raised, the application's
+    line that led there, and what it interrupted (``while handling``)."""
     text = f"{record.levelname} {record.name}: {record.getMessage().strip()}"
     if record.exc_info and record.exc_info[1] is not None:
         exc = record.exc_info[1]
-        where = ""
-        tb = traceback.extract_tb(exc.__traceback__)
-        if tb:
-            last = tb[-1]
-            where = f" (at {Path(last.filename).name}:{last.lineno} in {last.name})"
-        text += f"\n      {''.join(traceback.format_exception_only(exc)).strip()}{where}"
+        raised, caller = _where(exc)
+        at = f" ({raised})" if raised else ""
+        text += f"\n      {''.join(traceback.format_exception_only(exc)).strip()}{at}"
+        if caller:
+            text += f"\n      called from {caller}"
         cause = exc.__cause__ or exc.__context__
         if cause is not None:
             during = "".join(traceback.format_exception_only(cause)).strip()
@@ -262,22 +323,6 @@ def _frames(frames: list[WireFrame]) -> str:
     return ", ".join(parts) or "nothing"
 
 
-def _leg_end(pair: ProxiedConnection, side: Side) -> str:
-    """How the peer on ``side`` ended TCP, as far as the proxy saw."""
-    leg = pair._legs[side]
-    if leg.transport is None:
-        return "never connected"
-    if not leg.lost.done():
-        return "half-closed (FIN)" if leg.eof_in else "open"
-    if leg.by_fault:
-        return "reset by the proxy"
-    if isinstance(leg.error, ConnectionResetError):
-        return "RST"
-    if leg.error is not None:
-        return f"lost ({type(leg.error).__name__})"
-    return "FIN" if leg.eof_in else "closed by the proxy"
-
-
 @dataclasses.dataclass(eq=False)
 class _Conn:
     """One client connection the harness opened."""
@@ -286,10 +331,11 @@ class _Conn:
     ws: ClientConnection
     pair: ProxiedConnection
     reader: asyncio.Task[None]
-    received: int = 0
     #: "open", "closed" (clean close by the client), "left", "reset", "half-open"
     state: str = "open"
     slow: bool = False
+    #: The client's Close was answered: the closing handshake is done, TCP must end.
+    answered: bool = False
 
     @property
     def blameless(self) -> bool:
@@ -402,8 +448,8 @@ class _Session:
             lines.append(
                 f"{conn.name}: client sent {_frames(pair.tap.frames(Direction.C2S))}; "
                 f"server sent {_frames(pair.tap.frames(Direction.S2C))}; "
-                f"client TCP {_leg_end(pair, Side.CLIENT)}, "
-                f"server TCP {_leg_end(pair, Side.SERVER)}"
+                f"client TCP {pair.tcp_end(Side.CLIENT)}, "
+                f"server TCP {pair.tcp_end(Side.SERVER)}"
             )
         return lines
 
@@ -540,13 +586,14 @@ class _Session:
         took = time.monotonic() - started
         await self._end_reader(conn)
         answer = conn.ws.protocol.close_rcvd
+        conn.answered = answer is not None
         if answer is not None:
             how = "closed first by the server" if closed_before else f"answered in {took:.3f} s"
             self.events.append(f"{conn.name}: close {code} ({how}: {answer.code})")
             return []
         self.events.append(f"{conn.name}: close {code} (no Close came back)")
-        end = _leg_end(conn.pair, Side.SERVER)
-        if end in ("FIN", "RST", "half-closed (FIN)"):
+        end = conn.pair.tcp_end(Side.SERVER)
+        if end.by_peer:
             return [f"{conn.name}: the server ended TCP ({end}) instead of answering Close {code}"]
         return [
             f"{conn.name}: the client's Close {code} was not answered within the close "
@@ -567,11 +614,10 @@ class _Session:
                 await conn.pair.reset()
             await self._end_reader(conn)
         for conn in self.conns:
-            if conn.state == "closed" and check:
+            if conn.answered and check:
                 try:
                     async with asyncio.timeout(self.close_timeout + 1.0):
-                        # shielded: cancelling wait_closed() would cancel the legs' futures
-                        await asyncio.shield(conn.pair.wait_closed())
+                        await conn.pair.wait_closed()  # cancel-safe
                 except TimeoutError:
                     problems.append(
                         f"{conn.name}: TCP still open {self.close_timeout + 1.0} s after the "
@@ -593,19 +639,18 @@ class _Session:
             seen = self.reported.get(id(conn), 0)
             problems += [f"{conn.name} {p}" for p in found[seen:]]
             self.reported[id(conn)] = len(found)
+            end = conn.pair.tcp_end(Side.SERVER)
             if (
                 conn.blameless
-                and not conn.pair.is_open(Side.SERVER)
-                and not conn.server_closed()
+                and end.by_peer
+                and not conn.server_closed()  # the tap sees a Close before the FIN after it
                 and conn not in self.reported_tcp
             ):
-                end = _leg_end(conn.pair, Side.SERVER)
-                if end in ("FIN", "RST"):
-                    self.reported_tcp.add(conn)
-                    problems.append(
-                        f"{conn.name}: the server ended TCP ({end}) without a Close frame "
-                        "while the client did nothing wrong: a Close was due"
-                    )
+                self.reported_tcp.add(conn)
+                problems.append(
+                    f"{conn.name}: the server ended TCP ({end}) without a Close frame "
+                    "while the client did nothing wrong: a Close was due"
+                )
         if self.target.in_process:
             records = self.records.records
             problems += [
@@ -658,33 +703,120 @@ def _strategy(steps: int) -> SearchStrategy[list[Step]]:
     return st.lists(step, min_size=max(1, steps // 2), max_size=steps)
 
 
-def _replay_command(
-    target: Target,
+def replay_command(
+    target: str,
     *,
-    path: str,
     seed: int,
     examples: int,
     steps: int,
-    close_timeout: float,
-    uvicorn_ws: str,
-    app_dir: str | None,
+    path: str | None = None,
+    app_dir: str | None = None,
+    kind: Kind | None = None,
+    uvicorn_ws: str = "websockets-sansio",
+    lifespan: bool = True,
+    close_timeout: float = 2.0,
+    settle: float = 0.005,
+    connections: int = 3,
+    database: str | None = None,
 ) -> str:
-    options = f"--replay {seed} --examples {examples} --steps {steps}"
+    """The ``wsstate fuzz --replay`` command line that runs the same programs against
+    ``target`` (a ``ws://`` URL or ``module:attribute``) with the same options: every
+    option that changes a program or a check is on it, defaults left out."""
+    words = ["wsstate", "fuzz", "--target", target]
+    if "://" not in target:
+        if app_dir:
+            words += ["--app-dir", app_dir]
+        if path and path != "/":
+            words += ["--path", path]
+        if kind is not None:
+            words += ["--kind", kind]
+        if uvicorn_ws != "websockets-sansio":
+            words += ["--ws", uvicorn_ws]
+        if not lifespan:
+            words.append("--no-lifespan")
     if close_timeout != 2.0:
-        options += f" --close-timeout {close_timeout:g}"
+        words += ["--close-timeout", f"{close_timeout:g}"]
+    if settle != 0.005:
+        words += ["--settle", f"{settle:g}"]
+    if connections != 3:
+        words += ["--connections", str(connections)]
+    if database:
+        words += ["--database", database]
+    words += ["--replay", str(seed), "--examples", str(examples), "--steps", str(steps)]
+    return shlex.join(words)
+
+
+def _search(
+    run_program: Callable[[list[Step]], None],
+    steps: int,
+    examples: int,
+    seed: int,
+    database: str | None,
+    shrink: bool,
+) -> Callable[[], None]:
+    """Hypothesis' search: ``examples`` programs of up to ``steps`` events, from ``seed``."""
+    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+    from hypothesis import seed as with_seed
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    phases = [Phase.explicit, Phase.reuse, Phase.generate]
+    if shrink:
+        phases.append(Phase.shrink)
+    given_test = given(_strategy(steps))(run_program)
+    test: Callable[[], None] = settings(
+        max_examples=examples,
+        deadline=None,
+        database=DirectoryBasedExampleDatabase(database) if database else None,
+        phases=phases,
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+        verbosity=Verbosity.quiet,
+        print_blob=False,
+    )(given_test)
+    if database is None:
+        return with_seed(seed)(test)
+    # @seed turns the example database off. Set the seed the way Hypothesis' own
+    # run_state_machine_as_test does for a seeded machine, which keeps it: a failure
+    # saved by one run (one `wsstate fuzz` worker) is replayed first by the next
+    # (tests/test_fuzz_endpoint.py checks both).
+    test._hypothesis_internal_use_seed = seed  # type: ignore[attr-defined]
+    return test
+
+
+def _program(program: object) -> list[Step]:
+    if isinstance(program, str | bytes) or not isinstance(program, Sequence):
+        raise TypeError(f"program must be a sequence of Step, not {type(program).__name__}")
+    if not program:
+        raise ValueError("program must hold at least one Step")
+    for item in program:
+        if not isinstance(item, Step):
+            raise TypeError(f"program must hold Step objects, not {type(item).__name__}")
+    return list(program)
+
+
+def _default_replay(target: Target, *, program: list[Step] | None, **options: Any) -> str:
+    """A ``wsstate fuzz`` command for a URL or an importable target, else (and for an
+    explicit program) the call."""
     if target.kind == "url":
-        return f"wsstate fuzz --target {shlex.quote(str(target.obj))} {options}"
-    if target.import_name is not None:
-        extra = f" --app-dir {shlex.quote(app_dir)}" if app_dir else ""
-        if path != "/":
-            extra += f" --path {shlex.quote(path)}"
-        if target.kind == "asgi" and uvicorn_ws != "websockets-sansio":
-            extra += f" --ws {uvicorn_ws}"
-        return f"wsstate fuzz --target {shlex.quote(target.import_name)}{extra} {options}"
-    return (
-        f"wsstate.testing.fuzz(<the target>, path={path!r}, seed={seed}, "
-        f"examples={examples}, steps={steps})"
-    )
+        options.pop("path")  # the URL carries it
+    if program is None and target.kind == "url":
+        return replay_command(str(target.obj), **options)
+    if program is None and target.import_name is not None:
+        return replay_command(target.import_name, app_dir=target.app_dir, **options)
+    if program is not None:
+        for name in ("seed", "examples", "steps"):
+            options.pop(name)
+    given = [
+        f"{name}={value!r}"
+        for name, value in options.items()
+        if name in ("seed", "examples", "steps") or value != _DEFAULTS.get(name)
+    ]
+    if program is not None:
+        steps = ", ".join(f"Step({s.action!r}, {s.conn}, {s.arg})" for s in program)
+        given.insert(0, f"program=[{steps}]")
+    named = str(target.obj) if target.kind == "url" else target.import_name
+    first = repr(named) if named else "<the target>"
+    return f"wsstate.testing.fuzz({first}, {', '.join(given)})"
 
 
 def fuzz(
@@ -703,6 +835,7 @@ def fuzz(
     database: str | None = None,
     shrink: bool = False,
     replay: str | Callable[[int], str] | None = None,
+    program: Sequence[Step] | None = None,
 ) -> FuzzReport:
     """Fuzz ``target``'s WebSocket endpoint; raise :class:`EndpointFailure` on a problem.
 
@@ -734,6 +867,10 @@ def fuzz(
     * ``replay``: the replay line to print with a failure, or a function of the
       seed returning it (default: a ``wsstate fuzz`` command when the target
       can be imported by name or is a URL).
+    * ``program``: run this one program (a sequence of :class:`Step`) instead
+      of Hypothesis' search: a failure's ``program`` again, or one interleaving
+      as a regression test. ``examples``, ``steps``, ``seed``, ``database`` and
+      ``shrink`` do not apply; the replay line is the call with the program.
 
     Returns a :class:`FuzzReport` (examples, steps, seconds, seed). Raises
     :class:`EndpointFailure` with the counterexample as its message;
@@ -742,11 +879,8 @@ def fuzz(
     runs; ``RuntimeError`` when called from a running event loop (it runs its
     own: one per thread, the same for every call).
     """
-    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
-    from hypothesis import seed as with_seed
-    from hypothesis.database import DirectoryBasedExampleDatabase
-
     resolved = resolve_target(target, kind)
+    explicit = _program(program) if program is not None else None
     examples = _count("examples", examples)
     steps = _count("steps", steps)
     connections = _count("connections", connections)
@@ -776,21 +910,25 @@ def fuzz(
         )
     if seed is None:
         seed = random.randrange(2**32)
-    app_dir = resolved.app_dir
     if callable(replay):
         replay_line = replay(seed)
     elif replay is not None:
         replay_line = replay
     else:
-        replay_line = _replay_command(
+        replay_line = _default_replay(
             resolved,
-            path=path,
             seed=seed,
             examples=examples,
             steps=steps,
-            close_timeout=close_timeout,
+            path=path,
+            kind=kind,
             uvicorn_ws=uvicorn_ws,
-            app_dir=app_dir,
+            lifespan=lifespan,
+            close_timeout=close_timeout,
+            settle=settle,
+            connections=connections,
+            database=os.fspath(database) if database else None,
+            program=explicit,
         )
     server = Server(resolved, path=path, uvicorn_ws=uvicorn_ws, lifespan=lifespan)
     session = _Session(
@@ -816,32 +954,15 @@ def fuzz(
                 replay=replay_line,
                 example=session.examples,
                 when=session.when,
+                program=program,
             )
             failures.append(failure)
             raise failure
 
-    phases = [Phase.explicit, Phase.reuse, Phase.generate]
-    if shrink:
-        phases.append(Phase.shrink)
-    given_test = given(_strategy(steps))(run_program)
-    test: Callable[[], None] = settings(
-        max_examples=examples,
-        deadline=None,
-        database=DirectoryBasedExampleDatabase(os.fspath(database)) if database else None,
-        phases=phases,
-        suppress_health_check=list(HealthCheck),
-        report_multiple_bugs=False,
-        verbosity=Verbosity.quiet,
-        print_blob=False,
-    )(given_test)
-    if database is None:
-        test = with_seed(seed)(test)
+    if explicit is not None:
+        test: Callable[[], None] = lambda: run_program(explicit)  # noqa: E731
     else:
-        # @seed turns the example database off. Set the seed the way Hypothesis' own
-        # run_state_machine_as_test does for a seeded machine, which keeps it: a
-        # failure saved by one run (one `wsstate fuzz` worker) is replayed first by
-        # the next (tests/test_fuzz_endpoint.py checks both).
-        test._hypothesis_internal_use_seed = seed  # type: ignore[attr-defined]
+        test = _search(run_program, steps, examples, seed, database, shrink)
     handler = session.records
     watched = _loggers_to_watch()
     for logger in watched:

@@ -110,6 +110,7 @@ def _import_name(obj: object) -> tuple[str | None, str | None]:
     """
     defining = getattr(obj, "__module__", None)
     first = [sys.modules[defining]] if isinstance(defining, str) and defining in sys.modules else []
+    script: tuple[str | None, str | None] = (None, None)
     for module in [*first, *list(sys.modules.values())]:
         names = getattr(module, "__dict__", None)
         if not isinstance(names, dict):
@@ -119,12 +120,12 @@ def _import_name(obj: object) -> tuple[str | None, str | None]:
                 continue
             module_name = module.__name__
             if module_name != "__main__":
-                return f"{module_name}:{name}", None
+                return f"{module_name}:{name}", None  # an importable module before a script
             file = getattr(module, "__file__", None)
-            if file:
+            if file and script[0] is None:
                 path = Path(file).resolve()
-                return f"{path.stem}:{name}", str(path.parent)
-    return None, None
+                script = f"{path.stem}:{name}", str(path.parent)
+    return script
 
 
 def _load(spec: str) -> object:
