@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import shlex
 import threading
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 import wsstate
 from wsstate.testing import EndpointFailure, FuzzReport, TargetError, fuzz
@@ -199,6 +201,23 @@ def test_an_error_record_is_a_failure() -> None:
     assert failure.errors
 
 
+async def raises_and_logs_losses(ws: ServerConnection) -> None:
+    try:
+        async for message in ws:
+            raise RuntimeError(f"cannot handle {message!r}")
+    except ConnectionClosed:
+        logging.getLogger("test_fuzz_endpoint").error("lost a client")
+
+
+def test_the_counterexample_lists_the_records_until_the_problem_not_the_teardowns() -> None:
+    """c1's message kills its handler; the harness then resets c2 to end the example, and
+    c2's handler logs that loss: a consequence of the harness's teardown, not shown."""
+    failure = failure_of(raises_and_logs_losses, program=[Step("open"), Step("open"), Step("send")])
+    text = str(failure)
+    assert "RuntimeError: cannot handle" in text
+    assert "lost a client" not in text, text
+
+
 def test_a_loop_exception_handler_call_is_a_failure() -> None:
     text = str(failure_of(fire_and_forget, program=OPEN_SEND))
     assert "loop exception handler: Task exception was never retrieved" in text
@@ -289,6 +308,9 @@ def test_a_target_without_an_import_name_replays_as_the_call() -> None:
         (guarded, {"path": "ws"}, ValueError, "path must be a string starting with '/'"),
         (guarded, {"uvicorn_ws": "h11"}, ValueError, "uvicorn_ws must be one of"),
         ("ws://127.0.0.1:1/", {"path": "/x"}, ValueError, "a URL target carries its own"),
+        (guarded, {"program": "open"}, TypeError, "program must be a sequence of Step"),
+        (guarded, {"program": []}, ValueError, "program must hold at least one Step"),
+        (guarded, {"program": [("open", 0, 0)]}, TypeError, "program must hold Step objects"),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_runs(
@@ -296,6 +318,21 @@ def test_bad_arguments_are_refused_before_anything_runs(
 ) -> None:
     with pytest.raises(error, match=match):
         fuzz(target, **options)
+
+
+@pytest.mark.parametrize(
+    ("fields", "error", "match"),
+    [
+        ({"action": "jump"}, ValueError, "Step action must be one of open, send"),
+        ({"action": "send", "conn": -1}, ValueError, "Step conn must be at least 0"),
+        ({"action": "send", "arg": 1.5}, TypeError, "Step arg must be an int"),
+    ],
+)
+def test_a_bad_step_is_refused_where_it_is_made(
+    fields: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        Step(**fields)
 
 
 def test_fuzz_refuses_a_running_loop() -> None:

@@ -20,7 +20,7 @@ This package is for tests; it is not imported by :mod:`wsstate`.
 from __future__ import annotations
 
 from .clock import ManualClock, ManualTimer
-from .endpoint import EndpointFailure, FuzzReport, TargetError, fuzz
+from .endpoint import EndpointFailure, FuzzReport, Step, TargetError, fuzz
 from .faultproxy import FaultProxy, ProxiedConnection, Side, TcpEnd
 from .loopwatch import LoopWatch
 from .resources import ResourceSnapshot
@@ -37,6 +37,7 @@ __all__ = [
     "ProxiedConnection",
     "ResourceSnapshot",
     "Side",
+    "Step",
     "TargetError",
     "TcpEnd",
     "WireFrame",

@@ -170,7 +170,7 @@ class EndpointFailure(AssertionError):
         lines.append("wire when the problem was seen (what each peer sent, by the fault proxy):")
         lines += [f"  {w}" for w in self.wire] or ["  (no connection)"]
         if self.errors:
-            lines.append("ERROR records and loop exception-handler calls:")
+            lines.append("ERROR records and loop exception-handler calls until then:")
             lines += [f"  {e}" for e in self.errors]
         lines.append(f"seed: {self.seed}")
         lines.append(f"replay: {self.replay}")
@@ -198,10 +198,12 @@ class Step:
     """One client event of a program, as Hypothesis drew it (or as a test writes it,
     for :func:`fuzz`'s ``program``).
 
-    ``action`` is one of :data:`ACTIONS`; ``conn`` picks a live connection (modulo
-    how many are open); ``arg`` picks the variant (modulo how many there are): the
-    close code (1000, 1001, 3000, 4999), the pause (0, 20, 60, 150 ms), the message
-    (text, binary, 64 KiB text, text). ``slow`` toggles; other actions ignore ``arg``.
+    ``action`` is one of ``ACTIONS`` (the module's docstring says what each does:
+    ``open``, ``send``, ``close``, ``leave``, ``reset``, ``half_open``, ``slow``,
+    ``pause``); ``conn`` picks a live connection (modulo how many are open); ``arg``
+    picks the variant (modulo how many there are): the close code (1000, 1001, 3000,
+    4999), the pause (0, 20, 60, 150 ms), the message (text, binary, 64 KiB text,
+    text). ``slow`` toggles; other actions ignore ``arg``.
     An unknown action or a negative or non-int ``conn``/``arg`` raises at once.
     """
 
@@ -418,7 +420,10 @@ class _Session:
                     problems += self._inspect()
                 if problems:
                     self.when = f"after event {len(self.events)}"
-                    self.failure_wire = self.wire()  # before the teardown resets them
+                    # as they were when the problem was seen: the forced teardown's
+                    # resets make more records, the example's consequence, not its cause
+                    self.failure_wire = self.wire()
+                    self.failure_errors = self.errors()
                     break
             if not problems:
                 self.when = "in the teardown (each client closing cleanly), or after it"
@@ -432,9 +437,10 @@ class _Session:
                     problems.append(str(exc).replace("\n", "\n    "))
         finally:
             if problems:
-                # The wire as it was when the problem was seen (before the forced teardown).
+                # The wire and records as they were when the problem was seen (before
+                # the forced teardown).
                 self.failure_wire = self.failure_wire or self.wire()
-                self.failure_errors = self.errors()
+                self.failure_errors = self.failure_errors or self.errors()
                 with contextlib.suppress(Exception):
                     await self._teardown(check=False)
             await proxy.close()
