@@ -112,6 +112,27 @@ def test_a_guarded_server_behind_a_url_passes() -> None:
     assert report.target.startswith(url)
 
 
+async def gives_up_on_slow_readers(ws: ServerConnection) -> None:
+    """Guarded, with a short write timeout: 8 MB for each message, to a client that does
+    not read, stall the send; the table's answer is Close 1008 (stuck behind the data)
+    and, when the close timer fires, an abort."""
+    conn = wsstate.guard(ws, write_timeout=0.05, close_timeout=0.05)
+    async for _ in conn:
+        for _ in range(8):
+            await conn.try_send("y" * 1_000_000)
+
+
+def test_a_server_that_aborts_a_stalled_slow_reader_as_the_table_says_passes() -> None:
+    """No 'a Close was due' for it: the client stopped reading, the Close could not be
+    written. (This failed before: 'the server ended TCP (RST) instead of answering'.)"""
+    report = fuzz(
+        gives_up_on_slow_readers,
+        close_timeout=1.0,
+        program=[Step("open"), Step("slow"), Step("send"), *[Step("pause", arg=3)] * 3],
+    )
+    assert report.steps == 6
+
+
 # --- each client-observable check, on a server that breaks it (URL target) --------------
 
 

@@ -40,8 +40,12 @@ what the connection table (``spec/connection.toml``) lets a client observe:
   after the server's Close, no second Close, only sendable close codes
   (:func:`wsstate.closecodes.is_sendable_code`), a stream that parses;
 * a client's Close is answered by the server's within ``close_timeout``;
-* the server never ends TCP (FIN or RST) without a Close frame on a
-  connection whose client did nothing wrong: a Close was due;
+* the server never ends TCP (FIN, half-close included, RST or another socket
+  loss: :meth:`~wsstate.testing.ProxiedConnection.tcp_end`) without a Close
+  frame on a connection whose client did nothing wrong: a Close was due. A
+  client that stopped reading (``slow``) excuses it: the table lets a server
+  give up on a slow reader (``transport_stalled``: Close 1008, stuck behind
+  the data it cannot write, then an abort when the close timer fires);
 
 and, for an in-process target, what the server's process shows:
 
@@ -338,11 +342,15 @@ class _Conn:
     slow: bool = False
     #: The client's Close was answered: the closing handshake is done, TCP must end.
     answered: bool = False
+    #: The client stopped reading at some point. The table lets a server give up on a
+    #: slow reader (``transport_stalled``: Close 1008, then abort when the close timer
+    #: fires), and a Close stuck behind a full buffer never reaches the wire.
+    stalled: bool = False
 
     @property
     def blameless(self) -> bool:
         """True while nothing the harness did excuses the server from a Close."""
-        return self.state in ("open", "closed")
+        return self.state in ("open", "closed") and not self.stalled
 
     def server_closed(self) -> bool:
         return any(f.opcode is Opcode.CLOSE for f in self.pair.tap.frames(Direction.S2C))
@@ -510,6 +518,7 @@ class _Session:
             conn.pair.blackhole(True)
             return []
         conn.slow = not conn.slow
+        conn.stalled = conn.stalled or conn.slow
         conn.pair.slow_reader(conn.slow, Direction.S2C)
         what = "stops reading" if conn.slow else "reads again"
         self.events.append(f"{conn.name}: {what} (slow reader {'on' if conn.slow else 'off'})")
@@ -597,9 +606,16 @@ class _Session:
             how = "closed first by the server" if closed_before else f"answered in {took:.3f} s"
             self.events.append(f"{conn.name}: close {code} ({how}: {answer.code})")
             return []
-        self.events.append(f"{conn.name}: close {code} (no Close came back)")
         end = conn.pair.tcp_end(Side.SERVER)
+        if end.by_peer and conn.stalled:
+            self.events.append(
+                f"{conn.name}: close {code} (no Close came back: the server had ended TCP "
+                f"({end}) after this client stopped reading, as the table allows)"
+            )
+            return []
+        self.events.append(f"{conn.name}: close {code} (no Close came back)")
         if end.by_peer:
+            self.reported_tcp.add(conn)  # one problem, not a second 'a Close was due'
             return [f"{conn.name}: the server ended TCP ({end}) instead of answering Close {code}"]
         return [
             f"{conn.name}: the client's Close {code} was not answered within the close "
