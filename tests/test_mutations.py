@@ -3,8 +3,8 @@
 Each mutant in ``wsstate.testing.mutants`` breaks the runtime in one way seen in
 the field. Under each, the generated stateful suite (its deterministic tour of
 every drivable pair, then its Hypothesis state machine on the ci budget without
-shrinking) must fail, on each role of ``MUTATION_ROLES`` (websockets server and
-client, aiohttp server, tornado server and client); without a mutant it must pass
+shrinking) must fail, on each role of ``MUTATION_ROLES`` (websockets, aiohttp
+and tornado, server and client); without a mutant it must pass
 on each.
 """
 
@@ -77,6 +77,7 @@ MUTATION_ROLES: tuple[Role, ...] = (
     "server",
     "client",
     "aiohttp-server",
+    "aiohttp-client",
     "tornado-server",
     "tornado-client",
 )

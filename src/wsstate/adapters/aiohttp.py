@@ -471,6 +471,10 @@ class AiohttpTransport(Transport):
         self._end()
         with contextlib.suppress(Exception):
             self._raw.abort()
+        if self._client:
+            # As close_transport: release aiohttp's connection, else aiohttp reports
+            # "Unclosed connection" to the loop's exception handler when collected.
+            self._ws._response.close()  # type: ignore[union-attr]
 
     # -- internals -----------------------------------------------------------------
 

@@ -125,16 +125,13 @@ Role = Literal[
 
 #: Every role the generated tests run, websockets' first (each one's site:
 #: :data:`wsstate.testing.sites.SITES`).
-#: ``aiohttp-client`` has a site but is not run yet: an aborted guarded aiohttp
-#: client leaves aiohttp's connection unreleased ("Unclosed connection", reported
-#: to the loop's exception handler when collected); the adapter's abort_transport
-#: does not close the client's response as its close_transport does.
 ROLES: Final[tuple[Role, ...]] = (
     "server",
     "client",
     "asgi-sansio",
     "asgi-wsproto",
     "aiohttp-server",
+    "aiohttp-client",
     "tornado-server",
     "tornado-client",
 )
