@@ -1,14 +1,16 @@
 """The endpoint-fuzzing examples (issue 16, acceptance 2) and ``wsstate fuzz --target``.
 
 * examples/test_fastapi_endpoint.py, run by pytest in a subprocess with the
-  plugin: the FastAPI tutorial's guarded endpoint passes.
+  plugin, in a project outside the checkout: the FastAPI tutorial's guarded
+  endpoint passes; the same run fuzzes the naive endpoint with the fixture, and
+  its printed pytest replay reproduces the failure.
 * examples/naive_endpoint.py: the naive (Solara 1.44-style) endpoint fails
   with a readable counterexample (events, wire, the ERROR record, seed,
   replay command), the printed replay command reproduces the failure, and the
   guarded twin passes.
-* ``wsstate fuzz --target``: a campaign finds the naive endpoint's failure and
-  prints a replay command; a bad target or a campaign without a checkout is a
-  clear error.
+* ``wsstate fuzz --target``: a campaign on two workers finds the naive
+  endpoint's failure, with one display and one summary, and prints a replay
+  command; a bad option or a campaign without a checkout is a clear error.
 """
 
 from __future__ import annotations
@@ -113,34 +115,26 @@ def test_the_naive_endpoint_fails_readably_and_its_replay_reproduces_it() -> Non
     assert first_problem in again.stdout
 
 
-def test_wsstate_fuzz_target_finds_the_naive_endpoint_failure() -> None:
+def test_wsstate_fuzz_target_on_two_workers_finds_the_naive_endpoint_failure() -> None:
+    """One campaign on two processes: one display fed by both, one summary, the failure
+    with its replay command. (That a correct endpoint passes a campaign on two workers:
+    tests/test_wheel.py, with the installed package; the guarded twin passes the same
+    programs in the naive example above.)"""
     result = _run(
         _wsstate(
             "wsstate fuzz --target naive_endpoint:naive_app --app-dir examples --path /ws "
-            "--minutes 0.05 --workers 1"
-        )
-    )
-    out = result.stdout
-    assert result.returncode == 1, out + result.stderr
-    assert "fuzz summary after" in out
-    assert re.search(r"failures: [1-9]", out)
-    assert "replay: wsstate fuzz --target naive_endpoint:naive_app --app-dir examples" in out
-    assert "first failure in full:" in out
-
-
-def test_wsstate_fuzz_target_passes_the_guarded_endpoint_on_two_workers() -> None:
-    result = _run(
-        _wsstate(
-            "wsstate fuzz --target naive_endpoint:guarded_app --app-dir examples --path /ws "
             "--minutes 0.1 --workers 2"
         )
     )
     out = result.stdout
-    assert result.returncode == 0, out + result.stderr
-    assert "on 2 worker(s)" in out
-    assert "failures: 0" in out
-    [steps] = re.findall(r"examples: \d+, steps: (\d+)", out)
-    assert int(steps) > 0
+    assert result.returncode == 1, out + result.stderr
+    assert "for 0.1 min on 2 worker(s)" in out
+    progress = re.findall(r"^\[ *[\d.]+s\] workers (\d) ", out, re.MULTILINE)
+    assert "2" in progress, out  # both workers' progress in one line
+    assert out.count("fuzz summary after") == 1
+    assert re.search(r"failures: [1-9]", out)
+    assert "replay: wsstate fuzz --target naive_endpoint:naive_app --app-dir examples" in out
+    assert "first failure in full:" in out
 
 
 def _cli(command: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

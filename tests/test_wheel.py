@@ -236,6 +236,7 @@ def test_installed_wsstate_fuzz_serves_module_app(fuzz_env: tuple[Path, Path]) -
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "failures: 0" in result.stdout
+    assert re.search(r"examples: [1-9]\d*, steps: [1-9]", result.stdout), result.stdout
 
 
 def test_installed_wsstate_fuzz_without_target_says_it_needs_a_checkout(

@@ -324,6 +324,21 @@ def _replay_generated(seed: int, role: str, examples: int, steps: int) -> str:
     )
 
 
+def _options(job: Job) -> dict[str, Any]:
+    """The job's options that :func:`wsstate.testing.fuzz` and its replay line share."""
+    return {
+        "examples": job.examples,
+        "steps": job.steps,
+        "path": job.path,
+        "kind": job.kind,
+        "uvicorn_ws": job.ws,
+        "lifespan": job.lifespan,
+        "close_timeout": job.close_timeout,
+        "settle": job.settle,
+        "connections": job.connections,
+    }
+
+
 def _fuzz_target(job: Job, seed: int, database: str | None) -> Any:
     """:func:`wsstate.testing.fuzz` with the job's options; its replay line is this
     command's (with the job's ``--app-dir`` as given)."""
@@ -331,18 +346,10 @@ def _fuzz_target(job: Job, seed: int, database: str | None) -> Any:
 
     return fuzz(
         job.target,
-        path=job.path,
-        examples=job.examples,
-        steps=job.steps,
         seed=seed,
-        kind=job.kind,
-        uvicorn_ws=job.ws,
-        lifespan=job.lifespan,
-        close_timeout=job.close_timeout,
-        settle=job.settle,
-        connections=job.connections,
         database=database,
         replay=lambda s: _replay_target(job, s),
+        **_options(job),
     )
 
 
@@ -368,17 +375,9 @@ def _replay_target(job: Job, seed: int) -> str:
     return replay_command(
         job.target,
         seed=seed,
-        examples=job.examples,
-        steps=job.steps,
-        path=job.path,
         app_dir=job.app_dir if job.app_dir != "." else None,
-        kind=job.kind,
-        uvicorn_ws=job.ws,
-        lifespan=job.lifespan,
-        close_timeout=job.close_timeout,
-        settle=job.settle,
-        connections=job.connections,
         database=job.kept_database,
+        **_options(job),
     )
 
 
