@@ -7,8 +7,9 @@ point): the ``wsstate_fuzz`` fixture and the ``wsstate_fuzz`` marker. Run::
     pytest examples/test_fastapi_endpoint.py      # or: python examples/test_fastapi_endpoint.py
 
 A failure prints the counterexample (events, wire, ERROR records) and the
-pytest command that replays it (``--wsstate-seed``). CI runs this file
-(tests/test_fuzz_examples.py).
+pytest command that replays it (``--wsstate-seed``). CI runs this file as a
+program (tests/test_docs_site.py), and with the installed wheel in a project
+outside this checkout (tests/test_wheel.py).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The endpoint-fuzzing examples (issue 16, acceptance 2) and ``wsstate fuzz --target``.
 
-* examples/test_fastapi_endpoint.py, run by pytest in a subprocess with the
-  plugin, in a project outside the checkout: the FastAPI tutorial's guarded
-  endpoint passes; the same run fuzzes the naive endpoint with the fixture, and
-  its printed pytest replay reproduces the failure.
+* examples/test_fastapi_endpoint.py runs in tests/test_wheel.py: with the
+  installed wheel, in a project outside the checkout, next to a fixture test of
+  the naive endpoint whose printed pytest replay reproduces its failure; here,
+  the marker without a target is a usage error.
 * examples/naive_endpoint.py: the naive (Solara 1.44-style) endpoint fails
   with a readable counterexample (events, wire, the ERROR record, seed,
   replay command), the printed replay command reproduces the failure, and the
@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -46,49 +45,6 @@ def _wsstate(command: str) -> list[str]:
     words = shlex.split(command)
     assert words[0] == "wsstate", command
     return [sys.executable, "-m", "wsstate_tools", *words[1:]]
-
-
-@pytest.fixture(scope="module")
-def plugin_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A project outside the checkout with the plugin example (and the FastAPI tutorial it
-    fuzzes) and a test of the naive endpoint, run once by pytest with the plugin:
-    (the project, pytest's output)."""
-    project = tmp_path_factory.mktemp("plugin-project")
-    for name in ("tutorial_fastapi.py", "test_fastapi_endpoint.py"):
-        shutil.copy(EXAMPLES / name, project / name)
-    (project / "test_naive.py").write_text(
-        "import sys\n"
-        f"sys.path.insert(0, {str(EXAMPLES)!r})\n"
-        "from naive_endpoint import naive_app\n\n\n"
-        "def test_naive(wsstate_fuzz):\n"
-        "    wsstate_fuzz(naive_app, path='/ws')\n"
-    )
-    result = _run([*PYTEST, "test_fastapi_endpoint.py", "test_naive.py"], cwd=project)
-    assert result.returncode == 1, result.stdout + result.stderr
-    return project, result.stdout
-
-
-def test_the_plugin_example_passes_on_the_fastapi_tutorial(
-    plugin_project: tuple[Path, str],
-) -> None:
-    _, out = plugin_project
-    assert "1 failed, 2 passed" in out, out
-    assert "FAILED test_naive.py::test_naive" in out
-
-
-def test_the_plugin_prints_a_pytest_replay_that_reproduces_the_failure(
-    plugin_project: tuple[Path, str],
-) -> None:
-    project, out = plugin_project
-    assert "EndpointFailure" in out
-    [replay] = re.findall(r"replay: (python -m pytest test_naive.py::test_naive .*)$",
-                          out, re.MULTILINE)  # fmt: skip
-    assert "--wsstate-seed" in replay
-    problem = re.findall(r"^E\s+- (.*)$", out, re.MULTILINE)[0]
-    words = shlex.split(replay)
-    again = _run([sys.executable, *words[1:], "-p", "no:cacheprovider"], cwd=project)
-    assert again.returncode == 1, again.stdout + again.stderr
-    assert problem in again.stdout
 
 
 def test_the_naive_endpoint_fails_readably_and_its_replay_reproduces_it() -> None:

@@ -9,10 +9,12 @@ wsstate`` must work without python-statemachine or hypothesis installed.
 
 The same environment then gets the ``starlette`` and ``testing`` extras, FastAPI
 and pytest (issue 16, acceptance 1; what ran without them ran first, see
-``bare``): ``wsstate fuzz --target`` fuzzes the FastAPI
-tutorial app served by uvicorn in another process (by URL) and in-process
-(``module:app``), and the pytest plugin runs the plugin example in a project
-directory that is not this repository.
+``bare``): ``wsstate fuzz --target`` fuzzes the FastAPI tutorial app served by
+uvicorn in another process (by URL) and in-process (``module:app``), and the
+pytest plugin runs the plugin example (examples/test_fastapi_endpoint.py: this
+is where CI runs it) in a project directory that is not this repository, with a
+fixture test of the naive endpoint that fails and whose printed pytest replay
+reproduces the failure.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -169,8 +172,13 @@ def fuzz_env(
     assert install.returncode == 0, install.stdout + install.stderr
     project = work / "project"
     project.mkdir()
-    for name in ("tutorial_fastapi.py", "test_fastapi_endpoint.py"):
+    for name in ("tutorial_fastapi.py", "test_fastapi_endpoint.py", "naive_endpoint.py"):
         shutil.copy(ROOT / "examples" / name, project / name)
+    (project / "test_naive.py").write_text(
+        "from naive_endpoint import naive_app\n\n\n"
+        "def test_naive(wsstate_fuzz):\n"
+        "    wsstate_fuzz(naive_app, path='/ws')\n"
+    )
     return fuzz_bin, project
 
 
@@ -248,8 +256,34 @@ def test_installed_wsstate_fuzz_without_target_says_it_needs_a_checkout(
     assert "only a checkout of wsstate has" in result.stderr
 
 
-def test_installed_pytest_plugin_fuzzes_in_another_project(fuzz_env: tuple[Path, Path]) -> None:
+@pytest.fixture(scope="module")
+def plugin_run(fuzz_env: tuple[Path, Path]) -> subprocess.CompletedProcess[str]:
+    """pytest in the project: the plugin example (examples/test_fastapi_endpoint.py, its
+    two tests on the FastAPI tutorial) and a fixture test of the naive endpoint."""
     bin_dir, project = fuzz_env
-    result = _run(bin_dir / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=project)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
+    return _run(bin_dir / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=project)
+
+
+def test_installed_pytest_plugin_fuzzes_in_another_project(
+    plugin_run: subprocess.CompletedProcess[str],
+) -> None:
+    out = plugin_run.stdout
+    assert plugin_run.returncode == 1, out + plugin_run.stderr
+    assert "1 failed, 2 passed" in out  # the example passes; the naive endpoint does not
+    assert "FAILED test_naive.py::test_naive" in out
+
+
+def test_installed_pytest_plugin_prints_a_replay_that_reproduces_the_failure(
+    fuzz_env: tuple[Path, Path], plugin_run: subprocess.CompletedProcess[str]
+) -> None:
+    bin_dir, project = fuzz_env
+    out = plugin_run.stdout
+    assert "EndpointFailure" in out
+    [replay] = re.findall(r"replay: (python -m pytest test_naive.py::test_naive .*)$",
+                          out, re.MULTILINE)  # fmt: skip
+    assert "--wsstate-seed" in replay
+    problem = re.findall(r"^E\s+- (.*)$", out, re.MULTILINE)[0]
+    words = shlex.split(replay)
+    again = _run(bin_dir / "python", *words[1:], "-p", "no:cacheprovider", cwd=project)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert problem in again.stdout

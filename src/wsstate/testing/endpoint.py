@@ -124,7 +124,9 @@ _DEFAULTS: Final[dict[str, object]] = {
 
 
 class TargetError(RuntimeError):
-    """The target cannot be fuzzed at all (refused every handshake, did not start)."""
+    """The target cannot be fuzzed: it answered an opening handshake with an HTTP
+    status instead of 101 (a wrong path, most often; the run stops at the first), or
+    it did not start."""
 
 
 class EndpointFailure(AssertionError):
@@ -854,7 +856,7 @@ def fuzz(
     kind: Kind | None = None,
     uvicorn_ws: str = "websockets-sansio",
     lifespan: bool = True,
-    database: str | None = None,
+    database: str | os.PathLike[str] | None = None,
     shrink: bool = False,
     replay: str | Callable[[int], str] | None = None,
     program: Sequence[Step] | None = None,
@@ -984,7 +986,8 @@ def fuzz(
     if explicit is not None:
         test: Callable[[], None] = lambda: run_program(explicit)  # noqa: E731
     else:
-        test = _search(run_program, steps, examples, seed, database, shrink)
+        directory = os.fspath(database) if database else None
+        test = _search(run_program, steps, examples, seed, directory, shrink)
     handler = session.records
     watched = _loggers_to_watch()
     for logger in watched:
