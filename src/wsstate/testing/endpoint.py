@@ -856,7 +856,7 @@ def fuzz(
     kind: Kind | None = None,
     uvicorn_ws: str = "websockets-sansio",
     lifespan: bool = True,
-    database: str | os.PathLike[str] | None = None,
+    database: str | None = None,
     shrink: bool = False,
     replay: str | Callable[[int], str] | None = None,
     program: Sequence[Step] | None = None,
