@@ -50,6 +50,22 @@ TARGET_CHUNK: Final = 20
 PROGRESS_EVERY: Final = 1.0
 
 
+def _role(text: str) -> str:
+    """``--role``: ``both``, ``all`` or a role of ``wsstate.testing.stateful.ROLES``.
+
+    Checked when given, not as ``choices``: building the parser imports no runtime.
+    """
+    if text in ("both", "all"):
+        return text
+    from wsstate.testing.stateful import ROLES
+
+    if text not in ROLES:
+        raise argparse.ArgumentTypeError(
+            f"unknown role {text!r}; choose from {', '.join(ROLES)}, both, all"
+        )
+    return text
+
+
 def _minutes(text: str) -> float:
     """``--minutes``: a finite number above 0 (0, a negative, NaN would run nothing)."""
     try:
@@ -160,11 +176,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--role",
-        choices=("server", "client", "asgi-sansio", "asgi-wsproto", "both", "all"),
+        type=_role,
         default="both",
         help=(
-            "without --target: which side is guarded (default: both websockets roles, "
-            "alternating; all: the ASGI roles too)"
+            "without --target: which side is guarded, a role of the stateful harness "
+            "(wsstate.testing.stateful.ROLES; a wrong name lists them), both (default: "
+            "the websockets server and client, alternating) or all (every role)"
         ),
     )
     parser.add_argument(
