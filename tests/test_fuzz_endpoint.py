@@ -167,6 +167,7 @@ def test_a_client_observable_fault_is_a_readable_counterexample(
         "close_timeout=0.5)"
     )
     assert f"replay: {failure.replay}" in text
+    assert "seed:" not in text  # no search, nothing to seed
     assert not failure.errors  # a URL target: nothing is looked at inside the server
     assert len(failure.problems) == 1, text  # the fault, not its consequences
     assert again.problems == failure.problems

@@ -137,7 +137,8 @@ class EndpointFailure(AssertionError):
     connection), ``errors`` (ERROR records and loop exception-handler calls),
     ``seed`` and ``replay`` (a one-line command that runs the same examples);
     ``program``, the failing program's :class:`Step` s, runs that one program
-    again with ``fuzz(target, program=failure.program)``.
+    again with ``fuzz(target, program=failure.program)``; ``searched`` is False
+    when the run was such an explicit program (no seed is shown then).
     """
 
     def __init__(
@@ -153,9 +154,11 @@ class EndpointFailure(AssertionError):
         example: int,
         when: str = "",
         program: Sequence[Step] = (),
+        searched: bool = True,
     ) -> None:
         self.target = target
         self.program = tuple(program)
+        self.searched = searched
         self.when = when
         self.problems = list(problems)
         self.events = list(events)
@@ -178,7 +181,8 @@ class EndpointFailure(AssertionError):
         if self.errors:
             lines.append("ERROR records and loop exception-handler calls until then:")
             lines += [f"  {e}" for e in self.errors]
-        lines.append(f"seed: {self.seed}")
+        if self.searched:  # an explicit program's run has no search to seed
+            lines.append(f"seed: {self.seed}")
         lines.append(f"replay: {self.replay}")
         return "\n".join(lines)
 
@@ -979,6 +983,7 @@ def fuzz(
                 example=session.examples,
                 when=session.when,
                 program=program,
+                searched=explicit is None,
             )
             failures.append(failure)
             raise failure
