@@ -240,6 +240,27 @@ def test_the_counterexample_lists_the_records_until_the_problem_not_the_teardown
     assert "lost a client" not in text, text
 
 
+async def logs_to_its_own_logger(ws: ServerConnection) -> None:
+    """Makes a logger that keeps its records to itself once it runs (an app configuring
+    logging at start-up), then logs an ERROR for each message."""
+    log = logging.getLogger("made_while_running")
+    if not log.handlers:
+        log.propagate = False
+        log.addHandler(logging.NullHandler())
+    async for message in ws:
+        log.error("cannot handle %r", message)
+
+
+def test_an_error_record_of_a_logger_made_while_running_is_a_failure() -> None:
+    try:
+        text = str(failure_of(logs_to_its_own_logger, program=OPEN_SEND))
+    finally:
+        made = logging.getLogger("made_while_running")
+        made.handlers.clear()
+        made.propagate = True
+    assert "ERROR record: ERROR made_while_running: cannot handle" in text
+
+
 def test_a_loop_exception_handler_call_is_a_failure() -> None:
     text = str(failure_of(fire_and_forget, program=OPEN_SEND))
     assert "loop exception handler: Task exception was never retrieved" in text

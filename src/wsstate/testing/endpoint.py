@@ -249,14 +249,29 @@ def _count(name: str, value: object, low: int = 1) -> int:
 
 
 class _ErrorRecords(logging.Handler):
-    """Collects records at ERROR and above."""
+    """Collects records at ERROR and above from every logger: the root logger and each
+    logger that does not pass records up to it, those an application makes while it
+    runs included (:meth:`watch` again before each event and each check)."""
 
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
         self.records: list[logging.LogRecord] = []
+        self._watched: dict[logging.Logger, None] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
+
+    def watch(self) -> None:
+        """Attach to the root logger and to every non-propagating logger not yet watched."""
+        for logger in _loggers_to_watch():
+            if logger not in self._watched:
+                self._watched[logger] = None
+                logger.addHandler(self)
+
+    def unwatch(self) -> None:
+        for logger in self._watched:
+            logger.removeHandler(self)
+        self._watched.clear()
 
 
 _LIBRARY_PATHS: Final = tuple(
@@ -487,6 +502,7 @@ class _Session:
         return [c for c in self.conns if c.state == "open"]
 
     async def _do(self, step: Step) -> list[str]:
+        self.records.watch()  # loggers the application made meanwhile
         live = self._live()
         action = step.action
         if action == "pause":
@@ -661,6 +677,7 @@ class _Session:
     # checks
 
     def _inspect(self) -> list[str]:
+        self.records.watch()
         problems: list[str] = []
         for conn in self.conns:
             found = conn.pair.tap.problems()
@@ -993,10 +1010,7 @@ def fuzz(
     else:
         directory = os.fspath(database) if database else None
         test = _search(run_program, steps, examples, seed, directory, shrink)
-    handler = session.records
-    watched = _loggers_to_watch()
-    for logger in watched:
-        logger.addHandler(handler)
+    session.records.watch()
     started = time.monotonic()
     runner = _runner()
     try:
@@ -1013,8 +1027,7 @@ def fuzz(
         finally:
             runner.run(session.stop())
     finally:
-        for logger in watched:
-            logger.removeHandler(handler)
+        session.records.unwatch()
     return FuzzReport(
         target=f"{resolved.label} ({server.url})",
         examples=session.examples,
