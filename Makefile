@@ -57,7 +57,7 @@ typecheck: $(STAMP)
 # coverage is added up from every worker (tests/conftest.py). PYTEST_WORKERS=0: one process.
 PYTEST_WORKERS ?= 3
 pytest: $(STAMP)
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -n $(PYTEST_WORKERS)
 
 # One venv per other declared Python (same extras as $(VENV)).
 .venv-%/.installed: pyproject.toml

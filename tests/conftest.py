@@ -18,11 +18,11 @@ pyproject.toml), never from this module.
 
 Several processes (pytest-xdist)
 --------------------------------
-``make pytest`` runs the suite on several workers (``-n 3 --dist loadgroup``;
-docs/testing.md). Two things keep that run's checks and report those of one process:
+``make pytest`` runs the suite on several workers (``-n 3``; docs/testing.md). Two
+things keep that run's checks and report those of one process:
 
 * tests sharing a module- or session-scoped fixture of this suite (a docs build,
-  a wheel, SPIN's runs) go to one worker (:func:`pytest_collection_modifyitems`):
+  a wheel, SPIN's runs) go to one worker (:func:`pytest_xdist_make_scheduler`):
   built once, and never by two workers at once in the same place;
 * the stateful harnesses count what they cover in module globals, which
   ``wsstate.testing.pytest_plugin`` prints at the end: each worker sends its
@@ -35,10 +35,14 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import json
 import logging
 import pickle
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,9 +51,12 @@ from support.harness import ROLES, Harness, Recorder, Role
 __all__ = [
     "h",
     "pytest_collection_modifyitems",
+    "pytest_configure_node",
     "pytest_pyfunc_call",
     "pytest_sessionfinish",
     "pytest_testnodedown",
+    "pytest_unconfigure",
+    "pytest_xdist_make_scheduler",
     "role",
 ]
 
@@ -104,15 +111,20 @@ _WORKEROUTPUT_KEY = "wsstate_coverage"
 _MERGED = pytest.StashKey[set[str]]()
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Put the tests that share a module- or session-scoped fixture of this suite in one group.
+_GROUPS = "wsstate_groups"  # workerinput key: where a worker writes the groups it found
+_GROUPS_DIR = pytest.StashKey[Path]()
 
-    Tests are linked when they share such a fixture; each linked set becomes one
-    ``xdist_group`` (``--dist loadgroup`` runs a group on one worker). Without
-    xdist nothing is marked.
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker: write which tests share a module- or session-scoped fixture.
+
+    Tests are linked when they share such a fixture of this suite; each linked set is
+    one group, run on one worker (:func:`pytest_xdist_make_scheduler`). xdist's own
+    ``--dist loadgroup`` reads marks through the test ids, which pytest 9.2 no longer
+    lets it change (pytest-xdist issue 1386), so the groups travel in a file.
     """
-    if not config.pluginmanager.hasplugin("xdist"):
+    path = getattr(config, "workerinput", {}).get(_GROUPS)
+    if path is None:  # not a worker of this suite's scheduler
         return
     parent: dict[str, str] = {}
 
@@ -121,24 +133,65 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             key = parent[key]
         return key
 
-    shared: dict[pytest.Item, list[str]] = {}
+    shared: dict[str, str] = {}
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
-        if info is None:
-            continue
         keys = [
             f"{d.baseid}::{d.argname}"
-            for defs in info.name2fixturedefs.values()
+            for defs in (info.name2fixturedefs.values() if info is not None else ())
             for d in defs[-1:]
             if d.scope != "function" and d.baseid.startswith("tests")
         ]
         if keys:
-            shared[item] = keys
+            shared[item.nodeid] = keys[0]
             for key in keys[1:]:
                 parent[find(key)] = find(keys[0])
-    for item, keys in shared.items():
-        # Named after one of its fixtures: xdist appends "@name" to the test ids.
-        item.add_marker(pytest.mark.xdist_group(find(keys[0]).rpartition("::")[2]))
+    groups = {nodeid: find(key) for nodeid, key in shared.items()}
+    worker = config.workerinput["workerid"]  # type: ignore[attr-defined]
+    written = Path(f"{path}.{worker}.tmp")
+    written.write_text(json.dumps(groups), encoding="utf-8")
+    written.replace(f"{path}.{worker}")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """On the xdist controller: tell each worker where to write its groups."""
+    config = node.config
+    if _GROUPS_DIR not in config.stash:
+        config.stash[_GROUPS_DIR] = Path(tempfile.mkdtemp(prefix="wsstate-xdist-"))
+    node.workerinput[_GROUPS] = str(config.stash[_GROUPS_DIR] / "groups.json")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _GROUPS_DIR in config.stash:
+        shutil.rmtree(config.stash[_GROUPS_DIR], ignore_errors=True)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``-n N`` (``--dist load`` or ``loadgroup``): xdist's load balancing, groups kept whole.
+
+    Each test is a unit of work on its own, except the tests that share a module-
+    or session-scoped fixture (as a worker found them: :func:`pytest_collection_modifyitems`),
+    which are one unit: the fixture is built once, and never by two workers at once
+    in the same place (the docs build in ``docs/_build``). Larger units start first.
+    """
+    if config.getoption("dist") not in ("load", "loadgroup"):
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        groups: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.groups is None:
+                # Every worker collected the same tests (xdist checks), so any file does.
+                found = sorted(config.stash[_GROUPS_DIR].glob("groups.json.gw*[0-9]"))
+                assert found, "no worker wrote the groups of tests sharing a fixture"
+                self.groups = json.loads(found[0].read_text(encoding="utf-8"))
+            return self.groups.get(nodeid, nodeid)
+
+    return SharedFixtureScheduling(config, log)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -1,4 +1,4 @@
-"""``make pytest`` runs the suite on several xdist workers: its report is one process's.
+"""``make pytest`` runs the suite on several xdist workers: its checks and report are one process's.
 
 tests/conftest.py carries the stateful harnesses' coverage counts from each worker
 to the controller, where ``wsstate.testing.pytest_plugin`` prints them, and
@@ -6,6 +6,9 @@ tests/scenarios/conftest.py prints the catalogue's not-applicable rows from the
 reports (only the workers collect). Here the same tests run in one process and
 then on two workers that each run all of them (``--dist each``): the coverage
 section must show the same pairs, with twice the examples and steps.
+
+tests/conftest.py also keeps the tests that share a module-scoped fixture on one
+worker: with ``-n 2`` such a fixture is built once.
 """
 
 from __future__ import annotations
@@ -17,10 +20,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Deterministic tours (the same pairs, examples and steps every run), a few seconds each.
+#: A deterministic tour (the same pairs, examples and steps every run: 2 s), the catalogue.
 TESTS = (
     "tests/generated/test_session_stateful.py::test_every_drivable_pair",
-    "tests/generated/test_client_stateful.py::test_every_drivable_pair",
     "tests/scenarios/test_catalogue.py",
 )
 COVERAGE = "wsstate transition coverage"
@@ -28,12 +30,12 @@ CATALOGUE = "scenario catalogue: rows not applicable, per transport"
 COUNTS = re.compile(r"\((\d+) examples, (\d+) steps\)")
 
 
-def _pytest(*options: str) -> str:
+def _pytest(*args: str, cwd: Path = ROOT, **env: str) -> str:
     # Not this run's xdist settings, if it is a worker's.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")} | env
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *options, *TESTS],
-        cwd=ROOT,
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -59,10 +61,10 @@ def _section(output: str, title: str) -> list[str]:
 
 
 def test_two_workers_report_what_one_process_reports() -> None:
-    one = _pytest()
-    two = _pytest("-n", "2", "--dist", "each")
+    one = _pytest(*TESTS)
+    two = _pytest("-n", "2", "--dist", "each", *TESTS)
     coverage = _section(one, COVERAGE)
-    assert len([line for line in coverage if COUNTS.search(line)]) == 2, one
+    assert len([line for line in coverage if COUNTS.search(line)]) == 1, one
     doubled = [
         COUNTS.sub(lambda m: f"({2 * int(m[1])} examples, {2 * int(m[2])} steps)", line)
         for line in coverage
@@ -70,3 +72,46 @@ def test_two_workers_report_what_one_process_reports() -> None:
     assert _section(two, COVERAGE) == doubled, two
     assert _section(one, CATALOGUE), one
     assert _section(two, CATALOGUE) == _section(one, CATALOGUE), two
+
+
+SHARED = """
+import os
+import pytest
+
+
+@pytest.fixture(scope="module")
+def built():
+    with open(os.environ["BUILDS"], "a") as log:
+        log.write(os.environ["PYTEST_XDIST_WORKER"] + "\\n")
+
+
+@pytest.mark.parametrize("i", range(6))
+def test_shares(built, i):
+    pass
+
+
+@pytest.mark.parametrize("i", range(6))
+def test_alone(i):
+    pass
+"""
+
+
+def test_tests_sharing_a_module_fixture_run_on_one_worker(tmp_path: Path) -> None:
+    # Under a "tests" folder, as this suite's fixtures are; tests/conftest.py as a plugin.
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_shared.py").write_text(SHARED, encoding="utf-8")
+    builds = tmp_path / "builds.log"
+    out = _pytest(
+        "-p",
+        "conftest",
+        "-n",
+        "2",
+        "--rootdir",
+        str(tmp_path),
+        "tests/test_shared.py",
+        cwd=tmp_path,
+        PYTHONPATH=str(ROOT / "tests"),
+        BUILDS=str(builds),
+    )
+    assert "12 passed" in out, out
+    assert len(builds.read_text(encoding="utf-8").split()) == 1, out
