@@ -29,6 +29,11 @@ Roles and their sites (:data:`SITES`):
 ``tornado-client``        a tornado ``websocket_connect`` connection, guarded
 ========================  ===================================================
 
+A transport adapter written outside wsstate becomes a role too: an
+:class:`AdapterRole` says how to open a server or a client connection of its
+kind and hands the harness its :class:`~wsstate.adapters.base.Transport`; its
+site is an :class:`AdapterSite` (:func:`wsstate.testing.check_adapter`).
+
 Servers accept the raw peer's connection with no extension (no compression),
 without their own keepalive (wsstate's replaces it) and with the library's own
 close timeout longer than the harness's, so that the table's timers decide.
@@ -37,13 +42,18 @@ close timeout longer than the harness's, so that the table's timers decide.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import socket
-from typing import Any, ClassVar, Final
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
 
-from ..connection import GuardedConnection
+from ..adapters.base import Transport
+from ..connection import GuardedConnection, Options
 from ..guard import guard
+from ..machines.connection import Event, State
 from .faultproxy import FaultProxy, ProxiedConnection
 from .loopwatch import LoopWatch
 from .peer import RawPeer, RawServer
@@ -52,9 +62,14 @@ from .wiretap import Direction
 
 __all__ = [
     "SITES",
+    "AdapterRole",
+    "AdapterSite",
     "AiohttpClientSite",
     "AiohttpServerSite",
+    "Connect",
     "NoSite",
+    "OnTransport",
+    "Serve",
     "Site",
     "StarletteSite",
     "TornadoClientSite",
@@ -139,9 +154,9 @@ class Site:
     """
 
     #: The direction the guarded side writes in, through the proxy.
-    out_direction: ClassVar[Direction] = Direction.S2C
+    out_direction: Direction = Direction.S2C
     #: The path of the WebSocket endpoint on the server.
-    path: ClassVar[str] = "/"
+    path: str = "/"
 
     def __init__(self, *, settle: float = 5.0, library_close_timeout: float = 5.0) -> None:
         self.settle = settle
@@ -253,7 +268,7 @@ class _ServerSite(Site):
 class _ClientSite(Site):
     """A raw server; the guarded side is a client of it."""
 
-    out_direction: ClassVar[Direction] = Direction.C2S
+    out_direction: Direction = Direction.C2S
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -316,7 +331,7 @@ class WebsocketsClientSite(_ClientSite):
 class StarletteSite(_ServerSite):
     """``guard(websocket)`` before ``accept()`` in a Starlette app on a real uvicorn."""
 
-    path: ClassVar[str] = "/ws"
+    path: str = "/ws"
 
     def __init__(self, impl: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -424,6 +439,187 @@ class TornadoClientSite(_ClientSite):
         if stream is not None and stream.socket is not None:
             stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         return native
+
+
+#: What an :class:`AdapterRole`'s server calls with each connection's transport: it
+#: guards the transport and returns once the guarded connection is CLOSED (a
+#: server handler awaits it and then returns).
+OnTransport = Callable[[Transport], Awaitable[None]]
+
+#: A server role's ``serve(sock, on_transport)``: an async context manager that runs
+#: a server of the adapter's kind on ``sock`` (listening on 127.0.0.1, already
+#: bound) while entered, and awaits ``on_transport(transport)`` for each WebSocket
+#: connection it accepts, with the adapter's :class:`~wsstate.adapters.base.Transport`
+#: of it, open (the opening handshake done). Leaving it stops the server.
+Serve = Callable[[socket.socket, OnTransport], contextlib.AbstractAsyncContextManager[object]]
+
+#: A client role's ``connect(url)``: open a client connection of the adapter's kind to
+#: ``url`` (``ws://127.0.0.1:PORT/PATH``) and return its Transport, open.
+Connect = Callable[[str], Awaitable[Transport]]
+
+
+def _check_pairs(what: str, pairs: Mapping[Any, Any], check: Callable[[Any], bool]) -> None:
+    for key, value in pairs.items():
+        if not (
+            isinstance(key, tuple)
+            and len(key) == 2
+            and isinstance(key[0], State)
+            and isinstance(key[1], Event)
+        ):
+            raise TypeError(f"AdapterRole {what}: keys are (State, Event) pairs, not {key!r}")
+        if not check(value):
+            raise TypeError(f"AdapterRole {what}[{key[0]}, {key[1]}]: invalid value {value!r}")
+
+
+@dataclass(frozen=True)
+class AdapterRole:
+    """A transport adapter written outside wsstate, as a role of the stateful harness.
+
+    Build it with :meth:`server` or :meth:`client`; check it with
+    :func:`wsstate.testing.check_adapter`. The harness guards the adapter's
+    :class:`~wsstate.adapters.base.Transport` open
+    (``GuardedConnection(transport, options, opened=True)``), drives it from the
+    table's events against a raw peer through the fault proxy, and compares its
+    state with the reference chart after every step.
+
+    Args:
+        name: the role's name in reports and replay lines (not a built-in role's).
+        side: ``"server"`` (the guarded side accepts, the raw peer is a client) or
+            ``"client"`` (the guarded side connects to a raw server).
+        serve: a server role's server (:data:`Serve`).
+        connect: a client role's connect (:data:`Connect`).
+        path: the WebSocket endpoint's path on the server.
+        doc: what the guarded side is, as a phrase ("a websockets server behind
+            MyTransport"), for reports.
+        not_drivable: pairs of the table the adapter cannot take, each with the
+            reason (added to the harness's own, which it may re-word); the
+            coverage report lists them.
+        follow_ups: events the adapter feeds the table together with a driven one
+            (``{(OPEN, PEER_CLOSE): (TRANSPORT_EOF,)}``: it reports the end of TCP
+            with the peer's Close); the model takes them too.
+        fed_as: driven events the adapter feeds as another, with why
+            (``{(OPEN, TRANSPORT_ERROR): (TRANSPORT_EOF, "a reset reads as EOF")}``).
+        has_ping: False if the transport's ``ping()`` returns None (no ping).
+        queued: how many received messages wait for ``recv()`` in a transport
+            (default: its ``queued`` attribute); the harness waits on it for a
+            peer's message to arrive.
+
+    Raises:
+        TypeError, ValueError: at construction, for a field that cannot work.
+    """
+
+    name: str
+    side: Literal["server", "client"]
+    serve: Serve | None = None
+    connect: Connect | None = None
+    path: str = "/"
+    doc: str = ""
+    not_drivable: Mapping[tuple[State, Event], str] = field(default_factory=dict)
+    follow_ups: Mapping[tuple[State, Event], tuple[Event, ...]] = field(default_factory=dict)
+    fed_as: Mapping[tuple[State, Event], tuple[Event, str]] = field(default_factory=dict)
+    has_ping: bool = True
+    queued: Callable[[Transport], int] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name or self.name != self.name.strip():
+            raise ValueError(f"AdapterRole name: a non-empty name, not {self.name!r}")
+        if self.name in SITES:
+            raise ValueError(f"AdapterRole name {self.name!r} is a built-in role's")
+        if self.side not in ("server", "client"):
+            raise ValueError(f"AdapterRole side: 'server' or 'client', not {self.side!r}")
+        wanted, other = ("serve", "connect") if self.side == "server" else ("connect", "serve")
+        if not callable(getattr(self, wanted)):
+            raise TypeError(f"a {self.side} AdapterRole needs {wanted}= (a callable)")
+        if getattr(self, other) is not None:
+            raise TypeError(f"a {self.side} AdapterRole takes no {other}=")
+        if not isinstance(self.path, str) or not self.path.startswith("/"):
+            raise ValueError(f"AdapterRole path must start with '/', not {self.path!r}")
+        if self.queued is not None and not callable(self.queued):
+            raise TypeError(f"AdapterRole queued: a callable, not {self.queued!r}")
+        _check_pairs("not_drivable", self.not_drivable, lambda v: isinstance(v, str) and v != "")
+        _check_pairs(
+            "follow_ups",
+            self.follow_ups,
+            lambda v: isinstance(v, tuple) and all(isinstance(e, Event) for e in v),
+        )
+        _check_pairs(
+            "fed_as",
+            self.fed_as,
+            lambda v: (
+                isinstance(v, tuple)
+                and len(v) == 2
+                and isinstance(v[0], Event)
+                and isinstance(v[1], str)
+            ),
+        )
+
+    @classmethod
+    def server(cls, name: str, serve: Serve, **kwargs: Any) -> AdapterRole:
+        """A server role: ``serve(sock, on_transport)`` runs the adapter's server."""
+        return cls(name, "server", serve=serve, **kwargs)
+
+    @classmethod
+    def client(cls, name: str, connect: Connect, **kwargs: Any) -> AdapterRole:
+        """A client role: ``await connect(url)`` opens the adapter's client connection."""
+        return cls(name, "client", connect=connect, **kwargs)
+
+
+class AdapterSite(Site):
+    """The site of an :class:`AdapterRole`: its server, or a raw server for its client."""
+
+    def __init__(self, role: AdapterRole, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.role = role
+        self.path = role.path
+        self.client = role.side == "client"
+        if self.client:
+            self.out_direction = Direction.C2S
+        self._raw = RawServer()
+        self._guarded: asyncio.Queue[GuardedConnection] = asyncio.Queue()
+        self._stack = contextlib.AsyncExitStack()
+        self._sock: socket.socket | None = None
+
+    def _wrap(self, transport: object) -> GuardedConnection:
+        if not isinstance(transport, Transport):
+            how = "connect()" if self.client else "serve()'s on_transport"
+            raise TypeError(
+                f"role {self.role.name!r}: {how} takes a wsstate.adapters.base.Transport, "
+                f"not {type(transport).__qualname__}"
+            )
+        options = dict(self.options)
+        name = options.pop("name", None) or self.role.name
+        return GuardedConnection(transport, Options(**options), opened=True, name=name)
+
+    async def _on_transport(self, transport: Transport) -> None:
+        conn = self._wrap(transport)
+        self._guarded.put_nowait(conn)
+        await conn.wait_closed()
+
+    async def _start(self) -> int:
+        if self.client:
+            return await self._raw.start()
+        assert self.role.serve is not None
+        self._sock = sock = _listening_socket()
+        await self._stack.enter_async_context(self.role.serve(sock, self._on_transport))
+        return int(sock.getsockname()[1])
+
+    async def _connect(self, url: str) -> tuple[GuardedConnection, RawPeer]:
+        if self.client:
+            assert self.role.connect is not None
+            conn = self._wrap(await self.role.connect(url))
+            return conn, await self._raw.peers.get()
+        peer = await RawPeer.connect(url)
+        return await self._guarded.get(), peer
+
+    async def _stop(self) -> None:
+        try:
+            if self.client:
+                await self._raw.close()
+            else:
+                await self._stack.aclose()
+        finally:
+            if self._sock is not None:
+                self._sock.close()
 
 
 class NoSite:

@@ -65,7 +65,7 @@ import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final, Literal
+from typing import Any, ClassVar, Final, Literal, cast
 
 from .._timers import ManualTimers, manual_timers
 from ..connection import GuardedConnection
@@ -74,9 +74,11 @@ from ..machines.connection import TABLE, TERMINAL, Effect, Event, State
 from .charts.connection import ConnectionChart
 from .peer import RawPeer
 from .resources import ResourceSnapshot
-from .sites import SITES, Site
+from .sites import SITES, AdapterRole, AdapterSite, Site
 
 __all__ = [
+    "ADAPTER_COVERAGE",
+    "ADAPTER_ROLES",
     "ASGI_IMPLS",
     "ASGI_NOT_DRIVABLE",
     "CONCURRENT_PAIRS",
@@ -102,6 +104,7 @@ __all__ = [
     "not_drivable",
     "open_site",
     "quiesce",
+    "register_adapter_role",
     "register_profiles",
     "role_doc",
     "role_settings",
@@ -362,8 +365,36 @@ for _role in (*FRAMEWORK_ROLES["aiohttp"], *FRAMEWORK_ROLES["tornado"]):
     FOLLOW_UPS[_role] = {(State.OPEN, Event.PEER_CLOSE): (Event.TRANSPORT_EOF,)}
 
 
-def not_drivable(role: Role) -> dict[tuple[State, Event], str]:
+#: Roles of transport adapters written outside wsstate, by name
+#: (:func:`register_adapter_role`; :func:`wsstate.testing.check_adapter` registers
+#: the role it checks). Every function of this module that takes a role takes
+#: their names too.
+ADAPTER_ROLES: Final[dict[str, AdapterRole]] = {}
+
+#: Pairs an adapter role's runtime was seen to take, per role (kept apart from the
+#: built-in roles' :func:`coverage`, which this project's reports print).
+ADAPTER_COVERAGE: Final[dict[str, set[tuple[State, Event]]]] = {}
+
+_GUARDED_OPEN_ADAPTER: Final = (
+    "the harness guards the adapter's transport open (GuardedConnection(..., "
+    "opened=True)): no application-side handshake, every accept() is app_accept"
+)
+
+
+def register_adapter_role(role: AdapterRole) -> None:
+    """Make ``role`` (an adapter written outside wsstate) a role of this harness, by its
+    name; a role registered before under that name is replaced."""
+    if not isinstance(role, AdapterRole):
+        raise TypeError(f"register_adapter_role takes an AdapterRole, not {role!r}")
+    ADAPTER_ROLES[role.name] = role
+
+
+def not_drivable(role: Role | str) -> dict[tuple[State, Event], str]:
     """The pairs ``role`` cannot drive, with the reasons (:data:`FED_AS`'s not included)."""
+    adapter = ADAPTER_ROLES.get(role)
+    if adapter is not None:
+        accept_again = {(s, Event.APP_ACCEPT_AGAIN): _GUARDED_OPEN_ADAPTER for s in State}
+        return {**NOT_DRIVABLE, **accept_again, **adapter.not_drivable}
     if role in ASGI_IMPLS:
         return {**NOT_DRIVABLE, **ASGI_NOT_DRIVABLE[role]}
     if role in FRAMEWORK_NOT_DRIVABLE:
@@ -371,17 +402,23 @@ def not_drivable(role: Role) -> dict[tuple[State, Event], str]:
     return {**NOT_DRIVABLE, **WEBSOCKETS_NOT_DRIVABLE}
 
 
-def follow_ups(role: Role) -> dict[tuple[State, Event], tuple[Event, ...]]:
+def follow_ups(role: Role | str) -> dict[tuple[State, Event], tuple[Event, ...]]:
     """The events ``role``'s adapter feeds together with a driven one (see :data:`FOLLOW_UPS`)."""
-    return FOLLOW_UPS.get(role, {})
+    adapter = ADAPTER_ROLES.get(role)
+    if adapter is not None:
+        return dict(adapter.follow_ups)
+    return FOLLOW_UPS.get(cast(Role, role), {})
 
 
-def fed_as(role: Role) -> dict[tuple[State, Event], tuple[Event, str]]:
+def fed_as(role: Role | str) -> dict[tuple[State, Event], tuple[Event, str]]:
     """The driven events ``role``'s adapter feeds as another, with why (see :data:`FED_AS`)."""
-    return FED_AS.get(role, {})
+    adapter = ADAPTER_ROLES.get(role)
+    if adapter is not None:
+        return dict(adapter.fed_as)
+    return FED_AS.get(cast(Role, role), {})
 
 
-def _advance(role: Role, state: State, event: Event) -> tuple[list[Event], State | None]:
+def _advance(role: Role | str, state: State, event: Event) -> tuple[list[Event], State | None]:
     """The events the model takes for ``event`` in ``state`` (follow-ups too), and the end."""
     fed = fed_as(role).get((state, event))
     if fed is not None:
@@ -508,9 +545,12 @@ class Model:
         return end
 
 
-def open_site(role: Role, timing: Timing | None = None) -> Site:
+def open_site(role: Role | str, timing: Timing | None = None) -> Site:
     """A new (not yet opened) site for ``role``: ``await site.open()``, later ``site.close()``."""
     t = timing if timing is not None else TIMING
+    adapter = ADAPTER_ROLES.get(role)
+    if adapter is not None:
+        return AdapterSite(adapter, settle=t.settle, library_close_timeout=t.library_close_timeout)
     site: Site = SITES[role](settle=t.settle, library_close_timeout=t.library_close_timeout)
     return site
 
@@ -605,7 +645,7 @@ def coverage() -> dict[str, set[tuple[State, Event]]]:
     return _SEEN
 
 
-def drivable_pairs(role: Role = "server") -> list[tuple[State, Event]]:
+def drivable_pairs(role: Role | str = "server") -> list[tuple[State, Event]]:
     """Possible pairs of the table that the harness can drive for ``role``, in table order."""
     excluded = {**not_drivable(role), **fed_as(role)}
     return [
@@ -621,7 +661,7 @@ def coverage_report() -> str:
     for role, seen in _SEEN.items():
         if not seen:
             continue
-        drivable = drivable_pairs(role)  # type: ignore[arg-type]
+        drivable = drivable_pairs(role)
         covered = [p for p in drivable if p in seen]
         missing = [p for p in drivable if p not in seen]
         lines.append(
@@ -732,7 +772,7 @@ class Harness:
     opens a site of its own and closes it in :meth:`stop`.
     """
 
-    role: Role
+    role: Role | str
     timing: Timing = TIMING
     site: Site | None = None
     conn: GuardedConnection = field(init=False)
@@ -903,7 +943,10 @@ class Harness:
                 await self._own_site.close()  # its errors, loop calls (after a collection)
                 await self._site_baseline.assert_restored(settle=2.0)
         finally:
-            _SEEN[self.role].update((s, e) for s, e, _ in self.handler.taken)
+            seen = _SEEN.get(self.role)
+            if seen is None:  # an adapter role's
+                seen = ADAPTER_COVERAGE.setdefault(self.role, set())
+            seen.update((s, e) for s, e, _ in self.handler.taken)
             logging.getLogger().removeHandler(self.handler)
             self.logger.setLevel(self._old_level)
             if self._own_site is not None:
@@ -1032,7 +1075,12 @@ async def _app_send(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> N
 async def _app_ping(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
     ok = await asyncio.wait_for(h.conn.ping(), h.timing.settle)
     # ASGI has no ping message: the row applies, but ping() reports nothing sent.
-    expected = Effect.TRANSMIT_PING in effects and h.role not in ASGI_IMPLS
+    adapter = ADAPTER_ROLES.get(h.role)
+    expected = (
+        Effect.TRANSMIT_PING in effects
+        and h.role not in ASGI_IMPLS
+        and (adapter is None or adapter.has_ping)
+    )
     assert ok is expected, f"ping returned {ok} in {h.model_state}"
 
 
@@ -1088,8 +1136,17 @@ async def _app_abort(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> 
 def _received(h: Harness) -> Callable[[], int]:
     """How many received messages wait for ``recv`` on the guarded side, as a probe."""
     transport = h.conn.transport
+    adapter = ADAPTER_ROLES.get(h.role)
+    if adapter is not None and adapter.queued is not None:
+        queued = adapter.queued
+        return lambda: queued(transport)
     if hasattr(transport, "queued"):  # Starlette, aiohttp, tornado: the adapter's queue
         return lambda: transport.queued
+    if adapter is not None:
+        raise TypeError(
+            f"role {h.role!r}: {type(transport).__qualname__} has no 'queued' (received "
+            "messages waiting for recv()); give AdapterRole(queued=...)"
+        )
     queue = h.conn.transport.connection.recv_messages.frames  # type: ignore[attr-defined]
     return lambda: len(queue)
 
@@ -1221,7 +1278,7 @@ _CONCURRENT: Final[dict[Event, Callable[[Harness, Choices], Awaitable[object]]]]
 }
 
 
-def tour(role: Role = "server") -> Iterator[tuple[State, Event, list[Event]]]:
+def tour(role: Role | str = "server") -> Iterator[tuple[State, Event, list[Event]]]:
     """For every drivable pair, a shortest path of drivable events from OPEN to its state."""
     excluded = not_drivable(role)
     paths: dict[State, list[Event]] = {State.OPEN: []}
@@ -1242,14 +1299,19 @@ def tour(role: Role = "server") -> Iterator[tuple[State, Event, list[Event]]]:
 
 
 async def run_tour_pair(
-    role: Role, state: State, event: Event, path: list[Event], site: Site | None = None
+    role: Role | str,
+    state: State,
+    event: Event,
+    path: list[Event],
+    site: Site | None = None,
+    timing: Timing = TIMING,
 ) -> set[tuple[State, Event]]:
     """Drive ``path`` from OPEN, then ``event``, in a fresh harness; raise on any violation.
 
     With ``site`` (open, for ``role``), the connection is opened through it.
     Returns the pairs the runtime was seen to take.
     """
-    h = Harness(role, site=site)
+    h = Harness(role, timing, site=site)
     await h.start()
     try:
         choices = FirstChoices()
@@ -1265,7 +1327,7 @@ async def run_tour_pair(
     return {(s, e) for s, e, _ in h.handler.taken}
 
 
-async def run_tour(role: Role, *, stop_at_first_failure: bool = False) -> list[str]:
+async def run_tour(role: Role | str, *, stop_at_first_failure: bool = False) -> list[str]:
     """Drive every drivable pair once (each a fresh connection); return the failures.
 
     The connections go one after the other through one site (server and
@@ -1294,7 +1356,14 @@ async def run_tour(role: Role, *, stop_at_first_failure: bool = False) -> list[s
     return failures
 
 
-async def run_walk(role: Role, steps: int, *, seed: int = 0, site: Site | None = None) -> int:
+async def run_walk(
+    role: Role | str,
+    steps: int,
+    *,
+    seed: int = 0,
+    site: Site | None = None,
+    timing: Timing = TIMING,
+) -> int:
     """Drive ``steps`` steps of a seeded random walk; return the connections it opened.
 
     Each step is one event drawn among those enabled (every drivable event,
@@ -1310,7 +1379,7 @@ async def run_walk(role: Role, steps: int, *, seed: int = 0, site: Site | None =
     choices = RandomChoices(rng)
     own = site is None
     if site is None:
-        site = open_site(role)
+        site = open_site(role, timing)
         await site.open()
     h: Harness | None = None
     opened = 0
@@ -1328,7 +1397,7 @@ async def run_walk(role: Role, steps: int, *, seed: int = 0, site: Site | None =
             if h is None or not enabled:
                 if h is not None:
                     await h.stop()
-                h = Harness(role, site=site)
+                h = Harness(role, timing, site=site)
                 await h.start()
                 opened += 1
                 enabled = [e for e in DRIVERS if h.enabled(e)]
@@ -1375,9 +1444,12 @@ _ROLE_DOCS: Final[dict[Role, str]] = {
 }
 
 
-def role_doc(role: Role) -> str:
+def role_doc(role: Role | str) -> str:
     """One line on what the guarded side is in ``role``."""
-    impl = ASGI_IMPLS.get(role)
+    adapter = ADAPTER_ROLES.get(role)
+    if adapter is not None:
+        return f"The guarded side is {adapter.doc or f'a {adapter.side} of role {role!r}'}."
+    impl = ASGI_IMPLS.get(cast(Role, role))
     if impl is not None:
         return f"The guarded side is a Starlette endpoint on uvicorn (ws={impl!r})."
     if role in _ROLE_DOCS:
