@@ -158,6 +158,7 @@ def test_a_client_observable_fault_is_a_readable_counterexample(
         failure = failure_of(url, program=OPEN_SEND)
         again = failure_of(url, program=failure.program)  # the exact replay
     text = str(failure)
+    assert text.startswith(f"{url}: 1 problem(s) in example 1, "), text  # the URL once
     assert expected in text, text
     assert "events:\n  1. c1: open\n  2. c1: send text" in text  # what provoked the fault
     assert "wire when the problem was seen" in text

@@ -791,6 +791,11 @@ def replay_command(
     return shlex.join(words)
 
 
+def _name(target: Target, server: Server) -> str:
+    """The target as a message names it: a URL once, else what it is and where it ran."""
+    return target.label if target.kind == "url" else f"{target.label} ({server.url})"
+
+
 def _search(
     run_program: Callable[[list[Step]], None],
     steps: int,
@@ -990,7 +995,7 @@ def fuzz(
         problems = runner.run(session.run(program))
         if problems:
             failure = EndpointFailure(
-                target=f"{resolved.label} ({server.url})",
+                target=_name(resolved, server),
                 problems=problems,
                 events=session.events,
                 wire=session.failure_wire,
@@ -1029,7 +1034,7 @@ def fuzz(
     finally:
         session.records.unwatch()
     return FuzzReport(
-        target=f"{resolved.label} ({server.url})",
+        target=_name(resolved, server),
         examples=session.examples,
         steps=session.steps,
         seconds=time.monotonic() - started,
