@@ -454,7 +454,7 @@ def _coverage_line(coverage: dict[str, set[Any]], roles: tuple[str, ...]) -> str
 
     parts = []
     for role in roles:
-        drivable = set(stateful.drivable_pairs(role))  # type: ignore[arg-type]
+        drivable = set(stateful.drivable_pairs(role))
         parts.append(f"{role} {len(coverage.get(role, set()) & drivable)}/{len(drivable)}")
     return "  ".join(parts)
 
