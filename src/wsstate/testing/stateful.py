@@ -381,6 +381,22 @@ _GUARDED_OPEN_ADAPTER: Final = (
 )
 
 
+#: The events no driver makes, with why, as an adapter role's report gives them.
+_UNDRIVEN_ADAPTER: Final[dict[Event, str]] = {
+    Event.PEER_CLOSE_INVALID: (
+        "not driven: the raw peer sends no Close frame with an invalid code or reason"
+    ),
+    Event.PEER_PROTOCOL_ERROR: (
+        "not driven: the raw peer's protocol violation is a reserved opcode, which the "
+        "transport library answers with its own Close (library_close_peer_fault)"
+    ),
+    Event.LIBRARY_CLOSE: (
+        "not driven: the harness's server handler returns (and the library may close on "
+        "its own) only once the guarded connection is CLOSED"
+    ),
+}
+
+
 def register_adapter_role(role: AdapterRole) -> None:
     """Make ``role`` (an adapter written outside wsstate) a role of this harness, by its
     name; a role registered before under that name is replaced."""
@@ -393,8 +409,16 @@ def not_drivable(role: Role | str) -> dict[tuple[State, Event], str]:
     """The pairs ``role`` cannot drive, with the reasons (:data:`FED_AS`'s not included)."""
     adapter = ADAPTER_ROLES.get(role)
     if adapter is not None:
+        # The reasons worded for websockets are worded for any adapter here.
+        base = {
+            k: why
+            for k, why in NOT_DRIVABLE.items()
+            if k[0] is not State.CONNECTING and k[1] not in _UNDRIVEN_ADAPTER
+        }
+        guarded_open = {(State.CONNECTING, e): _GUARDED_OPEN_ADAPTER for e in Event}
         accept_again = {(s, Event.APP_ACCEPT_AGAIN): _GUARDED_OPEN_ADAPTER for s in State}
-        return {**NOT_DRIVABLE, **accept_again, **adapter.not_drivable}
+        undriven = {(s, e): why for e, why in _UNDRIVEN_ADAPTER.items() for s in State}
+        return {**base, **undriven, **guarded_open, **accept_again, **adapter.not_drivable}
     if role in ASGI_IMPLS:
         return {**NOT_DRIVABLE, **ASGI_NOT_DRIVABLE[role]}
     if role in FRAMEWORK_NOT_DRIVABLE:
