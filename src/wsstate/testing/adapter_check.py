@@ -203,17 +203,15 @@ def check_adapter(
     Runs the tour (every drivable pair once, unless ``tour`` is False), then a
     walk of ``steps`` steps from ``seed``, through one site (the role's server
     and a fault proxy) in an event loop of its own (call it from synchronous
-    code, a plain pytest test for instance). Registers ``role``
-    (:func:`wsstate.testing.stateful.register_adapter_role`). ``settle``: how
-    long (seconds) a step may take to reach the model's state, and a connection
-    to open; an upper bound only (the table's timers run on the harness's
-    clock), so a shorter one makes a failing check fail sooner.
+    code, a plain pytest test for instance). Registers ``role`` with the harness
+    (``wsstate.testing.stateful.register_adapter_role``). ``settle``: how long
+    (seconds) a step may take to reach the model's state, and a connection to
+    open; an upper bound only (the table's timers run on the harness's clock),
+    so a shorter one makes a failing check fail sooner.
 
-    Raises:
-        AdapterCheckFailure: the first violation, with the model's and the
-            runtime's steps and the replay command.
-        TypeError, ValueError: a bad argument, at this call.
-        RuntimeError: called from a running event loop.
+    It raises :class:`AdapterCheckFailure` on the first violation (the model's
+    and the runtime's steps, and the replay command); TypeError or ValueError
+    for a bad argument, at this call; RuntimeError from a running event loop.
     """
     if not isinstance(role, AdapterRole):
         raise TypeError(f"check_adapter takes an AdapterRole, not {role!r}")

@@ -482,30 +482,31 @@ class AdapterRole:
     table's events against a raw peer through the fault proxy, and compares its
     state with the reference chart after every step.
 
-    Args:
-        name: the role's name in reports and replay lines (not a built-in role's).
-        side: ``"server"`` (the guarded side accepts, the raw peer is a client) or
-            ``"client"`` (the guarded side connects to a raw server).
-        serve: a server role's server (:data:`Serve`).
-        connect: a client role's connect (:data:`Connect`).
-        path: the WebSocket endpoint's path on the server.
-        doc: what the guarded side is, as a phrase ("a websockets server behind
-            MyTransport"), for reports.
-        not_drivable: pairs of the table the adapter cannot take, each with the
-            reason (added to the harness's own, which it may re-word); the
-            coverage report lists them.
-        follow_ups: events the adapter feeds the table together with a driven one
-            (``{(OPEN, PEER_CLOSE): (TRANSPORT_EOF,)}``: it reports the end of TCP
-            with the peer's Close); the model takes them too.
-        fed_as: driven events the adapter feeds as another, with why
-            (``{(OPEN, TRANSPORT_ERROR): (TRANSPORT_EOF, "a reset reads as EOF")}``).
-        has_ping: False if the transport's ``ping()`` returns None (no ping).
-        queued: how many received messages wait for ``recv()`` in a transport
-            (default: its ``queued`` attribute); the harness waits on it for a
-            peer's message to arrive.
+    Fields:
 
-    Raises:
-        TypeError, ValueError: at construction, for a field that cannot work.
+    * ``name``: the role's name in reports and replay lines (not a built-in role's).
+    * ``side``: ``"server"`` (the guarded side accepts, the raw peer is a client)
+      or ``"client"`` (the guarded side connects to a raw server).
+    * ``serve``: a server role's server (``Serve``: an async context manager
+      ``serve(sock, on_transport)``); ``connect``: a client role's
+      ``await connect(url)`` (``Connect``).
+    * ``path``: the WebSocket endpoint's path on the server.
+    * ``doc``: what the guarded side is, as a phrase ("a websockets server
+      behind MyTransport"), for reports.
+    * ``not_drivable``: pairs of the table the adapter cannot take, each with
+      the reason (it replaces the harness's own for that pair); the coverage
+      report lists them.
+    * ``follow_ups``: events the adapter feeds the table together with a driven
+      one (``{(OPEN, PEER_CLOSE): (TRANSPORT_EOF,)}``: it reports the end of
+      TCP with the peer's Close); the model takes them too.
+    * ``fed_as``: driven events the adapter feeds as another, with why
+      (``{(OPEN, TRANSPORT_ERROR): (TRANSPORT_EOF, "a reset reads as EOF")}``).
+    * ``has_ping``: False if the transport's ``ping()`` returns None (no ping).
+    * ``queued``: how many received messages wait for ``recv()`` in a transport
+      (default: its ``queued`` attribute); the harness waits on it for a peer's
+      message to arrive.
+
+    A field that cannot work raises TypeError or ValueError at construction.
     """
 
     name: str
