@@ -151,3 +151,22 @@ def test_the_marker_needs_one_target(tmp_path: Path) -> None:
     result = _run(PYTEST, cwd=tmp_path)
     assert result.returncode != 0
     assert "@pytest.mark.wsstate_fuzz takes one target" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--wsstate-examples", "0", "must be at least 1 (0 would run nothing), got 0"),
+        ("--wsstate-steps", "-2", "must be at least 1 (0 would run nothing), got -2"),
+        ("--wsstate-examples", "many", "expected a whole number, got 'many'"),
+    ],
+)
+def test_the_plugins_sizes_are_refused_when_pytest_reads_them(
+    option: str, value: str, message: str, tmp_path: Path
+) -> None:
+    """A size that would fuzz nothing is a usage error of the command line (exit 4), not a
+    failure of each test at its fuzz() call."""
+    (tmp_path / "test_plain.py").write_text("def test_nothing():\n    pass\n")
+    result = _run([*PYTEST, option, value], cwd=tmp_path)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert f"argument {option}: {message}" in result.stderr

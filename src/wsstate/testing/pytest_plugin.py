@@ -23,6 +23,7 @@ Nothing here imports Hypothesis until a test fuzzes: a project without the
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import sys
 from collections.abc import Callable
@@ -44,6 +45,17 @@ __all__ = [
 Fuzzer = Callable[..., "FuzzReport"]
 
 
+def _at_least_one(text: str) -> int:
+    """``--wsstate-examples``, ``--wsstate-steps``: a whole number, at least 1 (0 runs nothing)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (0 would run nothing), got {value}")
+    return value
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     """``--wsstate-seed``, ``--wsstate-examples``, ``--wsstate-steps``."""
     group = parser.getgroup("wsstate", "wsstate endpoint fuzzing")
@@ -55,13 +67,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--wsstate-examples",
-        type=int,
+        type=_at_least_one,
         default=None,
         help="programs per wsstate_fuzz run (default: the test's, else 20)",
     )
     group.addoption(
         "--wsstate-steps",
-        type=int,
+        type=_at_least_one,
         default=None,
         help="most client events per program (default: the test's, else 12)",
     )
