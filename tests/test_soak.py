@@ -71,3 +71,17 @@ def test_soak_fails_on_an_error_record() -> None:
     assert "ERROR records: 1: FAIL" in done.stdout, done.stdout
     assert "a deliberately broken handler" in done.stdout, done.stdout
     assert done.stdout.rstrip().endswith("soak: FAIL"), done.stdout
+
+
+def test_soak_fails_on_a_leak() -> None:
+    # The heap figure leaves out asyncio's registries of tasks and transports
+    # (their tables keep the busiest moment's capacity); a handler that keeps
+    # every connection must still fail it.
+    done = _soak("--connections", "50", "--minutes", "0.05", "--quiet", "--inject-leak")
+    assert done.returncode == 1, done.stdout + done.stderr
+    heap = re.search(
+        r"^heap: baseline [\d,]+, end [\d,]+ \(\+(\d+\.\d+)%\): NOT within 2%$", done.stdout, re.M
+    )
+    assert heap is not None, done.stdout
+    assert "ERROR records: 0" in done.stdout, done.stdout
+    assert done.stdout.rstrip().endswith("soak: FAIL"), done.stdout
