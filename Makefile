@@ -36,6 +36,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m wsstate_tools demo
 
+# .ci/run runs these targets one by one, in this order (to time pytest apart): keep it in step.
 test: check lint typecheck docs pytest
 
 # What CI runs (.ci/run): make test on $(VENV), then the other declared Pythons.
