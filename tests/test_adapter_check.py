@@ -81,6 +81,15 @@ class DeafRelay(Relay):
         return self.inner.facts()._replace(close_rcvd=None)
 
 
+class CalmRelay(Relay):
+    """The bug: a reset reported as an orderly end of TCP (the same CLOSED, another way)."""
+
+    __slots__ = ()
+
+    def facts(self) -> Facts:
+        return self.inner.facts()._replace(lost_error=False)
+
+
 def _serve(kind: type[Relay]) -> Callable[..., contextlib.AbstractAsyncContextManager[object]]:
     @contextlib.asynccontextmanager
     async def run(sock: object, on_transport: OnTransport) -> AsyncIterator[None]:
@@ -108,6 +117,7 @@ RELAY_CLIENT = AdapterRole.client(
     "relay-client", _connect, doc="a websockets client behind the Relay adapter"
 )
 DEAF_SERVER = AdapterRole.server("deaf-relay-server", _serve(DeafRelay))
+CALM_SERVER = AdapterRole.server("calm-relay-server", _serve(CalmRelay))
 
 
 @pytest.mark.parametrize("role", [RELAY_SERVER, RELAY_CLIENT], ids=lambda r: r.name)
@@ -150,6 +160,19 @@ def test_a_deaf_adapter_fails_and_the_replay_reproduces_it() -> None:
     # The same counterexample: the same steps, model's and runtime's.
     steps = re.compile(r"steps: \[.*?\]; runtime took: \[.*?\]")
     assert steps.findall(run.stderr) == steps.findall(message), run.stderr
+
+
+def test_a_reset_reported_as_an_orderly_end_fails() -> None:
+    """Not a state the model and the runtime disagree on: the event the runtime took."""
+    with pytest.raises(AdapterCheckFailure) as info:
+        check_adapter(CALM_SERVER, steps=0, settle=0.5)
+    message = str(info.value)
+    print(message)
+    assert "tour, OPEN/transport_error via nothing" in message
+    assert "['CONNECTING/handshake_ok', 'OPEN/transport_eof'], the model by" in message
+    assert info.value.replay.endswith(
+        "test_adapter_check:CALM_SERVER --app-dir tests --seed 0 --steps 0 --settle 0.5"
+    )
 
 
 def test_bad_arguments_fail_at_the_call() -> None:

@@ -141,14 +141,19 @@ def _where(role: AdapterRole) -> tuple[str, str | None] | None:
     for name, module in list(sys.modules.items()):
         if name == "__main__" or module is None:
             continue
-        for attribute, value in list(vars(module).items()):
+        try:
+            members = list(vars(module).items())
+        except TypeError:  # not a module: something a lazy importer left
+            continue
+        for attribute, value in members:
             if value is role:
                 file = getattr(module, "__file__", None)
                 directory = None
                 if file is not None:
-                    path = Path(file).resolve().parents[name.count(".")]
+                    depth = name.count(".") + (Path(file).name == "__init__.py")
+                    path = Path(file).resolve().parents[depth]
                     try:
-                        directory = str(path.relative_to(Path.cwd()) or ".")
+                        directory = str(path.relative_to(Path.cwd()))
                     except ValueError:
                         directory = str(path)
                 return f"{name}:{attribute}", directory

@@ -42,7 +42,10 @@ CLOSED. Preconditions read the model and what the harness itself did, never an
 observation that changes with time, so a seed replays the same steps.
 
 The generated python-statemachine class (``ConnectionChart``) is the model.
-After every step the harness checks: the connection's state equals the model's;
+After every step the harness checks: the connection's state equals the model's,
+reached by the same transitions (the runtime's state-changing transitions, from
+its ``wsstate_transition`` records, equal the model's: a reset fed as an orderly
+end reaches CLOSED too, by another event);
 the API outcome equals the row's effects (``transmit`` -> True, ``drop`` ->
 False or ``ConnectionClosed``, fast; ``raise:*`` -> raised; ``return:*`` ->
 returned; delivered messages in order); the guarded side's outgoing wire has no
@@ -459,6 +462,18 @@ def _advance(role: Role | str, state: State, event: Event) -> tuple[list[Event],
     return taken, end
 
 
+def _moves(state: State, events: tuple[Event, ...]) -> list[tuple[State, Event, State]]:
+    """The transitions that change the state, taking ``events`` from ``state``."""
+    moves = []
+    for event in events:
+        end = TABLE[(state, event)].next
+        assert end is not None
+        if end is not state:
+            moves.append((state, event, end))
+        state = end
+    return moves
+
+
 #: Pairs run concurrently by the generated concurrency rules.
 CONCURRENT_PAIRS: Final[tuple[tuple[Event, Event], ...]] = (
     (Event.APP_SEND, Event.APP_CLOSE),
@@ -826,6 +841,11 @@ class Harness:
         logging.getLogger().addHandler(self.handler)
         self.model = Model()
         self.model.fire(Event.HANDSHAKE_OK)
+        #: The model's transitions that changed its state, for the runtime's to
+        #: match (:meth:`check`).
+        self.model_moves: list[tuple[State, Event, State]] = [
+            (State.CONNECTING, Event.HANDSHAKE_OK, State.OPEN)
+        ]
         self.pending: deque[str | bytes] = deque()
         self.waiting: list[_Pending] = []
         self.closed_calls = 0
@@ -884,7 +904,10 @@ class Harness:
 
     def fire(self, event: Event) -> None:
         """Advance the model by ``event``."""
-        self.model.fire(event)
+        start = self.model.state
+        end = self.model.fire(event)
+        if end is not start:
+            self.model_moves.append((start, event, end))
         self.steps.append(f"{event.value} -> {self.model_state.value}")
 
     # -- stepping ------------------------------------------------------------------
@@ -915,6 +938,14 @@ class Harness:
     async def check(self) -> None:
         """The invariants that hold after every step."""
         await self._settle(self.model_state)
+        # The same state by another way is a wrong event fed (a reset reported as an
+        # orderly end, say): the runtime changes state as the model did, event for event.
+        moves = [(s, e, n) for s, e, n in self.handler.taken if s is not n]
+        assert moves == self.model_moves, (
+            f"the runtime reached {self.conn.state} by "
+            f"{[f'{s}/{e}' for s, e, _ in moves]}, the model by "
+            f"{[f'{s}/{e}' for s, e, _ in self.model_moves]}"
+        )
         problems = self.pair.tap.directions[self.out_direction].problems()
         assert not problems, f"wire ({self.out_direction.value}): {problems}"
         assert not self.handler.errors, self.handler.describe()
@@ -1015,12 +1046,15 @@ class Harness:
         await quiesce()
         await self._settle_any({end for _, _, end in orders})
         real = self.conn.state
-        for taken1, taken2, end in orders:
-            if end is real:
-                for taken in (*taken1, *taken2):
-                    self.fire(taken)
-                break
-        else:
+        # Two orders may end in the same state by different moves: the model takes
+        # the one the runtime took, if it is one of them (check() compares moves).
+        moves = [(s, e, n) for s, e, n in self.handler.taken if s is not n]
+        matching = [o for o in orders if o[2] is real]
+        matching.sort(key=lambda o: self.model_moves + _moves(start, (*o[0], *o[1])) != moves)
+        for taken1, taken2, _end in matching[:1]:
+            for taken in (*taken1, *taken2):
+                self.fire(taken)
+        if not matching:
             raise AssertionError(
                 f"{a} || {b} from {start} ended in {real}; serial orders give "
                 f"{[([e.value for e in (*f, *s)], end.value) for f, s, end in orders]}"
