@@ -17,7 +17,7 @@ from ..adapters.base import Data
 from ..connection import GuardedConnection
 from ..machines.connection import Event, State
 
-__all__ = ["MUTANTS", "TIMER_MUTANTS"]
+__all__ = ["MUTANTS", "NOT_A_BUG_ON", "TIMER_MUTANTS"]
 
 Patch = Callable[[], contextlib.AbstractContextManager[None]]
 
@@ -160,6 +160,32 @@ def keepalive_timeout_drops_tcp() -> contextlib.AbstractContextManager[None]:
     return _patched("_handle", wrap)
 
 
+def reset_fed_as_orderly_end() -> contextlib.AbstractContextManager[None]:
+    """A TCP reset is fed to the table as an orderly end (FIN): transport_eof.
+
+    The connection ends CLOSED all the same, so no state tells it; the table's
+    row is another (close the transport gracefully instead of aborting it, a
+    clean close after the closing handshake instead of a reset): the harness's
+    check that the runtime moved as the model did reveals it. aiohttp cannot
+    tell a reset from a FIN (``FED_AS``): not a bug there, not run there.
+    """
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        def _handle(
+            self: GuardedConnection,
+            event: Event,
+            code: int | None = None,
+            reason: str | None = None,
+        ) -> Any:
+            if event is Event.TRANSPORT_ERROR:
+                event = Event.TRANSPORT_EOF
+            return original(self, event, code, reason)
+
+        return _handle
+
+    return _patched("_handle", wrap)
+
+
 #: name -> patch, one bug class each.
 MUTANTS: Final[dict[str, Patch]] = {
     "double close raises": double_close_raises,
@@ -169,6 +195,16 @@ MUTANTS: Final[dict[str, Patch]] = {
     "an invalid close code reaches the wire": invalid_close_code_reaches_wire,
     "recv loses messages received before the peer's Close": recv_loses_buffered_messages,
     "a keepalive timeout drops TCP without a Close": keepalive_timeout_drops_tcp,
+    "a reset is fed as an orderly end": reset_fed_as_orderly_end,
+}
+
+#: Mutants that are no bug on a role, with why (the mutation check skips the pair).
+NOT_A_BUG_ON: Final[dict[str, dict[str, str]]] = {
+    "a reset is fed as an orderly end": {
+        role: "aiohttp reports a reset as the end of the stream: its adapter feeds "
+        "transport_eof, and the model takes it (stateful.FED_AS)"
+        for role in ("aiohttp-server", "aiohttp-client")
+    },
 }
 
 #: The mutants that only a timer rule (close_timeout, keepalive_timeout) can reveal.
