@@ -175,6 +175,31 @@ def test_a_reset_reported_as_an_orderly_end_fails() -> None:
     )
 
 
+@contextlib.asynccontextmanager
+async def _serve_natives(sock: object, on_transport: OnTransport) -> AsyncIterator[None]:
+    async def handler(ws: ServerConnection) -> None:
+        await on_transport(ws)  # type: ignore[arg-type]  # the mistake: no Transport
+
+    server = await serve(handler, sock=sock, ping_interval=None, compression=None)
+    try:
+        yield
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+NATIVE_SERVER = AdapterRole.server("native-server", _serve_natives)
+
+
+def test_a_server_handing_no_transport_fails_saying_so() -> None:
+    with pytest.raises(
+        AdapterCheckFailure,
+        match=re.escape("takes a wsstate.adapters.base.Transport, not ServerConnection"),
+    ) as info:
+        check_adapter(NATIVE_SERVER, steps=1, settle=0.5)
+    print(info.value)
+
+
 def test_bad_arguments_fail_at_the_call() -> None:
     with pytest.raises(ValueError, match="steps: at least 0"):
         check_adapter(RELAY_SERVER, steps=-1)

@@ -576,7 +576,8 @@ class AdapterSite(Site):
         if self.client:
             self.out_direction = Direction.C2S
         self._raw = RawServer()
-        self._guarded: asyncio.Queue[GuardedConnection] = asyncio.Queue()
+        # A guarded connection, or what made guarding it fail (raised by _connect).
+        self._guarded: asyncio.Queue[GuardedConnection | Exception] = asyncio.Queue()
         self._stack = contextlib.AsyncExitStack()
         self._sock: socket.socket | None = None
 
@@ -592,7 +593,11 @@ class AdapterSite(Site):
         return GuardedConnection(transport, Options(**options), opened=True, name=name)
 
     async def _on_transport(self, transport: Transport) -> None:
-        conn = self._wrap(transport)
+        try:
+            conn = self._wrap(transport)
+        except Exception as exc:  # the check's finding, raised where it connects
+            self._guarded.put_nowait(exc)
+            return
         self._guarded.put_nowait(conn)
         await conn.wait_closed()
 
@@ -610,7 +615,11 @@ class AdapterSite(Site):
             conn = self._wrap(await self.role.connect(url))
             return conn, await self._raw.peers.get()
         peer = await RawPeer.connect(url)
-        return await self._guarded.get(), peer
+        guarded = await self._guarded.get()
+        if isinstance(guarded, Exception):
+            await peer.close()
+            raise guarded
+        return guarded, peer
 
     async def _stop(self) -> None:
         try:
