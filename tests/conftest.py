@@ -18,7 +18,7 @@ pyproject.toml), never from this module.
 
 Several processes (pytest-xdist)
 --------------------------------
-``make pytest`` runs the suite on several workers (``-n 3``; docs/testing.md). Two
+``make pytest`` runs the suite on several workers (``-n 2``; docs/testing.md). Two
 things keep that run's checks and report those of one process:
 
 * tests sharing a module- or session-scoped fixture of this suite (a docs build,
