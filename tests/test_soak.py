@@ -74,9 +74,9 @@ def test_soak_fails_on_an_error_record() -> None:
 
 
 def test_soak_fails_on_a_leak() -> None:
-    # The heap figure leaves out asyncio's registries of tasks and transports
-    # (their tables keep the busiest moment's capacity); a handler that keeps
-    # every connection must still fail it.
+    # The heap is checked without containers resized (a dict's or a set's
+    # table keeps its last capacity: one block, its size changed); a handler
+    # that keeps every connection adds blocks and must fail it.
     done = _soak("--connections", "50", "--minutes", "0.05", "--quiet", "--inject-leak")
     assert done.returncode == 1, done.stdout + done.stderr
     heap = re.search(
