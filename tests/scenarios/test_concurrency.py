@@ -1,4 +1,5 @@
-"""Concurrent senders and a closer (row 10); compressed concurrent sends stopped mid-stream (26)."""
+"""Concurrent senders and a closer (row 10); compressed concurrent sends stopped
+mid-stream, and a send given up while closing (26)."""
 
 from __future__ import annotations
 
@@ -155,3 +156,45 @@ async def test_26_compressed_concurrent_sends_stopped_mid_stream(
     else:
         who = ClosedBy.LOCAL if stop == "abort" else ClosedBy.TRANSPORT
         assert_peer_gone(pair, closed_by=who, clean=False, code=1006)
+
+
+@pytest.mark.scenario(26)
+async def test_26_send_given_up_while_closing_never_arrives(
+    h: Harness, transport: Transport
+) -> None:
+    # A send waits for a slow reader; close() is called meanwhile; the send's write
+    # timeout expires (reported failed); then the reader resumes and the close ends
+    # cleanly. Nothing reported failed may reach the peer (a session layer re-sending
+    # unsent messages after a reconnect would deliver it twice).
+    pair = await open_pair(h, transport, ping_interval=None, close_timeout=3.0)
+    conn, link = pair.conn, pair.link
+    assert link is not None
+    at_peer: list[str | bytes] = []
+
+    async def peer_consumer() -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for message in pair.peer:
+                at_peer.append(message)
+
+    reader = asyncio.create_task(peer_consumer())
+    link.slow_reader(True, pair.out)
+    sends: list[asyncio.Task[bool]] = []
+    async with asyncio.timeout(3.0):  # until a send waits for the peer
+        while not sends or sends[-1].done():
+            body = len(sends).to_bytes(4, "big") + random.Random(len(sends)).randbytes(64 * 1024)
+            sends.append(asyncio.create_task(conn.try_send(body)))
+            await asyncio.sleep(0.02)
+    closing = asyncio.create_task(conn.close(1000, "bye"))
+    results = await asyncio.gather(*sends)  # the waiting ones time out
+    link.slow_reader(False, pair.out)
+    assert await asyncio.wait_for(closing, 5.0) is True
+    await asyncio.wait_for(reader, 5.0)
+
+    assert not all(results)  # the precondition: a send was given up
+    sent = {i for i, ok in enumerate(results) if ok}
+    arrived = [int.from_bytes(m[:4], "big") for m in at_peer if isinstance(m, bytes)]
+    assert len(arrived) == len(at_peer)
+    assert set(arrived) <= sent, (results, arrived)  # nothing reported failed arrived
+    assert set(arrived) == sent  # a clean close delivers everything reported sent
+    assert conn.stats.sent == len(sent)
+    assert_peer_gone(pair, closed_by=ClosedBy.LOCAL, clean=True, code=1000)
