@@ -35,9 +35,14 @@ Close frame. Under wsstate the table decides all of that instead:
   answered with its own Close (1002, 1007, 1009: a library close), the end of
   the stream or a failure. After the peer's Close the reader stops: a later
   ``receive()`` would make aiohttp close on its own.
-* **Frames are written by aiohttp's writer**, stepped in the caller's turn
-  (:mod:`wsstate.adapters._steps`): a send waits only when aiohttp's writer
-  waits (its buffer above its limit, or a large compressed message). Close
+* **Frames are written by aiohttp's writer**, in the caller's turn, with
+  aiohttp's flow control: once it wrote more than its limit since it last
+  looked and the transport is above its high-water mark, aiohttp would wait
+  for the peer to read after that write. Here the *next* send waits, before it
+  writes, and sends that wait go one at a time in order: a send given up by
+  its write timeout has written nothing, so a send reported failed never
+  reaches the peer, and one reported sent is in the transport's buffer ahead
+  of any Close (scenario 26). Close
   frames go out with the application's code (or the peer's, echoed; none when
   the peer's Close had none); aiohttp's ``close()`` is never used for them.
   A send aiohttp refuses (``ClientConnectionResetError``, an ``OSError``), or
@@ -237,6 +242,8 @@ class AiohttpTransport(Transport):
     _pings: dict[bytes, asyncio.Future[bool]] | None = None
     _ping_ids = 0
     _inflight = 0  # sends that had to wait and are not written yet
+    _turn: asyncio.Lock | None = None  # held by the waiting send whose turn it is
+    _blocked = False  # aiohttp's writer would wait for the peer before the next write
     _written: asyncio.Future[None] | None = None  # resolved once none is
     _readable: asyncio.Future[None] | None = None  # recv() waits for a message
     _space: asyncio.Future[None] | None = None  # the reader waits for room
@@ -328,57 +335,65 @@ class AiohttpTransport(Transport):
             payload, opcode = data.encode(), _TEXT
         else:
             payload, opcode = data, _BINARY
-        raw = self._raw
+        if self._blocked and not self._inflight and not self._writer.protocol._paused:
+            self._blocked = False  # the peer read meanwhile
+        if self._blocked or self._inflight:
+            # aiohttp's writer would wait now (module doc): wait for room before
+            # the frame is written, so that a send given up by its write timeout
+            # never reaches the peer.
+            self._inflight += 1
+            return self._write_when_room(payload, opcode)
+        self._write_frame(payload, opcode)
+        return None
+
+    def _write_frame(self, payload: bytes, opcode: WSMsgType) -> None:
+        """Write one data frame now, or raise TransportClosed (nothing written)."""
         writer = self._writer
         try:
             if writer._closing:
                 raise OSError("aiohttp's writer sent a Close")
             # As aiohttp's send_frame() does, in this turn: compressed as aiohttp does
             # up to 16 KiB (above, it compresses in an executor, a round trip per
-            # message), so each message is atomic and in order; then its flow
-            # control, with a drain of our own (module doc).
+            # message), so each message is atomic and in order.
             if writer.compress:
                 writer._send_compressed_frame_sync(payload, opcode, None)
             else:
                 writer._write_websocket_frame(payload, opcode, 0)
-            pending = None
-            if writer._output_size > writer._limit:
-                writer._output_size = 0
-                if writer.protocol._paused:
-                    pending = self._drain_writer()
         except OSError:  # ClientConnectionResetError: "Cannot write to closing transport"
             self._lose(error=True)
             raise TransportClosed from None
-        if raw.is_closing() and not self._ended:
+        if self._raw.is_closing() and not self._ended:
             # asyncio reports a failed socket write (the peer reset the connection
             # before our reader noticed) by closing the transport: the message
             # was discarded.
             self._lose(error=True)
             raise TransportClosed
-        if pending is None:
-            return None
-        self._inflight += 1
-        return self._finish(pending)
+        # aiohttp's flow control, as its send_frame() has it: once it wrote more
+        # than its limit since it last looked, a paused transport makes it wait for
+        # the peer to read; here the next send waits, before it writes.
+        if writer._output_size > writer._limit:
+            writer._output_size = 0
+            if writer.protocol._paused:
+                self._blocked = True
 
-    async def _drain_writer(self) -> None:
-        # aiohttp's own _drain_helper() awaits one future shared by every waiting
-        # send: a send cancelled by its write timeout would cancel it for all.
-        protocol = self._writer.protocol
-        if protocol.transport is None:
-            raise OSError("connection lost")
-        if not protocol._paused:
-            return
-        waiter = protocol._drain_waiter
-        if waiter is None:
-            waiter = protocol._drain_waiter = self.loop.create_future()
-        # Shielded, its failure may have no waiter left: retrieved here.
-        waiter.add_done_callback(_retrieve)
-        await asyncio.shield(waiter)
-
-    async def _finish(self, pending: Awaitable[None]) -> None:
+    async def _write_when_room(self, payload: bytes, opcode: WSMsgType) -> None:
+        # The waiting sends go one at a time, in the order they came (asyncio.Lock
+        # is fair); each waits for room if the write before it left the transport
+        # full, then writes. One cancelled while it waits (its write timeout)
+        # wrote nothing.
         try:
-            await pending
-        except OSError:
+            if self._turn is None:
+                self._turn = asyncio.Lock()
+            async with self._turn:
+                if self._blocked:
+                    protocol = self._writer.protocol
+                    while protocol._paused and not self._raw.is_closing():
+                        await self._drain_writer()
+                    self._blocked = False
+                if self._ended:
+                    raise TransportClosed  # we closed or aborted it: not written
+                self._write_frame(payload, opcode)
+        except OSError:  # the drain failed: the connection was lost
             self._lose(error=True)
             raise TransportClosed from None
         finally:
@@ -386,9 +401,19 @@ class AiohttpTransport(Transport):
             if not self._inflight:
                 _resolve_waiter(self._written)
                 self._written = None
-        if self._raw.is_closing() and not self._ended:
-            self._lose(error=True)
-            raise TransportClosed
+
+    async def _drain_writer(self) -> None:
+        # aiohttp's own _drain_helper() awaits one future shared by every waiting
+        # send: a send cancelled by its write timeout would cancel it for all.
+        protocol = self._writer.protocol
+        if protocol.transport is None:
+            raise OSError("connection lost")
+        waiter = protocol._drain_waiter
+        if waiter is None:
+            waiter = protocol._drain_waiter = self.loop.create_future()
+        # Shielded, its failure may have no waiter left: retrieved here.
+        waiter.add_done_callback(_retrieve)
+        await asyncio.shield(waiter)
 
     async def ping(self) -> Awaitable[None] | None:
         if not self.is_open():
