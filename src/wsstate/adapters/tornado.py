@@ -43,9 +43,12 @@ then aborts. Under wsstate:
   close with its code.
 * **Frames are written through the protocol's frame writer** (as its
   ``write_message`` does, without the task it creates per message): tornado's
-  stream buffers without limit, so a send waits for the buffer to drain once
-  it holds more than ``write_limit`` bytes (the slow-reader policy then
-  applies). A write on a closed stream is the loss of the transport.
+  stream buffers without limit, so once a write left more than ``write_limit``
+  bytes in it, the next sends wait for that write to drain *before* they
+  write, one at a time in order (the slow-reader policy then applies): a send
+  given up by its write timeout has written nothing, so a send reported failed
+  never reaches the peer, and one that finds a Close sent meanwhile writes
+  nothing (scenario 26). A write on a closed stream is the loss of the transport.
 * **Ending the transport**: tornado closes TCP itself after a closing
   handshake; ``close_transport`` closes the stream if it is still open,
   ``abort_transport`` aborts the protocol.
@@ -149,6 +152,11 @@ def _refuse_write(*args: Any, **kwargs: Any) -> Any:
     )
 
 
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 def _refuse_read(*args: Any, **kwargs: Any) -> Any:
     raise InvalidState(
         "this tornado WebSocket is guarded by wsstate: receive it through the "
@@ -194,6 +202,9 @@ class TornadoTransport(Transport):
         self._facts = _NOTHING
         self._library_close: tuple[int, str] | None = None
         self._requested = False  # we sent a Close (start_close)
+        self._full: asyncio.Future[None] | None = None  # the write that filled the buffer
+        self._waiting = 0  # sends waiting for it to drain, not written yet
+        self._turn: asyncio.Lock | None = None  # held by the waiting send whose turn it is
         self._ending = False  # we close or abort the transport
         self._pings: dict[bytes, asyncio.Future[bool]] = {}
         self._ping_ids = 0
@@ -268,6 +279,18 @@ class TornadoTransport(Transport):
         return self._facts is _NOTHING and not self._requested and not self._stream.closed()
 
     def write(self, data: Data) -> Awaitable[None] | None:
+        full = self._full
+        if self._waiting or (full is not None and not full.done()):
+            # The write before left the buffer above its limit: wait for it to
+            # drain before this frame is written (compressed then, in order), so
+            # that a send given up by its write timeout has written nothing.
+            self._waiting += 1
+            return self._write_when_flushed(data)
+        self._write_frame(data)
+        return None
+
+    def _write_frame(self, data: Data) -> None:
+        """Write one data frame now, or raise TransportClosed (nothing written)."""
         proto = self._proto
         if isinstance(data, str):
             payload, opcode = data.encode(), 0x1
@@ -291,17 +314,29 @@ class TornadoTransport(Transport):
             raise TransportClosed
         buffered = stream._write_buffer
         if buffered is not None and len(buffered) > self._write_limit:
-            return self._flushed(future)
-        return None
+            self._full = future
+            # Nobody may be left to await it: its failure is retrieved here.
+            future.add_done_callback(_retrieve)
 
-    async def _flushed(self, future: asyncio.Future[None]) -> None:
+    async def _write_when_flushed(self, data: Data) -> None:
+        # One waiting send at a time, in the order they came (asyncio.Lock is fair).
         try:
-            # Shielded: a send that times out must not cancel tornado's own future
-            # (its done callback would raise CancelledError in the loop).
-            await asyncio.shield(future)
+            if self._turn is None:
+                self._turn = asyncio.Lock()
+            async with self._turn:
+                full = self._full
+                if full is not None and not full.done():
+                    # Shielded: a send that times out must not cancel tornado's own
+                    # future (its done callback would raise CancelledError in the loop).
+                    await asyncio.shield(full)
+                if self._requested or self._library_close is not None or self._ending:
+                    raise TransportClosed  # a Close went out meanwhile: not written
+                self._write_frame(data)
         except StreamClosedError:
             self._lose_now()
             raise TransportClosed from None
+        finally:
+            self._waiting -= 1
 
     async def ping(self) -> Awaitable[None] | None:
         if not self.is_open():
