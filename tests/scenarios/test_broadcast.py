@@ -25,7 +25,12 @@ from wsstate import BroadcastResult, ClosedBy, GuardedConnection, Hub, State
 async def test_23_hub_broadcast_with_churn_and_dead_connections(
     h: Harness, transport: Transport
 ) -> None:
-    pairs = [await open_pair(h, transport) for _ in range(9)]
+    # 7 will be the slow member: no keepalive of ours, whose ping would wait behind
+    # the data too and end it first (1011, row 16), before the slow-reader row.
+    pairs = [
+        await open_pair(h, transport, **({"ping_interval": None} if i == 7 else {}))
+        for i in range(9)
+    ]
     hub = Hub()
     for pair in pairs[:8]:
         hub.add(pair.conn)
@@ -40,36 +45,65 @@ async def test_23_hub_broadcast_with_churn_and_dead_connections(
         await pause_reading(pair)
         await pair.link.reset()
     collectors = [asyncio.create_task(received(p.peer)) for p in pairs[4:]]
-    big = random.Random(23).randbytes(256 * 1024)
+    rng = random.Random(23)
     slow: Pair | None = None
     if transport.exposes_write_buffer:
-        # 7 reads slowly, and its kernel send buffer is small: its send cannot fit
-        # and has to wait, so the broadcast is in flight while the hub changes.
+        # 7 reads slowly, and its kernel send buffer is small: its buffer fills,
+        # and a broadcast beyond it has to wait (queued), so a broadcast is in
+        # flight while the hub changes.
+        h.wsstate_warnings = 1  # 7's slow-reader 1008, once
+        h.wsstate_info = True  # its close timer ends it (the table's INFO row)
         slow = pairs[7]
         assert slow.link is not None
         sock = write_transport(slow).get_extra_info("socket")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         slow.link.slow_reader(True, slow.out)
 
-    # The broadcast never waits on a member: 7's message joins its own backlog.
-    result = await asyncio.wait_for(hub.broadcast(big), 0.5)
-    assert result.sent + result.queued + result.dropped == 6  # the snapshot: 2..7
-    # The hub changes while 7's message is still on its way.
+    # The broadcast never waits on a member: a write that has to wait joins its
+    # member's own backlog. Broadcast until 7 has one queued (ASGI: every send is
+    # queued, the first does), within a bounded number of broadcasts.
+    bigs: list[bytes] = []
+    for n in range(4):
+        bigs.append(n.to_bytes(4, "big") + rng.randbytes(256 * 1024))
+        members = len(hub)
+        result = await asyncio.wait_for(hub.broadcast(bigs[-1]), 0.5)
+        assert result.sent + result.queued + result.dropped == members  # the snapshot
+        if slow is None:
+            if result.queued:
+                break
+        elif slow.conn.stats.sent + slow.conn.stats.dropped < len(bigs):
+            break  # 7's write of this one waits behind its full buffer
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail(f"no broadcast was queued in {len(bigs)}: {result}")
+    assert result.queued >= 1
+    # The hub changes while a broadcast is still on its way.
     closing = [asyncio.create_task(pairs[4].conn.close())]
     hub.discard(pairs[5].conn)  # leaves, but was in the snapshot
     hub.add(pairs[8].conn)  # joins, was not
+    live = {pairs[6].conn, pairs[7].conn, pairs[8].conn}
     if slow is not None:
-        assert slow.link is not None
-        assert result.queued >= 1  # 7 at least
+        slow_sent = slow.conn.stats.sent
+        assert slow_sent >= 1  # the write that filled its buffer went out
         await asyncio.sleep(0.05)
-        assert slow.conn.stats.sent == 0  # still queued
-        slow.link.slow_reader(False, slow.out)
+        assert slow.conn.state is State.OPEN
+        assert slow.conn.stats.sent == slow_sent  # still queued
+        # 7's fate: its queued write waits longer than write_timeout, the table's
+        # slow-reader row closes it with 1008, its close timer ends it (7 does not
+        # read the Close either), and what it had queued is dropped.
+        await eventually(lambda: slow.conn.state is State.CLOSED, within=3.0)
+        assert slow.conn.closed_by is ClosedBy.TIMEOUT
+        assert slow.conn.close_code == 1008
+        assert slow.conn.stats.sent == slow_sent
+        assert slow.conn.stats.dropped >= 1
+        live.discard(slow.conn)
+        slow.link.slow_reader(False, slow.out)  # so that its peer sees the end
     await asyncio.gather(*closing)
     assert pairs[4].conn.closed
     if not transport.accepts_send_after_reset:
         for pair in pairs[2:4]:
             assert_peer_gone(pair, closed_by=ClosedBy.TRANSPORT, clean=False, code=1006)
-        assert set(hub) == {pairs[6].conn, pairs[7].conn, pairs[8].conn}
+        assert set(hub) == live
     # Where a dead connection whose reset the stack had not seen may have taken
     # the message (lost), the next broadcast finds it gone at the latest.
     members_then = len(hub)
@@ -79,23 +113,35 @@ async def test_23_hub_broadcast_with_churn_and_dead_connections(
     await eventually(lambda: all(p.conn.closed for p in pairs[2:4]))
     for pair in pairs[2:4]:
         assert_peer_gone(pair, closed_by=ClosedBy.TRANSPORT, clean=False, code=1006)
-    assert set(hub) == {pairs[6].conn, pairs[7].conn, pairs[8].conn}
+    assert set(hub) == live
     assert second.sent + second.queued + second.dropped == members_then
-    # 7 may still be draining its backlog; over ASGI every send is queued (dead ones too).
-    assert second.sent + second.queued >= 3
+    # Over ASGI every send is queued (dead ones too).
+    assert second.sent + second.queued >= len(live)
     if not transport.accepts_send_after_reset:
         assert second.dropped == 0
 
     for pair in pairs[5:]:
         await pair.conn.close()
     got = await asyncio.wait_for(asyncio.gather(*collectors), 2.0)
-    # Each live connection's send counted exactly when its peer received it.
-    if not transport.accepts_send_after_reset:
-        assert sum(big in messages for messages in got) == result.sent + result.queued
-    assert [big in messages for messages in got] == [
-        p.conn.stats.sent > 0 and p is not pairs[8] for p in pairs[4:]
+    big_got = [[m for m in messages if isinstance(m, bytes)] for messages in got]
+    # The fast members in the snapshot (4 closed, 5 left after it) got every
+    # broadcast, in order; 8 joined after them.
+    assert big_got[:3] == [bigs, bigs, bigs]
+    assert big_got[4] == []
+    if slow is None:
+        assert big_got[3] == bigs
+    else:
+        # 7 got at most what was reported sent to it, in order: nothing queued
+        # and dropped arrived (its peer may lose the rest at the abort).
+        assert big_got[3] == bigs[: len(big_got[3])]
+        assert len(big_got[3]) <= slow_sent < len(bigs)
+    assert [messages.count("small") for messages in got] == [
+        0,
+        0,
+        int(pairs[6].conn in live),
+        int(pairs[7].conn in live),
+        int(pairs[8].conn in live),
     ]
-    assert [messages.count("small") for messages in got] == [0, 0, 1, 1, 1]
     assert len(hub) == 0
 
 

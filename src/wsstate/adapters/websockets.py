@@ -205,9 +205,13 @@ class WebsocketsTransport(Transport):
     writes them: through the connection's Sans-I/O protocol (``send_text``,
     ``send_binary``, ``send_close``) and ``send_data()``, without the
     ``send()``/``close()`` coroutines and their context manager. A send has to
-    wait only when the write buffer is above its limit (websockets' ``drain()``);
-    a send during a fragmented message, or after the protocol left OPEN, goes
-    through websockets' ``send()``, which waits or raises as it documents.
+    wait only when the write buffer is above its limit (websockets' ``paused``):
+    it waits for room *before* it writes, and sends that wait go one at a time
+    in order, so a send given up by its write timeout has written nothing (a
+    send reported failed never reaches the peer) and one that finds a Close sent
+    meanwhile writes nothing (scenario 26). A send during a fragmented message,
+    or after the protocol left OPEN, goes through websockets' ``send()``, which
+    waits or raises as it documents.
     """
 
     __slots__ = (
@@ -215,6 +219,8 @@ class WebsocketsTransport(Transport):
         "_listener",
         "_protocol",
         "_transport",
+        "_turn",
+        "_waiting",
         "_ws",
         "loop",
         "requested_close",
@@ -233,6 +239,13 @@ class WebsocketsTransport(Transport):
         self.loop = asyncio.get_running_loop()
         self.requested_close = False
         self._close_started = False
+        #: Held by the waiting send whose turn it is (made by the first one).
+        self._turn: asyncio.Lock | None = None
+        #: Sends that have to wait for room, not written yet (the next ones queue
+        #: behind them). A wait the caller drops unawaited (a backlog cut short
+        #: after a stall or a loss) is not uncounted: later sends then take the
+        #: waiting path too, which refuses them on the closing connection.
+        self._waiting = 0
         _make_abort_idempotent(ws)
 
     def set_listener(self, listener: Callable[[], None], on_data: Callable[[], None]) -> None:
@@ -310,6 +323,15 @@ class WebsocketsTransport(Transport):
         return self._protocol.state is _OPEN and not self._transport.is_closing()
 
     def write(self, data: Data) -> Awaitable[None] | None:
+        if self._waiting or self._ws.paused:
+            # The buffer is above its limit, or sends wait ahead of this one: wait
+            # for room before the frame is written (class doc).
+            self._waiting += 1
+            return self._write_when_room(data)
+        return self._write_now(data)
+
+    def _write_now(self, data: Data) -> Awaitable[None] | None:
+        """Write one data frame now (None), or hand it to websockets' ``send()``."""
         ws = self._ws
         protocol = self._protocol
         try:
@@ -335,9 +357,27 @@ class WebsocketsTransport(Transport):
             # aborting the transport, not by raising: the message was discarded.
             # In OPEN nothing else closes the transport (see _write_failed).
             raise TransportClosed
-        if ws.paused:  # the buffer is above its limit: wait for the peer to read
-            return self._drain()
         return None
+
+    async def _write_when_room(self, data: Data) -> None:
+        # One waiting send at a time, in the order they came (asyncio.Lock is
+        # fair); each waits until the buffer is below its low-water mark, then
+        # writes. One cancelled while it waits (its write timeout) wrote nothing.
+        try:
+            turn = self._turn
+            if turn is None:
+                turn = self._turn = asyncio.Lock()
+            async with turn:
+                ws = self._ws
+                while ws.paused:
+                    await self._drain()
+                if self._protocol.state is not _OPEN or self._transport.is_closing():
+                    raise TransportClosed  # a Close went out meanwhile: not written
+                pending = self._write_now(data)
+                if pending is not None:  # a fragmented message in progress
+                    await pending
+        finally:
+            self._waiting -= 1
 
     def write_shared(self, data: Data, shared: dict[object, Any]) -> Awaitable[None] | None:
         # A broadcast: every server connection without an extension sends the
@@ -355,6 +395,8 @@ class WebsocketsTransport(Transport):
             or protocol.writes
             or protocol.debug
             or protocol.state is not _OPEN
+            or self._waiting
+            or self._ws.paused
         ):
             return self.write(data)
         frame = shared.get(_FRAME)
@@ -373,8 +415,6 @@ class WebsocketsTransport(Transport):
             raise TransportClosed from None
         if transport.is_closing():  # a failed socket write (write())
             raise TransportClosed
-        if self._ws.paused:
-            return self._drain()
         return None
 
     async def _drain(self) -> None:
