@@ -279,8 +279,10 @@ def test_installed_pytest_plugin_prints_a_replay_that_reproduces_the_failure(
     bin_dir, project = fuzz_env
     out = plugin_run.stdout
     assert "EndpointFailure" in out
-    [replay] = re.findall(r"replay: (python -m pytest test_naive.py::test_naive .*)$",
-                          out, re.MULTILINE)  # fmt: skip
+    # One command, printed once per failure found (Hypothesis may report several
+    # distinct failures of one run, each with the run's replay line).
+    [replay] = set(re.findall(r"replay: (python -m pytest test_naive.py::test_naive .*)$",
+                              out, re.MULTILINE))  # fmt: skip
     assert "--wsstate-seed" in replay
     problem = re.findall(r"^E\s+- (.*)$", out, re.MULTILINE)[0]
     words = shlex.split(replay)
