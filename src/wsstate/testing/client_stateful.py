@@ -278,7 +278,9 @@ async def _start(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None
 
 
 async def _send(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
-    message = draw.text()
+    # Numbered: the drawn text may repeat ('' twice), and check() identifies each
+    # message by its content (each received once, in the order sent).
+    message = f"{len(h.sent)}:{draw.text()}"
     h.sent.append(message)
     if draw.flag():
         ok = await h.client.try_send(message)
