@@ -32,6 +32,33 @@ def _patched(name: str, replacement: Callable[..., Any]) -> Iterator[None]:
         setattr(GuardedConnection, name, original)
 
 
+def _fed_instead(
+    event: Event,
+    instead: Event,
+    *,
+    before: Callable[[GuardedConnection], object] | None = None,
+) -> contextlib.AbstractContextManager[None]:
+    """The table is fed ``instead`` whenever the runtime would feed ``event``
+    (after ``before(connection)``, when given)."""
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        def _handle(
+            self: GuardedConnection,
+            fed: Event,
+            code: int | None = None,
+            reason: str | None = None,
+        ) -> Any:
+            if fed is event:
+                if before is not None:
+                    before(self)
+                fed = instead
+            return original(self, fed, code, reason)
+
+        return _handle
+
+    return _patched("_handle", wrap)
+
+
 @contextlib.contextmanager
 def _patched_sends(replacement: Callable[..., Any]) -> Iterator[None]:
     """Patch ``send`` and ``try_send`` alike (each sends on its own)."""
@@ -143,21 +170,11 @@ def keepalive_timeout_drops_tcp() -> contextlib.AbstractContextManager[None]:
     rules passes under it).
     """
 
-    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
-        def _handle(
-            self: GuardedConnection,
-            event: Event,
-            code: int | None = None,
-            reason: str | None = None,
-        ) -> Any:
-            if event is Event.KEEPALIVE_TIMEOUT:
-                self.transport.abort_transport()
-                event = Event.TRANSPORT_ERROR
-            return original(self, event, code, reason)
-
-        return _handle
-
-    return _patched("_handle", wrap)
+    return _fed_instead(
+        Event.KEEPALIVE_TIMEOUT,
+        Event.TRANSPORT_ERROR,
+        before=lambda conn: conn.transport.abort_transport(),
+    )
 
 
 def reset_fed_as_orderly_end() -> contextlib.AbstractContextManager[None]:
@@ -170,20 +187,7 @@ def reset_fed_as_orderly_end() -> contextlib.AbstractContextManager[None]:
     tell a reset from a FIN (``FED_AS``): not a bug there, not run there.
     """
 
-    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
-        def _handle(
-            self: GuardedConnection,
-            event: Event,
-            code: int | None = None,
-            reason: str | None = None,
-        ) -> Any:
-            if event is Event.TRANSPORT_ERROR:
-                event = Event.TRANSPORT_EOF
-            return original(self, event, code, reason)
-
-        return _handle
-
-    return _patched("_handle", wrap)
+    return _fed_instead(Event.TRANSPORT_ERROR, Event.TRANSPORT_EOF)
 
 
 #: name -> patch, one bug class each.

@@ -68,7 +68,7 @@ import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final, Literal, cast
+from typing import Any, ClassVar, Final, Literal, cast, get_args
 
 from .._timers import ManualTimers, manual_timers
 from ..connection import GuardedConnection
@@ -131,16 +131,7 @@ Role = Literal[
 
 #: Every role the generated tests run, websockets' first (each one's site:
 #: :data:`wsstate.testing.sites.SITES`).
-ROLES: Final[tuple[Role, ...]] = (
-    "server",
-    "client",
-    "asgi-sansio",
-    "asgi-wsproto",
-    "aiohttp-server",
-    "aiohttp-client",
-    "tornado-server",
-    "tornado-client",
-)
+ROLES: Final[tuple[Role, ...]] = get_args(Role)
 
 #: The roles whose guarded side is an aiohttp or tornado WebSocket: framework -> roles.
 FRAMEWORK_ROLES: Final[dict[str, tuple[Role, ...]]] = {

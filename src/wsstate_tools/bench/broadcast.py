@@ -34,15 +34,7 @@ async def _broadcast(s: Settings, notes: list[str]) -> list[Figure]:
         bare = server.conns
         try:
             dead = n // 2
-            assert server.peer is not None
-            server.peer.tell(f"kill {dead}")
-            if await server.peer.line() != "killed":
-                raise RuntimeError("the bench's clients did not die")
-            deadline = time.monotonic() + 30
-            while len(hub) > n - dead or sum(ws.state is WSState.CLOSED for ws in bare) < dead:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the killed connections were not seen closing in 30 s")
-                await asyncio.sleep(0.01)
+            await server.end_clients(dead, hub)
             live = [ws for ws in bare if ws.state is WSState.OPEN]
 
             async def naive_over(conns: list[ServerConnection]) -> float:

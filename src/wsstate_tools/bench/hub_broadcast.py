@@ -48,7 +48,6 @@ def _size(s: Settings, notes: list[str], extra: int) -> int:
 
 async def _hub_vs_websockets(s: Settings, notes: list[str]) -> list[Figure]:
     from websockets.asyncio.server import broadcast as ws_broadcast
-    from websockets.protocol import State as WSState
 
     from wsstate.guard import guard
     from wsstate.hub import Hub
@@ -85,15 +84,7 @@ async def _hub_vs_websockets(s: Settings, notes: list[str]) -> list[Figure]:
             h_live, w_live = await _interleave(s.broadcast_rounds, live_variants)
 
             dead = n // 2
-            assert server.peer is not None
-            server.peer.tell(f"kill {dead}")
-            if await server.peer.line() != "killed":
-                raise RuntimeError("the bench's clients did not die")
-            deadline = time.monotonic() + 30
-            while len(hub) > n - dead or sum(ws.state is WSState.CLOSED for ws in bare) < dead:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the killed connections were not seen closing in 30 s")
-                await asyncio.sleep(0.01)
+            await server.end_clients(dead, hub)
             dead_variants = variants(n - dead)
             for v in dead_variants:
                 await v()

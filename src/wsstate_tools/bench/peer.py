@@ -8,7 +8,8 @@ import os
 import socket
 import struct
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sized
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -198,6 +199,23 @@ class _Server:
             await self.__aexit__()
             raise
         return self
+
+    async def end_clients(self, dead: int, hub: Sized) -> None:
+        """Have the peer end ``dead`` of its clients (peer.py's ``kill``); return once the
+        hub of their guarded connections and the server's own connections have seen it."""
+        from websockets.protocol import State as WSState
+
+        assert self.peer is not None
+        self.peer.tell(f"kill {dead}")
+        if await self.peer.line() != "killed":
+            raise RuntimeError("the bench's clients did not die")
+        deadline = time.monotonic() + 30
+        while (
+            len(hub) > self.n - dead or sum(ws.state is WSState.CLOSED for ws in self.conns) < dead
+        ):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the killed connections were not seen closing in 30 s")
+            await asyncio.sleep(0.01)
 
     async def __aexit__(self, *exc: object) -> None:
         if self.peer is not None:
