@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Generic, Protocol, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 from ..spec import Spec
 from .machine import WELLFORMED, MachineModel
@@ -236,6 +236,35 @@ def _ordered(found: dict[str, Violation], properties: Iterable[str]) -> tuple[Vi
     return tuple(sorted(found.values(), key=lambda v: order.index(v.name)))
 
 
+def _unbounded_result(
+    spec: Spec,
+    fired: set[tuple[str, str]],
+    g: Graph[Any],
+    found: dict[str, Violation],
+    properties: Mapping[str, str],
+    *,
+    model: str,
+    started: float,
+) -> Result:
+    """The result of a search with no bounds of the connection's and no clean sub-model
+    (the machine alone, and the compositions with bounds of their own)."""
+    exercised, unexercised = _unexercised(spec, fired)
+    return Result(
+        spec_path=spec.path,
+        bounds=None,
+        violations=_ordered(found, properties),
+        states=len(g.worlds),
+        transitions=g.transitions,
+        clean_states=0,
+        clean_transitions=0,
+        seconds=time.perf_counter() - started,
+        rows_exercised=exercised,
+        rows_unexercised=unexercised,
+        properties=properties,
+        model=model,
+    )
+
+
 # -- a composition: the connection's two peers -------------------------------------
 
 
@@ -394,20 +423,8 @@ def check_composed(
     first = next((i for i, w in enumerate(g.worlds) if model.stuck(w)), None)
     if first is not None:
         found[stuck] = _violation(model, g, stuck, stuck_message(g.worlds[first]), first)
-    exercised, unexercised = _unexercised(spec, model.fired)
-    return Result(
-        spec_path=spec.path,
-        bounds=None,
-        violations=_ordered(found, properties),
-        states=len(g.worlds),
-        transitions=g.transitions,
-        clean_states=0,
-        clean_transitions=0,
-        seconds=time.perf_counter() - started,
-        rows_exercised=exercised,
-        rows_unexercised=unexercised,
-        properties=properties,
-        model=describe,
+    return _unbounded_result(
+        spec, model.fired, g, found, properties, model=describe, started=started
     )
 
 
@@ -480,20 +497,14 @@ def check_machine(spec: Spec) -> Result:
             first,
             alone=True,
         )
-    exercised, unexercised = _unexercised(spec, model.fired)
-    return Result(
-        spec_path=spec.path,
-        bounds=None,
-        violations=_ordered(found, WELLFORMED),
-        states=len(g.worlds),
-        transitions=g.transitions,
-        clean_states=0,
-        clean_transitions=0,
-        seconds=time.perf_counter() - started,
-        rows_exercised=exercised,
-        rows_unexercised=unexercised,
-        properties=WELLFORMED,
+    return _unbounded_result(
+        spec,
+        model.fired,
+        g,
+        found,
+        WELLFORMED,
         model=f"the {spec.name} machine alone (well-formedness)",
+        started=started,
     )
 
 

@@ -59,7 +59,7 @@ from ..spec import Spec
 from .machine import timer_ops
 from .model import Bad, Bounds, Kind
 from .report import Replay, Result
-from .search import _follow, _reaching, _safety, _unexercised, _violation, explore
+from .search import _follow, _reaching, _safety, _unbounded_result, _violation, explore
 
 __all__ = [
     "SESSION_PROPERTIES",
@@ -387,21 +387,8 @@ def check_session(spec: Spec, bounds: SessionBounds | Bounds | None = None) -> R
             "end the session",
             first,
         )
-    exercised, unexercised = _unexercised(spec, model.fired)
-    order = list(SESSION_PROPERTIES)
-    return Result(
-        spec_path=spec.path,
-        bounds=None,
-        violations=tuple(sorted(found.values(), key=lambda v: order.index(v.name))),
-        states=len(g.worlds),
-        transitions=g.transitions,
-        clean_states=0,
-        clean_transitions=0,
-        seconds=time.perf_counter() - started,
-        rows_exercised=exercised,
-        rows_unexercised=unexercised,
-        properties=SESSION_PROPERTIES,
-        model=_model_doc(b),
+    return _unbounded_result(
+        spec, model.fired, g, found, SESSION_PROPERTIES, model=_model_doc(b), started=started
     )
 
 
