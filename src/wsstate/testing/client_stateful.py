@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -50,6 +49,7 @@ from ..client import ReconnectingClient
 from ..connection import GuardedConnection
 from ..errors import ConnectionClosed
 from ..machines.client import TABLE, Effect, Event, State
+from . import _heap
 from .charts.client import ClientChart
 from .clock import ManualClock
 from .loopwatch import LoopWatch
@@ -154,7 +154,7 @@ class Harness:
         self.logger.addHandler(self.handler)
         # What exists now is not this harness's: its collection at stop() then
         # costs this harness's objects, not the whole heap (as wsstate.testing.sites).
-        gc.freeze()
+        _heap.hold()
         self.watch = LoopWatch().__enter__()
         self.pending: asyncio.Queue[asyncio.Future[Response | None]] = asyncio.Queue()
         self.server_conns: list[ServerConnection] = []
@@ -265,7 +265,7 @@ class Harness:
             _SEEN.update((s, e) for s, e, _ in self.handler.taken)
         finally:
             self.watch.__exit__(None, None, None)  # collects: cycles' reports come now
-            gc.unfreeze()
+            _heap.release()
             self.logger.removeHandler(self.handler)
             self.logger.setLevel(self._old_level)
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from ..connection import GuardedConnection
 from ..guard import guard
 from ..machines.session import TABLE, Effect, Event, State
 from ..sessions import Session, SessionClosed, Sessions
+from . import _heap
 from .charts.session import SessionChart
 from .clock import ManualClock
 from .loopwatch import LoopWatch
@@ -165,7 +165,7 @@ class Harness:
         logging.getLogger().addHandler(self.handler)
         # What exists now is not this harness's: its collection at stop() then
         # costs this harness's objects, not the whole heap (as wsstate.testing.sites).
-        gc.freeze()
+        _heap.hold()
         self.watch = LoopWatch().__enter__()
         self._accepted: asyncio.Queue[GuardedConnection] = asyncio.Queue()
         self._handlers: list[GuardedConnection] = []
@@ -252,7 +252,7 @@ class Harness:
             _SEEN.update((s, e) for s, e, _ in self.handler.taken)
         finally:
             self.watch.__exit__(None, None, None)  # collects: cycles' reports come now
-            gc.unfreeze()
+            _heap.release()
             logging.getLogger().removeHandler(self.handler)
             self.logger.setLevel(self._old_level)
 

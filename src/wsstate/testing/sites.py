@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Mapping
@@ -54,6 +53,7 @@ from ..adapters.base import Transport
 from ..connection import GuardedConnection, Options
 from ..guard import guard
 from ..machines.connection import Event, State
+from . import _heap
 from .faultproxy import FaultProxy, ProxiedConnection
 from .loopwatch import LoopWatch
 from .peer import RawPeer, RawServer
@@ -145,7 +145,9 @@ class Site:
     (:func:`gc.freeze`) until :meth:`close`, so that its collection costs
     what the site made, not the whole process's heap; an object of before
     that becomes garbage in a reference cycle meanwhile waits for a later
-    collection (its report then is not the site's).
+    collection (its report then is not the site's), which
+    :mod:`wsstate.testing._heap` makes when the frozen heap has grown by a
+    quarter.
 
     Args:
         settle: how long opening a connection may take (seconds).
@@ -174,7 +176,7 @@ class Site:
         # What exists now is not the site's: out of the collector's sight until
         # close(), whose collection then looks at the site's objects only (a full
         # collection of a test process's heap takes tens of milliseconds).
-        gc.freeze()
+        _heap.hold()
         self._frozen = True
         self.watch = LoopWatch().__enter__()
         self._opened = True
@@ -232,7 +234,7 @@ class Site:
             self.watch.__exit__(None, None, None)
             if self._frozen:
                 self._frozen = False
-                gc.unfreeze()
+                _heap.release()
 
     # -- per kind of site --------------------------------------------------------
 
