@@ -538,7 +538,11 @@ def _summary(
     print()
     print(f"fuzz summary after {elapsed:.0f} s on {workers} worker(s)")
     print(f"  examples: {examples}, steps: {steps}, chunks: {chunks}")
-    print(f"  steps per second: {steps / elapsed:.1f}" if elapsed > 0 else "")
+    if elapsed > 0:
+        print(f"  steps per second: {steps / elapsed:.1f}")
+        if workers > 1:  # whether each worker kept its pace beside the others
+            rates = ", ".join(f"{latest[w].steps / elapsed:.1f}" for w in sorted(latest))
+            print(f"  steps per second by worker: {rates}")
     if generated:
         print(f"  transition coverage: {_coverage_line(_union(latest), roles)}")
     crashed = [p for p in latest.values() if p.crashed]
