@@ -21,19 +21,25 @@ from wsstate.testing.stateful import FirstChoices, Harness, open_site
 
 
 class _Node:
-    """Kept alive only by its own cycle, with 2,000 objects the collector tracks: the
-    garbage of a few holds outgrows a quarter of a test process's heap."""
+    """Kept alive only by its own cycle, with ``load`` objects the collector tracks."""
 
-    def __init__(self) -> None:
+    def __init__(self, load: int) -> None:
         self.me = self
-        self.load = [[i] for i in range(2_000)]
+        self.load = [[i] for i in range(load)]
+
+
+def _load() -> int:
+    """Objects per node such that a few nodes' garbage outgrows a quarter of the heap,
+    however big this process's heap is (the suite runs these tests beside others)."""
+    return max(2_000, max(len(gc.get_objects()), _heap._after_full) // 8)
 
 
 def test_garbage_made_while_frozen_is_collected_after_enough_holds() -> None:
     gc.collect()
+    load = _load()
     refs = []
     for _ in range(3 * _heap.EVERY):
-        node = _Node()  # exists before the hold, as the harness's caller's objects do
+        node = _Node(load)  # exists before the hold, as the harness's caller's objects do
         refs.append(weakref.ref(node))
         _heap.hold()
         del node  # garbage in a cycle, frozen: no collection can see it now
@@ -75,9 +81,10 @@ def test_sites_in_a_row_collect_what_became_garbage_while_they_ran() -> None:
             await site.close()
 
     async def main() -> list[weakref.ref[_Node]]:
+        load = _load()
         refs = []
         for _ in range(3 * _heap.EVERY):
-            node = [_Node()]
+            node = [_Node(load)]
             refs.append(weakref.ref(node[0]))
             await one_site(node)
         return refs
