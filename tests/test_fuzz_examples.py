@@ -89,7 +89,7 @@ def test_wsstate_fuzz_target_on_two_workers_finds_the_naive_endpoint_failure() -
     assert "2" in progress, out  # both workers' progress in one line
     assert out.count("fuzz summary after") == 1
     [by_worker] = re.findall(r"^  steps per second by worker: (.*)$", out, re.MULTILINE)
-    assert len(by_worker.split(", ")) == 2, by_worker
+    assert re.fullmatch(r"worker 0: [\d.]+, worker 1: [\d.]+", by_worker), by_worker
     assert re.search(r"failures: [1-9]", out)
     assert "replay: wsstate fuzz --target naive_endpoint:naive_app --app-dir examples" in out
     assert "first failure in full:" in out

@@ -541,7 +541,10 @@ def _summary(
     if elapsed > 0:
         print(f"  steps per second: {steps / elapsed:.1f}")
         if workers > 1:  # whether each worker kept its pace beside the others
-            rates = ", ".join(f"{latest[w].steps / elapsed:.1f}" for w in sorted(latest))
+            rates = ", ".join(
+                f"worker {w}: {latest[w].steps / elapsed:.1f}" if w in latest else f"worker {w}: -"
+                for w in range(workers)
+            )
             print(f"  steps per second by worker: {rates}")
     if generated:
         print(f"  transition coverage: {_coverage_line(_union(latest), roles)}")

@@ -21,7 +21,7 @@ before freezing. Garbage then stays below a quarter of the live heap, and a full
 collection comes only after that much garbage, whatever the heap's size. (The
 count is not taken at every hold: ``gc.get_freeze_count()`` walks the whole
 frozen list, about 5 ms on a fuzzing worker's heap.) Holds nest: only the
-outermost freezes and releases.
+outermost freezes, and the last released unfreezes.
 """
 
 from __future__ import annotations
@@ -29,41 +29,56 @@ from __future__ import annotations
 import gc
 from typing import Final
 
-__all__ = ["hold", "release"]
+__all__ = ["Hold", "hold"]
 
 #: The frozen objects are counted at every this many outermost holds.
 EVERY: Final = 16
 #: A full collection when the heap has grown by this fraction since the last one.
 GROWTH: Final = 0.25
 
-_depth = 0
+_depth = 0  # holds not yet released
 _holds = 0  # outermost holds since the frozen objects were last counted
 _after_full = 0  # objects frozen right after the last full collection
 
 
-def hold() -> None:
-    """Freeze the objects that exist now (collecting the whole heap first when it has grown)."""
+class Hold:
+    """One :func:`hold`; :meth:`release` it once (again, it does nothing)."""
+
+    __slots__ = ("_held",)
+
+    def __init__(self) -> None:
+        self._held = True
+
+    @property
+    def held(self) -> bool:
+        """True until :meth:`release`."""
+        return self._held
+
+    def release(self) -> None:
+        """End this hold; the last one released unfreezes. Idempotent: a harness's
+        teardown may run twice (a failed ``stop()``, then Hypothesis' teardown)."""
+        global _depth
+        if not self._held:
+            return
+        self._held = False
+        _depth -= 1
+        if _depth == 0:
+            gc.unfreeze()
+
+
+def hold() -> Hold:
+    """Freeze the objects that exist now (collecting the whole heap first when it has
+    grown); holds nest: the heap stays frozen until every one is released."""
     global _depth, _holds, _after_full
-    _depth += 1
-    if _depth > 1:
-        return
-    gc.freeze()
-    _holds += 1
-    if _holds < EVERY:
-        return
-    _holds = 0
-    if gc.get_freeze_count() > _after_full * (1 + GROWTH):
-        gc.unfreeze()
-        gc.collect()
+    if _depth == 0:
         gc.freeze()
-        _after_full = gc.get_freeze_count()
-
-
-def release() -> None:
-    """End a :func:`hold` (the outermost one unfreezes)."""
-    global _depth
-    if _depth == 0:
-        raise RuntimeError("release() without hold()")
-    _depth -= 1
-    if _depth == 0:
-        gc.unfreeze()
+        _holds += 1
+        if _holds >= EVERY:
+            _holds = 0
+            if gc.get_freeze_count() > _after_full * (1 + GROWTH):
+                gc.unfreeze()
+                gc.collect()
+                gc.freeze()
+                _after_full = gc.get_freeze_count()
+    _depth += 1
+    return Hold()

@@ -151,11 +151,20 @@ class Harness:
         self.logger = logging.getLogger("wsstate")
         self._old_level = self.logger.level
         self.logger.setLevel(logging.DEBUG)
-        self.logger.addHandler(self.handler)
         # What exists now is not this harness's: its collection at stop() then
-        # costs this harness's objects, not the whole heap (as wsstate.testing.sites).
-        _heap.hold()
+        # costs this harness's objects, not the whole heap (as wsstate.testing.sites);
+        # held before the harness records anything (a collection hold() makes
+        # reports earlier garbage, not this harness's).
+        self._hold = _heap.hold()
+        self.logger.addHandler(self.handler)
         self.watch = LoopWatch().__enter__()
+        try:
+            await self._serve()
+        except BaseException:
+            self._end_watch()  # start() failed: stop() may never run
+            raise
+
+    async def _serve(self) -> None:
         self.pending: asyncio.Queue[asyncio.Future[Response | None]] = asyncio.Queue()
         self.server_conns: list[ServerConnection] = []
         self.received: list[str] = []
@@ -264,10 +273,14 @@ class Harness:
             assert not self.handler.errors, [r.getMessage() for r in self.handler.errors]
             _SEEN.update((s, e) for s, e, _ in self.handler.taken)
         finally:
-            self.watch.__exit__(None, None, None)  # collects: cycles' reports come now
-            _heap.release()
-            self.logger.removeHandler(self.handler)
-            self.logger.setLevel(self._old_level)
+            self._end_watch()
+
+    def _end_watch(self) -> None:
+        """Undo what start() set up to watch (idempotent: stop() may run twice)."""
+        self.watch.__exit__(None, None, None)  # collects: cycles' reports come now
+        self._hold.release()
+        self.logger.removeHandler(self.handler)
+        self.logger.setLevel(self._old_level)
 
 
 Driver = Callable[[Harness, tuple[Effect, ...], Choices], Awaitable[None]]

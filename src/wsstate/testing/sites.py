@@ -167,23 +167,29 @@ class Site:
         #: Options of :func:`wsstate.guard` for the connection being opened.
         self.options: dict[str, Any] = {}
         self._opened = False
-        self._frozen = False
+        self._hold: _heap.Hold | None = None
 
     async def open(self) -> None:
-        """Start the server and the proxy."""
-        self.errors = _ErrorRecords()
-        logging.getLogger().addHandler(self.errors)
+        """Start the server and the proxy (if that fails, what it set up is undone)."""
         # What exists now is not the site's: out of the collector's sight until
         # close(), whose collection then looks at the site's objects only (a full
-        # collection of a test process's heap takes tens of milliseconds).
-        _heap.hold()
-        self._frozen = True
+        # collection of a test process's heap takes tens of milliseconds). Held
+        # before the site records anything: a full collection hold() makes reports
+        # earlier garbage, which is not the site's.
+        self._hold = _heap.hold()
+        self.errors = _ErrorRecords()
+        logging.getLogger().addHandler(self.errors)
         self.watch = LoopWatch().__enter__()
         self._opened = True
-        port = await self._start()
-        self.proxy = await FaultProxy("127.0.0.1", port, read_size=READ_SIZE).start()
-        #: Descriptors and tasks with the site open: what each connection must leave.
-        self.baseline = ResourceSnapshot.take()
+        try:
+            port = await self._start()
+            self.proxy = await FaultProxy("127.0.0.1", port, read_size=READ_SIZE).start()
+            #: Descriptors and tasks with the site open: what each connection must leave.
+            self.baseline = ResourceSnapshot.take()
+        except BaseException:
+            with contextlib.suppress(Exception):  # the failure to start is the error
+                await self.close()
+            raise
 
     async def connect(
         self, options: dict[str, Any]
@@ -232,9 +238,8 @@ class Site:
         finally:
             logging.getLogger().removeHandler(self.errors)
             self.watch.__exit__(None, None, None)
-            if self._frozen:
-                self._frozen = False
-                _heap.release()
+            if self._hold is not None:
+                self._hold.release()
 
     # -- per kind of site --------------------------------------------------------
 
