@@ -12,6 +12,7 @@ Profile: WSSTATE_HYPOTHESIS_PROFILE=ci (default) or long.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from typing import Any, ClassVar
 
@@ -51,9 +52,17 @@ class SessionMachine(RuleBasedStateMachine):
         # One server and proxy for the example; each (re)opened endpoint is a
         # fresh connection through them, checked on its own at its stop().
         self.site = open_site(self.role)
-        self.loop.run_until_complete(self.site.open())
-        self.h = Harness(self.role, site=self.site)
-        self.loop.run_until_complete(self.h.start())
+        try:
+            self.loop.run_until_complete(self.site.open())
+            self.h = Harness(self.role, site=self.site)
+            self.loop.run_until_complete(self.h.start())
+        except BaseException:
+            # Hypothesis runs no teardown after a failed __init__: undo it here
+            # (the failure to start is the error, not what closing then finds).
+            with contextlib.suppress(Exception):
+                self.loop.run_until_complete(self.site.close())
+            self.loop.close()
+            raise
 
     def teardown(self) -> None:
         try:
