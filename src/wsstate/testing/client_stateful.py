@@ -49,10 +49,9 @@ from ..client import ReconnectingClient
 from ..connection import GuardedConnection
 from ..errors import ConnectionClosed
 from ..machines.client import TABLE, Effect, Event, State
-from . import _heap
+from ._watching import Watching
 from .charts.client import ClientChart
 from .clock import ManualClock
-from .loopwatch import LoopWatch
 from .sites import NoSite
 from .stateful import Choices, FirstChoices, HypothesisChoices, register_profiles, wait_until
 
@@ -148,20 +147,12 @@ class Harness:
         self.chart = ClientChart()
         self.clock = ManualClock()
         self.handler = _Records()
-        self.logger = logging.getLogger("wsstate")
-        self._old_level = self.logger.level
-        self.logger.setLevel(logging.DEBUG)
-        # What exists now is not this harness's: its collection at stop() then
-        # costs this harness's objects, not the whole heap (as wsstate.testing.sites);
-        # held before the harness records anything (a collection hold() makes
-        # reports earlier garbage, not this harness's).
-        self._hold = _heap.hold()
-        self.logger.addHandler(self.handler)
-        self.watch = LoopWatch().__enter__()
+        self._watching = Watching(self.handler, logging.getLogger("wsstate"))
+        self.watch = self._watching.watch
         try:
             await self._serve()
         except BaseException:
-            self._end_watch()  # start() failed: stop() may never run
+            self._watching.end()  # start() failed: stop() may never run
             raise
 
     async def _serve(self) -> None:
@@ -273,14 +264,7 @@ class Harness:
             assert not self.handler.errors, [r.getMessage() for r in self.handler.errors]
             _SEEN.update((s, e) for s, e, _ in self.handler.taken)
         finally:
-            self._end_watch()
-
-    def _end_watch(self) -> None:
-        """Undo what start() set up to watch (idempotent: stop() may run twice)."""
-        self.watch.__exit__(None, None, None)  # collects: cycles' reports come now
-        self._hold.release()
-        self.logger.removeHandler(self.handler)
-        self.logger.setLevel(self._old_level)
+            self._watching.end()
 
 
 Driver = Callable[[Harness, tuple[Effect, ...], Choices], Awaitable[None]]

@@ -46,10 +46,9 @@ from ..connection import GuardedConnection
 from ..guard import guard
 from ..machines.session import TABLE, Effect, Event, State
 from ..sessions import Session, SessionClosed, Sessions
-from . import _heap
+from ._watching import Watching
 from .charts.session import SessionChart
 from .clock import ManualClock
-from .loopwatch import LoopWatch
 from .peer import RawPeer
 from .sites import NoSite
 from .stateful import Choices, FirstChoices, HypothesisChoices, register_profiles, wait_until
@@ -159,20 +158,12 @@ class Harness:
         self._starts: dict[int, int] = {}  # generation -> index of its first message
         self.name = f"session {SESSION_ID}"
         self.handler = _Records(self.name)
-        self.logger = logging.getLogger("wsstate")
-        self._old_level = self.logger.level
-        self.logger.setLevel(logging.DEBUG)
-        # What exists now is not this harness's: its collection at stop() then
-        # costs this harness's objects, not the whole heap (as wsstate.testing.sites);
-        # held before the harness records anything (a collection hold() makes
-        # reports earlier garbage, not this harness's).
-        self._hold = _heap.hold()
-        logging.getLogger().addHandler(self.handler)
-        self.watch = LoopWatch().__enter__()
+        self._watching = Watching(self.handler, logging.getLogger())
+        self.watch = self._watching.watch
         try:
             await self._serve()
         except BaseException:
-            self._end_watch()  # start() failed: stop() may never run
+            self._watching.end()  # start() failed: stop() may never run
             raise
 
     async def _serve(self) -> None:
@@ -260,14 +251,7 @@ class Harness:
             assert not self.handler.errors, [r.getMessage() for r in self.handler.errors]
             _SEEN.update((s, e) for s, e, _ in self.handler.taken)
         finally:
-            self._end_watch()
-
-    def _end_watch(self) -> None:
-        """Undo what start() set up to watch (idempotent: stop() may run twice)."""
-        self.watch.__exit__(None, None, None)  # collects: cycles' reports come now
-        self._hold.release()
-        logging.getLogger().removeHandler(self.handler)
-        self.logger.setLevel(self._old_level)
+            self._watching.end()
 
     # -- what drivers share -----------------------------------------------------------
 
