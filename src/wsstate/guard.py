@@ -41,6 +41,8 @@ def guard(ws: object, **options: Any) -> GuardedConnection:
     timeout (:class:`~wsstate.InvalidOption`, naming it), an unsupported object
     (TypeError), a connection guarded already (:class:`~wsstate.AlreadyGuarded`).
     """
+    if not options:  # the common call: nothing to check
+        return _guard(ws, _DEFAULTS, None)
     unknown = sorted(set(options) - _GUARD_KEYS)
     if unknown:
         raise TypeError(

@@ -26,15 +26,26 @@ Close frame. Under wsstate the table decides all of that instead:
   request ``prepare()`` was given (kept by the adapter: aiohttp lets go of it
   when the response ends), a client its ``request_info`` (the headers it
   sent); the peer's address is the socket's, the subprotocol the negotiated one.
-* **A reader task** owns ``receive()``. Data messages wait in a queue of at most
-  ``max_queue`` for :meth:`recv` (while it is full the reader stops asking, and
-  aiohttp's own queue then stops reading the socket: back-pressure). Pings are
-  answered, pongs resolve :meth:`ping`'s waiters. Every other message is
-  classified by the pure function :func:`message_facts` (a table-driven test,
+* **The adapter reads in the parser's turn, without a task.** aiohttp's
+  protocol feeds its WebSocket parser, which puts messages in aiohttp's queue;
+  the adapter puts a tap in front of the parser (``protocol._payload_parser``):
+  once the parser took the bytes (or the end of the stream), the tap runs the
+  adapter's pump, which takes what the queue holds through aiohttp's own
+  ``receive()``, stepped once (with a message queued it returns at once), in
+  that same turn. Only a ``receive()`` that has to wait (a frame aiohttp
+  writes itself, a pong or its Close after an error, behind a peer that stopped
+  reading) is finished by a task, which then reads on as a reader task. A task
+  per connection cost 11 us of CPU in figure 10's churn (docs/performance.md).
+  Data messages wait in a queue of at most ``max_queue`` for :meth:`recv`
+  (while it is full the pump stops and aiohttp's own queue then stops reading
+  the socket: back-pressure; :meth:`recv` pumps again once there is room).
+  Pings are answered, pongs resolve :meth:`ping`'s waiters. Every other message
+  is classified by the pure function :func:`message_facts` (a table-driven test,
   ``tests/test_aiohttp_adapter.py``): the peer's Close, a protocol error aiohttp
   answered with its own Close (1002, 1007, 1009: a library close), the end of
-  the stream or a failure. After the peer's Close the reader stops: a later
-  ``receive()`` would make aiohttp close on its own.
+  the stream or a failure. After the peer's Close reading stops: a later
+  ``receive()`` would make aiohttp close on its own. Both ways of reading are
+  driven from a raw peer in ``tests/test_aiohttp_reading.py``.
 * **Frames are written by aiohttp's writer**, in the caller's turn, with
   aiohttp's flow control: once it wrote more than its limit since it last
   looked and the transport is above its high-water mark, aiohttp would wait
@@ -51,14 +62,16 @@ Close frame. Under wsstate the table decides all of that instead:
 * **aiohttp's own close** — the server calls ``close()`` when the handler
   returns while the connection is open, and an application may call it on the
   native object — is reported as a library close with its code (the table
-  moves to CLOSING; the close timer bounds the rest). Once wsstate has sent a
-  Close frame, aiohttp's ``close()`` sends nothing more (no second Close on the
-  wire).
+  moves to CLOSING; the close timer bounds the rest); aiohttp's ``close()``
+  reads the peer's answer itself (the adapter reads nothing more) and the loss
+  is reported once it returned. Once wsstate has sent a Close frame, aiohttp's
+  ``close()`` sends nothing more (no second Close on the wire).
 * **Ending the transport**: ``close_transport`` closes TCP after the pending
   data and ``abort_transport`` drops it; both mark the aiohttp socket closed.
 
 Private attributes read or set (pinned to aiohttp 3.14): ``_writer`` (its
-``transport``, ``send_frame``, ``close``), ``_autoclose``, ``_autoping``,
+``transport``, ``send_frame``, ``close``), ``_reader`` (the queue: its
+``_buffer``, ``is_eof()``), the protocol's ``_payload_parser``, ``_autoclose``, ``_autoping``,
 ``_heartbeat``, ``_cancel_heartbeat()``, ``_set_closed()``, the client's
 ``_response``, and for data frames the writer's ``_write_websocket_frame``,
 ``_send_compressed_frame_sync``, ``_closing``, ``_output_size``, ``_limit`` and its
@@ -220,6 +233,29 @@ def _guarded_class(cls: type[AiohttpWebSocket]) -> type[AiohttpWebSocket]:
     return guarded
 
 
+class _Tap:
+    """What aiohttp's protocol feeds instead of its WebSocket parser: the parser,
+    then the adapter's pump (module doc). Its reference to the adapter goes once
+    the transport is lost."""
+
+    __slots__ = ("_parser", "transport")
+
+    def __init__(self, parser: Any, transport: AiohttpTransport) -> None:
+        self._parser = parser
+        self.transport: AiohttpTransport | None = transport
+
+    def feed_data(self, data: bytes) -> Any:
+        result = self._parser.feed_data(data)
+        if self.transport is not None:
+            self.transport._pump()
+        return result
+
+    def feed_eof(self) -> None:
+        self._parser.feed_eof()
+        if self.transport is not None:
+            self.transport._pump()
+
+
 class AiohttpTransport(Transport):
     """An aiohttp WebSocket (server or client side) seen as a :class:`Transport`.
 
@@ -250,6 +286,8 @@ class AiohttpTransport(Transport):
     _listener: Callable[[], None] | None = None
     _on_data: Callable[[], None] | None = None
     _tasks: set[asyncio.Task[Any]] | None = None
+    _reader: asyncio.Task[None] | None = None  # the reading task, once reading had to wait
+    _reading = False  # a message is being read (the tap's pump, or the task from then on)
 
     def __init__(self, ws: AiohttpWebSocket, *, max_queue: int = DEFAULT_MAX_QUEUE) -> None:
         if max_queue < 1:
@@ -284,8 +322,20 @@ class AiohttpTransport(Transport):
         ws.__class__ = _guarded_class(cls)
         # Holds both weakly: no reference cycle (ws -> close -> transport -> ws).
         setattr(ws, "close", _CloseHook(self, ws))  # noqa: B010 - mypy: assigning a method
-        # Not _spawn(): the reader logs its own failures (no done callback to run).
-        self._reader = self.loop.create_task(self._read())
+        # Reading (module doc): the parser's feed runs the pump once it parsed.
+        queue = ws._reader
+        assert queue is not None  # set with _writer by prepare() and ws_connect()
+        self._queue = queue
+        protocol: Any = writer.protocol  # the client's or the server's, both with a parser
+        parser = protocol._payload_parser
+        self._tap: _Tap | None = None
+        if parser is None:  # aiohttp let go of its parser (a protocol error): read what is left
+            self._reading = True
+            self._reader = self.loop.create_task(self._read(None))
+        else:
+            self._tap = protocol._payload_parser = _Tap(parser, self)
+            if queue._buffer or queue.is_eof():  # received before it was guarded
+                self.loop.call_soon(self._pump)
 
     # -- what GuardedConnection sees ------------------------------------------------
 
@@ -442,9 +492,12 @@ class AiohttpTransport(Transport):
             waiter = self._readable = self.loop.create_future()
             await waiter
         data = messages.popleft()
-        if self._space is not None and len(messages) < self._max_queue:
-            _resolve_waiter(self._space)
-            self._space = None
+        if len(messages) < self._max_queue:
+            if self._space is not None:
+                _resolve_waiter(self._space)
+                self._space = None
+            elif not self._reading:
+                self._pump()  # the queue was full: read on
         return data
 
     # -- closing -------------------------------------------------------------------
@@ -507,7 +560,7 @@ class AiohttpTransport(Transport):
         self._ended = True
         self._drain()
         self._ws._set_closed()
-        if not self._reader.done():
+        if self._reader is not None and not self._reader.done():
             self._reader.cancel()
 
     def _write_close(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -526,62 +579,129 @@ class AiohttpTransport(Transport):
         """aiohttp's ``close()``, called by aiohttp or on the native object (module doc)."""
         if self._close_sent or self._ended:
             return False
-        if asyncio.current_task() is not self._reader:
+        ours = self._in_receive()
+        if not ours:
             # Not aiohttp reacting to what our reader received (that is the ERROR
             # or CLOSED message): a close of its own, with this code.
             reason = message.decode(errors="replace") if isinstance(message, bytes) else message
             self._close_sent = True
+            # aiohttp's close() reads the rest itself (the peer's answer): the pump
+            # reads nothing more; the loss is reported once it returned.
+            self._gone = True
+            self._wake()
             self._record(Facts(library_close=(int(code), str(reason))))
         try:
             result: bool = await self._native_close(code=code, message=message, **kw)
         finally:
-            if asyncio.current_task() is not self._reader:
+            if not ours:
                 self._lose(error=False)
         return result
 
-    async def _read(self) -> None:
+    def _in_receive(self) -> bool:
+        """True when aiohttp's ``receive()``, called by the adapter's reading, is what runs."""
+        if not self._reading:
+            return False
+        return self._reader is None or asyncio.current_task() is self._reader
+
+    def _pump(self) -> None:
+        """Read what aiohttp's queue holds, in this turn (the tap calls it after each feed).
+
+        Each message goes through aiohttp's ``receive()``, stepped once: it returns
+        at once when the queue holds something. When it has to wait (aiohttp's
+        own ``close()`` after an error, a pong behind a full buffer), a task
+        finishes it and reads from then on (:meth:`_read`).
+        """
+        if self._reading or self._gone:
+            return  # the task reads, or a pump runs already (re-entered)
+        queue = self._queue
+        self._reading = True
+        try:
+            while queue._buffer or queue.is_eof():
+                if len(self._messages) >= self._max_queue and not self._draining:
+                    return  # recv() pumps again once there is room (back-pressure)
+                pending = step(self._read_one())
+                if pending is not None:
+                    # Not _spawn(): the reader logs its own failures.
+                    self._reader = self.loop.create_task(self._read(pending))
+                    return
+                if self._gone:
+                    return
+        finally:
+            if self._reader is None:
+                self._reading = False
+
+    async def _read_one(self) -> None:
+        """Receive one message and take it (:meth:`_take`); sets ``_gone`` when reading ends."""
+        try:
+            msg = await self._receive(self._ws)
+            if not await self._take(msg):
+                self._gone = True
+                self._wake()
+        except asyncio.CancelledError:
+            self._gone = True
+            self._wake()
+            raise
+        except Exception:
+            self._failed()
+
+    async def _read(self, pending: Awaitable[None] | None) -> None:
+        """The reading task: finishes the message whose reading had to wait, then reads on."""
         ws = self._ws
         receive = self._receive
         try:
+            if pending is not None:
+                await pending
+                if self._gone:
+                    return
             while True:
                 if len(self._messages) >= self._max_queue and not self._draining:
                     waiter = self._space = self.loop.create_future()
                     await waiter
                     continue
-                msg = await receive(ws)
-                kind = msg.type
-                if kind is _TEXT:
-                    data = msg.data
-                    self._deliver(data if isinstance(data, str) else bytes(data).decode())
-                elif kind is _BINARY:
-                    self._deliver(bytes(msg.data))
-                elif kind is _PING:
-                    with contextlib.suppress(OSError):
-                        await ws.pong(msg.data)
-                elif kind is _PONG:
-                    self._pong(bytes(msg.data))
-                else:
-                    facts = message_facts(kind, msg.data, msg.extra)
-                    if facts is None:  # CLOSING: aiohttp's close() runs (reported there)
-                        return
-                    if facts.library_close is not None and kind is _CLOSE:
-                        # The adapter fails the connection itself (message_facts).
-                        self._close_sent = True
-                        self._write_close(self._writer.close(*facts.library_close))
-                    if facts.library_close is not None:
-                        self._close_sent = True
-                    self._record(facts)
+                if not await self._take(await receive(ws)):
                     return
         except asyncio.CancelledError:
             raise
         except Exception:
-            # An application that calls the guarded socket's receive() itself, or
-            # an aiohttp that breaks its own contract.
-            logger.error("aiohttp receive() failed on a guarded WebSocket", exc_info=True)
-            self._lose(error=True)
+            self._failed()
         finally:
             self._gone = True
             self._wake()
+
+    def _failed(self) -> None:
+        # An application that calls the guarded socket's receive() itself, or
+        # an aiohttp that breaks its own contract.
+        logger.error("aiohttp receive() failed on a guarded WebSocket", exc_info=True)
+        self._gone = True
+        self._lose(error=True)
+        self._wake()
+
+    async def _take(self, msg: Any) -> bool:
+        """Take one message ``receive()`` returned; False once nothing more will come."""
+        kind = msg.type
+        if kind is _TEXT:
+            data = msg.data
+            self._deliver(data if isinstance(data, str) else bytes(data).decode())
+        elif kind is _BINARY:
+            self._deliver(bytes(msg.data))
+        elif kind is _PING:
+            with contextlib.suppress(OSError):
+                await self._ws.pong(msg.data)
+        elif kind is _PONG:
+            self._pong(bytes(msg.data))
+        else:
+            facts = message_facts(kind, msg.data, msg.extra)
+            if facts is None:  # CLOSING: aiohttp's close() runs (reported there)
+                return False
+            if facts.library_close is not None and kind is _CLOSE:
+                # The adapter fails the connection itself (message_facts).
+                self._close_sent = True
+                self._write_close(self._writer.close(*facts.library_close))
+            if facts.library_close is not None:
+                self._close_sent = True
+            self._record(facts)
+            return False
+        return True
 
     def _deliver(self, data: Data) -> None:
         self._messages.append(data)
@@ -620,6 +740,8 @@ class AiohttpTransport(Transport):
             self._lost = True
             self._lost_error = new.lost_error
             self._gone = True
+            if self._tap is not None:
+                self._tap.transport = None  # no cycle: protocol -> tap -> adapter
             self._wake()
             if self._pings:
                 for waiter in self._pings.values():

@@ -1,0 +1,150 @@
+"""How the aiohttp adapter reads: in the parser's turn, a task only when a read must wait.
+
+The adapter puts a tap in front of aiohttp's WebSocket parser: once aiohttp parsed
+what the socket delivered, the adapter reads its queue in the same turn (no task
+per connection). These tests drive a guarded aiohttp server from a raw TCP peer
+(frames written and read by hand, so that the peer can stop reading):
+
+* a burst of messages larger than both queues reaches ``recv()`` whole and in
+  order, with back-pressure (the adapter stops at ``max_queue``, aiohttp's queue
+  holds the rest, and each ``recv()`` reads on), and no task was needed;
+* a read that has to wait (the pong to a ping, behind a peer that stopped reading)
+  is finished by a task, which reads on from then: the pong goes out once the
+  peer reads, and a message the peer sent after its ping still reaches ``recv()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from support.harness import Harness, eventually
+from support.transports import by_id, raw_connection, serve, upgrade_request
+
+from wsstate import GuardedConnection, State
+from wsstate.adapters.aiohttp import DEFAULT_MAX_QUEUE, AiohttpTransport
+
+SERVER = by_id("aiohttp-server")
+TEXT, BINARY, CLOSE, PING, PONG = 0x1, 0x2, 0x8, 0x9, 0xA
+
+
+def frame(opcode: int, payload: bytes) -> bytes:
+    """One final client frame (masked, as a client's must be)."""
+    mask = os.urandom(4)
+    n = len(payload)
+    if n < 126:
+        length = bytes([0x80 | n])
+    elif n < 1 << 16:
+        length = bytes([0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        length = bytes([0x80 | 127]) + n.to_bytes(8, "big")
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes([0x80 | opcode]) + length + mask + masked
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One server frame (unmasked): its opcode and payload."""
+    first, second = await reader.readexactly(2)
+    n = second & 0x7F
+    if n == 126:
+        n = int.from_bytes(await reader.readexactly(2), "big")
+    elif n == 127:
+        n = int.from_bytes(await reader.readexactly(8), "big")
+    return first & 0x0F, await reader.readexactly(n)
+
+
+async def open_raw(port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await raw_connection(port)
+    writer.write(upgrade_request(path))
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return reader, writer
+
+
+async def close_raw(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Close from the raw peer; read the server's frames up to its Close."""
+    writer.write(frame(CLOSE, (1000).to_bytes(2, "big")))
+    while (await read_frame(reader))[0] != CLOSE:
+        pass
+    writer.close()
+    await writer.wait_closed()
+
+
+def adapter(conn: GuardedConnection) -> AiohttpTransport:
+    transport = conn.transport
+    assert isinstance(transport, AiohttpTransport)
+    return transport
+
+
+async def test_a_burst_reaches_recv_in_order_with_back_pressure_and_no_task(
+    h: Harness,
+) -> None:
+    count = 300  # ~300 KB: more than the adapter's 16 messages and aiohttp's 128 KiB
+    payloads = [f"m{i}:{'x' * 1000}" for i in range(count)]
+    opened: list[GuardedConnection] = []
+    queued: list[tuple[int, int]] = []
+    got: list[object] = []
+    done = asyncio.Event()
+
+    async def app(conn: GuardedConnection) -> None:
+        opened.append(conn)
+        t = adapter(conn)
+        # Nobody calls recv() yet: the adapter's queue fills, aiohttp's holds the rest.
+        await eventually(lambda: len(t._messages) == DEFAULT_MAX_QUEUE and bool(t._queue._buffer))
+        queued.append((len(t._messages), len(t._queue._buffer)))
+        for _ in range(count):
+            got.append(await conn.recv())
+        done.set()
+        await conn.wait_closed()
+
+    served = await serve(h, SERVER, app, ping_interval=None)
+    reader, writer = await open_raw(served.port, served.path)
+    writer.write(b"".join(frame(TEXT, p.encode()) for p in payloads))
+    await asyncio.wait_for(done.wait(), 10)
+    assert got == payloads
+    ((held, in_aiohttp),) = queued
+    assert held == DEFAULT_MAX_QUEUE
+    assert in_aiohttp > 0
+    assert adapter(opened[0])._reader is None  # read in the parser's turn throughout
+    await close_raw(reader, writer)
+    await eventually(lambda: opened[0].state is State.CLOSED)
+    assert opened[0].clean
+
+
+async def test_a_read_that_must_wait_is_finished_by_a_task_which_reads_on(h: Harness) -> None:
+    opened: list[GuardedConnection] = []
+    full = asyncio.Event()
+    after: list[object] = []
+
+    async def app(conn: GuardedConnection) -> None:
+        opened.append(conn)
+        t = adapter(conn)
+        writer: Any = t.websocket._writer
+        # The peer reads nothing: write until asyncio's buffer is above its mark...
+        while not writer.protocol._paused:
+            await conn.send(b"x" * 65536)
+        # ...and let aiohttp's writer count reach its limit: the next frame it
+        # writes (the pong) makes it wait for the peer to read.
+        writer._output_size = writer._limit
+        full.set()
+        after.append(await conn.recv())
+        await conn.wait_closed()
+
+    served = await serve(h, SERVER, app, ping_interval=None, write_timeout=None)
+    reader, writer = await open_raw(served.port, served.path)
+    await asyncio.wait_for(full.wait(), 10)
+    writer.write(frame(PING, b"p1") + frame(TEXT, b"after"))
+    conn = opened[0]
+    await eventually(lambda: adapter(conn)._reader is not None)  # the pong waits in a task
+    assert not after  # "after" waits behind the pong
+    pong = None
+    while pong is None:  # the peer reads: the buffered data, then the pong
+        opcode, payload = await read_frame(reader)
+        if opcode == PONG:
+            pong = payload
+    assert pong == b"p1"
+    await eventually(lambda: after == ["after"])
+    await close_raw(reader, writer)
+    await eventually(lambda: conn.state is State.CLOSED)
+    assert conn.clean
