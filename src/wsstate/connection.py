@@ -555,8 +555,13 @@ class GuardedConnection:
         if not t.is_open():
             self._sync()
         # The row's outcome, one of _SEND_OUTCOMES for every state (checked at import).
-        outcome = _SEND_OUTCOME[self._m.state]
-        self._handle(_APP_SEND)
+        state = self._m.state
+        outcome = _SEND_OUTCOME[state]
+        # A row that changes nothing (OPEN's: same state, no action, no
+        # bookkeeping) is fed only when its log record would be emitted.
+        level = _SEND_IDLE_LOG[state]
+        if level is None or logger.isEnabledFor(level):
+            self._handle(_APP_SEND)
         if outcome is not _TRANSMIT:
             if outcome is _DROP:
                 self.stats.dropped += 1
@@ -1153,7 +1158,8 @@ def _idle_log(event: Event) -> dict[State, int | None]:
     return idle
 
 
-#: A broadcast's send (``_send_nowait``) feeds an idle row only when it would be logged.
+#: A send (``_start_send``, a broadcast's ``_send_nowait``) feeds an idle row only when it
+#: would be logged.
 _SEND_IDLE_LOG: Final = _idle_log(Event.APP_SEND)
 
 
