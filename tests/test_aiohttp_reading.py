@@ -10,7 +10,12 @@ per connection). These tests drive a guarded aiohttp server from a raw TCP peer
   holds the rest, and each ``recv()`` reads on), and no task was needed;
 * a read that has to wait (the pong to a ping, behind a peer that stopped reading)
   is finished by a task, which reads on from then: the pong goes out once the
-  peer reads, and a message the peer sent after its ping still reaches ``recv()``.
+  peer reads, and a message the peer sent after its ping still reaches ``recv()``;
+* the end of the stream (a FIN without Close) is read by a task: aiohttp's own
+  ``close()``, which ``receive()`` runs then, waits within ``asyncio.timeout``;
+* aiohttp's receive timeout, set on a server's or a client's socket, is switched
+  off by guarding (the keepalive replaces it; stepped outside a task it failed
+  every connection on its first message).
 """
 
 from __future__ import annotations
@@ -148,3 +153,91 @@ async def test_a_read_that_must_wait_is_finished_by_a_task_which_reads_on(h: Har
     await close_raw(reader, writer)
     await eventually(lambda: conn.state is State.CLOSED)
     assert conn.clean
+
+
+async def test_a_receive_timeout_on_the_server_socket_is_replaced(h: Harness) -> None:
+    """aiohttp's receive timeout would run asyncio.timeout() in the pump (no task):
+    guarding switches it off, as the heartbeat (the keepalive replaces both)."""
+    from aiohttp import web
+
+    from wsstate import guard
+
+    conns: list[GuardedConnection] = []
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(receive_timeout=30)
+        await ws.prepare(request)
+        conn = guard(ws, ping_interval=None)
+        conns.append(conn)
+        await conn.send(await conn.recv())  # echo one message
+        await conn.wait_closed()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    h.defer(runner.cleanup)
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    reader, writer = await open_raw(port, "/")
+    writer.write(frame(TEXT, b"hello"))
+    assert await read_frame(reader) == (TEXT, b"hello")
+    await close_raw(reader, writer)
+    (conn,) = conns
+    await eventually(lambda: conn.state is State.CLOSED)
+    assert (conn.close_code, conn.clean) == (1000, True)
+    assert adapter(conn).websocket.exception() is None
+
+
+async def test_a_receive_timeout_on_the_client_socket_is_replaced(h: Harness) -> None:
+    import aiohttp
+    from websockets.asyncio.server import ServerConnection, serve
+
+    from wsstate import guard
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send("hi")
+        await ws.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with aiohttp.ClientSession() as session:
+            native = await session.ws_connect(
+                f"ws://127.0.0.1:{port}/",
+                timeout=aiohttp.ClientWSTimeout(ws_receive=30, ws_close=10),
+            )
+            conn = guard(native, ping_interval=None)
+            assert await conn.recv() == "hi"
+            assert await conn.close() is True
+            assert (conn.close_code, conn.clean) == (1000, True)
+            assert native.exception() is None
+
+
+async def test_the_end_of_the_stream_is_read_by_a_task(h: Harness) -> None:
+    """A FIN without a Close frame: the message before it is delivered, then the
+    loss; aiohttp's own close() (run by receive()) finishes inside a task."""
+    opened: list[GuardedConnection] = []
+    got: list[object] = []
+
+    async def app(conn: GuardedConnection) -> None:
+        opened.append(conn)
+        got.append(await conn.recv())
+        await conn.wait_closed()
+
+    served = await serve(h, SERVER, app, ping_interval=None)
+    reader, writer = await open_raw(served.port, served.path)
+    writer.write(frame(TEXT, b"last"))
+    writer.write_eof()
+    await reader.read()  # whatever the server sends, until it closes
+    writer.close()
+    await writer.wait_closed()
+    (conn,) = opened
+    await eventually(lambda: conn.state is State.CLOSED)
+    assert got == ["last"]
+    assert adapter(conn)._reader is not None
+    assert not conn.clean
+    # aiohttp's close() ran in a task: not "Timeout should be used inside a task"
+    # (its Close frame found the transport closing: aiohttp records that).
+    assert not isinstance(adapter(conn).websocket.exception(), RuntimeError)

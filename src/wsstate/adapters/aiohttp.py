@@ -15,8 +15,9 @@ for the answer to its own Close (for up to ``timeout``, 10 s), sends a Close
 Close frame. Under wsstate the table decides all of that instead:
 
 * **Guarding takes the socket over.** ``autoclose`` and ``autoping`` are turned
-  off and aiohttp's heartbeat is stopped (wsstate's keepalive replaces it:
-  1011 on a late pong, per the table). From then on only wsstate may call the
+  off, aiohttp's heartbeat is stopped and its receive timeout (with the client's
+  socket read timeout derived from it) switched off: wsstate's keepalive
+  replaces them (1011 on a late pong, per the table). From then on only wsstate may call the
   socket's ``receive``/``send_*``: the socket's class becomes a subclass (made
   once per class) whose ``send_str``, ``send_bytes``, ``send_json``,
   ``send_frame`` and ``receive`` raise :class:`~wsstate.InvalidState`, and a
@@ -32,9 +33,10 @@ Close frame. Under wsstate the table decides all of that instead:
   once the parser took the bytes (or the end of the stream), the tap runs the
   adapter's pump, which takes what the queue holds through aiohttp's own
   ``receive()``, stepped once (with a message queued it returns at once), in
-  that same turn. Only a ``receive()`` that has to wait (a frame aiohttp
-  writes itself, a pong or its Close after an error, behind a peer that stopped
-  reading) is finished by a task, which then reads on as a reader task. A task
+  that same turn. A task reads on from there only at the end of the stream or
+  on an error (where ``receive()`` runs aiohttp's own ``close()``, which waits
+  for the peer within a timeout, and ``asyncio.timeout`` needs a task), or when
+  a step had to wait (a pong behind a peer that stopped reading). A task
   per connection cost 11 us of CPU in figure 10's churn (docs/performance.md).
   Data messages wait in a queue of at most ``max_queue`` for :meth:`recv`
   (while it is full the pump stops and aiohttp's own queue then stops reading
@@ -63,15 +65,17 @@ Close frame. Under wsstate the table decides all of that instead:
   returns while the connection is open, and an application may call it on the
   native object — is reported as a library close with its code (the table
   moves to CLOSING; the close timer bounds the rest); aiohttp's ``close()``
-  reads the peer's answer itself (the adapter reads nothing more) and the loss
-  is reported once it returned. Once wsstate has sent a Close frame, aiohttp's
+  then finishes on its own (the adapter reads nothing more from then on) and
+  the loss is reported once it returned. Once wsstate has sent a Close frame, aiohttp's
   ``close()`` sends nothing more (no second Close on the wire).
 * **Ending the transport**: ``close_transport`` closes TCP after the pending
   data and ``abort_transport`` drops it; both mark the aiohttp socket closed.
 
 Private attributes read or set (pinned to aiohttp 3.14): ``_writer`` (its
 ``transport``, ``send_frame``, ``close``), ``_reader`` (the queue: its
-``_buffer``, ``is_eof()``), the protocol's ``_payload_parser``, ``_autoclose``, ``_autoping``,
+``_buffer``, ``is_eof()``), the protocol's ``_payload_parser`` (and the client's
+``read_timeout``, ``_drop_timeout()``), ``_timeout`` (client) and ``_receive_timeout``
+(server), ``_autoclose``, ``_autoping``,
 ``_heartbeat``, ``_cancel_heartbeat()``, ``_set_closed()``, the client's
 ``_response``, and for data frames the writer's ``_write_websocket_frame``,
 ``_send_compressed_frame_sync``, ``_closing``, ``_output_size``, ``_limit`` and its
@@ -88,7 +92,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Final
 
-from aiohttp import ClientWebSocketResponse, WebSocketError, WSMsgType, web
+from aiohttp import ClientWebSocketResponse, ClientWSTimeout, WebSocketError, WSMsgType, web
 
 from ..closecodes import is_sendable_code
 from ..errors import AlreadyGuarded, InvalidState
@@ -317,6 +321,19 @@ class AiohttpTransport(Transport):
         ws._autoping = False
         ws._heartbeat = None
         ws._cancel_heartbeat()
+        # aiohttp's receive timeout (a silence that long ends the connection, with
+        # a Close 1000 on the server) is replaced by the keepalive too; and the
+        # adapter's pump steps receive() outside any task, where asyncio.timeout()
+        # cannot run.
+        if isinstance(ws, ClientWebSocketResponse):
+            ws._timeout = ClientWSTimeout(ws_receive=None, ws_close=ws._timeout.ws_close)
+            # The socket read timeout aiohttp derives from it fails the queue
+            # without feeding the parser: off as well.
+            client_protocol: Any = writer.protocol
+            client_protocol.read_timeout = None
+            client_protocol._drop_timeout()
+        else:
+            ws._receive_timeout = None
         self._native_close = ws.close
         self._receive: Callable[..., Awaitable[Any]] = cls.receive
         ws.__class__ = _guarded_class(cls)
@@ -606,26 +623,39 @@ class AiohttpTransport(Transport):
     def _pump(self) -> None:
         """Read what aiohttp's queue holds, in this turn (the tap calls it after each feed).
 
-        Each message goes through aiohttp's ``receive()``, stepped once: it returns
-        at once when the queue holds something. When it has to wait (aiohttp's
-        own ``close()`` after an error, a pong behind a full buffer), a task
-        finishes it and reads from then on (:meth:`_read`).
+        Each message goes through aiohttp's ``receive()``, stepped once: with a
+        message queued it returns at once. A task reads from then on (:meth:`_read`)
+        when the queue holds the end of the stream or an error (``receive()`` then
+        runs aiohttp's own ``close()``, which waits for the peer within a timeout:
+        a task's), or when a step had to wait (a pong behind a peer that stopped
+        reading).
         """
         if self._reading or self._gone:
             return  # the task reads, or a pump runs already (re-entered)
         queue = self._queue
         self._reading = True
         try:
-            while queue._buffer or queue.is_eof():
+            while True:
+                if not queue._buffer:
+                    if queue.is_eof():
+                        # Not _spawn(): the reader logs its own failures.
+                        self._reader = self.loop.create_task(self._read(None))
+                    return
                 if len(self._messages) >= self._max_queue and not self._draining:
                     return  # recv() pumps again once there is room (back-pressure)
                 pending = step(self._read_one())
                 if pending is not None:
-                    # Not _spawn(): the reader logs its own failures.
                     self._reader = self.loop.create_task(self._read(pending))
                     return
                 if self._gone:
                     return
+        except Exception:
+            # A failure of the adapter or the connection (already logged where it
+            # was raised, as ImpossibleEvent is): never into aiohttp's data_received
+            # or the application's recv(); nothing more is read.
+            logger.error("internal error in the aiohttp adapter's reading", exc_info=True)
+            self._gone = True
+            self._wake()
         finally:
             if self._reader is None:
                 self._reading = False
@@ -653,7 +683,7 @@ class AiohttpTransport(Transport):
                 await pending
                 if self._gone:
                     return
-            while True:
+            while not self._gone:  # aiohttp's own close() may read the rest
                 if len(self._messages) >= self._max_queue and not self._draining:
                     waiter = self._space = self.loop.create_future()
                     await waiter
