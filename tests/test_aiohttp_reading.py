@@ -13,6 +13,8 @@ per connection). These tests drive a guarded aiohttp server from a raw TCP peer
   peer reads, and a message the peer sent after its ping still reaches ``recv()``;
 * the end of the stream (a FIN without Close) is read by a task: aiohttp's own
   ``close()``, which ``receive()`` runs then, waits within ``asyncio.timeout``;
+* messages (and the Close) a client's aiohttp queue held before ``guard()`` are
+  read at once, not when the next bytes arrive;
 * aiohttp's receive timeout, set on a server's or a client's socket, is switched
   off by guarding (the keepalive replaces it; stepped outside a task it failed
   every connection on its first message).
@@ -241,3 +243,37 @@ async def test_the_end_of_the_stream_is_read_by_a_task(h: Harness) -> None:
     # aiohttp's close() ran in a task: not "Timeout should be used inside a task"
     # (its Close frame found the transport closing: aiohttp records that).
     assert not isinstance(adapter(conn).websocket.exception(), RuntimeError)
+
+
+async def test_messages_queued_before_guard_reach_recv(h: Harness) -> None:
+    """A client guarded after the server's first messages (and its Close) reached
+    aiohttp's queue: the adapter reads them at once (no feed will come for them)."""
+    import aiohttp
+    from websockets.asyncio.server import ServerConnection, serve
+
+    from wsstate import ClosedBy, guard
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send("early")
+        await ws.send("earlier than guard()")
+        await ws.close(4000, "done")
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with aiohttp.ClientSession() as session:
+            native = await session.ws_connect(f"ws://127.0.0.1:{port}/")
+            queue = native._reader
+            assert queue is not None
+            await eventually(lambda: len(queue._buffer) == 3)  # two messages and the Close
+            conn = guard(native, ping_interval=None)
+            # At once: nothing else (the server's close timeout, a FIN) may wake it.
+            async with asyncio.timeout(2):
+                assert await conn.recv() == "early"
+                assert await conn.recv() == "earlier than guard()"
+                await conn.wait_closed()
+            assert (conn.close_code, conn.close_reason, conn.closed_by) == (
+                4000,
+                "done",
+                ClosedBy.REMOTE,
+            )
+            assert conn.clean
