@@ -201,17 +201,23 @@ async def test_a_receive_timeout_on_the_client_socket_is_replaced(h: Harness) ->
 
     async def handler(ws: ServerConnection) -> None:
         await ws.send("hi")
+        await ws.send(f"and {await ws.recv()}")
         await ws.wait_closed()
 
+    # The socket read timeout aiohttp derives (the larger of sock_read and
+    # ws_receive) and ws_receive itself: both off once guarded.
     async with serve(handler, "127.0.0.1", 0) as server:
         port = server.sockets[0].getsockname()[1]
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(sock_read=0.2)) as session:
             native = await session.ws_connect(
                 f"ws://127.0.0.1:{port}/",
-                timeout=aiohttp.ClientWSTimeout(ws_receive=30, ws_close=10),
+                timeout=aiohttp.ClientWSTimeout(ws_receive=0.2, ws_close=10),
             )
             conn = guard(native, ping_interval=None)
             assert await conn.recv() == "hi"
+            await asyncio.sleep(0.5)  # silence, longer than both
+            await conn.send("bye")
+            assert await conn.recv() == "and bye"
             assert await conn.close() is True
             assert (conn.close_code, conn.clean) == (1000, True)
             assert native.exception() is None

@@ -326,12 +326,14 @@ class AiohttpTransport(Transport):
         # adapter's pump steps receive() outside any task, where asyncio.timeout()
         # cannot run.
         if isinstance(ws, ClientWebSocketResponse):
-            ws._timeout = ClientWSTimeout(ws_receive=None, ws_close=ws._timeout.ws_close)
+            if ws._timeout.ws_receive is not None:  # aiohttp's default is None
+                ws._timeout = ClientWSTimeout(ws_receive=None, ws_close=ws._timeout.ws_close)
             # The socket read timeout aiohttp derives from it fails the queue
             # without feeding the parser: off as well.
             client_protocol: Any = writer.protocol
-            client_protocol.read_timeout = None
-            client_protocol._drop_timeout()
+            if client_protocol.read_timeout is not None:
+                client_protocol.read_timeout = None
+                client_protocol._drop_timeout()
         else:
             ws._receive_timeout = None
         self._native_close = ws.close
