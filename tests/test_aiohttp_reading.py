@@ -15,6 +15,8 @@ per connection). These tests drive a guarded aiohttp server from a raw TCP peer
   ``close()``, which ``receive()`` runs then, waits within ``asyncio.timeout``;
 * messages (and the Close) a client's aiohttp queue held before ``guard()`` are
   read at once, not when the next bytes arrive;
+* the native socket's own ``close()``, called by the application, is a library
+  close whose answer aiohttp's ``close()`` reads itself;
 * aiohttp's receive timeout, set on a server's or a client's socket, is switched
   off by guarding (the keepalive replaces it; stepped outside a task it failed
   every connection on its first message).
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import deque
 from typing import Any
 
 from support.harness import Harness, eventually
@@ -283,3 +286,33 @@ async def test_messages_queued_before_guard_reach_recv(h: Harness) -> None:
                 ClosedBy.REMOTE,
             )
             assert conn.clean
+
+
+async def test_aiohttp_own_close_reads_the_answer_itself(h: Harness) -> None:
+    """The application calls the native socket's close(): a library close with its
+    code; aiohttp's close() reads the peer's answer (the pump reads nothing more,
+    the data the peer sent before its answer included), then the loss."""
+    from wsstate import ClosedBy
+
+    opened: list[GuardedConnection] = []
+    returned: list[bool] = []
+
+    async def app(conn: GuardedConnection) -> None:
+        opened.append(conn)
+        returned.append(await adapter(conn).websocket.close(code=4001, message=b"native"))
+        await conn.wait_closed()
+
+    served = await serve(h, SERVER, app, ping_interval=None)
+    reader, writer = await open_raw(served.port, served.path)
+    opcode, payload = await read_frame(reader)
+    assert (opcode, payload) == (CLOSE, (4001).to_bytes(2, "big") + b"native")
+    (conn,) = opened
+    assert conn.state is State.CLOSING  # aiohttp's close() waits for the answer
+    writer.write(frame(TEXT, b"too late") + frame(CLOSE, (4001).to_bytes(2, "big")))
+    await eventually(lambda: conn.state is State.CLOSED)
+    assert returned == [True]
+    assert (conn.close_code, conn.close_reason, conn.closed_by) == (4001, "native", ClosedBy.LOCAL)
+    assert adapter(conn)._messages == deque()  # "too late" was aiohttp's to discard
+    assert adapter(conn)._reader is None
+    writer.close()
+    await writer.wait_closed()
