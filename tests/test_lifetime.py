@@ -17,10 +17,10 @@ import time
 import pytest
 from support.harness import GUARD_DEFAULTS, WS_DEFAULTS, Harness, Role, eventually, port_of
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import ServerConnection, serve
 
 import wsstate
-from wsstate import ClosedBy, ConnectionClosed, GuardedConnection, State
+from wsstate import ClosedBy, ConnectionClosed, GuardedConnection, State, _lifetime
 
 
 @pytest.mark.parametrize("api", ["send", "try_send"])
@@ -97,3 +97,48 @@ async def test_close_all_closes_a_thousand_connections_within_its_deadline(h: Ha
     await asyncio.gather(*(client.wait_closed() for client in clients))
     await eventually(lambda: all(c.close_code is not None for c in clients[unresponsive:]))
     assert all(c.close_code == 1001 for c in clients[unresponsive:])
+
+
+def test_each_loop_lists_its_own_connections_when_loops_take_turns() -> None:
+    # The registry remembers the loop it was last asked about: loops taking turns
+    # (a loop per page, in threads) must each keep their own list. Real guarded
+    # connections: a websockets server and a guarded client on each loop.
+    class Site:
+        def __init__(self) -> None:
+            self.server_side: list[GuardedConnection] = []
+            self.done = asyncio.Event()
+
+        async def start(self) -> GuardedConnection:
+            async def handler(ws: ServerConnection) -> None:
+                self.server_side.append(wsstate.guard(ws))
+                await self.done.wait()
+
+            self.server = await serve(handler, "127.0.0.1", 0)
+            client = wsstate.guard(await connect(f"ws://127.0.0.1:{port_of(self.server)}"))
+            await eventually(lambda: bool(self.server_side))
+            return client
+
+        async def stop(self) -> None:
+            self.done.set()
+            self.server.close()
+            await self.server.wait_closed()
+
+    loops = [asyncio.new_event_loop(), asyncio.new_event_loop()]
+    sites = [Site(), Site()]
+    try:
+        clients = [
+            loop.run_until_complete(site.start()) for loop, site in zip(loops, sites, strict=True)
+        ]
+        for loop, site, client in zip(loops, sites, clients, strict=True):
+            assert set(_lifetime.live(loop)) == {site.server_side[0], client}
+        # A connection closing on the second loop leaves the first loop's list alone.
+        loops[1].run_until_complete(clients[1].close())
+        assert set(_lifetime.live(loops[0])) == {sites[0].server_side[0], clients[0]}
+        loops[1].run_until_complete(eventually(lambda: not _lifetime.live(loops[1])))
+        loops[0].run_until_complete(clients[0].close())
+        loops[0].run_until_complete(eventually(lambda: not _lifetime.live(loops[0])))
+        for loop, site in zip(loops, sites, strict=True):
+            loop.run_until_complete(site.stop())
+    finally:
+        for loop in loops:
+            loop.close()

@@ -119,3 +119,46 @@ def test_a_closed_loop_leaves_nothing_behind() -> None:
     gc.collect()
     assert ref() is None  # the registry does not keep a loop alive
     assert len(_timers._queues) <= before  # and the loop's entry went with it
+
+
+def test_manual_timers_take_over_a_loop_whose_timers_ran_already() -> None:
+    # call_later remembers the loop it was last called for; manual_timers() on that
+    # loop must still take over the timers armed from then on, whatever their delay.
+    loop = asyncio.new_event_loop()
+    try:
+        ran: list[str] = []
+        call_later(loop, 0.01, ran.append, "before")
+        loop.run_until_complete(asyncio.sleep(0.03))
+        assert ran == ["before"]
+        manual = _timers.manual_timers(loop)
+        # (A delay whose queue exists keeps its asyncio schedule: manual_timers' doc.)
+        call_later(loop, 0.02, ran.append, "new delay")
+        loop.run_until_complete(asyncio.sleep(0.05))
+        assert ran == ["before"]  # it did not run by itself
+        assert manual.armed(0.02) == 1
+        assert manual.fire(0.02) == 1
+        assert ran == ["before", "new delay"]
+    finally:
+        loop.close()
+
+
+def test_timers_of_two_loops_in_turn_stay_on_their_own_loop() -> None:
+    first, second = asyncio.new_event_loop(), asyncio.new_event_loop()
+    try:
+        ran: list[tuple[str, bool]] = []
+
+        def note(name: str) -> None:
+            ran.append((name, asyncio.get_running_loop() is (first if name == "a" else second)))
+
+        for _ in range(2):  # alternately: the remembered loop changes each time
+            call_later(first, 0.01, note, "a")
+            call_later(second, 0.01, note, "b")
+        first.run_until_complete(asyncio.sleep(0.03))
+        assert ran == [("a", True), ("a", True)]
+        second.run_until_complete(asyncio.sleep(0.03))
+        assert ran[2:] == [("b", True), ("b", True)]
+        assert set(_timers._queues[first]) == {0.01}
+        assert set(_timers._queues[second]) == {0.01}
+    finally:
+        first.close()
+        second.close()

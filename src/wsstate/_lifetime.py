@@ -37,9 +37,37 @@ _LIVE: Final[_Live] = weakref.WeakKeyDictionary()
 _SETTLE_TURNS: Final = 8
 
 
+class _Recent:
+    """The loop last registered to or unregistered from (weakly), and its list: a weak
+    dictionary's lookup makes a weak reference each time."""
+
+    __slots__ = ("conns", "loop")
+
+    def __init__(self) -> None:
+        self.loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        self.conns: dict[GuardedConnection, None] | None = None
+
+    def forget(self, ref: object = None) -> None:
+        if ref is None or ref is self.loop:
+            self.loop, self.conns = None, None
+
+
+_recent: Final = _Recent()
+
+
+def _conns(loop: asyncio.AbstractEventLoop) -> dict[GuardedConnection, None] | None:
+    recent = _recent
+    if recent.loop is not None and recent.loop() is loop:
+        return recent.conns
+    conns = _LIVE.get(loop)
+    if conns is not None:
+        recent.loop, recent.conns = weakref.ref(loop, recent.forget), conns
+    return conns
+
+
 def register(loop: asyncio.AbstractEventLoop, conn: GuardedConnection) -> None:
     """List ``conn`` under ``loop`` until it reaches CLOSED."""
-    conns = _LIVE.get(loop)
+    conns = _conns(loop)
     if conns is None:
         conns = _LIVE[loop] = {}
         _wrap_close(loop)
@@ -48,7 +76,7 @@ def register(loop: asyncio.AbstractEventLoop, conn: GuardedConnection) -> None:
 
 def unregister(loop: asyncio.AbstractEventLoop, conn: GuardedConnection) -> None:
     """``conn`` reached CLOSED."""
-    conns = _LIVE.get(loop)
+    conns = _conns(loop)
     if conns is not None:
         conns.pop(conn, None)
 

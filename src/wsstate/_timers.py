@@ -195,9 +195,26 @@ def manual_timers(loop: asyncio.AbstractEventLoop) -> ManualTimers:
     if queues:
         manual.update(queues)  # already-armed queues keep running on their own
     _queues[loop] = manual
+    _recent.forget()
     return manual
 
 
+class _Recent:
+    """The loop :func:`call_later` was last called for (weakly), and its queues."""
+
+    __slots__ = ("loop", "queues")
+
+    def __init__(self) -> None:
+        self.loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        self.queues: dict[float, _Queue] = {}
+
+    def forget(self, ref: object = None) -> None:
+        """Let go of the loop's queues (the loop is gone, or its queues were replaced)."""
+        if ref is None or ref is self.loop:
+            self.loop, self.queues = None, {}
+
+
+_recent: Final = _Recent()
 _RESOLUTION: Final = time.get_clock_info("monotonic").resolution
 _queues: Final[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, _Queue]]] = (
     weakref.WeakKeyDictionary()
@@ -218,12 +235,20 @@ def call_later(
         arg, callback = (callback, args), _apply
     else:
         arg = _NO_ARG
+    # The loop asked last, and its queues (a weak dictionary's lookup makes a
+    # weak reference each time).
+    recent = _recent
+    if recent.loop is not None and recent.loop() is loop:
+        queues = recent.queues
+    else:
+        queues = _queues.get(loop) or _queues.setdefault(loop, {})
+        recent.loop, recent.queues = weakref.ref(loop, recent.forget), queues
     try:
-        queue = _queues[loop][delay]
+        queue = queues[delay]  # ManualTimers makes its own queue of a new delay
     except KeyError:
         # A new delay: a NaN or infinite one would never fall due and hold up every
         # timer armed after it on its queue (NaN is never a key found above).
         if not 0 <= delay < math.inf:
             raise ValueError(f"timer delay must be finite seconds >= 0, not {delay!r}") from None
-        queue = _queues.setdefault(loop, {}).setdefault(delay, _Queue(delay))
+        queue = queues[delay] = _Queue(delay)
     return queue.arm(loop, callback, arg)

@@ -109,7 +109,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final, Protocol, cast, runtime_checkable
+from typing import Any, Final, NamedTuple, Protocol, cast, runtime_checkable
 
 from . import _lifetime
 from ._checks import check_seconds
@@ -124,7 +124,7 @@ from .errors import (
     ImpossibleEvent,
     InvalidState,
 )
-from .machines.connection import TABLE, TERMINAL, Effect, Event, Row, State
+from .machines.connection import INITIAL, TABLE, TERMINAL, Effect, Event, Row, State
 
 __all__ = [
     "EFFECT_HANDLERS",
@@ -153,6 +153,8 @@ _STR_BYTES: Final = (str, bytes)
 # Enum members as module constants: an attribute lookup on an enum class costs
 # as much as the table lookup itself (~70 ns on CPython 3.11).
 _APP_SEND: Final = Event.APP_SEND
+_APP_CLOSE: Final = Event.APP_CLOSE
+_PEER_DATA: Final = Event.PEER_DATA
 _TRANSMIT: Final = Effect.TRANSMIT
 _DROP: Final = Effect.DROP
 _RETURN_TRUE: Final = Effect.RETURN_TRUE
@@ -385,18 +387,30 @@ class GuardedConnection:
         # is: the initial open timer of a connection that is already open is
         # cancelled by handshake_ok at once, and a timer handle armed and
         # cancelled in the same step would be pure cost (docs/performance.md).
-        self._deferred: dict[Effect, tuple[float | None, Event]] | None = {}
-        self._perform(self._m.initial_effects, None, None, None)
-        transport.attach(self)  # one reference, not two bound methods (memory)
-        if opened:
-            self._handle(Event.HANDSHAKE_OK)
+        self._deferred: dict[Effect, tuple[float | None, Event]] | None
+        opening = _OPENING if opened else None
+        if opening is not None and not logger.isEnabledFor(opening.log):
+            # Guarded open, nothing to log: the initial effects and the
+            # handshake_ok row, composed at import (_opening()).
+            self._deferred = None
+            self._m.state = opening.state
+            transport.attach(self)  # one reference, not two bound methods (memory)
+            for action in opening.actions:
+                action(self, None, None, None)
+        else:
+            self._deferred = {}
+            self._perform(self._m.initial_effects, None, None, None)
+            transport.attach(self)
+            if opened:
+                self._handle(Event.HANDSHAKE_OK)
         # Facts the transport observed before it had a listener (a Starlette
         # socket whose client already left, say).
         if not transport.is_open():
             self._sync()
         deferred, self._deferred = self._deferred, None
-        for key, (delay, event) in deferred.items():
-            self._arm(key, delay, event)
+        if deferred:
+            for key, (delay, event) in deferred.items():
+                self._arm(key, delay, event)
         if self._m.state not in TERMINAL:
             _lifetime.register(self._loop, self)
 
@@ -792,19 +806,21 @@ class GuardedConnection:
         reason raises :class:`~wsstate.InvalidCloseCode` /
         :class:`~wsstate.InvalidCloseReason` before any state change.
         """
-        try:
-            validate_close(code, reason)
-        except InvalidCloseArgs:
-            outcome = _OUTCOMES[Event.APP_CLOSE_INVALID][self._m.state]
-            self._handle(Event.APP_CLOSE_INVALID)
-            if outcome is Effect.RAISE_INVALID_CLOSE_ARGS:
-                raise
-            return False
+        if code.__class__ is not int or code != 1000 or reason != "":  # else the default
+            try:
+                validate_close(code, reason)
+            except InvalidCloseArgs:
+                outcome = _OUTCOMES[Event.APP_CLOSE_INVALID][self._m.state]
+                self._handle(Event.APP_CLOSE_INVALID)
+                if outcome is Effect.RAISE_INVALID_CLOSE_ARGS:
+                    raise
+                return False
         if not self._t.is_open():
             self._sync()
-        outcome = _OUTCOMES[Event.APP_CLOSE][self._m.state]
-        effects = self._handle(Event.APP_CLOSE, code, reason).effects
-        if Effect.WAIT_CLOSED in effects:
+        state = self._m.state
+        outcome = _CLOSE_OUTCOME[state]
+        self._handle(_APP_CLOSE, code, reason)
+        if _CLOSE_WAITS[state]:
             await self.wait_closed()
         return outcome is _RETURN_TRUE
 
@@ -952,8 +968,11 @@ class GuardedConnection:
     def _on_data(self) -> None:
         # The message itself waits in the transport's queue for recv(); the table
         # only learns that it arrived (deliver), in arrival order.
-        with contextlib.suppress(ImpossibleEvent):  # logged at ERROR by _handle
-            self._handle(Event.PEER_DATA)
+        # OPEN's row changes nothing (deliver is passive): fed only when logged.
+        level = _PEER_DATA_IDLE_LOG[self._m.state]
+        if level is None or logger.isEnabledFor(level):
+            with contextlib.suppress(ImpossibleEvent):  # logged at ERROR by _handle
+                self._handle(_PEER_DATA)
 
     def _sync(self) -> None:
         """Feed the table the transport's facts it has not seen yet, in the order they happened."""
@@ -967,7 +986,11 @@ class GuardedConnection:
             self._handle(Event.PEER_CLOSE, *facts.close_rcvd)
         if facts.lost and not self._flags & _FED_LOST:
             self._flags |= _FED_LOST
-            self._handle(loss_event(facts.lost_error))
+            event = loss_event(facts.lost_error)
+            # The loss of a closed connection changes nothing: fed only when logged.
+            level = _IDLE_LOG[event][self._m.state]
+            if level is None or logger.isEnabledFor(level):
+                self._handle(event)
 
     def _notify_closed(self) -> None:
         # Timers are cancelled by the rows that enter CLOSED, as the table says;
@@ -1066,6 +1089,44 @@ _ACTIONS: Final[dict[Effect, _Action]] = {
     Effect.NOTIFY_CLOSED: lambda c, *_: c._notify_closed(),
 }
 
+#: The timer each cancelling effect cancels.
+_CANCELS: Final[Mapping[Effect, Effect]] = MappingProxyType(
+    {
+        Effect.CANCEL_OPEN_TIMER: Effect.ARM_OPEN_TIMER,
+        Effect.CANCEL_CLOSE_TIMER: Effect.ARM_CLOSE_TIMER,
+    }
+)
+
+
+class _Opening(NamedTuple):
+    """A connection guarded open (:func:`_opening`)."""
+
+    state: State
+    log: int
+    actions: tuple[_Action, ...]
+
+
+def _opening() -> _Opening | None:
+    """What creating a connection that is open already does, from the table, at import.
+
+    The machine's initial effects, then the ``handshake_ok`` row of the initial
+    state, composed: a timer the row cancels is never armed (the open timer).
+    None (the connection then performs both, one after the other) if the row
+    keeps the books (who closed, the code), which the composition does not.
+    """
+    row = TABLE[(INITIAL, Event.HANDSHAKE_OK)]
+    if row.next is None or any(e in Machine.bookkeeping_effects for e in row.effects):
+        return None
+    effects = list(Machine.initial_effects)
+    for effect in row.effects:
+        armed = _CANCELS.get(effect)
+        if armed is not None and armed in effects:
+            effects.remove(armed)
+        else:
+            effects.append(effect)
+    return _Opening(row.next, row.log, tuple(_ACTIONS[e] for e in effects if e in _ACTIONS))
+
+
 #: Per state, per event: the actions of the row's effects, in the row's order
 #: (``_ACTIONS`` looked up once, at import). The other effects are outcomes the
 #: calling operation interprets (transmit, drop, read, raise, return, wait) or
@@ -1077,6 +1138,10 @@ _ROW_ACTIONS: Final[dict[State, dict[Event, tuple[_Action, ...]]]] = {
     }
     for state in State
 }
+
+
+#: A connection guarded open, when its opening can be composed (``__init__``).
+_OPENING: Final = _opening()
 
 
 #: What each operation does with its rows, by event: the effects it interprets
@@ -1142,6 +1207,11 @@ def _outcomes(event: Event) -> dict[State, Effect]:
 #: Per operation, per state: the one outcome effect of the row, found at import.
 _OUTCOMES: Final[dict[Event, dict[State, Effect]]] = {e: _outcomes(e) for e in OPERATION_OUTCOMES}
 _SEND_OUTCOME: Final = _OUTCOMES[Event.APP_SEND]
+_CLOSE_OUTCOME: Final = _OUTCOMES[Event.APP_CLOSE]
+#: Per state: whether ``close()`` waits for CLOSED (its row's ``wait_closed``).
+_CLOSE_WAITS: Final[dict[State, bool]] = {
+    state: Effect.WAIT_CLOSED in TABLE[(state, Event.APP_CLOSE)].effects for state in State
+}
 
 
 def _idle_log(event: Event) -> dict[State, int | None]:
@@ -1158,9 +1228,12 @@ def _idle_log(event: Event) -> dict[State, int | None]:
     return idle
 
 
-#: A send (``_start_send``, a broadcast's ``_send_nowait``) feeds an idle row only when it
-#: would be logged.
-_SEND_IDLE_LOG: Final = _idle_log(Event.APP_SEND)
+#: Per event, per state: :func:`_idle_log`. A send (``_start_send``, a broadcast's
+#: ``_send_nowait``), a message received (``_on_data``) and a loss (``_sync``) feed
+#: an idle row only when it would be logged.
+_IDLE_LOG: Final[dict[Event, dict[State, int | None]]] = {e: _idle_log(e) for e in Event}
+_SEND_IDLE_LOG: Final = _IDLE_LOG[Event.APP_SEND]
+_PEER_DATA_IDLE_LOG: Final = _IDLE_LOG[Event.PEER_DATA]
 
 
 def _effect_handlers() -> dict[Effect, tuple[str, ...]]:

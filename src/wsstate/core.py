@@ -30,7 +30,7 @@ cannot produce in that state, which is a bug to fix, not a condition to absorb.
 from __future__ import annotations
 
 import logging
-from typing import Final
+from typing import Final, NamedTuple
 
 from .closecodes import ABNORMAL_CLOSURE, NO_STATUS
 from .errors import ClosedBy, ImpossibleEvent
@@ -57,15 +57,24 @@ _RECORD: Final = {
 }
 
 
-def _bookkeeping(row: Row) -> bool:
-    """True if the row carries bookkeeping effects (most rows, the hot ones, carry none)."""
-    return any(e in _RECORD or e is Effect.MARK_CLEAN for e in row.effects)
+class _Books(NamedTuple):
+    """A row's bookkeeping effects: who closed (its first ``record_close``), and ``mark_clean``."""
+
+    who: ClosedBy | None
+    clean: bool
 
 
-# Per state, per event: the row, and whether it carries bookkeeping effects. A
-# nested dict is the cheapest lookup we have (docs/performance.md).
-_BY_STATE: Final[dict[State, dict[Event, tuple[Row, bool]]]] = {
-    s: {e: (TABLE[(s, e)], _bookkeeping(TABLE[(s, e)])) for e in Event} for s in State
+def _books(row: Row) -> _Books | None:
+    """The row's bookkeeping, None if it has none (most rows, the hot ones)."""
+    who = next((_RECORD[e] for e in row.effects if e in _RECORD), None)
+    clean = Effect.MARK_CLEAN in row.effects
+    return _Books(who, clean) if who is not None or clean else None
+
+
+# Per state, per event: the row, and its bookkeeping. A nested dict is the
+# cheapest lookup we have (docs/performance.md).
+_BY_STATE: Final[dict[State, dict[Event, tuple[Row, _Books | None]]]] = {
+    s: {e: (TABLE[(s, e)], _books(TABLE[(s, e)])) for e in Event} for s in State
 }
 
 
@@ -106,12 +115,12 @@ class Machine:
         cannot occur in the current state; the state is then unchanged.
         """
         state = self.state
-        row, bookkeeping = _BY_STATE[state][event]
+        row, books = _BY_STATE[state][event]
         nxt = row.next
         if nxt is None:
             raise ImpossibleEvent(state.value, event.value, row.note)
-        if bookkeeping:
-            self._bookkeep(row, code, reason)
+        if books is not None:
+            self._bookkeep(row, books, code, reason)
         self.state = nxt
         if logger.isEnabledFor(row.log):
             logger.log(
@@ -126,18 +135,17 @@ class Machine:
             )
         return row
 
-    def _bookkeep(self, row: Row, code: int | None, reason: str | None) -> None:
-        for effect in row.effects:
-            who = _RECORD.get(effect)
-            if who is not None and self.closed_by is None:
-                self.closed_by = who
-                if row.code is not None:
-                    self.close_code, self.close_reason = row.code, row.reason or ""
-                elif code is not None:
-                    self.close_code, self.close_reason = code, reason or ""
-                elif who is ClosedBy.REMOTE:
-                    self.close_code, self.close_reason = NO_STATUS, ""
-                else:
-                    self.close_code, self.close_reason = ABNORMAL_CLOSURE, ""
-            elif effect is Effect.MARK_CLEAN:
-                self.clean = True
+    def _bookkeep(self, row: Row, books: _Books, code: int | None, reason: str | None) -> None:
+        who = books.who
+        if who is not None and self.closed_by is None:
+            self.closed_by = who
+            if row.code is not None:
+                self.close_code, self.close_reason = row.code, row.reason or ""
+            elif code is not None:
+                self.close_code, self.close_reason = code, reason or ""
+            elif who is ClosedBy.REMOTE:
+                self.close_code, self.close_reason = NO_STATUS, ""
+            else:
+                self.close_code, self.close_reason = ABNORMAL_CLOSURE, ""
+        if books.clean:
+            self.clean = True

@@ -90,14 +90,14 @@ import logging
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from aiohttp import ClientWebSocketResponse, ClientWSTimeout, WebSocketError, WSMsgType, web
 
 from ..closecodes import is_sendable_code
 from ..errors import AlreadyGuarded, InvalidState
 from ._steps import step
-from .base import Data, Facts, Request, Transport, TransportClosed
+from .base import Data, Facts, Listener, Request, Transport, TransportClosed
 
 __all__ = ["DEFAULT_MAX_QUEUE", "AiohttpTransport", "message_facts"]
 
@@ -156,6 +156,16 @@ def message_facts(kind: WSMsgType, data: object, extra: object) -> Facts | None:
     if kind is WSMsgType.CLOSED:
         return Facts(lost=True, lost_error=False)
     return None
+
+
+class _Callbacks:
+    """A listener given as two callables (:meth:`AiohttpTransport.set_listener`)."""
+
+    __slots__ = ("_on_data", "_sync")
+
+    def __init__(self, sync: Callable[[], None], on_data: Callable[[], None]) -> None:
+        self._sync = sync
+        self._on_data = on_data
 
 
 class _PongWaiter:
@@ -287,8 +297,7 @@ class AiohttpTransport(Transport):
     _written: asyncio.Future[None] | None = None  # resolved once none is
     _readable: asyncio.Future[None] | None = None  # recv() waits for a message
     _space: asyncio.Future[None] | None = None  # the reader waits for room
-    _listener: Callable[[], None] | None = None
-    _on_data: Callable[[], None] | None = None
+    _conn: Listener | None = None  # whom it reports to (attach)
     _tasks: set[asyncio.Task[Any]] | None = None
     _reader: asyncio.Task[None] | None = None  # the reading task, once reading had to wait
     _reading = False  # a message is being read (the tap's pump, or the task from then on)
@@ -311,21 +320,23 @@ class AiohttpTransport(Transport):
         self._writer = writer
         self._raw: asyncio.Transport = writer.transport
         self.loop = asyncio.get_running_loop()
-        self._client = isinstance(ws, ClientWebSocketResponse)
+        client = self._client = isinstance(ws, ClientWebSocketResponse)
         # The server's request: aiohttp lets go of it once the response ended.
-        self._request: web.BaseRequest | None = None if self._client else ws._req  # type: ignore[union-attr]
+        self._request: web.BaseRequest | None = None if client else ws._req  # type: ignore[union-attr]
         self._max_queue = max_queue
         self._messages: deque[Data] = deque()
         # The table decides closing and keepalive (module doc).
         ws._autoclose = False
         ws._autoping = False
-        ws._heartbeat = None
-        ws._cancel_heartbeat()
+        if ws._heartbeat is not None:  # aiohttp's default is None: nothing armed
+            ws._heartbeat = None
+            ws._cancel_heartbeat()
         # aiohttp's receive timeout (a silence that long ends the connection, with
         # a Close 1000 on the server) is replaced by the keepalive too; and the
         # adapter's pump steps receive() outside any task, where asyncio.timeout()
         # cannot run.
-        if isinstance(ws, ClientWebSocketResponse):
+        if client:
+            assert isinstance(ws, ClientWebSocketResponse)
             if ws._timeout.ws_receive is not None:  # aiohttp's default is None
                 ws._timeout = ClientWSTimeout(ws_receive=None, ws_close=ws._timeout.ws_close)
             # The socket read timeout aiohttp derives from it fails the queue
@@ -335,7 +346,7 @@ class AiohttpTransport(Transport):
                 client_protocol.read_timeout = None
                 client_protocol._drop_timeout()
         else:
-            ws._receive_timeout = None
+            cast(web.WebSocketResponse, ws)._receive_timeout = None
         self._native_close = ws.close
         self._receive: Callable[..., Awaitable[Any]] = cls.receive
         ws.__class__ = _guarded_class(cls)
@@ -386,8 +397,10 @@ class AiohttpTransport(Transport):
         return Request(path, query, headers, peer, ws.ws_protocol)
 
     def set_listener(self, listener: Callable[[], None], on_data: Callable[[], None]) -> None:
-        self._listener = listener
-        self._on_data = on_data
+        self._conn = _Callbacks(listener, on_data)
+
+    def attach(self, listener: Listener) -> None:
+        self._conn = listener  # one reference, not two bound methods
 
     def facts(self) -> Facts:
         if not self._lost and not self._ended and self._raw.is_closing():
@@ -666,7 +679,9 @@ class AiohttpTransport(Transport):
         """Receive one message and take it (:meth:`_take`); sets ``_gone`` when reading ends."""
         try:
             msg = await self._receive(self._ws)
-            if not await self._take(msg):
+            if msg.type is _PING:
+                await self._answer(msg.data)
+            elif not self._take(msg):
                 self._gone = True
                 self._wake()
         except asyncio.CancelledError:
@@ -690,7 +705,10 @@ class AiohttpTransport(Transport):
                     waiter = self._space = self.loop.create_future()
                     await waiter
                     continue
-                if not await self._take(await receive(ws)):
+                msg = await receive(ws)
+                if msg.type is _PING:
+                    await self._answer(msg.data)
+                elif not self._take(msg):
                     return
         except asyncio.CancelledError:
             raise
@@ -708,17 +726,20 @@ class AiohttpTransport(Transport):
         self._lose(error=True)
         self._wake()
 
-    async def _take(self, msg: Any) -> bool:
-        """Take one message ``receive()`` returned; False once nothing more will come."""
+    async def _answer(self, payload: bytes) -> None:
+        """Answer a ping (aiohttp's own answering is off: module doc)."""
+        with contextlib.suppress(OSError):
+            await self._ws.pong(payload)
+
+    def _take(self, msg: Any) -> bool:
+        """Take one message ``receive()`` returned, but a ping (:meth:`_answer`); False
+        once nothing more will come."""
         kind = msg.type
         if kind is _TEXT:
             data = msg.data
             self._deliver(data if isinstance(data, str) else bytes(data).decode())
         elif kind is _BINARY:
             self._deliver(bytes(msg.data))
-        elif kind is _PING:
-            with contextlib.suppress(OSError):
-                await self._ws.pong(msg.data)
         elif kind is _PONG:
             self._pong(bytes(msg.data))
         else:
@@ -739,8 +760,9 @@ class AiohttpTransport(Transport):
         self._messages.append(data)
         if self._readable is not None:
             self._wake()
-        if self._on_data is not None:
-            self._on_data()
+        conn = self._conn
+        if conn is not None:
+            conn._on_data()
 
     def _pong(self, payload: bytes) -> None:
         pings = self._pings
@@ -781,14 +803,15 @@ class AiohttpTransport(Transport):
                 self._pings.clear()
         self._facts = Facts(self._library_close, self._close_rcvd, self._lost, self._lost_error)
         self._drain()
-        if self._listener is not None:
-            self._listener()
+        conn = self._conn
+        if conn is not None:
+            conn._sync()
             if self._lost:
                 # Nothing after the loss changes the connection's state: let go of
-                # its callbacks, so that no reference cycle (connection ->
-                # transport -> listener -> connection) waits for the garbage
-                # collector (docs/performance.md, figure 10).
-                self._listener = self._on_data = None
+                # it, so that no reference cycle (connection -> transport ->
+                # connection) waits for the garbage collector (docs/performance.md,
+                # figure 10).
+                self._conn = None
 
     def _drain(self) -> None:
         self._draining = True
