@@ -212,3 +212,18 @@ async def test_counters_aggregate_across_connections(h: Harness, transport: Tran
     assert delta["dropped"] >= 1
     assert delta["callback_errors"] == 1
     assert all(isinstance(v, int) for v in after.values())
+
+
+@pytest.mark.parametrize("transport", [t for t in TRANSPORTS if t.family == "tornado"], ids=str)
+async def test_a_guarded_tornado_socket_sends_without_nagle(
+    h: Harness, transport: Transport
+) -> None:
+    # tornado leaves Nagle's algorithm on (asyncio's transports do not): guarded,
+    # a small message or the Close frame must not wait for a delayed ACK.
+    import socket
+
+    pair = await open_pair(h, transport)
+    conn = pair.conn
+    sock = conn.transport._stream.socket  # type: ignore[attr-defined]
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    await conn.close()

@@ -193,6 +193,12 @@ class TornadoTransport(Transport):
         self._ws = ws
         self._proto = proto
         self._stream = proto.stream
+        # asyncio's transports (websockets, aiohttp, uvicorn) run with TCP_NODELAY;
+        # tornado's IOStream leaves Nagle's algorithm on, so a small message (and
+        # the Close frame) can wait ~40 ms behind the delayed ACK of the one before.
+        # Guarded, each send is on the wire when it is made, as on the other
+        # transports (docs/tornado.md).
+        proto.stream.set_nodelay(True)
         self.loop = asyncio.get_running_loop()
         self._max_queue = max_queue
         self._write_limit = write_limit
