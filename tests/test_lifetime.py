@@ -101,7 +101,7 @@ async def test_close_all_closes_a_thousand_connections_within_its_deadline(h: Ha
 
 def test_each_loop_lists_its_own_connections_when_loops_take_turns() -> None:
     # The registry remembers the loop it was last asked about: loops taking turns
-    # (a loop per page, in threads) must each keep their own list. Real guarded
+    # (a loop per page) must each keep their own list. Real guarded
     # connections: a websockets server and a guarded client on each loop.
     class Site:
         def __init__(self) -> None:
@@ -141,4 +141,43 @@ def test_each_loop_lists_its_own_connections_when_loops_take_turns() -> None:
             loop.run_until_complete(site.stop())
     finally:
         for loop in loops:
+            loop.close()
+
+
+def test_threads_with_a_loop_each_list_under_their_own_loop() -> None:
+    # The registry remembers the last loop; threads running a loop each register
+    # at once: each entry must land in its own loop's list. (A registry test: the
+    # entries are plain objects, listed and unlisted, never ended.)
+    import sys
+    import threading
+    from typing import cast
+
+    per_thread, threads = 20_000, 4
+    loops = [asyncio.new_event_loop() for _ in range(threads)]
+    entries = [[cast(GuardedConnection, object()) for _ in range(per_thread)] for _ in loops]
+    start = threading.Barrier(threads)
+
+    def register(index: int) -> None:
+        loop = loops[index]
+        start.wait()
+        for entry in entries[index]:
+            _lifetime.register(loop, entry)
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        workers = [threading.Thread(target=register, args=(i,)) for i in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    finally:
+        sys.setswitchinterval(switch)
+    try:
+        for index, loop in enumerate(loops):
+            assert _lifetime.live(loop) == entries[index]
+    finally:
+        for index, loop in enumerate(loops):
+            for entry in entries[index]:
+                _lifetime.unregister(loop, entry)
             loop.close()

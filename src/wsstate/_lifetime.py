@@ -37,31 +37,37 @@ _LIVE: Final[_Live] = weakref.WeakKeyDictionary()
 _SETTLE_TURNS: Final = 8
 
 
+_Pair = tuple[
+    "weakref.ref[asyncio.AbstractEventLoop] | None", "dict[GuardedConnection, None] | None"
+]
+
+
 class _Recent:
     """The loop last registered to or unregistered from (weakly), and its list: a weak
-    dictionary's lookup makes a weak reference each time."""
+    dictionary's lookup makes a weak reference each time. One pair, read once, so
+    that threads running a loop each never see one loop's list under another's
+    reference."""
 
-    __slots__ = ("conns", "loop")
+    __slots__ = ("pair",)
 
     def __init__(self) -> None:
-        self.loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
-        self.conns: dict[GuardedConnection, None] | None = None
+        self.pair: _Pair = (None, None)
 
     def forget(self, ref: object = None) -> None:
-        if ref is None or ref is self.loop:
-            self.loop, self.conns = None, None
+        if ref is None or ref is self.pair[0]:
+            self.pair = (None, None)
 
 
 _recent: Final = _Recent()
 
 
 def _conns(loop: asyncio.AbstractEventLoop) -> dict[GuardedConnection, None] | None:
-    recent = _recent
-    if recent.loop is not None and recent.loop() is loop:
-        return recent.conns
+    ref, conns = _recent.pair
+    if ref is not None and ref() is loop:
+        return conns
     conns = _LIVE.get(loop)
     if conns is not None:
-        recent.loop, recent.conns = weakref.ref(loop, recent.forget), conns
+        _recent.pair = (weakref.ref(loop, _recent.forget), conns)
     return conns
 
 

@@ -199,19 +199,21 @@ def manual_timers(loop: asyncio.AbstractEventLoop) -> ManualTimers:
     return manual
 
 
+_Pair = tuple["weakref.ref[asyncio.AbstractEventLoop] | None", dict[float, _Queue]]
+
+
 class _Recent:
     """The loop :func:`call_later` was last called for (weakly), and its queues."""
 
-    __slots__ = ("loop", "queues")
+    __slots__ = ("pair",)
 
     def __init__(self) -> None:
-        self.loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
-        self.queues: dict[float, _Queue] = {}
+        self.pair: _Pair = (None, {})
 
     def forget(self, ref: object = None) -> None:
         """Let go of the loop's queues (the loop is gone, or its queues were replaced)."""
-        if ref is None or ref is self.loop:
-            self.loop, self.queues = None, {}
+        if ref is None or ref is self.pair[0]:
+            self.pair = (None, {})
 
 
 _recent: Final = _Recent()
@@ -236,13 +238,12 @@ def call_later(
     else:
         arg = _NO_ARG
     # The loop asked last, and its queues (a weak dictionary's lookup makes a
-    # weak reference each time).
-    recent = _recent
-    if recent.loop is not None and recent.loop() is loop:
-        queues = recent.queues
-    else:
+    # weak reference each time): one pair, read once, so that threads running a
+    # loop each never see one loop's queues under another's reference.
+    ref, queues = _recent.pair
+    if ref is None or ref() is not loop:
         queues = _queues.get(loop) or _queues.setdefault(loop, {})
-        recent.loop, recent.queues = weakref.ref(loop, recent.forget), queues
+        _recent.pair = (weakref.ref(loop, _recent.forget), queues)
     try:
         queue = queues[delay]  # ManualTimers makes its own queue of a new delay
     except KeyError:

@@ -387,18 +387,16 @@ class GuardedConnection:
         # is: the initial open timer of a connection that is already open is
         # cancelled by handshake_ok at once, and a timer handle armed and
         # cancelled in the same step would be pure cost (docs/performance.md).
-        self._deferred: dict[Effect, tuple[float | None, Event]] | None
+        self._deferred: dict[Effect, tuple[float | None, Event]] | None = {}
         opening = _OPENING if opened else None
         if opening is not None and not logger.isEnabledFor(opening.log):
             # Guarded open, nothing to log: the initial effects and the
             # handshake_ok row, composed at import (_opening()).
-            self._deferred = None
             self._m.state = opening.state
             transport.attach(self)  # one reference, not two bound methods (memory)
             for action in opening.actions:
                 action(self, None, None, None)
         else:
-            self._deferred = {}
             self._perform(self._m.initial_effects, None, None, None)
             transport.attach(self)
             if opened:
@@ -806,7 +804,7 @@ class GuardedConnection:
         reason raises :class:`~wsstate.InvalidCloseCode` /
         :class:`~wsstate.InvalidCloseReason` before any state change.
         """
-        if code.__class__ is not int or code != 1000 or reason != "":  # else the default
+        if code.__class__ is not int or code != 1000 or reason.__class__ is not str or reason:
             try:
                 validate_close(code, reason)
             except InvalidCloseArgs:

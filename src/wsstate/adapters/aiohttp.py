@@ -97,7 +97,7 @@ from aiohttp import ClientWebSocketResponse, ClientWSTimeout, WebSocketError, WS
 from ..closecodes import is_sendable_code
 from ..errors import AlreadyGuarded, InvalidState
 from ._steps import step
-from .base import Data, Facts, Listener, Request, Transport, TransportClosed
+from .base import Callbacks, Data, Facts, Listener, Request, Transport, TransportClosed
 
 __all__ = ["DEFAULT_MAX_QUEUE", "AiohttpTransport", "message_facts"]
 
@@ -156,16 +156,6 @@ def message_facts(kind: WSMsgType, data: object, extra: object) -> Facts | None:
     if kind is WSMsgType.CLOSED:
         return Facts(lost=True, lost_error=False)
     return None
-
-
-class _Callbacks:
-    """A listener given as two callables (:meth:`AiohttpTransport.set_listener`)."""
-
-    __slots__ = ("_on_data", "_sync")
-
-    def __init__(self, sync: Callable[[], None], on_data: Callable[[], None]) -> None:
-        self._sync = sync
-        self._on_data = on_data
 
 
 class _PongWaiter:
@@ -397,7 +387,7 @@ class AiohttpTransport(Transport):
         return Request(path, query, headers, peer, ws.ws_protocol)
 
     def set_listener(self, listener: Callable[[], None], on_data: Callable[[], None]) -> None:
-        self._conn = _Callbacks(listener, on_data)
+        self._conn = Callbacks(listener, on_data)
 
     def attach(self, listener: Listener) -> None:
         self._conn = listener  # one reference, not two bound methods

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
-__all__ = ["Data", "Facts", "Listener", "Request", "Transport", "TransportClosed"]
+__all__ = ["Callbacks", "Data", "Facts", "Listener", "Request", "Transport", "TransportClosed"]
 
 Data = str | bytes
 
@@ -95,6 +95,16 @@ class Listener(Protocol):
 
     def _on_data(self) -> None:
         """A data message arrived (it waits in the transport for ``recv()``)."""
+
+
+class Callbacks:
+    """A :class:`Listener` made of two callables (:meth:`Transport.set_listener`'s)."""
+
+    __slots__ = ("_on_data", "_sync")
+
+    def __init__(self, listener: Callable[[], None], on_data: Callable[[], None]) -> None:
+        self._sync = listener
+        self._on_data = on_data
 
 
 class Transport(abc.ABC):

@@ -24,7 +24,7 @@ from websockets.protocol import Side
 from websockets.protocol import State as WSState
 
 from ..errors import AlreadyGuarded, ConcurrentRecv
-from .base import Data, Facts, Listener, Request, Transport, TransportClosed
+from .base import Callbacks, Data, Facts, Listener, Request, Transport, TransportClosed
 
 __all__ = ["WebsocketsTransport"]
 
@@ -123,16 +123,6 @@ class _Detached:
 
 
 _DETACHED: Final = _Detached()
-
-
-class _Callbacks:
-    """A listener made of two callables (:meth:`Transport.set_listener`)."""
-
-    __slots__ = ("_on_data", "_sync")
-
-    def __init__(self, listener: Callable[[], None], on_data: Callable[[], None]) -> None:
-        self._sync = listener
-        self._on_data = on_data
 
 
 def _wired_class(cls: type[Connection]) -> type[Connection]:
@@ -249,7 +239,7 @@ class WebsocketsTransport(Transport):
         _make_abort_idempotent(ws)
 
     def set_listener(self, listener: Callable[[], None], on_data: Callable[[], None]) -> None:
-        self.attach(_Callbacks(listener, on_data))
+        self.attach(Callbacks(listener, on_data))
 
     def attach(self, listener: Listener) -> None:
         # websockets has no callback for "a message arrived", "a Close frame
