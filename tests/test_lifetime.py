@@ -13,9 +13,11 @@ import asyncio
 import random
 import socket
 import time
+from typing import cast
 
 import pytest
 from support.harness import GUARD_DEFAULTS, WS_DEFAULTS, Harness, Role, eventually, port_of
+from support.threads import race
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -148,31 +150,15 @@ def test_threads_with_a_loop_each_list_under_their_own_loop() -> None:
     # The registry remembers the last loop; threads running a loop each register
     # at once: each entry must land in its own loop's list. (A registry test: the
     # entries are plain objects, listed and unlisted, never ended.)
-    import sys
-    import threading
-    from typing import cast
-
     per_thread, threads = 20_000, 4
     loops = [asyncio.new_event_loop() for _ in range(threads)]
     entries = [[cast(GuardedConnection, object()) for _ in range(per_thread)] for _ in loops]
-    start = threading.Barrier(threads)
 
     def register(index: int) -> None:
-        loop = loops[index]
-        start.wait()
         for entry in entries[index]:
-            _lifetime.register(loop, entry)
+            _lifetime.register(loops[index], entry)
 
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        workers = [threading.Thread(target=register, args=(i,)) for i in range(threads)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-    finally:
-        sys.setswitchinterval(switch)
+    race(register, threads)
     try:
         for index, loop in enumerate(loops):
             assert _lifetime.live(loop) == entries[index]

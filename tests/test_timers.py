@@ -12,6 +12,8 @@ import itertools
 import weakref
 from typing import Any
 
+from support.threads import race
+
 from wsstate import _timers
 from wsstate._timers import call_later
 
@@ -168,30 +170,15 @@ def test_threads_with_a_loop_each_arm_on_their_own_loop() -> None:
     # call_later remembers the last loop; threads running a loop each (a loop per
     # page) arm at once: every timer must land in its own loop's queue. Thread
     # switches forced as often as CPython allows, to open any gap in the lookup.
-    import sys
-    import threading
-
     per_thread, threads = 20_000, 4
     loops = [asyncio.new_event_loop() for _ in range(threads)]
-    start = threading.Barrier(threads)
     armed: list[list[_timers.Timer]] = [[] for _ in range(threads)]
 
     def arm(index: int) -> None:
-        loop = loops[index]
-        start.wait()
         for _ in range(per_thread):
-            armed[index].append(call_later(loop, 0.5, id, index))
+            armed[index].append(call_later(loops[index], 0.5, id, index))
 
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        workers = [threading.Thread(target=arm, args=(i,)) for i in range(threads)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-    finally:
-        sys.setswitchinterval(switch)
+    race(arm, threads)
     try:
         for index, loop in enumerate(loops):
             queued = list(_timers._queues[loop][0.5]._timers)

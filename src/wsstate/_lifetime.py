@@ -25,6 +25,8 @@ import contextlib
 import weakref
 from typing import TYPE_CHECKING, Final
 
+from ._lastloop import LastLoop
+
 if TYPE_CHECKING:
     from .connection import GuardedConnection
 
@@ -37,37 +39,16 @@ _LIVE: Final[_Live] = weakref.WeakKeyDictionary()
 _SETTLE_TURNS: Final = 8
 
 
-_Pair = tuple[
-    "weakref.ref[asyncio.AbstractEventLoop] | None", "dict[GuardedConnection, None] | None"
-]
-
-
-class _Recent:
-    """The loop last registered to or unregistered from (weakly), and its list: a weak
-    dictionary's lookup makes a weak reference each time. One pair, read once, so
-    that threads running a loop each never see one loop's list under another's
-    reference."""
-
-    __slots__ = ("pair",)
-
-    def __init__(self) -> None:
-        self.pair: _Pair = (None, None)
-
-    def forget(self, ref: object = None) -> None:
-        if ref is None or ref is self.pair[0]:
-            self.pair = (None, None)
-
-
-_recent: Final = _Recent()
+#: The loop registered to or unregistered from last, and its list (_lastloop).
+_recent: Final[LastLoop[dict[GuardedConnection, None]]] = LastLoop()
 
 
 def _conns(loop: asyncio.AbstractEventLoop) -> dict[GuardedConnection, None] | None:
-    ref, conns = _recent.pair
-    if ref is not None and ref() is loop:
-        return conns
-    conns = _LIVE.get(loop)
-    if conns is not None:
-        _recent.pair = (weakref.ref(loop, _recent.forget), conns)
+    conns = _recent.get(loop)
+    if conns is None:
+        conns = _LIVE.get(loop)
+        if conns is not None:
+            _recent.remember(loop, conns)
     return conns
 
 

@@ -31,6 +31,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
+from ._lastloop import LastLoop
+
 __all__ = ["ManualTimers", "Timer", "call_later", "manual_timers"]
 
 
@@ -199,24 +201,7 @@ def manual_timers(loop: asyncio.AbstractEventLoop) -> ManualTimers:
     return manual
 
 
-_Pair = tuple["weakref.ref[asyncio.AbstractEventLoop] | None", dict[float, _Queue]]
-
-
-class _Recent:
-    """The loop :func:`call_later` was last called for (weakly), and its queues."""
-
-    __slots__ = ("pair",)
-
-    def __init__(self) -> None:
-        self.pair: _Pair = (None, {})
-
-    def forget(self, ref: object = None) -> None:
-        """Let go of the loop's queues (the loop is gone, or its queues were replaced)."""
-        if ref is None or ref is self.pair[0]:
-            self.pair = (None, {})
-
-
-_recent: Final = _Recent()
+_recent: Final[LastLoop[dict[float, _Queue]]] = LastLoop()
 _RESOLUTION: Final = time.get_clock_info("monotonic").resolution
 _queues: Final[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, _Queue]]] = (
     weakref.WeakKeyDictionary()
@@ -237,13 +222,10 @@ def call_later(
         arg, callback = (callback, args), _apply
     else:
         arg = _NO_ARG
-    # The loop asked last, and its queues (a weak dictionary's lookup makes a
-    # weak reference each time): one pair, read once, so that threads running a
-    # loop each never see one loop's queues under another's reference.
-    ref, queues = _recent.pair
-    if ref is None or ref() is not loop:
+    queues = _recent.get(loop)  # the loop asked last (_lastloop)
+    if queues is None:
         queues = _queues.get(loop) or _queues.setdefault(loop, {})
-        _recent.pair = (weakref.ref(loop, _recent.forget), queues)
+        _recent.remember(loop, queues)
     try:
         queue = queues[delay]  # ManualTimers makes its own queue of a new delay
     except KeyError:

@@ -124,7 +124,7 @@ from .errors import (
     ImpossibleEvent,
     InvalidState,
 )
-from .machines.connection import INITIAL, TABLE, TERMINAL, Effect, Event, Row, State
+from .machines.connection import INITIAL, TABLE, TERMINAL, TIMERS, Effect, Event, Row, State
 
 __all__ = [
     "EFFECT_HANDLERS",
@@ -1087,11 +1087,12 @@ _ACTIONS: Final[dict[Effect, _Action]] = {
     Effect.NOTIFY_CLOSED: lambda c, *_: c._notify_closed(),
 }
 
-#: The timer each cancelling effect cancels.
+#: Per ``cancel:<timer>`` effect, the ``arm:<timer>`` effect it undoes (the spec's timers).
 _CANCELS: Final[Mapping[Effect, Effect]] = MappingProxyType(
     {
-        Effect.CANCEL_OPEN_TIMER: Effect.ARM_OPEN_TIMER,
-        Effect.CANCEL_CLOSE_TIMER: Effect.ARM_CLOSE_TIMER,
+        Effect(f"cancel:{timer}"): Effect(f"arm:{timer}")
+        for timer in TIMERS
+        if {f"cancel:{timer}", f"arm:{timer}"} <= {e.value for e in Effect}
     }
 )
 
