@@ -52,13 +52,19 @@ def _conns(loop: asyncio.AbstractEventLoop) -> dict[GuardedConnection, None] | N
     return conns
 
 
-def register(loop: asyncio.AbstractEventLoop, conn: GuardedConnection) -> None:
-    """List ``conn`` under ``loop`` until it reaches CLOSED."""
+def register(
+    loop: asyncio.AbstractEventLoop, conn: GuardedConnection
+) -> dict[GuardedConnection, None]:
+    """List ``conn`` under ``loop`` until it reaches CLOSED; return the list it is in.
+
+    The connection leaves it by popping itself from that list (or :func:`unregister`).
+    """
     conns = _conns(loop)
     if conns is None:
         conns = _LIVE[loop] = {}
         _wrap_close(loop)
     conns[conn] = None
+    return conns
 
 
 def unregister(loop: asyncio.AbstractEventLoop, conn: GuardedConnection) -> None:

@@ -214,14 +214,20 @@ def call_later(
     """Run ``callback(*args)`` on ``loop`` after ``delay`` seconds, like ``loop.call_later``.
 
     With one argument the timer holds it as is: ``call_later(loop, d, function,
-    obj)`` costs one small object, where a bound method would cost another.
+    obj)`` costs one small object, where a bound method would cost another
+    (:func:`call_later1` takes that one argument without packing it).
     """
     if len(args) == 1:
-        arg = args[0]
-    elif args:
-        arg, callback = (callback, args), _apply
-    else:
-        arg = _NO_ARG
+        return call_later1(loop, delay, callback, args[0])
+    if args:
+        return call_later1(loop, delay, _apply, (callback, args))
+    return call_later1(loop, delay, callback, _NO_ARG)
+
+
+def call_later1(
+    loop: asyncio.AbstractEventLoop, delay: float, callback: Callable[[Any], object], arg: Any
+) -> Timer:
+    """:func:`call_later` with exactly one argument: run ``callback(arg)`` after ``delay``."""
     queues = _recent.get(loop)  # the loop asked last (_lastloop)
     if queues is None:
         queues = _queues.get(loop) or _queues.setdefault(loop, {})

@@ -113,7 +113,7 @@ from typing import Any, Final, NamedTuple, Protocol, cast, runtime_checkable
 
 from . import _lifetime
 from ._checks import check_seconds
-from ._timers import Timer, call_later
+from ._timers import Timer, call_later1
 from .adapters.base import Data, Request, Transport, TransportClosed
 from .closecodes import InvalidCloseArgs, validate_close
 from .core import Machine
@@ -344,6 +344,7 @@ class GuardedConnection:
         "_deferred",
         "_flags",
         "_keepalive",
+        "_live",
         "_loop",
         "_m",
         "_t",
@@ -379,6 +380,7 @@ class GuardedConnection:
         self._keepalive: Timer | asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] | None = None
         self._flags = 0
+        self._live: dict[GuardedConnection, None] | None = None  # registered once set up
         self._data: dict[str, Any] | None = None  # created on first use: conn.data
         # A broadcast's writes still waiting (slow reader), in order; None when none.
         self._backlog: deque[Awaitable[None]] | None = None
@@ -410,7 +412,8 @@ class GuardedConnection:
             for key, (delay, event) in deferred.items():
                 self._arm(key, delay, event)
         if self._m.state not in TERMINAL:
-            _lifetime.register(self._loop, self)
+            # The loop's list of connections not yet CLOSED, kept to leave it.
+            self._live = _lifetime.register(self._loop, self)
 
     # -- what is known ---------------------------------------------------------
 
@@ -904,7 +907,7 @@ class GuardedConnection:
         interval = self.options.ping_interval
         if interval is not None:
             # A function and the connection, not a bound method: 64 B per connection.
-            self._keepalive = call_later(self._loop, interval, _keepalive_due, self)
+            self._keepalive = call_later1(self._loop, interval, _keepalive_due, self)
 
     def _cancel_keepalive(self) -> None:
         keepalive, self._keepalive = self._keepalive, None
@@ -928,7 +931,7 @@ class GuardedConnection:
         timers = self._timers
         if timers is None:
             timers = self._timers = {}
-        timers[key] = call_later(self._loop, delay, _fire, (self, key, event))
+        timers[key] = call_later1(self._loop, delay, _fire, (self, key, event))
 
     def _cancel(self, key: Effect) -> None:
         if self._deferred is not None:
@@ -998,7 +1001,9 @@ class GuardedConnection:
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
-        _lifetime.unregister(self._loop, self)
+        live, self._live = self._live, None
+        if live is not None:
+            live.pop(self, None)
         counters.closed += 1
         closed_by = self._m.closed_by
         if closed_by is not None:

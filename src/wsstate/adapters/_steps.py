@@ -31,8 +31,9 @@ class Continuation:
 
     The awaiting task receives what the coroutine yielded (a future to wait
     for, or None for a bare yield) exactly as if it had run the coroutine from
-    the start; cancellation is passed in. Never awaited, the coroutine is
-    closed when this object is collected (no "never awaited" warning).
+    the start; cancellation is passed in; the await returns what the coroutine
+    returns. Never awaited, the coroutine is closed when this object is
+    collected (no "never awaited" warning).
     """
 
     __slots__ = ("_coro", "_pending")
@@ -41,7 +42,7 @@ class Continuation:
         self._coro = coro
         self._pending = pending
 
-    def __await__(self) -> Generator[Any, Any, None]:
+    def __await__(self) -> Generator[Any, Any, Any]:
         coro, value = self._coro, self._pending
         while True:
             try:
@@ -49,13 +50,13 @@ class Continuation:
             except BaseException as exc:
                 try:
                     value = coro.throw(exc)
-                except StopIteration:
-                    return
+                except StopIteration as done:
+                    return done.value
             else:
                 try:
                     value = coro.send(sent)
-                except StopIteration:
-                    return
+                except StopIteration as done:
+                    return done.value
 
     def __del__(self) -> None:
         self._coro.close()

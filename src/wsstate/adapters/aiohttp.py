@@ -86,6 +86,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import weakref
 from collections import deque
@@ -96,7 +97,7 @@ from aiohttp import ClientWebSocketResponse, ClientWSTimeout, WebSocketError, WS
 
 from ..closecodes import is_sendable_code
 from ..errors import AlreadyGuarded, InvalidState
-from ._steps import step
+from ._steps import Continuation, step
 from .base import Callbacks, Data, Facts, Listener, Request, Transport, TransportClosed
 
 __all__ = ["DEFAULT_MAX_QUEUE", "AiohttpTransport", "message_facts"]
@@ -107,6 +108,13 @@ logger: Final = logging.getLogger("wsstate")
 DEFAULT_MAX_QUEUE: Final = 16
 
 _NOTHING: Final = Facts()
+_LOST: Final = Facts(lost=True, lost_error=False)
+_LOST_ERROR: Final = Facts(lost=True, lost_error=True)
+#: Facts from its four fields, without the named tuple's Python-level constructors.
+_make_facts: Final = cast(
+    Callable[[tuple[object, object, bool, bool]], Facts], functools.partial(tuple.__new__, Facts)
+)
+_INVALID_CODE: Final = Facts(library_close=(1002, "invalid close code"))
 _TEXT: Final = WSMsgType.TEXT
 _BINARY: Final = WSMsgType.BINARY
 _CLOSE: Final = WSMsgType.CLOSE
@@ -145,16 +153,16 @@ def message_facts(kind: WSMsgType, data: object, extra: object) -> Facts | None:
         code = data if isinstance(data, int) else 0
         reason = extra if isinstance(extra, str) else ""
         if code == 0:
-            return Facts(close_rcvd=(None, reason))
+            return _make_facts((None, (None, reason), False, False))
         if not is_sendable_code(int(code)):
-            return Facts(library_close=(1002, "invalid close code"))
-        return Facts(close_rcvd=(int(code), reason))
+            return _INVALID_CODE
+        return _make_facts((None, (int(code), reason), False, False))
     if kind is WSMsgType.ERROR:
         if isinstance(data, WebSocketError):
             return Facts(library_close=(int(data.code), ""), lost=True, lost_error=False)
-        return Facts(lost=True, lost_error=True)
+        return _LOST_ERROR
     if kind is WSMsgType.CLOSED:
-        return Facts(lost=True, lost_error=False)
+        return _LOST
     return None
 
 
@@ -172,28 +180,6 @@ class _PongWaiter:
     async def _wait(self) -> None:
         if not await self._future:
             raise TransportClosed
-
-
-class _CloseHook:
-    """What a guarded aiohttp socket's ``close`` becomes: the adapter's ``_close_called``,
-    reached through a weak reference (once the adapter is gone, aiohttp's own ``close``)."""
-
-    __slots__ = ("_native", "_ref", "_ws")
-
-    def __init__(self, transport: AiohttpTransport, ws: AiohttpWebSocket) -> None:
-        # Weak both ways: the socket holds this object, which must not hold it back.
-        self._ref = weakref.ref(transport)
-        self._ws = weakref.ref(ws)
-        self._native: Callable[..., Awaitable[bool]] = type(ws).close
-
-    def __call__(self, **kwargs: Any) -> Awaitable[bool]:
-        transport = self._ref()
-        if transport is not None:
-            return transport._close_called(**kwargs)
-        ws = self._ws()
-        assert ws is not None  # it is calling its close()
-        result: Awaitable[bool] = self._native(ws, **kwargs)
-        return result
 
 
 async def _refuse_send(self: AiohttpWebSocket, *args: Any, **kwargs: Any) -> None:
@@ -219,13 +205,28 @@ def _guarded_class(cls: type[AiohttpWebSocket]) -> type[AiohttpWebSocket]:
     ``receive()`` (which every ``receive_*`` and ``async for`` call) raise
     :class:`~wsstate.InvalidState`, so nothing bypasses the guard and no aiohttp
     exception (a concurrent ``receive()``'s RuntimeError) reaches the application.
+    Its ``close()`` is the adapter's ``_close_called``, reached through the weak
+    reference the socket holds (``_wsstate_adapter``; aiohttp's own ``close()``
+    once the adapter is gone): weak, since the adapter holds the socket.
     A subclass without slots of its own: assigning ``__class__`` costs nothing per
     connection, and the mark stays once the connection is over (AlreadyGuarded)."""
     guarded = _GUARDED_CLASSES.get(cls)
     if guarded is None:
+        native_close: Callable[..., Awaitable[bool]] = cls.close
+
+        def close(self: AiohttpWebSocket, **kwargs: Any) -> Awaitable[bool]:
+            transport = self._wsstate_adapter()  # type: ignore[union-attr]
+            if transport is not None:
+                result: Awaitable[bool] = transport._close_called(**kwargs)
+            else:
+                result = native_close(self, **kwargs)
+            return result
+
         namespace: dict[str, Any] = {
             "__slots__": (),
             "_wsstate_guarded": True,
+            "_wsstate_native_close": native_close,
+            "close": close,
             "send_str": _refuse_send,
             "send_bytes": _refuse_send,
             "send_json": _refuse_send,
@@ -234,6 +235,7 @@ def _guarded_class(cls: type[AiohttpWebSocket]) -> type[AiohttpWebSocket]:
         }
         guarded = _GUARDED_CLASSES[cls] = type(cls.__name__, (cls,), namespace)
         guarded.__module__ = cls.__module__
+        close.__qualname__ = f"{cls.__qualname__}.close"
     return guarded
 
 
@@ -272,10 +274,6 @@ class AiohttpTransport(Transport):
     # it needs (docs/performance.md, figure 10).
     _draining = False
     _gone = False  # nothing more will be received
-    _library_close: tuple[int, str] | None = None
-    _close_rcvd: tuple[int | None, str] | None = None
-    _lost = False
-    _lost_error = False
     _facts = _NOTHING
     _close_sent = False  # a Close frame went out (ours, our echo, or aiohttp's)
     _ended = False  # we closed or aborted TCP
@@ -291,6 +289,9 @@ class AiohttpTransport(Transport):
     _tasks: set[asyncio.Task[Any]] | None = None
     _reader: asyncio.Task[None] | None = None  # the reading task, once reading had to wait
     _reading = False  # a message is being read (the tap's pump, or the task from then on)
+    _max_queue = DEFAULT_MAX_QUEUE
+    _tap: _Tap | None = None
+    _request: web.BaseRequest | None = None  # a server's (request())
 
     def __init__(self, ws: AiohttpWebSocket, *, max_queue: int = DEFAULT_MAX_QUEUE) -> None:
         if max_queue < 1:
@@ -304,16 +305,17 @@ class AiohttpTransport(Transport):
         writer = ws._writer
         if writer is None:
             raise TypeError("guard an aiohttp WebSocketResponse after `await ws.prepare(request)`")
-        if ws.closed:
+        if ws._closed:
             raise TypeError("this aiohttp WebSocket is already closed")
         self._ws = ws
         self._writer = writer
         self._raw: asyncio.Transport = writer.transport
         self.loop = asyncio.get_running_loop()
-        client = self._client = isinstance(ws, ClientWebSocketResponse)
-        # The server's request: aiohttp lets go of it once the response ended.
-        self._request: web.BaseRequest | None = None if client else ws._req  # type: ignore[union-attr]
-        self._max_queue = max_queue
+        client = self._client = cls is ClientWebSocketResponse or isinstance(
+            ws, ClientWebSocketResponse
+        )
+        if max_queue != DEFAULT_MAX_QUEUE:
+            self._max_queue = max_queue
         self._messages: deque[Data] = deque()
         # The table decides closing and keepalive (module doc).
         ws._autoclose = False
@@ -325,30 +327,31 @@ class AiohttpTransport(Transport):
         # a Close 1000 on the server) is replaced by the keepalive too; and the
         # adapter's pump steps receive() outside any task, where asyncio.timeout()
         # cannot run.
+        protocol: Any = writer.protocol  # the client's or the server's, both with a parser
         if client:
             assert isinstance(ws, ClientWebSocketResponse)
             if ws._timeout.ws_receive is not None:  # aiohttp's default is None
                 ws._timeout = ClientWSTimeout(ws_receive=None, ws_close=ws._timeout.ws_close)
             # The socket read timeout aiohttp derives from it fails the queue
             # without feeding the parser: off as well.
-            client_protocol: Any = writer.protocol
-            if client_protocol.read_timeout is not None:
-                client_protocol.read_timeout = None
-                client_protocol._drop_timeout()
+            if protocol._read_timeout is not None:
+                protocol.read_timeout = None
+                protocol._drop_timeout()
         else:
-            cast(web.WebSocketResponse, ws)._receive_timeout = None
-        self._native_close = ws.close
-        self._receive: Callable[..., Awaitable[Any]] = cls.receive
+            server = cast(web.WebSocketResponse, ws)
+            server._receive_timeout = None
+            # aiohttp lets go of the request once the response ended.
+            self._request = server._req
+        self._receive: Callable[..., Coroutine[Any, Any, Any]] = cls.receive
         ws.__class__ = _guarded_class(cls)
-        # Holds both weakly: no reference cycle (ws -> close -> transport -> ws).
-        setattr(ws, "close", _CloseHook(self, ws))  # noqa: B010 - mypy: assigning a method
+        # Its close() reaches us through this (_guarded_class): weak, no reference
+        # cycle (ws -> adapter -> ws).
+        ws._wsstate_adapter = weakref.ref(self)  # type: ignore[union-attr]
         # Reading (module doc): the parser's feed runs the pump once it parsed.
         queue = ws._reader
         assert queue is not None  # set with _writer by prepare() and ws_connect()
         self._queue = queue
-        protocol: Any = writer.protocol  # the client's or the server's, both with a parser
         parser = protocol._payload_parser
-        self._tap: _Tap | None = None
         if parser is None:  # aiohttp let go of its parser (a protocol error): read what is left
             self._reading = True
             self._reader = self.loop.create_task(self._read(None))
@@ -393,10 +396,10 @@ class AiohttpTransport(Transport):
         self._conn = listener  # one reference, not two bound methods
 
     def facts(self) -> Facts:
-        if not self._lost and not self._ended and self._raw.is_closing():
+        if not self._facts.lost and not self._ended and self._raw.is_closing():
             # asyncio closed the socket under aiohttp (a failed write, a reset the
             # paused reader did not see): the transport is lost.
-            self._record(Facts(lost=True, lost_error=True))
+            self._record(_LOST_ERROR)
         return self._facts
 
     def is_open(self) -> bool:
@@ -531,9 +534,10 @@ class AiohttpTransport(Transport):
         self._close_frame(code, reason)
 
     def echo_close(self) -> None:
-        if self._close_sent or self._close_rcvd is None:
+        close_rcvd = self._facts.close_rcvd
+        if self._close_sent or close_rcvd is None:
             return
-        self._close_frame(*self._close_rcvd)  # no code in the peer's: none in the echo
+        self._close_frame(*close_rcvd)  # no code in the peer's: none in the echo
 
     def _close_frame(self, code: int | None, reason: str) -> None:
         self._close_sent = True
@@ -613,7 +617,8 @@ class AiohttpTransport(Transport):
             self._wake()
             self._record(Facts(library_close=(int(code), str(reason))))
         try:
-            result: bool = await self._native_close(code=code, message=message, **kw)
+            native = type(self._ws)._wsstate_native_close  # type: ignore[union-attr]
+            result: bool = await native(self._ws, code=code, message=message, **kw)
         finally:
             if not ours:
                 self._lose(error=False)
@@ -638,6 +643,8 @@ class AiohttpTransport(Transport):
         if self._reading or self._gone:
             return  # the task reads, or a pump runs already (re-entered)
         queue = self._queue
+        ws = self._ws
+        receive = self._receive
         self._reading = True
         try:
             while True:
@@ -648,11 +655,25 @@ class AiohttpTransport(Transport):
                     return
                 if len(self._messages) >= self._max_queue and not self._draining:
                     return  # recv() pumps again once there is room (back-pressure)
-                pending = step(self._read_one())
-                if pending is not None:
-                    self._reader = self.loop.create_task(self._read(pending))
+                coro = receive(ws)
+                try:
+                    waiting = coro.send(None)
+                except StopIteration as done:
+                    msg = done.value
+                except Exception:
+                    self._failed()
                     return
-                if self._gone:
+                else:  # it had to wait: the task finishes this message, then reads on
+                    self._reader = self.loop.create_task(self._read(Continuation(coro, waiting)))
+                    return
+                if msg.type is _PING:
+                    pending = step(self._answer(msg.data))
+                    if pending is not None:  # the pong waits for room: so does reading
+                        self._reader = self.loop.create_task(self._read(pending))
+                        return
+                elif not self._take(msg):
+                    self._gone = True
+                    self._wake()
                     return
         except Exception:
             # A failure of the adapter or the connection (already logged where it
@@ -665,41 +686,25 @@ class AiohttpTransport(Transport):
             if self._reader is None:
                 self._reading = False
 
-    async def _read_one(self) -> None:
-        """Receive one message and take it (:meth:`_take`); sets ``_gone`` when reading ends."""
-        try:
-            msg = await self._receive(self._ws)
-            if msg.type is _PING:
-                await self._answer(msg.data)
-            elif not self._take(msg):
-                self._gone = True
-                self._wake()
-        except asyncio.CancelledError:
-            self._gone = True
-            self._wake()
-            raise
-        except Exception:
-            self._failed()
-
-    async def _read(self, pending: Awaitable[None] | None) -> None:
-        """The reading task: finishes the message whose reading had to wait, then reads on."""
+    async def _read(self, pending: Continuation | None) -> None:
+        """The reading task: finishes the step that had to wait (a message being
+        received, or a ping's answer), then reads on."""
         ws = self._ws
         receive = self._receive
         try:
-            if pending is not None:
-                await pending
-                if self._gone:
-                    return
+            msg = None if pending is None else await pending
             while not self._gone:  # aiohttp's own close() may read the rest
-                if len(self._messages) >= self._max_queue and not self._draining:
-                    waiter = self._space = self.loop.create_future()
-                    await waiter
-                    continue
-                msg = await receive(ws)
+                if msg is None:
+                    if len(self._messages) >= self._max_queue and not self._draining:
+                        waiter = self._space = self.loop.create_future()
+                        await waiter
+                        continue
+                    msg = await receive(ws)
                 if msg.type is _PING:
                     await self._answer(msg.data)
                 elif not self._take(msg):
                     return
+                msg = None
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -771,18 +776,26 @@ class AiohttpTransport(Transport):
             waiter.set_result(value)
 
     def _lose(self, error: bool) -> None:
-        if not self._lost:
-            self._record(Facts(lost=True, lost_error=error))
+        if not self._facts.lost:
+            self._record(_LOST_ERROR if error else _LOST)
 
     def _record(self, new: Facts) -> None:
         """Add closing facts (each only ever becomes true) and tell the connection."""
-        if new.library_close is not None and self._library_close is None:
-            self._library_close = new.library_close
-        if new.close_rcvd is not None and self._close_rcvd is None:
-            self._close_rcvd = new.close_rcvd
-        if new.lost and not self._lost:
-            self._lost = True
-            self._lost_error = new.lost_error
+        old = self._facts
+        if old is _NOTHING:
+            facts = new  # the first: as they are
+        else:
+            facts = _make_facts(
+                (
+                    new.library_close if old.library_close is None else old.library_close,
+                    new.close_rcvd if old.close_rcvd is None else old.close_rcvd,
+                    old.lost or new.lost,
+                    old.lost_error if old.lost else new.lost_error,
+                )
+            )
+        self._facts = facts
+        lost = facts.lost
+        if lost and not old.lost:
             self._gone = True
             if self._tap is not None:
                 self._tap.transport = None  # no cycle: protocol -> tap -> adapter
@@ -791,12 +804,11 @@ class AiohttpTransport(Transport):
                 for waiter in self._pings.values():
                     self._resolve(waiter, False)
                 self._pings.clear()
-        self._facts = Facts(self._library_close, self._close_rcvd, self._lost, self._lost_error)
         self._drain()
         conn = self._conn
         if conn is not None:
             conn._sync()
-            if self._lost:
+            if lost:
                 # Nothing after the loss changes the connection's state: let go of
                 # it, so that no reference cycle (connection -> transport ->
                 # connection) waits for the garbage collector (docs/performance.md,

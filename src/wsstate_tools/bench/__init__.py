@@ -48,8 +48,10 @@ The figures (DESIGN.md, section 6):
     guarded vs bare on each framework's own WebSockets (:mod:`.framework`): send
     throughput and the sender's CPU per message (a server in this process, its
     clients in the peer), churn and the client's CPU per connection (the
-    framework's client against the peer's sink). Skipped with a note when the
-    framework is not installed.
+    framework's client against the peer's sink), and on Python 3.12+ the Python
+    instructions per connection of that churn, guarded and bare, with wsstate's
+    own share (:mod:`.instructions`: a count, which does not scatter with the
+    machine's load). Skipped with a note when the framework is not installed.
 12. broadcast across processes (:mod:`.redis_fanout`): the latency, p50 and
     p99, from one worker's broadcast to each of N connections spread over three
     worker processes, :class:`wsstate.RedisHub` vs the broadcaster library's
@@ -74,6 +76,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import instructions
 from .aiohttp_figure import _aiohttp_figures
 from .broadcast import _broadcast
 from .churn import _churn_against_sink
@@ -178,6 +181,11 @@ async def run(
         except Exception as exc:
             complete = False
             notes.append(f"FAILED {title}: {type(exc).__name__}: {exc}")
+    if not instructions.AVAILABLE and any(step[0].startswith(("10.", "11.")) for step in steps):
+        notes.append(
+            "10g and 11g (Python instructions per connection) not measured: they need "
+            "sys.monitoring, Python 3.12+"
+        )
     return render(figures, notes, machine_info()), complete
 
 

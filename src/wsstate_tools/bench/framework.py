@@ -14,16 +14,23 @@ Each figure measures one web framework's own WebSockets the way figures 1 and
   client in this process (connect, one 64 B message, close, 8 at a time)
   against the websockets sink in the peer process, bare vs guarded (``guard()``
   on the connection the framework's client opened, then ``conn.send`` and
-  ``await conn.close()``).
+  ``await conn.close()``);
+* Python instructions per connection of that churn (``g``, Python 3.12+:
+  :mod:`.instructions`), bare and guarded, and how many of the guarded
+  connection's are wsstate's own code: a count that does not scatter with
+  the machine's load as CPU times do.
 """
 
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Final
 
+from . import instructions
 from .common import LARGE, SMALL, Figure, Settings, _interleave, _per_round
 from .peer import _Peer
 
@@ -159,6 +166,7 @@ async def churn_figures(
         cpu["bare"].clear()
         cpu["guarded"].clear()
         a, b = await _interleave(rounds, [run_guarded, run_bare])
+        counted = await _count_instructions(s, url, message, guarded[1], bare[1])
     finally:
         await sink.stop()
     ca, cb = cpu["guarded"], cpu["bare"]
@@ -190,6 +198,74 @@ async def churn_figures(
             _per_round(ca, cb),
             note=f"the same rounds as {key}e: CPU time of the client process",
         ),
+        *_instruction_figures(key, framework, s, guarded[0], bare[0], counted),
+    ]
+
+
+#: Rounds of figure ``g`` (instructions): a count barely moves from one to the next.
+_COUNT_ROUNDS: Final = 3
+
+_Counted = tuple[list[float], list[float], list[float]] | None
+
+
+async def _count_instructions(
+    s: Settings,
+    url: str,
+    message: bytes,
+    guarded: Callable[[str, bytes], Awaitable[None]],
+    bare: Callable[[str, bytes], Awaitable[None]],
+) -> _Counted:
+    """Python instructions per connection of each variant, and wsstate's own share
+    of the guarded one's (:mod:`.instructions`); None before Python 3.12."""
+    if not instructions.AVAILABLE:
+        return None
+    per_worker = max(1, s.churn // s.churn_workers)
+    n = per_worker * s.churn_workers
+    counts: dict[str, list[float]] = {"guarded": [], "bare": [], "own": []}
+
+    async def run(one: Callable[[str, bytes], Awaitable[None]]) -> instructions.InstructionCount:
+        async def worker() -> None:
+            for _ in range(per_worker):
+                await one(url, message)
+
+        with instructions.InstructionCount() as count:
+            await asyncio.gather(*(worker() for _ in range(s.churn_workers)))
+        return count
+
+    for _ in range(_COUNT_ROUNDS):
+        counts["bare"].append((await run(bare)).total / n)
+        count = await run(guarded)
+        counts["guarded"].append(count.total / n)
+        counts["own"].append(count.own / n)
+    return counts["guarded"], counts["bare"], counts["own"]
+
+
+def _instruction_figures(
+    key: str, framework: str, s: Settings, a_name: str, b_name: str, counted: _Counted
+) -> list[Figure]:
+    if counted is None:
+        return []  # the table's notes say why (Python before 3.12)
+    ga, gb, own = counted
+    extra = [g - b for g, b in zip(ga, gb, strict=True)]
+    return [
+        Figure(
+            key + "g",
+            f"{framework} Python instructions per connection: guarded/bare",
+            a_name,
+            b_name,
+            "instr",
+            "guarded/bare",
+            ga,
+            gb,
+            _per_round(ga, gb),
+            note=(
+                f"the churn of {key}e counted with sys.monitoring, {_COUNT_ROUNDS} rounds of "
+                f"{max(1, s.churn // s.churn_workers) * s.churn_workers} connections each: "
+                f"the guard adds {statistics.median(extra):,.0f} instructions per connection, "
+                f"{statistics.median(own):,.0f} of them in wsstate's own code (the rest: the "
+                "transport library and asyncio running differently, fewer or more)"
+            ),
+        )
     ]
 
 

@@ -1,0 +1,78 @@
+"""Counting the Python bytecode instructions that work runs (``sys.monitoring``, 3.12+).
+
+A count does not move with the machine's load or the scheduler, where CPU time
+per connection scatters by 10% and more between runs: figures 10g and 11g use
+it to say how much Python the guard adds to a connection, and how much of that
+is wsstate's own code (the rest is the transport library's and asyncio's, which
+the guard makes run differently). Instructions are not all equally costly, but
+on figure 10's churn the ratio of the counts follows the ratio of CPU times
+within a few percent (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import CodeType, TracebackType
+from typing import Final
+
+import wsstate
+
+__all__ = ["AVAILABLE", "InstructionCount"]
+
+#: sys.monitoring (PEP 669) came with Python 3.12.
+AVAILABLE: Final = sys.version_info >= (3, 12)
+
+_WSSTATE: Final = str(Path(wsstate.__file__).resolve().parent) + "/"
+
+
+class InstructionCount:
+    """``with InstructionCount() as count:`` counts every instruction run meanwhile.
+
+    ``total`` counts all of them; ``own`` those of wsstate's package (not its tools).
+    Raises RuntimeError on Python before 3.12, or if no monitoring tool id is free.
+    """
+
+    def __init__(self) -> None:
+        if not AVAILABLE:
+            raise RuntimeError("counting instructions needs sys.monitoring (Python 3.12+)")
+        self._per_code: dict[CodeType, int] = {}
+        self._tool: int | None = None
+        self.total = 0
+        self.own = 0
+
+    def _count(self, code: CodeType, offset: int) -> None:
+        per_code = self._per_code
+        per_code[code] = per_code.get(code, 0) + 1
+
+    def __enter__(self) -> InstructionCount:
+        monitoring = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+        for tool in range(6):  # ids 0-5 are the ones left to tools (PEP 669)
+            if monitoring.get_tool(tool) is None:
+                break
+        else:
+            raise RuntimeError("no sys.monitoring tool id is free (a debugger or coverage?)")
+        monitoring.use_tool_id(tool, "wsstate bench")
+        self._tool = tool
+        monitoring.register_callback(tool, monitoring.events.INSTRUCTION, self._count)
+        monitoring.set_events(tool, monitoring.events.INSTRUCTION)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        monitoring = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+        tool, self._tool = self._tool, None
+        if tool is not None:
+            monitoring.set_events(tool, 0)
+            monitoring.register_callback(tool, monitoring.events.INSTRUCTION, None)
+            monitoring.free_tool_id(tool)
+        self.total = sum(self._per_code.values())
+        self.own = sum(n for code, n in self._per_code.items() if _is_own(code))
+
+
+def _is_own(code: CodeType) -> bool:
+    return code.co_filename.startswith(_WSSTATE)

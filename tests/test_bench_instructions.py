@@ -1,0 +1,98 @@
+"""The bench's instruction counter (:mod:`wsstate_tools.bench.instructions`), and rows
+10g/11g that use it. Counting needs ``sys.monitoring`` (3.12+): on 3.11 these tests
+check the clear refusal and the bench's note instead; ``make pytest-other`` runs the
+counting on 3.12 and 3.13."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wsstate.closecodes import is_sendable_code
+from wsstate_tools.bench import instructions
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _loop(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def _count(work: object, n: int) -> instructions.InstructionCount:
+    with instructions.InstructionCount() as count:
+        work(n)  # type: ignore[operator]
+    return count
+
+
+def _wsstate_work(n: int) -> None:
+    for code in range(n):
+        is_sendable_code(1000 + code)
+
+
+def test_counts_are_exact_and_tell_wsstate_s_own_code() -> None:
+    if not instructions.AVAILABLE:
+        with pytest.raises(RuntimeError, match=r"sys\.monitoring \(Python 3\.12\+\)"):
+            instructions.InstructionCount()
+        return
+    # The same work counts the same; each iteration more adds the same count.
+    counts = [_count(_loop, n).total for n in (100, 200, 300, 300)]
+    assert counts[2] == counts[3], counts
+    assert counts[2] - counts[1] == counts[1] - counts[0] > 100, counts
+    plain = _count(_loop, 100)
+    assert plain.own == 0, "no wsstate code ran"
+    own = [_count(_wsstate_work, n) for n in (10, 20)]
+    assert 0 < own[0].own < own[1].own <= own[1].total, [(c.own, c.total) for c in own]
+    # The tool id is given back: counting again works, and counts nothing outside.
+    before = _count(_loop, 10).total
+    _loop(1000)
+    assert _count(_loop, 10).total == before
+
+
+def test_a_tool_id_taken_by_every_other_tool_is_a_clear_error() -> None:
+    if not instructions.AVAILABLE:
+        pytest.raises(RuntimeError, instructions.InstructionCount)
+        return
+    monitoring = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+    taken = [tool for tool in range(6) if monitoring.get_tool(tool) is None]
+    for tool in taken:
+        monitoring.use_tool_id(tool, "test")
+    try:
+        with (
+            pytest.raises(RuntimeError, match="no sys.monitoring tool id is free"),
+            instructions.InstructionCount(),
+        ):
+            pass
+    finally:
+        for tool in taken:
+            monitoring.free_tool_id(tool)
+
+
+def test_bench_prints_the_instruction_rows_or_says_why_not() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "wsstate_tools", "bench", "--quick", "--only", "10"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    row = re.search(r"^10g\s+(.*)$", out, re.M)
+    if not instructions.AVAILABLE:
+        assert row is None, out
+        assert "10g and 11g (Python instructions per connection) not measured" in out, out
+        return
+    assert row is not None, out
+    assert "aiohttp Python instructions per connection: guarded/bare" in row[1], out
+    values = [float(v.replace(",", "")) for v in re.findall(r"([\d,]+) instr", row[1])]
+    assert len(values) == 2 and all(v > 1000 for v in values), row[1]
+    note = re.search(r"10g: .*the guard adds (-?[\d,]+) instructions .*?([\d,]+) of them", out)
+    assert note is not None, out
+    assert int(note[2].replace(",", "")) > 0, "the guarded churn runs wsstate's code"
