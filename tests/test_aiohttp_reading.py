@@ -19,20 +19,24 @@ per connection). These tests drive a guarded aiohttp server from a raw TCP peer
   close whose answer aiohttp's ``close()`` reads itself;
 * aiohttp's receive timeout, set on a server's or a client's socket, is switched
   off by guarding (the keepalive replaces it; stepped outside a task it failed
-  every connection on its first message).
+  every connection on its first message);
+* a failure while a message is taken, in the parser's turn, is the loss of the
+  transport (logged once), as it is in the reading task.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections import deque
 from typing import Any
 
+import pytest
 from support.harness import Harness, eventually
 from support.transports import by_id, raw_connection, serve, upgrade_request
 
-from wsstate import GuardedConnection, State
+from wsstate import ClosedBy, GuardedConnection, State
 from wsstate.adapters.aiohttp import DEFAULT_MAX_QUEUE, AiohttpTransport
 
 SERVER = by_id("aiohttp-server")
@@ -316,3 +320,35 @@ async def test_aiohttp_own_close_reads_the_answer_itself(h: Harness) -> None:
     assert adapter(conn)._reader is None
     writer.close()
     await writer.wait_closed()
+
+
+async def test_a_failure_while_a_message_is_taken_is_the_loss_of_the_transport(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the adapter does with a message failed (here: the connection's own
+    # notice of it): in the parser's turn as in the reading task, that is logged
+    # once at ERROR and the transport is lost (the connection reaches CLOSED at
+    # once, not by its timers), and nothing of it reaches aiohttp's data_received.
+    opened: list[GuardedConnection] = []
+
+    def broken(self: GuardedConnection) -> None:
+        raise RuntimeError("broken on purpose")
+
+    async def app(conn: GuardedConnection) -> None:
+        opened.append(conn)
+        await conn.wait_closed()
+
+    served = await serve(h, SERVER, app, ping_interval=None)
+    _, writer = await open_raw(served.port, served.path)
+    await eventually(lambda: bool(opened))
+    monkeypatch.setattr(GuardedConnection, "_on_data", broken)
+    h.wsstate_errors = 1
+    writer.write(frame(TEXT, b"hello"))
+    conn = opened[0]
+    await eventually(lambda: conn.state is State.CLOSED)
+    monkeypatch.undo()
+    assert conn.closed_by is ClosedBy.TRANSPORT
+    assert adapter(conn)._reader is None  # it failed in the parser's turn
+    (record,) = h.records(logging.ERROR)
+    assert record.getMessage() == "aiohttp receive() failed on a guarded WebSocket"
+    writer.close()

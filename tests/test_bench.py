@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from wsstate_tools.bench import instructions
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Every row of the table, by its number (DESIGN.md section 6): written out here,
@@ -55,6 +57,8 @@ ROWS = (
     "13b",
     "13c",
 )
+if instructions.AVAILABLE:  # counted with sys.monitoring (Python 3.12+)
+    ROWS = tuple(sorted((*ROWS, "10g", "11g"), key=lambda k: (int(k.rstrip("abcdefg")), k)))
 FIGURES = {
     "1a": "send throughput, 64 B",
     "1b": "send throughput, 16 KiB",
@@ -83,12 +87,14 @@ FIGURES = {
     "10d": "aiohttp sender CPU per message, 16 KiB",
     "10e": "aiohttp churn",
     "10f": "aiohttp client CPU per connection",
+    "10g": "aiohttp Python instructions per connection",
     "11a": "tornado send throughput, 64 B",
     "11b": "tornado send throughput, 16 KiB",
     "11c": "tornado sender CPU per message, 64 B",
     "11d": "tornado sender CPU per message, 16 KiB",
     "11e": "tornado churn",
     "11f": "tornado client CPU per connection",
+    "11g": "tornado Python instructions per connection",
     "12a": "cross-process broadcast latency p50",
     "12b": "cross-process broadcast latency p99",
     "13a": "all live: Hub vs websockets.broadcast",
@@ -117,7 +123,7 @@ def test_bench_quick_prints_every_figure() -> None:
         assert row is not None, f"row {key} missing:\n{out}"
         assert FIGURES[key] in row.group(1), f"row {key} is not {FIGURES[key]!r}:\n{out}"
         value = re.search(
-            r"\d[\d,]*(?:\.\d+)? (?:(?:msg/s|µs|ms|B|conn/s|steps/s|states/s|attempts)\b|%)",
+            r"\d[\d,]*(?:\.\d+)? (?:(?:msg/s|µs|ms|B|conn/s|steps/s|states/s|attempts|instr)\b|%)",
             row[1],
         )
         assert value is not None, f"row {key} has no measured value:\n{out}"

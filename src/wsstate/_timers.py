@@ -33,7 +33,7 @@ from typing import Any, Final
 
 from ._lastloop import LastLoop
 
-__all__ = ["ManualTimers", "Timer", "call_later", "manual_timers"]
+__all__ = ["ManualTimers", "Timer", "call_later", "call_later1", "manual_timers"]
 
 
 #: A timer's ``_arg`` when its callback takes none.

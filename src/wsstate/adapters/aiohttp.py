@@ -22,7 +22,8 @@ Close frame. Under wsstate the table decides all of that instead:
   once per class) whose ``send_str``, ``send_bytes``, ``send_json``,
   ``send_frame`` and ``receive`` raise :class:`~wsstate.InvalidState`, and a
   second :func:`wsstate.guard` of it raises :class:`~wsstate.AlreadyGuarded`.
-  Its ``close`` is reported to the table (below).
+  Its ``close`` is reported to the table (below), through the weak reference
+  to the adapter the socket holds (``_wsstate_adapter``, set by the guard).
 * **Request details** (:meth:`AiohttpTransport.request`): a server reads the
   request ``prepare()`` was given (kept by the adapter: aiohttp lets go of it
   when the response ends), a client its ``request_info`` (the headers it
@@ -74,8 +75,8 @@ Close frame. Under wsstate the table decides all of that instead:
 Private attributes read or set (pinned to aiohttp 3.14): ``_writer`` (its
 ``transport``, ``send_frame``, ``close``), ``_reader`` (the queue: its
 ``_buffer``, ``is_eof()``), the protocol's ``_payload_parser`` (and the client's
-``read_timeout``, ``_drop_timeout()``), ``_timeout`` (client) and ``_receive_timeout``
-(server), ``_autoclose``, ``_autoping``,
+``_read_timeout``, ``_drop_timeout()``), ``_timeout`` (client) and ``_receive_timeout``
+and ``_req`` (server), ``_closed``, ``_autoclose``, ``_autoping``,
 ``_heartbeat``, ``_cancel_heartbeat()``, ``_set_closed()``, the client's
 ``_response``, and for data frames the writer's ``_write_websocket_frame``,
 ``_send_compressed_frame_sync``, ``_closing``, ``_output_size``, ``_limit`` and its
@@ -666,14 +667,20 @@ class AiohttpTransport(Transport):
                 else:  # it had to wait: the task finishes this message, then reads on
                     self._reader = self.loop.create_task(self._read(Continuation(coro, waiting)))
                     return
-                if msg.type is _PING:
-                    pending = step(self._answer(msg.data))
-                    if pending is not None:  # the pong waits for room: so does reading
-                        self._reader = self.loop.create_task(self._read(pending))
+                try:
+                    if msg.type is _PING:
+                        pending = step(self._answer(msg.data))
+                        if pending is not None:  # the pong waits for room: so does reading
+                            self._reader = self.loop.create_task(self._read(pending))
+                            return
+                    elif not self._take(msg):
+                        self._gone = True
+                        self._wake()
                         return
-                elif not self._take(msg):
-                    self._gone = True
-                    self._wake()
+                except Exception:  # as the reading task (_read) has it: the transport is lost
+                    self._failed()
+                    return
+                if self._gone:  # lost while the message was taken
                     return
         except Exception:
             # A failure of the adapter or the connection (already logged where it
@@ -692,19 +699,22 @@ class AiohttpTransport(Transport):
         ws = self._ws
         receive = self._receive
         try:
+            # A message whose receiving had to wait is taken whatever happened meanwhile.
             msg = None if pending is None else await pending
-            while not self._gone:  # aiohttp's own close() may read the rest
-                if msg is None:
-                    if len(self._messages) >= self._max_queue and not self._draining:
-                        waiter = self._space = self.loop.create_future()
-                        await waiter
-                        continue
-                    msg = await receive(ws)
-                if msg.type is _PING:
-                    await self._answer(msg.data)
-                elif not self._take(msg):
+            while True:
+                if msg is not None:
+                    if msg.type is _PING:
+                        await self._answer(msg.data)
+                    elif not self._take(msg):
+                        return
+                    msg = None
+                if self._gone:  # aiohttp's own close() may read the rest
                     return
-                msg = None
+                if len(self._messages) >= self._max_queue and not self._draining:
+                    waiter = self._space = self.loop.create_future()
+                    await waiter
+                    continue
+                msg = await receive(ws)
         except asyncio.CancelledError:
             raise
         except Exception:

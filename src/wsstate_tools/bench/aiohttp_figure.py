@@ -105,6 +105,7 @@ async def _aiohttp_figures(s: Settings, notes: list[str]) -> list[Figure]:
             ("ws_connect", bare_one),
             "one ClientSession for all; guarded with wsstate's defaults (its keepalive on), "
             "bare with aiohttp's (no heartbeat)",
+            notes=notes,
         )
     finally:
         if session:

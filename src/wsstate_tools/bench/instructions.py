@@ -11,8 +11,8 @@ within a few percent (docs/performance.md).
 
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
 from types import CodeType, TracebackType
 from typing import Final
 
@@ -21,9 +21,13 @@ import wsstate
 __all__ = ["AVAILABLE", "InstructionCount"]
 
 #: sys.monitoring (PEP 669) came with Python 3.12.
-AVAILABLE: Final = sys.version_info >= (3, 12)
+AVAILABLE: Final = hasattr(sys, "monitoring")
 
-_WSSTATE: Final = str(Path(wsstate.__file__).resolve().parent) + "/"
+#: Where wsstate's code is, as code objects name their files (not resolved).
+_WSSTATE: Final = os.path.dirname(wsstate.__file__) + os.sep
+#: The tool ids tried, in order: the two PEP 669 leaves unnamed, then the
+#: profiler's, the optimizer's, and last the debugger's and coverage's.
+_TOOL_IDS: Final = (3, 4, 2, 5, 0, 1)
 
 
 class InstructionCount:
@@ -38,6 +42,8 @@ class InstructionCount:
             raise RuntimeError("counting instructions needs sys.monitoring (Python 3.12+)")
         self._per_code: dict[CodeType, int] = {}
         self._tool: int | None = None
+        #: The monitoring tool id used while counting (free again after).
+        self.tool_id: int | None = None
         self.total = 0
         self.own = 0
 
@@ -47,13 +53,13 @@ class InstructionCount:
 
     def __enter__(self) -> InstructionCount:
         monitoring = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
-        for tool in range(6):  # ids 0-5 are the ones left to tools (PEP 669)
+        for tool in _TOOL_IDS:
             if monitoring.get_tool(tool) is None:
                 break
         else:
             raise RuntimeError("no sys.monitoring tool id is free (a debugger or coverage?)")
         monitoring.use_tool_id(tool, "wsstate bench")
-        self._tool = tool
+        self._tool = self.tool_id = tool
         monitoring.register_callback(tool, monitoring.events.INSTRUCTION, self._count)
         monitoring.set_events(tool, monitoring.events.INSTRUCTION)
         return self

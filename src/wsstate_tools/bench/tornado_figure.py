@@ -112,6 +112,7 @@ async def _tornado_figures(s: Settings, notes: list[str]) -> list[Figure]:
         "guarded with wsstate's defaults (its keepalive on, TCP_NODELAY set), bare with "
         "tornado's (no pings, Nagle's algorithm on: each closing handshake waits about "
         "40 ms for a delayed ACK); a third of figure 5's rounds",
+        notes=notes,
         rounds=max(1, s.churn_rounds // 3),
     )
     return figures
