@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import itertools
+import math
 import weakref
 from typing import Any
 
+import pytest
 from support.threads import race
 
 from wsstate import _timers
@@ -189,3 +191,28 @@ def test_threads_with_a_loop_each_arm_on_their_own_loop() -> None:
             for timer in armed[index]:
                 timer.cancel()
             loop.close()
+
+
+@pytest.mark.parametrize("delay", [math.nan, math.inf, -math.inf, -0.5])
+@pytest.mark.parametrize("manual", [False, True], ids=["asyncio", "manual"])
+def test_a_delay_that_can_never_fall_due_is_refused_where_it_is_armed(
+    delay: float, manual: bool
+) -> None:
+    # Options refuse such timeouts at guard(); the timers refuse them too, on a loop
+    # under manual_timers() as on a plain one, and arm nothing.
+    loop = asyncio.new_event_loop()
+    try:
+        queues = _timers.manual_timers(loop) if manual else None
+        ran: list[str] = []
+        with pytest.raises(ValueError, match=r"timer delay must be finite seconds >= 0"):
+            call_later(loop, delay, ran.append, "never")
+        if queues is not None:
+            assert not [d for d in queues if math.isnan(d) or d in (math.inf, -math.inf, -0.5)]
+        call_later(loop, 0.0, ran.append, "next")  # the next timer is not held up
+        if queues is not None:
+            queues.fire(0.0)
+        else:
+            loop.run_until_complete(asyncio.sleep(0.01))
+        assert ran == ["next"]
+    finally:
+        loop.close()

@@ -168,7 +168,7 @@ class ManualTimers(dict[float, _Queue]):
         self._loop = weakref.ref(loop)
 
     def __missing__(self, delay: float) -> _Queue:
-        queue = self[delay] = _ManualQueue(delay)
+        queue = self[delay] = _ManualQueue(_checked(delay))
         return queue
 
     def armed(self, delay: float) -> int:
@@ -235,9 +235,14 @@ def call_later1(
     try:
         queue = queues[delay]  # ManualTimers makes its own queue of a new delay
     except KeyError:
-        # A new delay: a NaN or infinite one would never fall due and hold up every
-        # timer armed after it on its queue (NaN is never a key found above).
-        if not 0 <= delay < math.inf:
-            raise ValueError(f"timer delay must be finite seconds >= 0, not {delay!r}") from None
-        queue = queues[delay] = _Queue(delay)
+        queue = queues[delay] = _Queue(_checked(delay))
     return queue.arm(loop, callback, arg)
+
+
+def _checked(delay: float) -> float:
+    """A new delay's, checked: a NaN or infinite one would never fall due and hold up
+    every timer armed after it on its queue (NaN is never a key found, so each NaN
+    would come here)."""
+    if not 0 <= delay < math.inf:
+        raise ValueError(f"timer delay must be finite seconds >= 0, not {delay!r}")
+    return delay
