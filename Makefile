@@ -19,7 +19,7 @@ MISSING_PYTHONS := $(filter-out $(FOUND_PYTHONS),$(OTHER_PYTHONS))
 # verifier's tests (the whole suite runs on $(VENV)).
 PYTEST_OTHER ?= tests/generated tests/scenarios tests/test_verify.py tests/test_stateful_clock.py \
 	tests/test_timers.py tests/test_heap_hold.py tests/test_aiohttp_reading.py tests/test_fast_paths.py \
-	tests/test_bench_instructions.py
+	tests/test_bench_instructions.py tests/test_bench.py::test_bench_only_runs_the_figures_named
 # make flake-check: RUNS runs of the generated stateful tests per Python, fresh seeds.
 RUNS ?= 10
 FLAKE_TESTS ?= tests/generated/test_connection_stateful.py

@@ -136,11 +136,13 @@ def test_bench_only_runs_the_figures_named() -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    keys = re.findall(r"^(\d+[a-z]?)\s", done.stdout, re.M)
-    assert keys == [k for k in ROWS if k[:2] in ("10", "11")], done.stdout
+    out = done.stdout
+    keys = re.findall(r"^(\d+[a-z]?)\s", out, re.M)
+    assert keys == [k for k in ROWS if k[:2] in ("10", "11")], out
+    _check_instruction_rows(out)
     refused = subprocess.run(
         [sys.executable, "-m", "wsstate_tools", "bench", "--only", "14"],
         cwd=ROOT,
@@ -150,3 +152,26 @@ def test_bench_only_runs_the_figures_named() -> None:
     )
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "figure numbers are 1 to 13" in refused.stderr, refused.stderr
+
+
+def _check_instruction_rows(out: str) -> None:
+    """Rows 10g/11g (Python 3.12+), or the note saying why they are missing."""
+    if not instructions.AVAILABLE:
+        assert "10g and 11g (Python instructions per connection) not measured" in out, out
+        return
+    for key in ("10g", "11g"):
+        row = re.search(rf"^{key}\s+(.*)$", out, re.M)
+        assert row is not None, out
+        guarded, bare = (float(v.replace(",", "")) for v in re.findall(r"([\d,]+) instr", row[1]))
+        # A connection of either framework's client runs thousands of instructions,
+        # and the guarded one some of wsstate's on top.
+        assert bare > 1000, row[1]
+        assert guarded > 1000, row[1]
+        note = re.search(
+            rf"{key}: .*the guard adds (-?[\d,]+) instructions per connection: wsstate's own "
+            r"code runs ([\d,]+), the transport library and asyncio ([\d,]+) (fewer|more)",
+            out,
+        )
+        assert note is not None, out
+        own = int(note[2].replace(",", ""))
+        assert 0 < own < guarded, note[0]

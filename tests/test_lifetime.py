@@ -154,16 +154,19 @@ def test_threads_with_a_loop_each_list_under_their_own_loop() -> None:
     loops = [asyncio.new_event_loop() for _ in range(threads)]
     entries = [[cast(GuardedConnection, object()) for _ in range(per_thread)] for _ in loops]
 
+    lists: list[dict[GuardedConnection, None]] = [{} for _ in loops]
+
     def register(index: int) -> None:
         for entry in entries[index]:
-            _lifetime.register(loops[index], entry)
+            lists[index] = _lifetime.register(loops[index], entry)
 
     race(register, threads)
     try:
         for index, loop in enumerate(loops):
             assert _lifetime.live(loop) == entries[index]
+            assert lists[index] is _lifetime._LIVE[loop]  # the list each entry leaves by
     finally:
         for index, loop in enumerate(loops):
             for entry in entries[index]:
-                _lifetime.unregister(loop, entry)
+                lists[index].pop(entry)
             loop.close()

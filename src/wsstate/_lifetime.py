@@ -30,7 +30,7 @@ from ._lastloop import LastLoop
 if TYPE_CHECKING:
     from .connection import GuardedConnection
 
-__all__ = ["close_all", "live", "register", "unregister"]
+__all__ = ["close_all", "live", "register"]
 
 #: Per loop: its guarded connections not yet CLOSED (insertion ordered).
 _Live = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict["GuardedConnection", None]]
@@ -39,7 +39,7 @@ _LIVE: Final[_Live] = weakref.WeakKeyDictionary()
 _SETTLE_TURNS: Final = 8
 
 
-#: The loop registered to or unregistered from last, and its list (_lastloop).
+#: The loop registered to last, and its list (_lastloop).
 _recent: Final[LastLoop[dict[GuardedConnection, None]]] = LastLoop()
 
 
@@ -57,7 +57,7 @@ def register(
 ) -> dict[GuardedConnection, None]:
     """List ``conn`` under ``loop`` until it reaches CLOSED; return the list it is in.
 
-    The connection leaves it by popping itself from that list (or :func:`unregister`).
+    The connection leaves it by popping itself from that list once CLOSED.
     """
     conns = _conns(loop)
     if conns is None:
@@ -65,13 +65,6 @@ def register(
         _wrap_close(loop)
     conns[conn] = None
     return conns
-
-
-def unregister(loop: asyncio.AbstractEventLoop, conn: GuardedConnection) -> None:
-    """``conn`` reached CLOSED."""
-    conns = _conns(loop)
-    if conns is not None:
-        conns.pop(conn, None)
 
 
 def live(loop: asyncio.AbstractEventLoop) -> list[GuardedConnection]:

@@ -656,18 +656,18 @@ class AiohttpTransport(Transport):
                     return
                 if len(self._messages) >= self._max_queue and not self._draining:
                     return  # recv() pumps again once there is room (back-pressure)
-                coro = receive(ws)
+                # Receiving and taking a message fail as in the reading task
+                # (_read): the transport is lost.
                 try:
-                    waiting = coro.send(None)
-                except StopIteration as done:
-                    msg = done.value
-                except Exception:
-                    self._failed()
-                    return
-                else:  # it had to wait: the task finishes this message, then reads on
-                    self._reader = self.loop.create_task(self._read(Continuation(coro, waiting)))
-                    return
-                try:
+                    coro = receive(ws)
+                    try:
+                        waiting = coro.send(None)
+                    except StopIteration as done:
+                        msg = done.value
+                    else:  # it had to wait: the task finishes this message, then reads on
+                        continuation = Continuation(coro, waiting)
+                        self._reader = self.loop.create_task(self._read(continuation))
+                        return
                     if msg.type is _PING:
                         pending = step(self._answer(msg.data))
                         if pending is not None:  # the pong waits for room: so does reading
@@ -677,7 +677,7 @@ class AiohttpTransport(Transport):
                         self._gone = True
                         self._wake()
                         return
-                except Exception:  # as the reading task (_read) has it: the transport is lost
+                except Exception:
                     self._failed()
                     return
                 if self._gone:  # lost while the message was taken
