@@ -54,7 +54,10 @@ mechanism, never a decision about a transition:
    order they happen (the library's Close, the peer's Close, the loss); a loss
    is ``transport_error`` or ``transport_eof`` by :func:`loss_event`. The
    facts are read whenever the transport says it is no longer open, before
-   the operation's own event, so the operation's row is the current state's.
+   the operation's own event, so the operation's row is the current state's,
+   and again once a row that ended the transport (``close_transport``) is
+   done: a transport may know its loss at once (aiohttp's), and the loss is
+   then fed after that row's effects, never in the middle of them.
 5. *Time*: how long each timer runs (:class:`Options`; None means the ``arm:``
    effect arms nothing), the keepalive's ping and pong deadline (a late pong is
    ``keepalive_timeout``; a transport without ping, ASGI, has no keepalive), and
@@ -170,6 +173,9 @@ _FED_LIBRARY_CLOSE: Final = 1
 _FED_CLOSE_RCVD: Final = 2
 _FED_LOST: Final = 4
 _RECEIVING: Final = 8
+#: A row ended the transport (close_transport): its facts are read again once the
+#: row is done (rule 4).
+_ENDED: Final = 16
 
 #: Close codes a transport library sends when it fails the connection because of
 #: the peer: protocol error, unsupported data, invalid payload, message too big.
@@ -884,6 +890,9 @@ class GuardedConnection:
             raise
         for action in actions:  # most rows, the hot ones, have none
             action(self, row, code, reason)
+        if self._flags & _ENDED:  # the row ended the transport: its loss may be known
+            self._flags &= ~_ENDED
+            self._sync()
         return row
 
     def _perform(
@@ -902,6 +911,10 @@ class GuardedConnection:
         if row is not None and row.code is not None:
             code, reason = row.code, row.reason
         self._t.start_close(code if code is not None else 1000, reason or "")
+
+    def _close_transport(self) -> None:
+        self._t.close_transport()
+        self._flags |= _ENDED  # read the facts again once the row is done (_handle)
 
     def _arm_keepalive(self) -> None:
         interval = self.options.ping_interval
@@ -1077,7 +1090,7 @@ _Action = Callable[[GuardedConnection, Row | None, int | None, str | None], None
 _ACTIONS: Final[dict[Effect, _Action]] = {
     Effect.EMIT_CLOSE_FRAME: lambda c, row, code, reason: c._emit_close_frame(row, code, reason),
     Effect.ECHO_CLOSE_FRAME: lambda c, *_: c._t.echo_close(),
-    Effect.CLOSE_TRANSPORT: lambda c, *_: c._t.close_transport(),
+    Effect.CLOSE_TRANSPORT: lambda c, *_: c._close_transport(),
     Effect.ABORT_TRANSPORT: lambda c, *_: c._t.abort_transport(),
     Effect.ARM_OPEN_TIMER: lambda c, *_: c._arm(
         Effect.ARM_OPEN_TIMER, c.options.open_timeout, Event.OPEN_TIMEOUT

@@ -569,8 +569,11 @@ class AiohttpTransport(Transport):
             self._ws._response.close()  # type: ignore[union-attr]
         else:
             self._raw.close()
-        # Our echo and Close are flushed first; nothing is received any more.
-        self.loop.call_soon(self._lose, False)
+        # Our echo and Close are flushed first; nothing is received any more. The
+        # loss is known now: recorded without a report, since the connection reads
+        # the facts again once the row that ended the transport is done.
+        if not self._facts.lost:
+            self._record(_LOST, report=False)
 
     def abort_transport(self) -> None:
         self._end()
@@ -789,8 +792,9 @@ class AiohttpTransport(Transport):
         if not self._facts.lost:
             self._record(_LOST_ERROR if error else _LOST)
 
-    def _record(self, new: Facts) -> None:
-        """Add closing facts (each only ever becomes true) and tell the connection."""
+    def _record(self, new: Facts, report: bool = True) -> None:
+        """Add closing facts (each only ever becomes true) and tell the connection
+        (unless ``report`` is False: it reads them itself, after close_transport)."""
         old = self._facts
         if old is _NOTHING:
             facts = new  # the first: as they are
@@ -817,7 +821,8 @@ class AiohttpTransport(Transport):
         self._drain()
         conn = self._conn
         if conn is not None:
-            conn._sync()
+            if report:
+                conn._sync()
             if lost:
                 # Nothing after the loss changes the connection's state: let go of
                 # it, so that no reference cycle (connection -> transport ->
