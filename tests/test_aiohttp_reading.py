@@ -21,7 +21,9 @@ per connection). These tests drive a guarded aiohttp server from a raw TCP peer
   off by guarding (the keepalive replaces it; stepped outside a task it failed
   every connection on its first message);
 * a failure while a message is taken, in the parser's turn, is the loss of the
-  transport (logged once), as it is in the reading task.
+  transport (logged once), as it is in the reading task;
+* the loss that follows ending TCP after the peer's Close (``close_transport``)
+  is fed in the same turn as that Close, after its row's effects.
 """
 
 from __future__ import annotations
@@ -352,3 +354,56 @@ async def test_a_failure_while_a_message_is_taken_is_the_loss_of_the_transport(
     (record,) = h.records(logging.ERROR)
     assert record.getMessage() == "aiohttp receive() failed on a guarded WebSocket"
     writer.close()
+
+
+async def test_the_loss_after_ending_the_transport_is_fed_in_the_same_turn(h: Harness) -> None:
+    # The peer's Close on the server: its row echoes it and ends TCP
+    # (close_transport), and the adapter knows the loss then. The connection reads
+    # the facts again once that row is done: CLOSE_RECEIVED -> CLOSED by the loss
+    # in the same turn of the loop as the peer's Close, after the row's effects.
+    opened: list[GuardedConnection] = []
+    seen: list[tuple[str, str, int]] = []
+    turns = [0]
+    loop = asyncio.get_running_loop()
+
+    def tick() -> None:
+        turns[0] += 1
+        if not opened or opened[0].state is not State.CLOSED:
+            loop.call_soon(tick)
+
+    class Transitions(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            transition = getattr(record, "wsstate_transition", None)
+            if transition is not None:
+                _, _, event, nxt = transition
+                seen.append((event.value, nxt.value, turns[0]))
+
+    async def app(conn: GuardedConnection) -> None:
+        opened.append(conn)
+        await conn.wait_closed()
+
+    handler = Transitions(logging.DEBUG)
+    wsstate_logger = logging.getLogger("wsstate")
+    level = wsstate_logger.level
+    wsstate_logger.addHandler(handler)
+    wsstate_logger.setLevel(logging.DEBUG)
+    try:
+        served = await serve(h, SERVER, app, ping_interval=None)
+        reader, writer = await open_raw(served.port, served.path)
+        await eventually(lambda: bool(opened))
+        loop.call_soon(tick)
+        writer.write(frame(CLOSE, (1000).to_bytes(2, "big")))
+        assert await read_frame(reader) == (CLOSE, (1000).to_bytes(2, "big"))  # the echo
+        await eventually(lambda: opened[0].state is State.CLOSED)
+    finally:
+        wsstate_logger.removeHandler(handler)
+        wsstate_logger.setLevel(level)
+    closing = [(event, nxt) for event, nxt, _ in seen if nxt != "OPEN"]
+    assert closing == [("peer_close", "CLOSE_RECEIVED"), ("transport_eof", "CLOSED")]
+    (peer_turn,) = {t for event, _, t in seen if event == "peer_close"}
+    (loss_turn,) = {t for event, _, t in seen if event == "transport_eof"}
+    assert loss_turn == peer_turn
+    assert opened[0].clean
+    assert opened[0].closed_by is ClosedBy.REMOTE
+    writer.close()
+    await writer.wait_closed()

@@ -71,6 +71,9 @@ Close frame. Under wsstate the table decides all of that instead:
   ``close()`` sends nothing more (no second Close on the wire).
 * **Ending the transport**: ``close_transport`` closes TCP after the pending
   data and ``abort_transport`` drops it; both mark the aiohttp socket closed.
+  ``close_transport`` records the loss at once, without reporting it: the
+  connection reads the facts again once the row that ended the transport is
+  done, so the loss is fed in the same turn, after that row's effects.
 
 Private attributes read or set (pinned to aiohttp 3.14): ``_writer`` (its
 ``transport``, ``send_frame``, ``close``), ``_reader`` (the queue: its

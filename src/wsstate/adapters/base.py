@@ -189,7 +189,9 @@ class Transport(abc.ABC):
         ``on_data()`` when a data message arrives.
 
         The transport must call ``listener()`` once it is lost (so the connection
-        learns of the loss without polling); it may call it for other closing
+        learns of the loss without polling), except for a loss it knows at once
+        in :meth:`close_transport`: the connection reads :meth:`facts` again
+        once the row that ended the transport is done. It may call it for other closing
         facts too, as soon as it observes them (a Close frame received or sent
         by the library). Facts it does not report are found on the connection's
         next operation, which reads :meth:`facts` whenever :meth:`is_open` is
