@@ -73,3 +73,33 @@ def test_a_tool_id_taken_by_every_other_tool_is_a_clear_error() -> None:
     finally:
         for tool in taken:
             monitoring.free_tool_id(tool)
+
+
+def test_wsstate_code_run_in_a_bare_round_counts_for_the_guarded_variant() -> None:
+    # Rows 10g/11g: what wsstate runs while the bare variant churns (the guarded
+    # connections' cancelled timers, dropped when their queue next falls due) is
+    # the guard's cost, moved from the bare round to the guarded one of its pair.
+    # Here both variants run the same code, wsstate's included: the moved count
+    # is the whole difference.
+    if not instructions.AVAILABLE:
+        return  # the rows are not measured there (the tests above check the refusal)
+    import asyncio
+    import dataclasses
+
+    from wsstate_tools.bench.common import Settings
+    from wsstate_tools.bench.framework import _count_instructions
+
+    async def same(url: str, message: bytes) -> None:
+        _loop(50)
+        _wsstate_work(20)
+
+    s = dataclasses.replace(Settings.quick(), churn=8, churn_workers=2)
+    counted = asyncio.run(_count_instructions(s, "", b"", same, same))
+    assert counted is not None
+    with instructions.InstructionCount() as one:
+        _wsstate_work(20)
+    moved = one.own  # per connection
+    assert moved > 0
+    for g, b, own in zip(*counted, strict=True):
+        assert own == 2 * moved, (own, moved)
+        assert g - b == 2 * moved, (g, b, moved)
