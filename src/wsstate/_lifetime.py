@@ -44,7 +44,9 @@ _recent: Final[LastLoop[dict[GuardedConnection, None]]] = LastLoop()
 
 
 def _conns(loop: asyncio.AbstractEventLoop) -> dict[GuardedConnection, None] | None:
-    conns = _recent.get(loop)
+    ref, conns = _recent.pair  # LastLoop.get, inlined (once per connection)
+    if ref is None or ref() is not loop:
+        conns = None
     if conns is None:
         conns = _LIVE.get(loop)
         if conns is not None:

@@ -228,7 +228,9 @@ def call_later1(
     loop: asyncio.AbstractEventLoop, delay: float, callback: Callable[[Any], object], arg: Any
 ) -> Timer:
     """:func:`call_later` with exactly one argument: run ``callback(arg)`` after ``delay``."""
-    queues = _recent.get(loop)  # the loop asked last (_lastloop)
+    ref, queues = _recent.pair  # the loop asked last (LastLoop.get, inlined: the hot path)
+    if ref is None or ref() is not loop:
+        queues = None
     if queues is None:
         queues = _queues.get(loop) or _queues.setdefault(loop, {})
         _recent.remember(loop, queues)

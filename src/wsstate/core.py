@@ -123,17 +123,21 @@ class Machine:
             self._bookkeep(row, books, code, reason)
         self.state = nxt
         if logger.isEnabledFor(row.log):
-            logger.log(
-                row.log,
-                "%s: %s in %s -> %s: %s",
-                self.name,
-                event.value,
-                state.value,
-                nxt.value,
-                row.note,
-                extra={"wsstate_transition": (self.name, state, event, nxt)},
-            )
+            self._log(state, event, nxt, row)
         return row
+
+    def _log(self, state: State, event: Event, nxt: State, row: Row) -> None:
+        """Log the transition at its row's level (the caller checked the level is enabled)."""
+        logger.log(
+            row.log,
+            "%s: %s in %s -> %s: %s",
+            self.name,
+            event.value,
+            state.value,
+            nxt.value,
+            row.note,
+            extra={"wsstate_transition": (self.name, state, event, nxt)},
+        )
 
     def _bookkeep(self, row: Row, books: _Books, code: int | None, reason: str | None) -> None:
         who = books.who
