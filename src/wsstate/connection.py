@@ -395,8 +395,11 @@ class GuardedConnection:
         # is: the initial open timer of a connection that is already open is
         # cancelled by handshake_ok at once, and a timer handle armed and
         # cancelled in the same step would be pure cost (docs/performance.md).
-        self._deferred: dict[Effect, tuple[float | None, Event]] | None = {}
         opening = _OPENING if opened else None
+        # None when the composed opening arms no table timer (nothing to defer).
+        self._deferred: dict[Effect, tuple[float | None, Event]] | None = (
+            {} if opening is None or opening.defers else None
+        )
         if opening is not None and not logger.isEnabledFor(opening.log):
             # Guarded open, nothing to log: the initial effects and the
             # handshake_ok row, composed at import (_opening()).
@@ -413,7 +416,9 @@ class GuardedConnection:
         # socket whose client already left, say).
         if not transport.is_open():
             self._sync()
-        deferred, self._deferred = self._deferred, None
+        deferred = self._deferred
+        if deferred is not None:
+            self._deferred = None
         if deferred:
             for key, (delay, event) in deferred.items():
                 self._arm(key, delay, event)
@@ -1126,6 +1131,9 @@ _ACTIONS: Final[dict[Effect, _Action]] = {
     Effect.NOTIFY_CLOSED: lambda c, *_: c._notify_closed(),
 }
 
+#: The effects that arm a table timer (``_arm``: deferred while a connection is set up).
+_ARMS: Final = frozenset({Effect.ARM_OPEN_TIMER, Effect.ARM_CLOSE_TIMER})
+
 #: Per ``cancel:<timer>`` effect, the ``arm:<timer>`` effect it undoes (the spec's timers).
 _CANCELS: Final[Mapping[Effect, Effect]] = MappingProxyType(
     {
@@ -1142,6 +1150,8 @@ class _Opening(NamedTuple):
     state: State
     log: int
     actions: tuple[_Action, ...]
+    #: Whether an action arms a table timer (``_arm``), to be deferred until set up.
+    defers: bool
 
 
 def _opening() -> _Opening | None:
@@ -1162,7 +1172,9 @@ def _opening() -> _Opening | None:
             effects.remove(armed)
         else:
             effects.append(effect)
-    return _Opening(row.next, row.log, tuple(_ACTIONS[e] for e in effects if e in _ACTIONS))
+    actions = tuple(_ACTIONS[e] for e in effects if e in _ACTIONS)
+    defers = any(e in _ARMS for e in effects)
+    return _Opening(row.next, row.log, actions, defers)
 
 
 #: Per state, per event: the actions of the row's effects, in the row's order

@@ -532,7 +532,8 @@ class AiohttpTransport(Transport):
     # -- closing -------------------------------------------------------------------
 
     def start_close(self, code: int, reason: str) -> None:
-        self._drain()
+        if not self._draining or self._space is not None:  # else nothing to do
+            self._drain()
         if self._close_sent:
             return  # aiohttp or the adapter already sent one (a library close)
         self._close_frame(code, reason)
@@ -591,7 +592,8 @@ class AiohttpTransport(Transport):
 
     def _end(self) -> None:
         self._ended = True
-        self._drain()
+        if not self._draining or self._space is not None:  # else nothing to do
+            self._drain()
         self._ws._set_closed()
         if self._reader is not None and not self._reader.done():
             self._reader.cancel()
@@ -816,12 +818,14 @@ class AiohttpTransport(Transport):
             self._gone = True
             if self._tap is not None:
                 self._tap.transport = None  # no cycle: protocol -> tap -> adapter
-            self._wake()
+            if self._readable is not None:
+                self._wake()
             if self._pings:
                 for waiter in self._pings.values():
                     self._resolve(waiter, False)
                 self._pings.clear()
-        self._drain()
+        if not self._draining or self._space is not None:  # else nothing to do
+            self._drain()
         conn = self._conn
         if conn is not None:
             if report:
