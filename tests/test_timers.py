@@ -107,6 +107,29 @@ async def test_only_cancelled_timers_left_schedule_nothing_more() -> None:
     assert not queue._scheduled
 
 
+async def test_timers_cancelled_at_the_head_go_as_new_ones_are_armed() -> None:
+    # A churn: each connection arms its timer and cancels it long before the delay.
+    # The cancelled ones must not pile up for a whole delay (memory, and one lump of
+    # work when the queue falls due): each arm drops up to two from the head.
+    loop = asyncio.get_running_loop()
+    ran: list[int] = []
+    for i in range(1000):
+        call_later(loop, 5.0, ran.append, i).cancel()
+    queue = _timers._queues[loop][5.0]
+    assert len(queue._timers) <= 2
+    live = call_later(loop, 5.0, ran.append, -1)
+    for i in range(1000):
+        call_later(loop, 5.0, ran.append, i).cancel()
+    # A live timer at the head stops the dropping: nothing after it is touched.
+    assert queue._timers[0] is live
+    assert len(queue._timers) == 1001
+    live.cancel()
+    for i in range(1000):
+        call_later(loop, 5.0, ran.append, i).cancel()
+    assert len(queue._timers) <= 2  # two dropped per arm, one armed: the backlog drains
+    assert ran == []
+
+
 def test_a_closed_loop_leaves_nothing_behind() -> None:
     gc.collect()
     before = len(_timers._queues)

@@ -8,7 +8,10 @@ asyncio timer handle for the whole queue instead of one per connection: arming
 costs a small object and an append, cancelling costs two assignments, and
 asyncio's heap no longer holds one cancelled handle per closed connection until
 its time comes (docs/performance.md, churn). A cancelled timer drops its
-callback at once, so it holds nothing alive while it waits to be discarded.
+callback at once, so it holds nothing alive while it waits to be discarded;
+each new timer discards up to two cancelled ones at the head of its queue, so a
+churn of short connections keeps its queue short and the work of discarding
+them is spread over the arms, not one lump when the queue falls due.
 
 Callbacks run from the event loop, as ``call_later`` callbacks do; one that
 raises is reported to the loop's exception handler and does not stop the others.
@@ -90,8 +93,16 @@ class _Queue:
         callback: Callable[..., object],
         arg: Any,
     ) -> Timer:
+        timers = self._timers
+        # Timers cancelled at the head go as new ones come, two at most per arm:
+        # the cost is spread over the connections (and they hold no memory for a
+        # whole delay) instead of one lump when the queue next falls due.
+        if timers and timers[0]._callback is None:
+            timers.popleft()
+            if timers and timers[0]._callback is None:
+                timers.popleft()
         timer = Timer(loop.time() + self._delay, callback, arg)
-        self._timers.append(timer)
+        timers.append(timer)
         if not self._scheduled:
             self._scheduled = True
             loop.call_at(timer.when, self._run)
