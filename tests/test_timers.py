@@ -239,3 +239,46 @@ def test_a_delay_that_can_never_fall_due_is_refused_where_it_is_armed(
         assert ran == ["next"]
     finally:
         loop.close()
+
+
+async def test_a_callback_arming_its_own_delay_does_not_delay_the_timers_waiting() -> None:
+    # t1 falls due while t2 (armed later, same delay) still waits; t1's callback arms
+    # t3. The queue must next fall due for t2, not for t3 (a timer must not run late
+    # because another one's callback armed a timer).
+    loop = asyncio.get_running_loop()
+    ran: dict[str, float] = {}
+    start = loop.time()
+
+    def first() -> None:
+        ran["t1"] = loop.time() - start
+        call_later(loop, 0.1, lambda: ran.setdefault("t3", loop.time() - start))
+
+    call_later(loop, 0.1, first)
+    await asyncio.sleep(0.05)
+    call_later(loop, 0.1, lambda: ran.setdefault("t2", loop.time() - start))
+    await asyncio.sleep(0.3)
+    assert list(ran) == ["t1", "t2", "t3"]
+    assert ran["t2"] < 0.15 + 0.03  # due at 0.15; t3's time is 0.2
+
+
+async def test_a_base_exception_from_a_callback_leaves_the_others_scheduled() -> None:
+    # Only Exception is the loop handler's business inside the queue; a BaseException
+    # leaves _run (asyncio's handle reports it), and the timers after it still run.
+    class Stop(BaseException):
+        pass
+
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    ran: list[str] = []
+
+    def stop() -> None:
+        raise Stop
+
+    call_later(loop, 0.02, stop)
+    call_later(loop, 0.02, ran.append, "same turn")
+    await asyncio.sleep(0.01)
+    call_later(loop, 0.02, ran.append, "later")
+    await asyncio.sleep(0.06)
+    assert ran == ["same turn", "later"]
+    assert [type(c.get("exception")) for c in reported] == [Stop]

@@ -109,20 +109,25 @@ class _Queue:
         return timer
 
     def _run(self) -> None:
-        self._scheduled = False
+        # Still scheduled while the callbacks run: one that arms a timer of this
+        # delay only appends it, and the queue next falls due for its head (a
+        # timer already waiting), not for the one just armed.
         loop = asyncio.get_running_loop()
         timers = self._timers
         # asyncio runs a timer handle up to one clock resolution early: so do we.
         due = loop.time() + _RESOLUTION
-        while timers and timers[0].when <= due:
-            timer = timers.popleft()
-            if timer._callback is not None:
-                _run(loop, timer)
-        while timers and timers[0]._callback is None:
-            timers.popleft()
-        if timers and not self._scheduled:
-            self._scheduled = True
-            loop.call_at(timers[0].when, self._run)
+        try:
+            while timers and timers[0].when <= due:
+                timer = timers.popleft()
+                if timer._callback is not None:
+                    _run(loop, timer)
+        finally:  # a BaseException from a callback leaves the rest scheduled too
+            while timers and timers[0]._callback is None:
+                timers.popleft()
+            if timers:
+                loop.call_at(timers[0].when, self._run)
+            else:
+                self._scheduled = False
 
 
 def _run(loop: asyncio.AbstractEventLoop, timer: Timer) -> None:

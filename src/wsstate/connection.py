@@ -57,7 +57,9 @@ mechanism, never a decision about a transition:
    the operation's own event, so the operation's row is the current state's,
    and again once a row that ended the transport (``close_transport``) is
    done: a transport may know its loss at once (aiohttp's), and the loss is
-   then fed after that row's effects, never in the middle of them.
+   then fed after that row's effects, never in the middle of them (unless an
+   ``on_close`` callback that ``notify_closed`` runs feeds an event itself: the
+   loss follows that event's row, in CLOSED, where it changes nothing).
 5. *Time*: how long each timer runs (:class:`Options`; None means the ``arm:``
    effect arms nothing), the keepalive's ping and pong deadline (a late pong is
    ``keepalive_timeout``; a transport without ping, ASGI, has no keepalive), and
