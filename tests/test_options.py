@@ -19,10 +19,12 @@ from support.harness import Harness
 import wsstate
 from wsstate import InvalidOption, Options
 from wsstate._timers import call_later
+from wsstate.guard import _KEPT_OPTIONS, _kept_options, _options
 
 TIMEOUTS = ("ping_interval", "ping_timeout", "close_timeout", "write_timeout", "open_timeout")
 NOT_A_NUMBER: list[object] = [True, False, "5", b"5", [1], None]
-NOT_FINITE_OR_POSITIVE: list[object] = [math.nan, math.inf, -math.inf, 0, -1, -0.5]
+# 10**400: an int no float can hold (once an OverflowError, not InvalidOption).
+NOT_FINITE_OR_POSITIVE: list[object] = [math.nan, math.inf, -math.inf, 0, -1, -0.5, 10**400]
 
 
 def _bad_values(option: str) -> list[object]:
@@ -53,6 +55,63 @@ async def test_guard_and_connect_refuse_bad_timeouts_at_the_call(h: Harness, opt
             wsstate.connect("ws://127.0.0.1:9/", **{option: bad})  # nothing is opened
     assert pair.conn.state is wsstate.State.OPEN  # the failed guard() touched nothing
     await pair.conn.close()
+
+
+class _Seconds(float):
+    pass
+
+
+class _Count(int):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("value", "taken"),
+    [
+        (0.25, 0.25),
+        (3, 3),
+        (_Seconds(0.5), 0.5),  # subclasses of float and int are numbers
+        (_Count(2), 2),
+        (1e308, 1e308),
+        (10**300, 10**300),  # an int a float can hold
+    ],
+)
+def test_options_take_every_finite_positive_number(value: float, taken: float) -> None:
+    for option in TIMEOUTS:
+        assert getattr(Options(**{option: value}), option) == taken  # type: ignore[arg-type]
+
+
+async def test_guard_refuses_a_value_equal_to_a_kept_one_every_time(h: Harness) -> None:
+    # guard() keeps the Options of keywords it checked (frameworks pass the same
+    # ones to every call); a value equal to a kept one but refused (True == 1), or
+    # equal to nothing (NaN), is still refused, every time, as an unknown keyword is.
+    _options({"ping_interval": 1})
+    pair = await h.pair("server", proxy=False)
+    native = pair.conn.transport.connection  # type: ignore[attr-defined]
+    for _ in range(2):
+        with pytest.raises(InvalidOption, match="ping_interval"):
+            wsstate.guard(native, ping_interval=True)
+        with pytest.raises(InvalidOption, match="ping_interval"):
+            wsstate.guard(native, ping_interval=math.nan)
+        with pytest.raises(TypeError, match="'bogus'"):
+            wsstate.guard(native, bogus=1)
+    assert pair.conn.state is wsstate.State.OPEN
+    await pair.conn.close()
+
+
+def test_kept_options_are_the_ones_asked_for_and_bounded() -> None:
+    first = _options({"ping_interval": 1})
+    assert _options({"ping_interval": 1}) is first  # kept
+    as_float = _options({"ping_interval": 1.0})
+    assert as_float is not first
+    assert type(as_float.ping_interval) is float
+    with pytest.raises(InvalidOption):
+        _options({"ping_interval": True})
+    with pytest.raises(InvalidOption):
+        _options({"ping_interval": [1]})  # unhashable: refused, not a TypeError of dict's
+    for i in range(_KEPT_OPTIONS + 10):  # many distinct sets: bounded
+        assert _options({"close_timeout": 1 + i}).close_timeout == 1 + i
+    assert len(_kept_options) <= _KEPT_OPTIONS
 
 
 async def test_nan_delay_never_poisons_the_shared_timer_queue() -> None:

@@ -20,8 +20,25 @@ def check_seconds(name: str, value: object, *, optional: bool) -> None:
     """
     if value is None and optional:
         return
-    what = "a positive number of seconds" + (" or None" if optional else "")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidOption.wrong_type(name, f"{name} must be {what}, not {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise InvalidOption(name, f"{name} must be {what}, not {value!r}")
+    # A float first, checked without building anything (every option of every
+    # guard() call comes here).
+    if value.__class__ is float:
+        if 0 < value < math.inf:  # False for a NaN
+            return
+    elif value.__class__ is not bool and isinstance(value, _NUMBER):
+        try:
+            seconds = float(value)  # an int too large for a float is no delay either
+        except OverflowError:
+            seconds = math.inf
+        if 0 < seconds < math.inf:
+            return
+    else:
+        raise InvalidOption.wrong_type(name, f"{name} must be {_what(optional)}, not {value!r}")
+    raise InvalidOption(name, f"{name} must be {_what(optional)}, not {value!r}")
+
+
+_NUMBER = (int, float)
+
+
+def _what(optional: bool) -> str:
+    return "a positive number of seconds" + (" or None" if optional else "")

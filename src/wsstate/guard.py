@@ -43,14 +43,35 @@ def guard(ws: object, **options: Any) -> GuardedConnection:
     """
     if not options:  # the common call: nothing to check
         return _guard(ws, _DEFAULTS, None)
+    name = _check_name(options.pop("name", None)) if "name" in options else None
+    return _guard(ws, _options(options) if options else _DEFAULTS, name)
+
+
+def _options(options: dict[str, Any]) -> Options:
+    """The :class:`Options` of these keywords (``name`` taken out), checked once.
+
+    A framework passes the same options to every ``guard()`` call: the ones checked
+    already are kept, keyed by each value's type as well as the value (``True``
+    equals ``1`` but is refused; a NaN equals nothing, so it is never found and is
+    refused each time), at most :data:`_KEPT_OPTIONS` of them.
+    """
+    try:
+        key = tuple([(k, v.__class__, v) for k, v in options.items()])
+        kept = _kept_options.get(key)
+    except TypeError:  # an unhashable value: refused below
+        key, kept = None, None
+    if kept is not None:
+        return kept
     unknown = sorted(set(options) - _GUARD_KEYS)
     if unknown:
         raise TypeError(
             f"guard() got unknown option(s) {', '.join(map(repr, unknown))}; "
             f"options: {', '.join(sorted(_GUARD_KEYS))}"
         )
-    name = _check_name(options.pop("name", None))
-    return _guard(ws, Options(**options) if options else _DEFAULTS, name)
+    made = Options(**options)
+    if key is not None and len(_kept_options) < _KEPT_OPTIONS:
+        _kept_options[key] = made
+    return made
 
 
 def _check_name(name: object) -> str | None:
@@ -274,5 +295,8 @@ def _websockets_exceptions() -> ModuleType:
 
 
 _DEFAULTS: Final = Options()
+#: How many distinct sets of guard() options are kept checked (:func:`_options`).
+_KEPT_OPTIONS: Final = 64
+_kept_options: Final[dict[tuple[tuple[str, type, object], ...], Options]] = {}
 _GUARD_KEYS: Final = frozenset(Options.__dataclass_fields__) | {"name"}
 _SHARED_KEYS: Final = frozenset({"open_timeout", "close_timeout"})
