@@ -45,6 +45,8 @@ ROWS = (
     "10d",
     "10e",
     "10f",
+    "10h",
+    "10i",
     "11a",
     "11b",
     "11c",
@@ -58,7 +60,7 @@ ROWS = (
     "13c",
 )
 if instructions.AVAILABLE:  # counted with sys.monitoring (Python 3.12+)
-    ROWS = tuple(sorted((*ROWS, "10g", "11g"), key=lambda k: (int(k.rstrip("abcdefg")), k)))
+    ROWS = tuple(sorted((*ROWS, "10g", "11g"), key=lambda k: (int(k.rstrip("abcdefghi")), k)))
 FIGURES = {
     "1a": "send throughput, 64 B",
     "1b": "send throughput, 16 KiB",
@@ -88,6 +90,8 @@ FIGURES = {
     "10e": "aiohttp churn",
     "10f": "aiohttp client CPU per connection",
     "10g": "aiohttp Python instructions per connection",
+    "10h": "aiohttp churn, both without dead-peer detection",
+    "10i": "aiohttp churn, both with dead-peer detection",
     "11a": "tornado send throughput, 64 B",
     "11b": "tornado send throughput, 16 KiB",
     "11c": "tornado sender CPU per message, 64 B",

@@ -4,7 +4,10 @@ Bare sends are ``await ws.send_bytes(m)`` on a ``web.WebSocketResponse`` (the
 ACK read with ``ws.receive()``); guarded ones ``conn.send(m)`` on a second
 connection of the same server. Churn: ``ClientSession.ws_connect`` (one session
 for every round), one ``send_bytes``, ``close()``; guarded, ``wsstate.guard()`` on the
-connection, ``conn.send``, ``await conn.close()``. Skipped (a note) without aiohttp.
+connection, ``conn.send``, ``await conn.close()``; and like for like, in
+rounds of their own: with wsstate's keepalive off (row h: dead-peer detection on
+neither side, as aiohttp's default) and against aiohttp's heartbeat (row i: on both,
+as wsstate's keepalive is on by default). Skipped (a note) without aiohttp.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import asyncio
 
 from .common import Figure, Settings
-from .framework import Variant, churn_figures, send_figures, start_clients
+from .framework import AlsoChurn, Variant, churn_figures, send_figures, start_clients
 
 KEY = "10"
 
@@ -96,6 +99,18 @@ async def _aiohttp_figures(s: Settings, notes: list[str]) -> list[Figure]:
         await conn.send(message)
         await conn.close()
 
+    # Like for like (rows h, i): dead-peer detection on neither side (wsstate's
+    # keepalive off), or on both (aiohttp's heartbeat: a ping every 20 s as
+    # wsstate's default ping_interval, its pong awaited half that).
+    async def heartbeat_one(url: str, message: bytes) -> None:
+        async with session_now().ws_connect(url, heartbeat=20.0) as ws:
+            await ws.send_bytes(message)
+
+    async def unkept_one(url: str, message: bytes) -> None:
+        conn = guard(await session_now().ws_connect(url), ping_interval=None)
+        await conn.send(message)
+        await conn.close()
+
     try:
         figures += await churn_figures(
             KEY,
@@ -106,6 +121,24 @@ async def _aiohttp_figures(s: Settings, notes: list[str]) -> list[Figure]:
             "one ClientSession for all; guarded with wsstate's defaults (its keepalive on), "
             "bare with aiohttp's (no heartbeat)",
             notes=notes,
+            also=(
+                AlsoChurn(
+                    "h",
+                    "both without dead-peer detection",
+                    ("guard(ws_connect, ping_interval=None)", unkept_one),
+                    ("ws_connect", bare_one),
+                    "guarded with wsstate's keepalive off (guard(ws, ping_interval=None)), "
+                    "as aiohttp's default has no heartbeat",
+                ),
+                AlsoChurn(
+                    "i",
+                    "both with dead-peer detection",
+                    ("guard(ws_connect)", guarded_one),
+                    ("ws_connect(heartbeat=20)", heartbeat_one),
+                    "bare with aiohttp's heartbeat (a ping every 20 s), as the guarded one "
+                    "has wsstate's keepalive (measured last: see framework.churn_figures)",
+                ),
+            ),
         )
     finally:
         if session:

@@ -20,7 +20,10 @@ Each figure measures one web framework's own WebSockets the way figures 1 and
   connection's are wsstate's own code: a count that does not scatter with
   the machine's load as CPU times do. wsstate's code that runs during a bare
   round (the guarded connections' cancelled timers, dropped whenever their
-  queue's asyncio timer falls due) is counted for the guarded round of its pair.
+  queue's asyncio timer falls due) is counted for the guarded round of its pair;
+* further churn rows (``h``, ``i``, ...: :class:`AlsoChurn`), as ``e`` in rounds
+  of their own, after it: the same churn with both sides configured alike
+  (figure 10: dead-peer detection on neither side, then on both).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -38,6 +41,22 @@ from .peer import _Peer
 
 Send = Callable[[bytes | str], Awaitable[None]]
 Recv = Callable[[], Awaitable[bytes | str]]
+
+
+#: One churned connection of a variant: ``one(url, message)`` opens, sends, closes.
+OneConnection = Callable[[str, bytes], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class AlsoChurn:
+    """A further churn row (:func:`churn_figures`), ``a``/``b``: each a variant's name
+    and its :data:`OneConnection`; a variant of row e's, or one of its own."""
+
+    suffix: str
+    what: str
+    a: tuple[str, OneConnection]
+    b: tuple[str, OneConnection]
+    note: str
 
 
 @dataclass
@@ -128,14 +147,16 @@ async def churn_figures(
     key: str,
     framework: str,
     s: Settings,
-    guarded: tuple[str, Callable[[str, bytes], Awaitable[None]]],
-    bare: tuple[str, Callable[[str, bytes], Awaitable[None]]],
+    guarded: tuple[str, OneConnection],
+    bare: tuple[str, OneConnection],
     note: str,
     rounds: int | None = None,
     notes: list[str] | None = None,
+    also: Sequence[AlsoChurn] = (),
 ) -> list[Figure]:
     """Rows ``key``e-g: churn against the sink (another process), client CPU, and
-    Python instructions (3.12+; why not, in ``notes``, when they could not be counted).
+    Python instructions (3.12+; why not, in ``notes``, when they could not be counted);
+    then a row per :class:`AlsoChurn`, each measured as row e in rounds of its own.
 
     ``rounds``: instead of the settings' ``churn_rounds`` (a slow client's).
     """
@@ -146,9 +167,7 @@ async def churn_figures(
         message = b"x" * SMALL
         cpu: dict[str, list[float]] = {"bare": [], "guarded": []}
 
-        def variant(
-            name: str, one: Callable[[str, bytes], Awaitable[None]]
-        ) -> Callable[[], Awaitable[float]]:
+        def variant(name: str, one: OneConnection) -> Callable[[], Awaitable[float]]:
             async def run() -> float:
                 per_worker = max(1, s.churn // s.churn_workers)
 
@@ -159,7 +178,8 @@ async def churn_figures(
                 started, cpu_started = time.perf_counter(), time.process_time()
                 await asyncio.gather(*(worker() for _ in range(s.churn_workers)))
                 n = per_worker * s.churn_workers
-                cpu[name].append((time.process_time() - cpu_started) / n * 1e6)
+                if name in cpu:
+                    cpu[name].append((time.process_time() - cpu_started) / n * 1e6)
                 return n / (time.perf_counter() - started)
 
             return run
@@ -176,6 +196,17 @@ async def churn_figures(
             counted = None
             if notes is not None:
                 notes.append(f"{key}g not measured: {exc}")
+        # The further rows after e-g, each in rounds of its own, in the order given:
+        # what a variant leaves behind (aiohttp's heartbeat leaves a cancelled
+        # handle in asyncio's heap per connection, until it would have fallen due)
+        # reaches the rows measured after it, never e-g's.
+        also_rounds: list[tuple[list[float], list[float]]] = []
+        for row in also:
+            run_a, run_b = variant("", row.a[1]), variant("", row.b[1])
+            await run_b()  # warm-up, not counted
+            await run_a()
+            ra, rb = await _interleave(rounds, [run_a, run_b])
+            also_rounds.append((ra, rb))
     finally:
         await sink.stop()
     ca, cb = cpu["guarded"], cpu["bare"]
@@ -208,6 +239,23 @@ async def churn_figures(
             note=f"the same rounds as {key}e: CPU time of the client process",
         ),
         *_instruction_figures(key, framework, s, guarded[0], bare[0], counted),
+        *(
+            Figure(
+                key + row.suffix,
+                f"{framework} churn, {row.what}: guarded/bare",
+                row.a[0],
+                row.b[0],
+                "conn/s",
+                "guarded/bare",
+                ra,
+                rb,
+                _per_round(ra, rb),
+                ">= 0.95",
+                lambda r: r >= 0.95,
+                f"as {key}e, {rounds} rounds of its own after {key}e-{key}g: {row.note}",
+            )
+            for row, (ra, rb) in zip(also, also_rounds, strict=True)
+        ),
     ]
 
 
