@@ -190,7 +190,7 @@ def connect(uri: str, **options: Any) -> AbstractAsyncContextManager[GuardedConn
         else:
             ws_options[key] = value
     name = _check_name(guard_options.pop("name", None))
-    opts = Options(**guard_options) if guard_options else _DEFAULTS
+    opts = _options(guard_options) if guard_options else _DEFAULTS
     return _Connection(uri, opts, name, ws_options)
 
 
