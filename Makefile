@@ -62,6 +62,11 @@ PYTEST_WORKERS ?= 2
 pytest: $(STAMP)
 	$(PY) -m pytest -n $(PYTEST_WORKERS)
 
+# Each other Python's run on PYTEST_OTHER_WORKERS workers, the Pythons side by side: four
+# processes on two cores, since these tests wait on sockets and timers a third of their
+# time (docs/testing.md has the figures). PYTEST_OTHER_WORKERS=0: one process each.
+PYTEST_OTHER_WORKERS ?= 2
+
 # One venv per other declared Python (same extras as $(VENV)).
 .venv-%/.installed: pyproject.toml
 	@test -n "$(call find_python,$*)" || { echo "no Python $* (pyenv install $*)"; exit 1; }
@@ -75,10 +80,10 @@ venvs: $(foreach v,$(FOUND_PYTHONS),.venv-$(v)/.installed)
 pytest-other: venvs
 	@$(if $(MISSING_PYTHONS),echo "pytest-other: no Python $(MISSING_PYTHONS) here: not tested" \
 		$(if $(REQUIRE_ALL_PYTHONS),"(REQUIRE_ALL_PYTHONS: failing)"; exit 1,),true)
-	@# The Pythons run side by side (one a core), each into its log, shown when done.
+	@# The Pythons run side by side, each into its log, shown when done.
 	@pids=""; for v in $(FOUND_PYTHONS); do \
 		echo "pytest-other: Python $$v: $(PYTEST_OTHER) (log: .venv-$$v/pytest-other.log)"; \
-		{ .venv-$$v/bin/python -VV; .venv-$$v/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_OTHER); } \
+		{ .venv-$$v/bin/python -VV; .venv-$$v/bin/python -m pytest -q -p no:cacheprovider -n $(PYTEST_OTHER_WORKERS) $(PYTEST_OTHER); } \
 			> .venv-$$v/pytest-other.log 2>&1 & pids="$$pids $$!"; \
 	done; \
 	failed=0; for pid in $$pids; do wait $$pid || failed=1; done; \
