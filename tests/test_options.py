@@ -85,7 +85,9 @@ async def test_guard_refuses_a_value_equal_to_a_kept_one_every_time(h: Harness) 
     # guard() keeps the Options of keywords it checked (frameworks pass the same
     # ones to every call); a value equal to a kept one but refused (True == 1), or
     # equal to nothing (NaN), is still refused, every time, as an unknown keyword is.
+    _kept_options.clear()  # whatever earlier tests of this process kept
     _options({"ping_interval": 1})
+    assert _kept_options
     pair = await h.pair("server", proxy=False)
     native = pair.conn.transport.connection  # type: ignore[attr-defined]
     for _ in range(2):
@@ -100,6 +102,7 @@ async def test_guard_refuses_a_value_equal_to_a_kept_one_every_time(h: Harness) 
 
 
 def test_kept_options_are_the_ones_asked_for_and_bounded() -> None:
+    _kept_options.clear()  # whatever earlier tests of this process kept
     first = _options({"ping_interval": 1})
     assert _options({"ping_interval": 1}) is first  # kept
     as_float = _options({"ping_interval": 1.0})
@@ -111,7 +114,14 @@ def test_kept_options_are_the_ones_asked_for_and_bounded() -> None:
         _options({"ping_interval": [1]})  # unhashable: refused, not a TypeError of dict's
     for i in range(_KEPT_OPTIONS + 10):  # many distinct sets: bounded
         assert _options({"close_timeout": 1 + i}).close_timeout == 1 + i
-    assert len(_kept_options) <= _KEPT_OPTIONS
+    assert len(_kept_options) == _KEPT_OPTIONS
+    # The oldest went, the latest stay: a set in use is kept again once asked for.
+    assert _options({"close_timeout": _KEPT_OPTIONS + 10}) is _options(
+        {"close_timeout": _KEPT_OPTIONS + 10}
+    )
+    again = _options({"ping_interval": 1})
+    assert again is not first
+    assert _options({"ping_interval": 1}) is again
 
 
 async def test_nan_delay_never_poisons_the_shared_timer_queue() -> None:

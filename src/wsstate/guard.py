@@ -53,7 +53,7 @@ def _options(options: dict[str, Any]) -> Options:
     A framework passes the same options to every ``guard()`` call: the ones checked
     already are kept, keyed by each value's type as well as the value (``True``
     equals ``1`` but is refused; a NaN equals nothing, so it is never found and is
-    refused each time), at most :data:`_KEPT_OPTIONS` of them.
+    refused each time), the last :data:`_KEPT_OPTIONS` sets checked.
     """
     try:
         key = tuple([(k, v.__class__, v) for k, v in options.items()])
@@ -69,7 +69,9 @@ def _options(options: dict[str, Any]) -> Options:
             f"options: {', '.join(sorted(_GUARD_KEYS))}"
         )
     made = Options(**options)
-    if key is not None and len(_kept_options) < _KEPT_OPTIONS:
+    if key is not None:
+        if len(_kept_options) >= _KEPT_OPTIONS:  # the oldest goes: the sets in use stay
+            del _kept_options[next(iter(_kept_options))]
         _kept_options[key] = made
     return made
 
