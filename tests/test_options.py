@@ -124,6 +124,28 @@ def test_kept_options_are_the_ones_asked_for_and_bounded() -> None:
     assert _options({"ping_interval": 1}) is again
 
 
+class _EqualToAll(float):
+    """A float subclass equal to every value, with one hash: a key that matches any."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __hash__(self) -> int:
+        return 0
+
+
+def test_kept_options_hold_only_the_builtin_numbers() -> None:
+    # A subclass decides its own equality: a kept set of it could be found for
+    # another value. Only int, float and None values are kept; the others are
+    # checked and built each time, and taken as given.
+    _kept_options.clear()  # whatever earlier tests of this process kept
+    assert float(_options({"ping_interval": _EqualToAll(5.0)}).ping_interval or 0) == 5.0
+    assert float(_options({"ping_interval": _EqualToAll(7.0)}).ping_interval or 0) == 7.0
+    assert not _kept_options
+    _options({"ping_interval": 5.0, "write_timeout": None})
+    assert len(_kept_options) == 1
+
+
 async def test_nan_delay_never_poisons_the_shared_timer_queue() -> None:
     loop = asyncio.get_running_loop()
     fired: list[float] = []

@@ -53,15 +53,20 @@ def _options(options: dict[str, Any]) -> Options:
     A framework passes the same options to every ``guard()`` call: the ones checked
     already are kept, keyed by each value's type as well as the value (``True``
     equals ``1`` but is refused; a NaN equals nothing, so it is never found and is
-    refused each time), the last :data:`_KEPT_OPTIONS` sets checked.
+    refused each time), the last :data:`_KEPT_OPTIONS` sets checked. Only sets of
+    ``int``, ``float`` and ``None`` values are kept: a subclass decides its own
+    equality and hash, so a kept set of it could be found for another value.
     """
-    try:
-        key = tuple([(k, v.__class__, v) for k, v in options.items()])
+    key = tuple([(k, v.__class__, v) for k, v in options.items()])
+    keep = True
+    for _, cls, _ in key:
+        if cls not in _KEPT_TYPES:  # a subclass, or another type (refused below)
+            keep = False
+            break
+    if keep:
         kept = _kept_options.get(key)
-    except TypeError:  # an unhashable value: refused below
-        key, kept = None, None
-    if kept is not None:
-        return kept
+        if kept is not None:
+            return kept
     unknown = sorted(set(options) - _GUARD_KEYS)
     if unknown:
         raise TypeError(
@@ -69,7 +74,7 @@ def _options(options: dict[str, Any]) -> Options:
             f"options: {', '.join(sorted(_GUARD_KEYS))}"
         )
     made = Options(**options)
-    if key is not None:
+    if keep:
         if len(_kept_options) >= _KEPT_OPTIONS:  # the oldest goes: the sets in use stay
             del _kept_options[next(iter(_kept_options))]
         _kept_options[key] = made
@@ -299,6 +304,8 @@ def _websockets_exceptions() -> ModuleType:
 _DEFAULTS: Final = Options()
 #: How many distinct sets of guard() options are kept checked (:func:`_options`).
 _KEPT_OPTIONS: Final = 64
+#: The types of the values a kept set may hold (exactly: no subclass).
+_KEPT_TYPES: Final = frozenset({int, float, type(None)})
 _kept_options: Final[dict[tuple[tuple[str, type, object], ...], Options]] = {}
 _GUARD_KEYS: Final = frozenset(Options.__dataclass_fields__) | {"name"}
 _SHARED_KEYS: Final = frozenset({"open_timeout", "close_timeout"})
