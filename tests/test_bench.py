@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from wsstate_tools.bench import instructions
+from wsstate_tools.bench.framework import _faults_note
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -147,6 +148,15 @@ def test_bench_only_runs_the_figures_named() -> None:
     keys = re.findall(r"^(\d+[a-z]?)\s", out, re.M)
     assert keys == [k for k in ROWS if k[:2] in ("10", "11")], out
     _check_instruction_rows(out)
+    if sys.platform != "win32":
+        for key in ("10f", "11f"):  # the allocator regime the churn ran in (_faults_note)
+            note = re.search(
+                rf"^  {key}: .*minor page faults per connection: guarded (\d+\.\d\d), "
+                r"bare (\d+\.\d\d): reads (?:mapped one by one|from the heap)",
+                out,
+                re.M,
+            )
+            assert note is not None, out
     refused = subprocess.run(
         [sys.executable, "-m", "wsstate_tools", "bench", "--only", "14"],
         cwd=ROOT,
@@ -179,3 +189,18 @@ def _check_instruction_rows(out: str) -> None:
         assert note is not None, out
         own = int(note[2].replace(",", ""))
         assert 0 < own < guarded, note[0]
+
+
+def test_faults_note_names_the_allocator_regime() -> None:
+    # (guarded, bare) minor page faults per connection per round -> the regime named.
+    cases = [
+        ([0.9, 0.8, 1.0], [0.85, 0.9, 0.8], "guarded 0.90, bare 0.85: reads from the heap"),
+        ([4.9, 5.0, 4.8], [4.9, 4.7, 5.1], "guarded 4.90, bare 4.90: reads mapped one by one"),
+        # One variant alone above the line is not the process's regime.
+        ([4.9, 5.0, 4.8], [0.9, 0.9, 0.9], "guarded 4.90, bare 0.90: reads from the heap"),
+        ([2.0], [2.5], "guarded 2.00, bare 2.50: reads from the heap"),
+    ]
+    for guarded, bare, said in cases:
+        assert said in _faults_note({"guarded": guarded, "bare": bare}), (guarded, bare)
+    if sys.platform != "win32":
+        assert _faults_note({"guarded": [], "bare": [1.0]}) == "minor page faults not measured"

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ async def send_figures(
     ):
         payload = b"x" * size
         cpu: dict[str, list[float]] = {"bare": [], "guarded": []}
+        faults: dict[str, list[float]] = {"bare": [], "guarded": []}
 
         def measure(
             name: str,
@@ -103,8 +105,8 @@ async def send_figures(
         run_guarded, run_bare = measure("guarded", guarded), measure("bare", bare)
         await run_bare()  # warm-up, not counted
         await run_guarded()
-        cpu["bare"].clear()
-        cpu["guarded"].clear()
+        for kept in (*cpu.values(), *faults.values()):
+            kept.clear()
         a, b = await _interleave(s.send_rounds, [run_guarded, run_bare])
         label = "64 B" if size == SMALL else "16 KiB"
         rates.append(
@@ -166,6 +168,7 @@ async def churn_figures(
         url = f"ws://127.0.0.1:{await sink.line()}/"
         message = b"x" * SMALL
         cpu: dict[str, list[float]] = {"bare": [], "guarded": []}
+        faults: dict[str, list[float]] = {"bare": [], "guarded": []}
 
         def variant(name: str, one: OneConnection) -> Callable[[], Awaitable[float]]:
             async def run() -> float:
@@ -176,10 +179,12 @@ async def churn_figures(
                         await one(url, message)
 
                 started, cpu_started = time.perf_counter(), time.process_time()
+                faults_started = _minor_faults()
                 await asyncio.gather(*(worker() for _ in range(s.churn_workers)))
                 n = per_worker * s.churn_workers
                 if name in cpu:
                     cpu[name].append((time.process_time() - cpu_started) / n * 1e6)
+                    faults[name].append((_minor_faults() - faults_started) / n)
                 return n / (time.perf_counter() - started)
 
             return run
@@ -187,8 +192,8 @@ async def churn_figures(
         run_guarded, run_bare = variant("guarded", guarded[1]), variant("bare", bare[1])
         await run_bare()  # warm-up rounds, not counted (figure 5 says why)
         await run_guarded()
-        cpu["bare"].clear()
-        cpu["guarded"].clear()
+        for kept in (*cpu.values(), *faults.values()):
+            kept.clear()
         a, b = await _interleave(rounds, [run_guarded, run_bare])
         try:
             counted = await _count_instructions(s, url, message, guarded[1], bare[1])
@@ -236,7 +241,8 @@ async def churn_figures(
             ca,
             cb,
             _per_round(ca, cb),
-            note=f"the same rounds as {key}e: CPU time of the client process",
+            note=f"the same rounds as {key}e: CPU time of the client process; "
+            + _faults_note(faults),
         ),
         *_instruction_figures(key, framework, s, guarded[0], bare[0], counted),
         *(
@@ -257,6 +263,41 @@ async def churn_figures(
             for row, (ra, rb) in zip(also, also_rounds, strict=True)
         ),
     ]
+
+
+def _minor_faults() -> int:
+    """The process's minor page faults so far (0 where ``resource`` is missing: Windows)."""
+    if sys.platform == "win32":
+        return 0
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+#: Minor page faults per connection above which a churn round's process is taken to
+#: be in the allocator regime where asyncio's receive buffer is mapped per read.
+_MAPPED_READS: Final = 2.0
+
+
+def _faults_note(faults: dict[str, list[float]]) -> str:
+    """What the client's minor page faults per connection say about the run.
+
+    asyncio's selector transport reads with ``sock.recv(256 KiB)``: in some processes
+    glibc serves that buffer with ``mmap`` (then ``mremap`` and ``munmap``), four or
+    five page faults and three system calls per read, in others from its heap,
+    under one fault per connection: a regime of the process, the same for both
+    variants, that moves every churn figure of the run (docs/performance.md).
+    """
+    guarded, bare = faults["guarded"], faults["bare"]
+    if not guarded or not bare or sys.platform == "win32":
+        return "minor page faults not measured"
+    g, b = statistics.median(guarded), statistics.median(bare)
+    regime = (
+        "reads mapped one by one (asyncio's 256 KiB receive buffer by mmap)"
+        if min(g, b) > _MAPPED_READS
+        else "reads from the heap"
+    )
+    return f"minor page faults per connection: guarded {g:.2f}, bare {b:.2f}: {regime}"
 
 
 #: Rounds of figure ``g`` (instructions): a count barely moves from one to the next.
