@@ -13,9 +13,17 @@ as wsstate's keepalive is on by default). Skipped (a note) without aiohttp.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from .common import Figure, Settings
-from .framework import AlsoChurn, Variant, churn_figures, send_figures, start_clients
+from .framework import (
+    AlsoChurn,
+    OneConnection,
+    Variant,
+    churn_figures,
+    send_figures,
+    start_clients,
+)
 
 KEY = "10"
 
@@ -94,10 +102,15 @@ async def _aiohttp_figures(s: Settings, notes: list[str]) -> list[Figure]:
         async with session_now().ws_connect(url) as ws:
             await ws.send_bytes(message)
 
-    async def guarded_one(url: str, message: bytes) -> None:
-        conn = guard(await session_now().ws_connect(url))
-        await conn.send(message)
-        await conn.close()
+    def guarded(**options: Any) -> OneConnection:
+        async def one(url: str, message: bytes) -> None:
+            conn = guard(await session_now().ws_connect(url), **options)
+            await conn.send(message)
+            await conn.close()
+
+        return one
+
+    guarded_one = guarded()  # wsstate's defaults
 
     # Like for like (rows h, i): dead-peer detection on neither side (wsstate's
     # keepalive off), or on both (aiohttp's heartbeat: a ping every 20 s as
@@ -105,11 +118,6 @@ async def _aiohttp_figures(s: Settings, notes: list[str]) -> list[Figure]:
     async def heartbeat_one(url: str, message: bytes) -> None:
         async with session_now().ws_connect(url, heartbeat=20.0) as ws:
             await ws.send_bytes(message)
-
-    async def unkept_one(url: str, message: bytes) -> None:
-        conn = guard(await session_now().ws_connect(url), ping_interval=None)
-        await conn.send(message)
-        await conn.close()
 
     try:
         figures += await churn_figures(
@@ -125,7 +133,7 @@ async def _aiohttp_figures(s: Settings, notes: list[str]) -> list[Figure]:
                 AlsoChurn(
                     "h",
                     "both without dead-peer detection",
-                    ("guard(ws_connect, ping_interval=None)", unkept_one),
+                    ("guard(ws_connect, ping_interval=None)", guarded(ping_interval=None)),
                     ("ws_connect", bare_one),
                     "guarded with wsstate's keepalive off (guard(ws, ping_interval=None)), "
                     "as aiohttp's default has no heartbeat",

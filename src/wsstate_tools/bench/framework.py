@@ -170,7 +170,10 @@ async def churn_figures(
         cpu: dict[str, list[float]] = {"bare": [], "guarded": []}
         faults: dict[str, list[float]] = {"bare": [], "guarded": []}
 
-        def variant(name: str, one: OneConnection) -> Callable[[], Awaitable[float]]:
+        def variant(one: OneConnection, cpu_of: str | None) -> Callable[[], Awaitable[float]]:
+            """A round of ``one``'s churn: connections per second; with ``cpu_of``
+            ("guarded" or "bare"), its CPU and page faults per connection kept too."""
+
             async def run() -> float:
                 per_worker = max(1, s.churn // s.churn_workers)
 
@@ -182,14 +185,14 @@ async def churn_figures(
                 faults_started = _minor_faults()
                 await asyncio.gather(*(worker() for _ in range(s.churn_workers)))
                 n = per_worker * s.churn_workers
-                if name in cpu:
-                    cpu[name].append((time.process_time() - cpu_started) / n * 1e6)
-                    faults[name].append((_minor_faults() - faults_started) / n)
+                if cpu_of is not None:
+                    cpu[cpu_of].append((time.process_time() - cpu_started) / n * 1e6)
+                    faults[cpu_of].append((_minor_faults() - faults_started) / n)
                 return n / (time.perf_counter() - started)
 
             return run
 
-        run_guarded, run_bare = variant("guarded", guarded[1]), variant("bare", bare[1])
+        run_guarded, run_bare = variant(guarded[1], "guarded"), variant(bare[1], "bare")
         await run_bare()  # warm-up rounds, not counted (figure 5 says why)
         await run_guarded()
         for kept in (*cpu.values(), *faults.values()):
@@ -207,7 +210,7 @@ async def churn_figures(
         # reaches the rows measured after it, never e-g's.
         also_rounds: list[tuple[list[float], list[float]]] = []
         for row in also:
-            run_a, run_b = variant("", row.a[1]), variant("", row.b[1])
+            run_a, run_b = variant(row.a[1], None), variant(row.b[1], None)
             await run_b()  # warm-up, not counted
             await run_a()
             ra, rb = await _interleave(rounds, [run_a, run_b])
