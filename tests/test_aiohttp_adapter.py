@@ -1,11 +1,12 @@
-"""The aiohttp adapter's pure classification of what ``receive()`` returned (message_facts)."""
+"""The aiohttp adapter's pure classifications: what ``receive()`` returned
+(message_facts), and what aiohttp's own ``close()`` learned of the answer (answer_facts)."""
 
 from __future__ import annotations
 
 import pytest
 from aiohttp import WebSocketError, WSMsgType
 
-from wsstate.adapters.aiohttp import message_facts
+from wsstate.adapters.aiohttp import answer_facts, message_facts
 from wsstate.adapters.base import Facts
 
 CASES = [
@@ -36,3 +37,21 @@ CASES = [
 @pytest.mark.parametrize(("message", "facts"), CASES, ids=[str(c[0][:2]) for c in CASES])
 def test_message_facts(message: tuple[WSMsgType, object, object], facts: Facts | None) -> None:
     assert message_facts(*message) == facts
+
+
+ANSWERS = [
+    # (the native socket's close_code, its exception()) once its close() returned -> facts
+    ((1000, None), Facts(close_rcvd=(1000, ""))),  # the peer answered: its code
+    ((4001, None), Facts(close_rcvd=(4001, ""))),
+    ((0, None), Facts(close_rcvd=(None, ""))),  # an answer without a code
+    ((1006, None), None),  # no answer: aiohttp's close timed out or was cancelled
+    ((1006, ConnectionResetError()), None),  # its write or read failed
+    ((1000, ConnectionResetError()), None),  # an error says no answer, whatever the code
+    ((None, None), None),  # no code at all
+    ((1005, None), Facts(library_close=(1002, "invalid close code"))),  # as message_facts
+]
+
+
+@pytest.mark.parametrize(("closed", "facts"), ANSWERS, ids=[repr(a[0]) for a in ANSWERS])
+def test_answer_facts(closed: tuple[int | None, BaseException | None], facts: Facts | None) -> None:
+    assert answer_facts(*closed) == facts

@@ -38,6 +38,7 @@ import pytest
 from support.harness import Harness, eventually
 from support.transports import by_id, raw_connection, serve, upgrade_request
 
+import wsstate
 from wsstate import ClosedBy, GuardedConnection, State
 from wsstate.adapters.aiohttp import DEFAULT_MAX_QUEUE, AiohttpTransport
 
@@ -318,8 +319,45 @@ async def test_aiohttp_own_close_reads_the_answer_itself(h: Harness) -> None:
     await eventually(lambda: conn.state is State.CLOSED)
     assert returned == [True]
     assert (conn.close_code, conn.close_reason, conn.closed_by) == (4001, "native", ClosedBy.LOCAL)
+    assert conn.clean  # the peer answered (aiohttp read it: answer_facts)
     assert adapter(conn)._messages == deque()  # "too late" was aiohttp's to discard
     assert adapter(conn)._reader is None
+    writer.close()
+    await writer.wait_closed()
+
+
+async def test_a_handler_returning_open_closes_cleanly_once_the_peer_answers(
+    h: Harness,
+) -> None:
+    """aiohttp closes a handler's WebSocket when the handler returns: a library close;
+    the peer's answer, which aiohttp's close() reads, makes it clean."""
+    from aiohttp import web
+
+    opened: list[GuardedConnection] = []
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        conn = wsstate.guard(ws, ping_interval=None)
+        h.track(conn)
+        opened.append(conn)
+        return ws  # open: aiohttp's own close() follows
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    h.defer(runner.cleanup)
+    reader, writer = await open_raw(runner.addresses[0][1], "/")
+    opcode, payload = await read_frame(reader)
+    assert (opcode, payload) == (CLOSE, (1000).to_bytes(2, "big"))
+    writer.write(frame(CLOSE, (1000).to_bytes(2, "big")))
+    (conn,) = opened
+    await eventually(lambda: conn.state is State.CLOSED)
+    assert (conn.close_code, conn.closed_by, conn.clean) == (1000, ClosedBy.LOCAL, True)
+    assert await reader.read() == b""
     writer.close()
     await writer.wait_closed()
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import socket
+import threading
 import time
 from typing import cast
 
@@ -20,6 +22,7 @@ from support.harness import GUARD_DEFAULTS, WS_DEFAULTS, Harness, Role, eventual
 from support.threads import race
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.utils import accept_key
 
 import wsstate
 from wsstate import ClosedBy, ConnectionClosed, GuardedConnection, State, _lifetime
@@ -170,3 +173,54 @@ def test_threads_with_a_loop_each_list_under_their_own_loop() -> None:
             for entry in entries[index]:
                 lists[index].pop(entry)
             loop.close()
+
+
+def test_a_loop_ending_while_a_keepalive_ping_waits_closes_the_connection() -> None:
+    # Row 37 with a keepalive ping in flight: asyncio.run() ends (the ping's task
+    # cancelled, the loop closed) while a guarded client's ping waits for a pong
+    # from a server (in a thread) that answered the handshake and then reads
+    # nothing. Closing the loop aborts the connection; cancelling its keepalive
+    # asked asyncio.current_task() with no loop running, which raised RuntimeError
+    # out of asyncio.run() and left the connection OPEN.
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def silent_server() -> None:
+        sock, _ = listener.accept()
+        held.append(sock)
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += sock.recv(4096)
+        found = re.search(rb"sec-websocket-key: *(\S+)", request, re.I)
+        assert found is not None, request
+        sock.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+            + accept_key(found.group(1).decode()).encode()
+            + b"\r\n\r\n"
+        )
+
+    thread = threading.Thread(target=silent_server, daemon=True)
+    thread.start()
+    conns: list[GuardedConnection] = []
+    notified: list[GuardedConnection] = []
+
+    async def main() -> None:
+        url = f"ws://127.0.0.1:{listener.getsockname()[1]}/"
+        conn = wsstate.guard(
+            await connect(url, **WS_DEFAULTS), ping_interval=0.05, ping_timeout=30.0
+        )
+        conn.on_close(notified.append)
+        conns.append(conn)
+        await eventually(lambda: isinstance(conn._keepalive, asyncio.Task))
+        assert conn.state is State.OPEN  # and so at the loop's end
+
+    try:
+        asyncio.run(main())
+    finally:
+        thread.join(timeout=5)
+        for sock in (*held, listener):
+            sock.close()
+    (conn,) = conns
+    assert (conn.state, conn.closed_by) == (State.CLOSED, ClosedBy.LOCAL)
+    assert notified == [conn]

@@ -948,9 +948,11 @@ class GuardedConnection:
     def _cancel_keepalive(self) -> None:
         keepalive, self._keepalive = self._keepalive, None
         # A timer, or the ping's task unless it is the one asking (current_task()
-        # costs a microsecond and a half on 3.11: asked only for a task).
+        # costs a microsecond and a half on 3.11: asked only for a task). Its loop
+        # named: a connection aborted once its loop stopped (_lifetime's end of a
+        # closed loop) asks with no loop running, where current_task() raises.
         if keepalive is not None and (
-            type(keepalive) is Timer or keepalive is not asyncio.current_task()
+            type(keepalive) is Timer or keepalive is not asyncio.current_task(self._loop)
         ):
             keepalive.cancel()
 

@@ -32,7 +32,11 @@ def guard(ws: object, **options: Any) -> GuardedConnection:
     Supported: websockets' asyncio ``ServerConnection`` and ``ClientConnection``
     (already open); a Starlette (or FastAPI) ``WebSocket``, before or after
     ``accept()`` (``pip install wsstate[starlette]``; before, the connection is
-    CONNECTING until ``await conn.accept()``). ``options`` are the fields of
+    CONNECTING until ``await conn.accept()``); an aiohttp ``web.WebSocketResponse``
+    once ``prepare()`` returned, or the ``ClientWebSocketResponse`` of
+    ``ws_connect()`` (``pip install wsstate[aiohttp]``); a tornado
+    ``WebSocketHandler`` in its ``open()``, or the ``WebSocketClientConnection``
+    of ``websocket_connect()`` (``pip install wsstate[tornado]``). ``options`` are the fields of
     :class:`Options` (``ping_interval``, ``ping_timeout``, ``close_timeout``,
     ``write_timeout``, ``open_timeout``) and ``name`` (used in log lines). Call
     it from the event loop that runs the connection.

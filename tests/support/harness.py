@@ -196,6 +196,14 @@ class Harness:
             and (logger is None or r.name == logger or r.name.startswith(logger + "."))
         ]
 
+    def take(self, level: int, logger: str) -> list[logging.LogRecord]:
+        """Remove and return the records at exactly ``level`` from ``logger`` and its
+        children: records a test expects (and asserts on), which :meth:`check_logs`
+        would otherwise refuse."""
+        taken = self.records(level, logger)
+        self._recorder.records[:] = [r for r in self._recorder.records if r not in taken]
+        return taken
+
     def check_logs(self) -> None:
         """The log rules of the module docstring."""
         records = self._recorder.records

@@ -99,12 +99,12 @@ from typing import Any, Final, cast
 
 from aiohttp import ClientWebSocketResponse, ClientWSTimeout, WebSocketError, WSMsgType, web
 
-from ..closecodes import is_sendable_code
+from ..closecodes import ABNORMAL_CLOSURE, is_sendable_code
 from ..errors import AlreadyGuarded, InvalidState
 from ._steps import Continuation, step
 from .base import Callbacks, Data, Facts, Listener, Request, Transport, TransportClosed
 
-__all__ = ["DEFAULT_MAX_QUEUE", "AiohttpTransport", "message_facts"]
+__all__ = ["DEFAULT_MAX_QUEUE", "AiohttpTransport", "answer_facts", "message_facts"]
 
 logger: Final = logging.getLogger("wsstate")
 
@@ -168,6 +168,20 @@ def message_facts(kind: WSMsgType, data: object, extra: object) -> Facts | None:
     if kind is WSMsgType.CLOSED:
         return _LOST
     return None
+
+
+def answer_facts(close_code: int | None, error: BaseException | None) -> Facts | None:
+    """What aiohttp's own ``close()`` learned of the peer's answer, once it returned.
+
+    ``close_code`` and ``error``: the native socket's ``close_code`` and
+    ``exception()`` then. aiohttp reads the answer itself and keeps its code only
+    (not its reason): the peer's Close as :func:`message_facts` classifies it; None
+    when no answer came (aiohttp's close timed out, was cancelled or failed:
+    ``close_code`` 1006 with or without an error, or no code at all).
+    """
+    if error is not None or close_code is None or close_code == ABNORMAL_CLOSURE:
+        return None
+    return message_facts(_CLOSE, close_code, "")
 
 
 class _PongWaiter:
@@ -625,11 +639,15 @@ class AiohttpTransport(Transport):
             self._gone = True
             self._wake()
             self._record(Facts(library_close=(int(code), str(reason))))
+        ws = self._ws
         try:
-            native = type(self._ws)._wsstate_native_close  # type: ignore[union-attr]
-            result: bool = await native(self._ws, code=code, message=message, **kw)
+            native = type(ws)._wsstate_native_close  # type: ignore[union-attr]
+            result: bool = await native(ws, code=code, message=message, **kw)
         finally:
             if not ours:
+                answer = answer_facts(ws.close_code, ws.exception())
+                if answer is not None:
+                    self._record(answer)  # the peer answered: clean
                 self._lose(error=False)
         return result
 

@@ -35,12 +35,18 @@ then aborts. Under wsstate:
 * **The closure** is classified by the pure function :func:`closure_facts`
   (a table-driven test, ``tests/test_tornado_adapter.py``) from what tornado
   reports when its read loop ends — the close code it received (None after
-  an abrupt drop, and after a Close frame without a code: the two cannot be
-  told apart, so such a Close counts as a loss, as over ASGI), whether its
-  stream ended with an error — and who sent a Close first: a Close frame that
+  an abrupt drop, and after a Close frame without a code, which the adapter
+  tells apart by seeing the frame: 1005), whether its stream ended with an
+  error — and who sent a Close first: a Close frame that
   tornado sent on its own (``close()`` called by tornado, say 1009 for a
   message too big, or by the application on the native object) is a library
-  close with its code.
+  close with its code. A peer's Close that breaks the RFC (one byte, a code
+  that may not be sent, a reason that is not UTF-8) never reaches tornado,
+  which would echo its code as it came: the adapter fails the connection with
+  1002 or 1007 (:func:`close_frame_fault`), a library close that blames the
+  peer, as on aiohttp. When ``open()`` raises after ``guard()``, tornado aborts
+  the stream and never runs its read loop, so nothing reports the closure: the
+  adapter reports the loss itself in the next turn.
 * **Frames are written through the protocol's frame writer** (as its
   ``write_message`` does, without the task it creates per message): tornado's
   stream buffers without limit, so once a write left more than ``write_limit``
@@ -54,8 +60,9 @@ then aborts. Under wsstate:
   ``abort_transport`` aborts the protocol.
 
 Private attributes read or set (pinned to tornado 6.6): the protocol's
-``_write_frame``, ``_compressor``, ``_abort``, ``_ping_coroutine``, ``stream``
-(its ``error`` and ``_write_buffer``), ``client_terminated``.
+``_write_frame``, ``_compressor``, ``_abort``, ``_ping_coroutine``,
+``_handle_message`` (wrapped), ``stream`` (its ``error`` and ``_write_buffer``),
+``client_terminated``.
 """
 
 from __future__ import annotations
@@ -72,10 +79,17 @@ from urllib.parse import urlsplit
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClientConnection, WebSocketHandler, WebSocketProtocol13
 
+from ..closecodes import is_sendable_code
 from ..errors import AlreadyGuarded, InvalidState
 from .base import Data, Facts, Request, Transport, TransportClosed
 
-__all__ = ["DEFAULT_MAX_QUEUE", "DEFAULT_WRITE_LIMIT", "TornadoTransport", "closure_facts"]
+__all__ = [
+    "DEFAULT_MAX_QUEUE",
+    "DEFAULT_WRITE_LIMIT",
+    "TornadoTransport",
+    "close_frame_fault",
+    "closure_facts",
+]
 
 logger: Final = logging.getLogger("wsstate")
 
@@ -86,6 +100,7 @@ DEFAULT_WRITE_LIMIT: Final = 64 * 1024
 
 _NOTHING: Final = Facts()
 _FIN: Final = 0x80
+_CLOSE: Final = 0x8
 _RSV1: Final = 0x40
 
 
@@ -95,25 +110,55 @@ def closure_facts(
     *,
     stream_error: bool,
     library_close: tuple[int, str] | None,
+    empty_close: bool = False,
 ) -> Facts:
     """What tornado's ``on_ws_connection_close(close_code, close_reason)`` says happened.
 
     ``stream_error``: tornado's stream ended with an error (a reset), not a FIN;
-    ``library_close``: the Close tornado sent on its own first, if any (module doc).
+    ``library_close``: the Close tornado sent on its own first, if any (module doc);
+    ``empty_close``: the peer's Close frame had no payload (the adapter saw it:
+    tornado reports it as no code, like a drop).
 
     * a close code: the peer's Close frame, then the end of TCP (tornado echoed
       it, or it answered ours, and closed the stream);
-    * no close code: the transport was lost, with an error if the stream says
-      so (a Close frame without a code looks the same: counted as a loss);
+    * a Close without a code: the peer's Close (1005 to the table), then the end of TCP;
+    * no close code and no Close: the transport was lost, with an error if the
+      stream says so;
     * a library close is reported first, as it happened first.
     """
-    close_rcvd = None if close_code is None else (int(close_code), close_reason or "")
+    if close_code is not None:
+        close_rcvd: tuple[int | None, str] | None = (int(close_code), close_reason or "")
+    else:
+        close_rcvd = (None, "") if empty_close else None
     return Facts(
         library_close=library_close,
         close_rcvd=close_rcvd,
         lost=True,
         lost_error=close_rcvd is None and stream_error,
     )
+
+
+def close_frame_fault(payload: bytes) -> tuple[int, str] | None:
+    """The Close wsstate fails the connection with for a peer's Close frame that breaks
+    RFC 6455 (sections 5.5.1, 7.4), where tornado would echo its code as it came; None
+    for a valid one (tornado handles it).
+
+    ``payload``: the Close frame's payload. Empty is valid (no code: tornado reports
+    it as a loss, module doc); one byte, a code that may not be sent (1005, 1006,
+    999, 2000...) or a reason that is not UTF-8 fail the connection with 1002, 1002
+    and 1007, as aiohttp and websockets do.
+    """
+    if not payload:
+        return None
+    if len(payload) == 1:
+        return (1002, "invalid close frame")
+    if not is_sendable_code(int.from_bytes(payload[:2], "big")):
+        return (1002, "invalid close code")
+    try:
+        payload[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        return (1007, "invalid close reason")
+    return None
 
 
 def _peername(stream: Any) -> object:
@@ -171,6 +216,8 @@ class TornadoTransport(Transport):
     handler's ``open()``, or on the connection ``websocket_connect`` returned.
     """
 
+    _empty_close = False  # the peer's Close had no payload (closure_facts)
+
     def __init__(
         self,
         ws: TornadoWebSocket,
@@ -223,6 +270,21 @@ class TornadoTransport(Transport):
             proto._ping_coroutine = None
         self._native_close = proto.close
         closed = ws.on_ws_connection_close
+        handle = proto._handle_message
+
+        def handle_message(opcode: int, data: bytes) -> Any:
+            # A Close that breaks the RFC fails the connection (close_frame_fault)
+            # before tornado would echo it.
+            if opcode == _CLOSE and not proto.client_terminated:
+                fault = close_frame_fault(data)
+                if fault is not None:
+                    self._peer_fault(fault)
+                    return None
+                if not data:
+                    self._empty_close = True  # tornado reports it as no code
+            return handle(opcode, data)
+
+        setattr(proto, "_handle_message", handle_message)  # noqa: B010
         # setattr: mypy forbids assigning to a method. Instance attributes: tornado
         # looks each callback up on the handler (or client connection) every time.
         setattr(proto, "close", self._close_called)  # noqa: B010
@@ -246,6 +308,7 @@ class TornadoTransport(Transport):
             for name in ("on_message", "on_pong", "on_ws_connection_close"):
                 ws.__dict__.pop(name, None)
             proto.__dict__.pop("close", None)
+            proto.__dict__.pop("_handle_message", None)
 
         setattr(ws, "on_ws_connection_close", on_ws_connection_close)  # noqa: B010
 
@@ -424,23 +487,59 @@ class TornadoTransport(Transport):
     def _close_called(self, code: int | None = None, reason: str | None = None) -> None:
         """The protocol's ``close()``, called by tornado or on the native object (module doc)."""
         proto = self._proto
-        if (
+        library = (
             not self._ending
             and not self._requested
             and self._library_close is None
             and not proto.server_terminated
             and not proto.client_terminated  # not the echo of the peer's Close
             and not self._stream.closed()
-        ):
+        )
+        if library:
             self._library_close = (1000 if code is None else int(code), reason or "")
-            self._record(Facts(library_close=self._library_close))
+        # Written before the table hears of it: its row may end the transport at
+        # once (a code that blames the peer: OPEN -> CLOSED), after the frame.
         self._native_close(code, reason)
+        if library:
+            self._record(Facts(library_close=self._library_close))
+        if self._stream.closed() and not self._facts.lost:
+            # tornado reports the closure from its read loop, in this turn or, woken
+            # by the stream's close, at the start of the next; when open() raised
+            # after guard(), tornado aborts and the loop never runs (_unreported).
+            with contextlib.suppress(RuntimeError):  # a closed loop: nothing waits
+                self.loop.call_soon(self._unreported)
+
+    def _unreported(self) -> None:
+        """The stream closed and tornado's read loop did not report it: the loss, now."""
+        if not self._facts.lost:
+            self._release()
+            self._closed(None, None)
+
+    def _peer_fault(self, fault: tuple[int, str]) -> None:
+        """The peer's Close broke the RFC (:func:`close_frame_fault`): fail the
+        connection with ``fault``, a library close that blames the peer."""
+        proto = self._proto
+        proto.client_terminated = True  # its Close came: tornado reads no further
+        library = (
+            not self._requested and self._library_close is None and not proto.server_terminated
+        )
+        if library:
+            self._library_close = fault
+        # Sent unless a Close went out already, then tornado closes the stream; the
+        # table hears of it after (its row ends the transport: OPEN -> CLOSED).
+        self._native_close(*fault)
+        if library:
+            self._record(Facts(library_close=fault))
 
     def _closed(self, close_code: int | None, close_reason: str | None) -> None:
         error = self._stream.error is not None
         self._record(
             closure_facts(
-                close_code, close_reason, stream_error=error, library_close=self._library_close
+                close_code,
+                close_reason,
+                stream_error=error,
+                library_close=self._library_close,
+                empty_close=self._empty_close,
             )
         )
 

@@ -1,0 +1,180 @@
+"""The tornado adapter's closing edges, on a real tornado server and a raw TCP peer.
+
+The peer writes and reads frames by hand (``test_aiohttp_reading``'s helpers), so
+that it can send what a conforming client would not:
+
+* a Close that breaks RFC 6455 (one byte, a code that may not be sent, a reason
+  that is not UTF-8) fails the connection with 1002 or 1007: the peer receives
+  that Close, not its own code echoed, and the connection reports it as a library
+  close that blames the peer (``close_frame_fault``), as on aiohttp;
+* a Close without a code is the peer's Close (1005, clean), not a loss;
+* a message over tornado's ``websocket_max_message_size``: tornado's own Close
+  1009 reaches the peer (the table used to hear of it first and end the stream
+  before tornado wrote the frame);
+* ``open()`` raising after ``guard()``: tornado aborts the stream without running
+  its read loop, so nothing reported the closure and the connection stayed OPEN;
+  now it is CLOSED (1006, the transport), its hub lets it go and ``recv()`` ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+import tornado.websocket
+from support.harness import GUARD_DEFAULTS, Harness, eventually
+from test_aiohttp_reading import CLOSE, TEXT, frame, open_raw, read_frame
+
+import wsstate
+from wsstate import ClosedBy, GuardedConnection, State
+
+STEP = 2.0
+
+
+async def serve(
+    h: Harness, opened: Callable[[tornado.websocket.WebSocketHandler], None], **settings: Any
+) -> int:
+    """A tornado server whose handler's ``open()`` runs ``opened(self)``; its port."""
+
+    class Handler(tornado.websocket.WebSocketHandler):
+        def open(self, *args: str, **kwargs: str) -> None:
+            opened(self)
+
+    app = tornado.web.Application([("/", Handler)], log_function=lambda handler: None, **settings)
+    server = tornado.httpserver.HTTPServer(app)
+    sockets = tornado.netutil.bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
+    server.add_sockets(sockets)
+
+    async def stop() -> None:
+        server.stop()
+        await server.close_all_connections()
+
+    h.defer(stop)
+    port: int = sockets[0].getsockname()[1]
+    return port
+
+
+async def guarded_server(h: Harness, **settings: Any) -> tuple[int, list[GuardedConnection]]:
+    """A server whose handlers guard themselves in ``open()``; the connections, tracked."""
+    conns: list[GuardedConnection] = []
+
+    def opened(handler: tornado.websocket.WebSocketHandler) -> None:
+        conn = wsstate.guard(handler, **{**GUARD_DEFAULTS, "ping_interval": None})
+        h.track(conn)
+        conns.append(conn)
+
+    return await serve(h, opened, **settings), conns
+
+
+async def read_close(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """The server's next frame, a Close (its payload), then the end of the stream."""
+    opcode, payload = await asyncio.wait_for(read_frame(reader), STEP)
+    assert opcode == CLOSE, (opcode, payload)
+    rest = await asyncio.wait_for(reader.read(), STEP)
+    return payload, rest
+
+
+BROKEN = [
+    # (the peer's Close payload, the Close it receives: code, reason)
+    (b"\x03", 1002, "invalid close frame"),  # one byte
+    ((1006).to_bytes(2, "big"), 1002, "invalid close code"),  # reserved, never sent
+    ((1005).to_bytes(2, "big") + b"x", 1002, "invalid close code"),
+    ((999).to_bytes(2, "big"), 1002, "invalid close code"),  # below the range
+    ((2000).to_bytes(2, "big"), 1002, "invalid close code"),  # unassigned
+    ((1000).to_bytes(2, "big") + b"\xff\xfe", 1007, "invalid close reason"),  # not UTF-8
+]
+
+
+@pytest.mark.parametrize(("payload", "code", "reason"), BROKEN, ids=[b[0].hex() for b in BROKEN])
+async def test_a_close_that_breaks_the_rfc_fails_the_connection(
+    h: Harness, payload: bytes, code: int, reason: str
+) -> None:
+    h.wsstate_info = True  # library_close_peer_fault is logged at INFO
+    port, conns = await guarded_server(h)
+    reader, writer = await open_raw(port, "/")
+    h.defer(lambda: _close(writer))
+    await eventually(lambda: len(conns) == 1)
+    writer.write(frame(CLOSE, payload))
+    answer, rest = await read_close(reader)
+    assert (int.from_bytes(answer[:2], "big"), answer[2:]) == (code, reason.encode())
+    assert rest == b""  # then the end of the stream
+    (conn,) = conns
+    await eventually(lambda: conn.state is State.CLOSED)
+    assert (conn.close_code, conn.close_reason) == (code, reason)
+    assert (conn.closed_by, conn.clean) == (ClosedBy.REMOTE, False)
+
+
+async def test_a_close_without_a_code_is_the_peers_close(h: Harness) -> None:
+    port, conns = await guarded_server(h)
+    reader, writer = await open_raw(port, "/")
+    h.defer(lambda: _close(writer))
+    await eventually(lambda: len(conns) == 1)
+    writer.write(frame(CLOSE, b""))
+    answer, rest = await read_close(reader)
+    assert (answer, rest) == (b"", b"")  # tornado echoes it, without a code
+    (conn,) = conns
+    await eventually(lambda: conn.state is State.CLOSED)
+    assert (conn.close_code, conn.closed_by, conn.clean) == (1005, ClosedBy.REMOTE, True)
+
+
+async def test_a_message_too_big_gets_tornados_1009_on_the_wire(h: Harness) -> None:
+    h.wsstate_info = True  # library_close_peer_fault is logged at INFO
+    port, conns = await guarded_server(h, websocket_max_message_size=100)
+    reader, writer = await open_raw(port, "/")
+    h.defer(lambda: _close(writer))
+    await eventually(lambda: len(conns) == 1)
+    writer.write(frame(TEXT, b"x" * 200))
+    answer, _rest = await read_close(reader)
+    assert (int.from_bytes(answer[:2], "big"), answer[2:]) == (1009, b"message too big")
+    (conn,) = conns
+    await eventually(lambda: conn.state is State.CLOSED)
+    assert (conn.close_code, conn.closed_by, conn.clean) == (1009, ClosedBy.REMOTE, False)
+
+
+async def test_open_raising_after_guard_ends_the_connection(h: Harness) -> None:
+    hub = wsstate.Hub()
+    conns: list[GuardedConnection] = []
+    served: list[list[str | bytes]] = []
+    tasks: list[asyncio.Future[None]] = []
+
+    async def serve_messages(conn: GuardedConnection) -> None:
+        got: list[str | bytes] = [message async for message in conn]  # ends quietly
+        served.append(got)
+
+    def opened(handler: tornado.websocket.WebSocketHandler) -> None:
+        conn = wsstate.guard(handler, **{**GUARD_DEFAULTS, "ping_interval": None})
+        h.track(conn)
+        conns.append(conn)
+        hub.add(conn)
+        tasks.append(asyncio.ensure_future(serve_messages(conn)))
+        raise RuntimeError("the application's check failed")
+
+    port = await serve(h, opened)
+    reader, writer = await open_raw(port, "/")
+    h.defer(lambda: _close(writer))
+    assert await asyncio.wait_for(reader.read(), STEP) == b""  # tornado aborted the stream
+    (conn,) = conns
+    await eventually(lambda: conn.state is State.CLOSED)
+    assert (conn.close_code, conn.closed_by, conn.clean) == (1006, ClosedBy.TRANSPORT, False)
+    await asyncio.wait_for(tasks[0], STEP)
+    assert served == [[]]  # the async for ended quietly
+    assert len(hub) == 0
+    assert not await conn.try_send("after")
+    # tornado logs the application's exception: the one ERROR of this test.
+    (logged,) = h.take(logging.ERROR, "tornado.application")
+    assert logged.exc_info is not None
+    assert str(logged.exc_info[1]) == "the application's check failed"
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(OSError):  # the server reset it
+        await writer.wait_closed()
