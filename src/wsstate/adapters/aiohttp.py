@@ -67,7 +67,9 @@ Close frame. Under wsstate the table decides all of that instead:
   native object — is reported as a library close with its code (the table
   moves to CLOSING; the close timer bounds the rest); aiohttp's ``close()``
   then finishes on its own (the adapter reads nothing more from then on) and
-  the loss is reported once it returned. Once wsstate has sent a Close frame, aiohttp's
+  the loss is reported once it returned, after the peer's answer if aiohttp
+  read one (the pure function :func:`answer_facts`, from the socket's
+  ``close_code`` and ``exception()``): clean. Once wsstate has sent a Close frame, aiohttp's
   ``close()`` sends nothing more (no second Close on the wire).
 * **Ending the transport**: ``close_transport`` closes TCP after the pending
   data and ``abort_transport`` drops it; both mark the aiohttp socket closed.
