@@ -445,3 +445,46 @@ async def test_the_loss_after_ending_the_transport_is_fed_in_the_same_turn(h: Ha
     assert opened[0].closed_by is ClosedBy.REMOTE
     writer.close()
     await writer.wait_closed()
+
+
+NATIVE_REFUSED = [
+    # the native socket's own close(code=..., message=...) -> the error, nothing changed
+    ({"code": 1006}, wsstate.InvalidCloseCode),  # aiohttp put it on the wire
+    ({"code": 2000, "message": b"x"}, wsstate.InvalidCloseCode),
+    ({"message": b"y" * 124}, wsstate.InvalidCloseReason),  # the peer failed with 1002
+    ({"message": b"\xff"}, wsstate.InvalidCloseReason),  # not UTF-8
+]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"), NATIVE_REFUSED, ids=[str(k) for k, _ in NATIVE_REFUSED]
+)
+async def test_the_native_close_is_checked_before_anything_changes(
+    h: Harness, kwargs: dict[str, Any], error: type[Exception]
+) -> None:
+    opened: list[GuardedConnection] = []
+    refused: list[BaseException] = []
+
+    async def app(conn: GuardedConnection) -> None:
+        opened.append(conn)
+        try:
+            await adapter(conn).websocket.close(**kwargs)
+        except Exception as exc:
+            refused.append(exc)
+        await conn.wait_closed()
+
+    served = await serve(h, SERVER, app, ping_interval=None)
+    reader, writer = await open_raw(served.port, served.path)
+    await eventually(lambda: len(refused) == 1)
+    (conn,) = opened
+    assert isinstance(refused[0], error), refused
+    assert conn.state is State.OPEN
+    # Untouched: the guarded close still sends its Close (none went out before).
+    closing = asyncio.ensure_future(conn.close(4000, "after"))
+    opcode, payload = await asyncio.wait_for(read_frame(reader), 2.0)
+    assert (opcode, payload) == (CLOSE, (4000).to_bytes(2, "big") + b"after")
+    writer.write(frame(CLOSE, (4000).to_bytes(2, "big")))
+    assert await asyncio.wait_for(closing, 2.0)
+    assert (conn.close_code, conn.closed_by, conn.clean) == (4000, ClosedBy.LOCAL, True)
+    writer.close()
+    await writer.wait_closed()

@@ -178,3 +178,65 @@ async def _close(writer: asyncio.StreamWriter) -> None:
     writer.close()
     with contextlib.suppress(OSError):  # the server reset it
         await writer.wait_closed()
+
+
+NATIVE_REFUSED = [
+    # the handler's own close(code, reason) -> the error, nothing changed
+    ((1006, None), wsstate.InvalidCloseCode),
+    ((999, "x"), wsstate.InvalidCloseCode),
+    ((1000, "y" * 124), wsstate.InvalidCloseReason),  # tornado raised ValueError, after
+    ((1000, "\ud800"), wsstate.InvalidCloseReason),  # a lone surrogate: not UTF-8
+]
+
+
+@pytest.mark.parametrize(("args", "error"), NATIVE_REFUSED, ids=[str(a[0]) for a in NATIVE_REFUSED])
+async def test_the_handlers_own_close_is_checked_before_anything_changes(
+    h: Harness, args: tuple[int, str | None], error: type[Exception]
+) -> None:
+    handlers: list[tornado.websocket.WebSocketHandler] = []
+    conns: list[GuardedConnection] = []
+
+    def opened(handler: tornado.websocket.WebSocketHandler) -> None:
+        conn = wsstate.guard(handler, **{**GUARD_DEFAULTS, "ping_interval": None})
+        h.track(conn)
+        conns.append(conn)
+        handlers.append(handler)
+
+    port = await serve(h, opened)
+    reader, writer = await open_raw(port, "/")
+    h.defer(lambda: _close(writer))
+    await eventually(lambda: len(conns) == 1)
+    (handler,), (conn,) = handlers, conns
+    with pytest.raises(error):
+        handler.close(*args)
+    assert conn.state is State.OPEN
+    # Untouched: the guarded close still sends its Close (none went out before).
+    closing = asyncio.ensure_future(conn.close(4000, "after"))
+    opcode, payload = await asyncio.wait_for(read_frame(reader), STEP)
+    assert (opcode, payload) == (CLOSE, (4000).to_bytes(2, "big") + b"after")
+    writer.write(frame(CLOSE, (4000).to_bytes(2, "big")))
+    assert await asyncio.wait_for(closing, STEP)
+    assert (conn.close_code, conn.closed_by, conn.clean) == (4000, ClosedBy.LOCAL, True)
+
+
+async def test_the_handlers_own_close_without_a_code_sends_1000(h: Harness) -> None:
+    handlers: list[tornado.websocket.WebSocketHandler] = []
+    conns: list[GuardedConnection] = []
+
+    def opened(handler: tornado.websocket.WebSocketHandler) -> None:
+        conn = wsstate.guard(handler, **{**GUARD_DEFAULTS, "ping_interval": None})
+        h.track(conn)
+        conns.append(conn)
+        handlers.append(handler)
+
+    port = await serve(h, opened)
+    reader, writer = await open_raw(port, "/")
+    h.defer(lambda: _close(writer))
+    await eventually(lambda: len(conns) == 1)
+    handlers[0].close()  # tornado alone sends an empty Close (the peer sees 1005)
+    opcode, payload = await asyncio.wait_for(read_frame(reader), STEP)
+    assert (opcode, payload) == (CLOSE, (1000).to_bytes(2, "big"))
+    writer.write(frame(CLOSE, (1000).to_bytes(2, "big")))
+    conn = conns[0]
+    await eventually(lambda: conn.state is State.CLOSED)
+    assert (conn.close_code, conn.closed_by, conn.clean) == (1000, ClosedBy.LOCAL, True)

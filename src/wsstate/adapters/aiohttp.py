@@ -101,7 +101,7 @@ from typing import Any, Final, cast
 
 from aiohttp import ClientWebSocketResponse, ClientWSTimeout, WebSocketError, WSMsgType, web
 
-from ..closecodes import ABNORMAL_CLOSURE, is_sendable_code
+from ..closecodes import ABNORMAL_CLOSURE, InvalidCloseReason, is_sendable_code, validate_close
 from ..errors import AlreadyGuarded, InvalidState
 from ._steps import Continuation, step
 from .base import Callbacks, Data, Facts, Listener, Request, Transport, TransportClosed
@@ -170,6 +170,16 @@ def message_facts(kind: WSMsgType, data: object, extra: object) -> Facts | None:
     if kind is WSMsgType.CLOSED:
         return _LOST
     return None
+
+
+def _close_reason(message: object) -> str:
+    """The reason of a native ``close(message=...)`` (bytes, as aiohttp takes it)."""
+    if not isinstance(message, bytes | bytearray):
+        return cast(str, message)  # validate_close says what it is not
+    try:
+        return bytes(message).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidCloseReason(f"close message is not valid UTF-8: {bytes(message)!r}") from None
 
 
 def answer_facts(close_code: int | None, error: BaseException | None) -> Facts | None:
@@ -627,14 +637,22 @@ class AiohttpTransport(Transport):
             await pending
 
     async def _close_called(self, *, code: int = 1000, message: bytes = b"", **kw: Any) -> bool:
-        """aiohttp's ``close()``, called by aiohttp or on the native object (module doc)."""
+        """aiohttp's ``close()``, called by aiohttp or on the native object (module doc).
+
+        A close of its own (not aiohttp's reaction to what the adapter read) with a
+        code or message that may not be sent raises
+        :class:`~wsstate.InvalidCloseCode` or :class:`~wsstate.InvalidCloseReason`
+        before anything changes, as ``conn.close()`` does.
+        """
+        ours = self._in_receive()
+        if not ours:
+            reason = _close_reason(message)
+            validate_close(code, reason)
         if self._close_sent or self._ended:
             return False
-        ours = self._in_receive()
         if not ours:
             # Not aiohttp reacting to what our reader received (that is the ERROR
             # or CLOSED message): a close of its own, with this code.
-            reason = message.decode(errors="replace") if isinstance(message, bytes) else message
             self._close_sent = True
             # aiohttp's close() reads the rest itself (the peer's answer): the pump
             # reads nothing more; the loss is reported once it returned.

@@ -79,7 +79,7 @@ from urllib.parse import urlsplit
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClientConnection, WebSocketHandler, WebSocketProtocol13
 
-from ..closecodes import is_sendable_code
+from ..closecodes import is_sendable_code, validate_close
 from ..errors import AlreadyGuarded, InvalidState
 from .base import Data, Facts, Request, Transport, TransportClosed
 
@@ -485,7 +485,12 @@ class TornadoTransport(Transport):
             waiter.set_result(value)
 
     def _close_called(self, code: int | None = None, reason: str | None = None) -> None:
-        """The protocol's ``close()``, called by tornado or on the native object (module doc)."""
+        """The protocol's ``close()``, called by tornado or on the native object (module doc).
+
+        A close of its own (not an echo, not an abort) with a code or reason that
+        may not be sent raises :class:`~wsstate.InvalidCloseCode` or
+        :class:`~wsstate.InvalidCloseReason` before anything changes.
+        """
         proto = self._proto
         library = (
             not self._ending
@@ -496,7 +501,12 @@ class TornadoTransport(Transport):
             and not self._stream.closed()
         )
         if library:
-            self._library_close = (1000 if code is None else int(code), reason or "")
+            # The application's (or tornado's own) close: checked as conn.close()
+            # checks its arguments, before anything changes; without a code it
+            # sends 1000, the code the table records.
+            code = 1000 if code is None else code
+            validate_close(code, "" if reason is None else reason)
+            self._library_close = (int(code), reason or "")
         # Written before the table hears of it: its row may end the transport at
         # once (a code that blames the peer: OPEN -> CLOSED), after the frame.
         self._native_close(code, reason)
