@@ -217,6 +217,7 @@ class TornadoTransport(Transport):
     """
 
     _empty_close = False  # the peer's Close had no payload (closure_facts)
+    _in_loop_close = False  # the peer's Close is handled by tornado's read loop
 
     def __init__(
         self,
@@ -282,6 +283,9 @@ class TornadoTransport(Transport):
                     return None
                 if not data:
                     self._empty_close = True  # tornado reports it as no code
+                # tornado echoes it and closes the stream from inside its read
+                # loop, which then reports the closure in this turn (_close_called).
+                self._in_loop_close = True
             return handle(opcode, data)
 
         setattr(proto, "_handle_message", handle_message)  # noqa: B010
@@ -512,7 +516,7 @@ class TornadoTransport(Transport):
         self._native_close(code, reason)
         if library:
             self._record(Facts(library_close=self._library_close))
-        if self._stream.closed() and not self._facts.lost:
+        if self._stream.closed() and not self._facts.lost and not self._in_loop_close:
             # tornado reports the closure from its read loop, in this turn or, woken
             # by the stream's close, at the start of the next; when open() raised
             # after guard(), tornado aborts and the loop never runs (_unreported).
