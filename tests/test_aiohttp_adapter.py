@@ -55,3 +55,6 @@ ANSWERS = [
 @pytest.mark.parametrize(("closed", "facts"), ANSWERS, ids=[repr(a[0]) for a in ANSWERS])
 def test_answer_facts(closed: tuple[int | None, BaseException | None], facts: Facts | None) -> None:
     assert answer_facts(*closed) == facts
+    # A close() that read no answer (a server's, with a receive() waiting) has none,
+    # whatever close_code says (it ended that receive() with 1000).
+    assert answer_facts(*closed, read=False) is None

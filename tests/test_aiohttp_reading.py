@@ -488,3 +488,70 @@ async def test_the_native_close_is_checked_before_anything_changes(
     assert (conn.close_code, conn.closed_by, conn.clean) == (4000, ClosedBy.LOCAL, True)
     writer.close()
     await writer.wait_closed()
+
+
+async def test_a_native_close_while_the_task_reads_is_clean_only_with_an_answer(
+    h: Harness,
+) -> None:
+    """While the adapter's reading task waits in receive(), aiohttp's close() ends that
+    receive() with close_code 1000 and closes TCP without reading the answer: the
+    close is not clean (answer_facts, read=False), whatever close_code says."""
+    opened: list[GuardedConnection] = []
+    full = asyncio.Event()
+
+    async def app(conn: GuardedConnection) -> None:
+        opened.append(conn)
+        writer: Any = adapter(conn).websocket._writer
+        while not writer.protocol._paused:  # as above: the pong must wait in a task
+            await conn.send(b"x" * 65536)
+        writer._output_size = writer._limit
+        full.set()
+        await conn.wait_closed()
+
+    served = await serve(h, SERVER, app, ping_interval=None, write_timeout=None)
+    reader, writer = await open_raw(served.port, served.path)
+    await asyncio.wait_for(full.wait(), 10)
+    writer.write(frame(PING, b"p1"))
+    conn = opened[0]
+    await eventually(lambda: adapter(conn)._reader is not None)
+    while (await read_frame(reader))[0] != PONG:  # the peer reads: the task reads on
+        pass
+    ws: Any = adapter(conn).websocket
+    await eventually(lambda: ws._waiting)  # in receive(), waiting for a frame
+    closing = asyncio.ensure_future(ws.close(code=4001, message=b"native"))
+    assert await read_frame(reader) == (CLOSE, (4001).to_bytes(2, "big") + b"native")
+    assert await asyncio.wait_for(closing, 2.0)  # never answered
+    assert ws.close_code == 1000  # what aiohttp says: not an answer
+    await eventually(lambda: conn.state is State.CLOSED)
+    assert (conn.close_code, conn.closed_by, conn.clean) == (4001, ClosedBy.LOCAL, False)
+    writer.close()
+    await writer.wait_closed()
+
+
+@pytest.mark.parametrize("code", [1002, 1003, 1007, 1009])
+async def test_a_native_close_that_blames_the_peer_is_on_the_wire(h: Harness, code: int) -> None:
+    """The table ends the transport once it hears of a close that blames the peer:
+    the frame goes out first (it used to be recorded first, and TCP ended bare)."""
+    h.wsstate_info = True  # library_close_peer_fault is logged at INFO
+    opened: list[GuardedConnection] = []
+    returned: list[bool] = []
+
+    async def app(conn: GuardedConnection) -> None:
+        opened.append(conn)
+        returned.append(await adapter(conn).websocket.close(code=code, message=b"bye"))
+        await conn.wait_closed()
+
+    served = await serve(h, SERVER, app, ping_interval=None)
+    reader, writer = await open_raw(served.port, served.path)
+    assert await asyncio.wait_for(read_frame(reader), 2.0) == (
+        CLOSE,
+        code.to_bytes(2, "big") + b"bye",
+    )
+    assert await asyncio.wait_for(reader.read(), 2.0) == b""  # then the end of TCP
+    (conn,) = opened
+    await eventually(lambda: conn.state is State.CLOSED)
+    assert returned == [True]
+    assert (conn.close_code, conn.close_reason) == (code, "bye")
+    assert (conn.closed_by, conn.clean) == (ClosedBy.REMOTE, False)
+    writer.close()
+    await writer.wait_closed()

@@ -82,7 +82,7 @@ Private attributes read or set (pinned to aiohttp 3.14): ``_writer`` (its
 ``_buffer``, ``is_eof()``), the protocol's ``_payload_parser`` (and the client's
 ``_read_timeout``, ``_drop_timeout()``), ``_timeout`` (client) and ``_receive_timeout``
 and ``_req`` (server), ``_closed``, ``_autoclose``, ``_autoping``,
-``_heartbeat``, ``_cancel_heartbeat()``, ``_set_closed()``, the client's
+``_heartbeat``, ``_cancel_heartbeat()``, ``_set_closed()``, ``_waiting``, the client's
 ``_response``, and for data frames the writer's ``_write_websocket_frame``,
 ``_send_compressed_frame_sync``, ``_closing``, ``_output_size``, ``_limit`` and its
 protocol's ``_paused``/``_drain_waiter``.
@@ -102,6 +102,7 @@ from typing import Any, Final, cast
 from aiohttp import ClientWebSocketResponse, ClientWSTimeout, WebSocketError, WSMsgType, web
 
 from ..closecodes import ABNORMAL_CLOSURE, InvalidCloseReason, is_sendable_code, validate_close
+from ..connection import PEER_FAULT_CODES
 from ..errors import AlreadyGuarded, InvalidState
 from ._steps import Continuation, step
 from .base import Callbacks, Data, Facts, Listener, Request, Transport, TransportClosed
@@ -182,16 +183,21 @@ def _close_reason(message: object) -> str:
         raise InvalidCloseReason(f"close message is not valid UTF-8: {bytes(message)!r}") from None
 
 
-def answer_facts(close_code: int | None, error: BaseException | None) -> Facts | None:
+def answer_facts(
+    close_code: int | None, error: BaseException | None, *, read: bool = True
+) -> Facts | None:
     """What aiohttp's own ``close()`` learned of the peer's answer, once it returned.
 
     ``close_code`` and ``error``: the native socket's ``close_code`` and
-    ``exception()`` then. aiohttp reads the answer itself and keeps its code only
-    (not its reason): the peer's Close as :func:`message_facts` classifies it; None
-    when no answer came (aiohttp's close timed out, was cancelled or failed:
-    ``close_code`` 1006 with or without an error, or no code at all).
+    ``exception()`` then; ``read``: whether that ``close()`` read the answer at all
+    (a server's does not when a ``receive()`` was waiting as it was called: it
+    ends that ``receive()`` with ``close_code`` 1000 and closes TCP at once).
+    aiohttp keeps the answer's code only (not its reason): the peer's Close as
+    :func:`message_facts` classifies it; None when no answer came (not read, or
+    aiohttp's close timed out, was cancelled or failed: ``close_code`` 1006 with
+    or without an error, or no code at all).
     """
-    if error is not None or close_code is None or close_code == ABNORMAL_CLOSURE:
+    if not read or error is not None or close_code is None or close_code == ABNORMAL_CLOSURE:
         return None
     return message_facts(_CLOSE, close_code, "")
 
@@ -650,6 +656,9 @@ class AiohttpTransport(Transport):
             validate_close(code, reason)
         if self._close_sent or self._ended:
             return False
+        ws = self._ws
+        # A server's close() reads no answer when a receive() waits (answer_facts).
+        read = not (ws._waiting and isinstance(ws, web.WebSocketResponse))
         if not ours:
             # Not aiohttp reacting to what our reader received (that is the ERROR
             # or CLOSED message): a close of its own, with this code.
@@ -658,14 +667,21 @@ class AiohttpTransport(Transport):
             # reads nothing more; the loss is reported once it returned.
             self._gone = True
             self._wake()
+            if int(code) in PEER_FAULT_CODES:
+                # The table ends the transport as soon as it hears of this close
+                # (OPEN -> CLOSED, waiting for no answer): the frame goes out
+                # first, as the table's own Close would, and aiohttp's close(),
+                # which would wait for the answer, is not run.
+                self._write_close(self._writer.close(int(code), message))
+                self._record(Facts(library_close=(int(code), str(reason))))
+                return True
             self._record(Facts(library_close=(int(code), str(reason))))
-        ws = self._ws
         try:
             native = type(ws)._wsstate_native_close  # type: ignore[union-attr]
             result: bool = await native(ws, code=code, message=message, **kw)
         finally:
             if not ours:
-                answer = answer_facts(ws.close_code, ws.exception())
+                answer = answer_facts(ws.close_code, ws.exception(), read=read)
                 if answer is not None:
                     self._record(answer)  # the peer answered: clean
                 self._lose(error=False)

@@ -143,8 +143,8 @@ def close_frame_fault(payload: bytes) -> tuple[int, str] | None:
     RFC 6455 (sections 5.5.1, 7.4), where tornado would echo its code as it came; None
     for a valid one (tornado handles it).
 
-    ``payload``: the Close frame's payload. Empty is valid (no code: tornado reports
-    it as a loss, module doc); one byte, a code that may not be sent (1005, 1006,
+    ``payload``: the Close frame's payload. Empty is valid (no code: the peer's
+    Close, 1005, see :func:`closure_facts`); one byte, a code that may not be sent (1005, 1006,
     999, 2000...) or a reason that is not UTF-8 fail the connection with 1002, 1002
     and 1007, as aiohttp and websockets do.
     """
