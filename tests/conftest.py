@@ -48,6 +48,8 @@ from typing import Any
 import pytest
 from support.harness import ROLES, Harness, Recorder, Role
 
+from wsstate_tools.bench.redis_fanout import INSTALL_HINT, RedisServer
+
 __all__ = [
     "h",
     "pytest_collection_modifyitems",
@@ -57,6 +59,7 @@ __all__ = [
     "pytest_testnodedown",
     "pytest_unconfigure",
     "pytest_xdist_make_scheduler",
+    "redis",
     "role",
 ]
 
@@ -262,3 +265,13 @@ def h() -> Iterator[Harness]:
         root.removeHandler(recorder)
         root.setLevel(saved[0])
         ws_logger.setLevel(saved[1])
+
+
+@pytest.fixture
+def redis() -> Iterator[RedisServer]:
+    """A real redis-server on an ephemeral port, stopped after the test; a failure,
+    not a skip, when redis-server is not installed (CI installs it)."""
+    if shutil.which("redis-server") is None:
+        pytest.fail(INSTALL_HINT)
+    with RedisServer() as server:
+        yield server

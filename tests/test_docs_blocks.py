@@ -44,7 +44,6 @@ import linecache
 import logging
 import os
 import re
-import shutil
 import subprocess
 import sys
 import types
@@ -71,7 +70,6 @@ from wsstate.adapters.websockets import WebsocketsTransport
 from wsstate.machines.session import State as SessionState
 from wsstate.testing import EndpointFailure, FuzzReport, Step, fuzz
 from wsstate_tools.bench.redis_fanout import (  # type: ignore[import-untyped]
-    INSTALL_HINT,
     RedisServer,
 )
 
@@ -270,14 +268,6 @@ async def test_client_page(h: Harness) -> None:
 
 
 # -- docs/redis.md ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.fail(INSTALL_HINT)
-    with RedisServer() as server:
-        yield server
 
 
 async def test_redis_page(h: Harness, monkeypatch: pytest.MonkeyPatch, redis: RedisServer) -> None:

@@ -17,12 +17,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-import tornado.httpserver
-import tornado.netutil
-import tornado.web
 import tornado.websocket
 from aiohttp import web
+from support.frameworks import serve_tornado
 from support.harness import WS_DEFAULTS, Harness, eventually
+from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
 import wsstate
@@ -47,6 +46,16 @@ def run_blocks(page: str, *indices: int) -> dict[str, Any]:
         code = compile(found[index], f"docs/{page}, python block {index + 1}", "exec")
         exec(code, namespace)
     return namespace
+
+
+async def connect_clients(h: Harness, port: int, count: int) -> list[ClientConnection]:
+    """``count`` websockets clients of ``ws://127.0.0.1:<port>/ws``, closed at teardown."""
+    clients = []
+    for _ in range(count):
+        client = await ws_connect(f"ws://127.0.0.1:{port}/ws", **WS_DEFAULTS)
+        h.defer(client.close)
+        clients.append(client)
+    return clients
 
 
 def test_the_pages_have_the_blocks_tested_here() -> None:
@@ -112,9 +121,8 @@ async def test_aiohttp_shutdown(h: Harness) -> None:
     docs = run_blocks("aiohttp.md", 0, 1)  # the shutdown block uses the first's imports
     runner, port = await serve_aiohttp(h, docs["app"])
     hub: wsstate.Hub = docs["hub"]
-    clients = [await ws_connect(f"ws://127.0.0.1:{port}/ws", **WS_DEFAULTS) for _ in range(2)]
+    clients = await connect_clients(h, port, 2)
     for client in clients:
-        h.defer(client.close)
         await client.send("up")
         assert await asyncio.wait_for(client.recv(), STEP) == "echo up"
     assert len(hub) == 2
@@ -131,27 +139,9 @@ async def test_aiohttp_shutdown(h: Harness) -> None:
 # -- tornado ---------------------------------------------------------------------------
 
 
-async def serve_tornado(
-    h: Harness, handler: type[tornado.web.RequestHandler]
-) -> tuple[tornado.httpserver.HTTPServer, int]:
-    """``handler`` at ``/ws`` on a tornado ``HTTPServer`` at 127.0.0.1 (ephemeral port),
-    stopped at teardown."""
-    sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-    server = tornado.httpserver.HTTPServer(tornado.web.Application([(r"/ws", handler)]))
-    server.add_sockets(sockets)
-
-    async def stop() -> None:
-        server.stop()
-        await server.close_all_connections()
-
-    h.defer(stop)
-    port: int = sockets[0].getsockname()[1]
-    return server, port
-
-
 async def test_tornado_integration(h: Harness, capsys: pytest.CaptureFixture[str]) -> None:
     docs = run_blocks("tornado.md", 0)
-    _server, port = await serve_tornado(h, docs["Updates"])
+    _server, port = await serve_tornado(h, [("/ws", docs["Updates"])])
     url = f"ws://127.0.0.1:{port}/ws"
     printed: list[str] = []
 
@@ -181,11 +171,9 @@ async def test_tornado_integration(h: Harness, capsys: pytest.CaptureFixture[str
 
 async def test_tornado_shutdown(h: Harness) -> None:
     docs = run_blocks("tornado.md", 0, 1)  # the shutdown block uses the first's imports
-    server, port = await serve_tornado(h, docs["Updates"])
+    server, port = await serve_tornado(h, [("/ws", docs["Updates"])])
     hub: wsstate.Hub = docs["hub"]
-    clients = [await ws_connect(f"ws://127.0.0.1:{port}/ws", **WS_DEFAULTS) for _ in range(2)]
-    for client in clients:
-        h.defer(client.close)
+    clients = await connect_clients(h, port, 2)
     await eventually(lambda: len(hub) == 2, within=STEP)
     await asyncio.wait_for(docs["shutdown"](server), STEP)
     assert len(hub) == 0

@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 
 import wsstate
 from wsstate.machines.link import TABLE, Effect, Event, State
 from wsstate.redis_hub import EFFECT_HANDLERS, OPERATION_OUTCOMES, classify, decode, encode
-from wsstate_tools.bench.redis_fanout import INSTALL_HINT, RedisServer
+from wsstate_tools.bench.redis_fanout import RedisServer
 
 
 def test_every_declared_effect_is_handled() -> None:
@@ -81,14 +79,6 @@ def test_options_are_checked_at_the_call() -> None:
         wsstate.RedisHub("redis://x", "")
     with pytest.raises(TypeError, match="on_gap"):
         wsstate.RedisHub("redis://x", "c", on_gap=3)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.fail(INSTALL_HINT)
-    with RedisServer() as server:
-        yield server
 
 
 async def _until(predicate: object, within: float = 5.0) -> None:

@@ -21,15 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-import tornado.httpserver
-import tornado.netutil
-import tornado.web
 import tornado.websocket
+from support.frameworks import serve_tornado
 from support.harness import GUARD_DEFAULTS, Harness, eventually
 from test_aiohttp_reading import CLOSE, TEXT, frame, open_raw, read_frame
 
@@ -48,30 +45,25 @@ async def serve(
         def open(self, *args: str, **kwargs: str) -> None:
             opened(self)
 
-    app = tornado.web.Application([("/", Handler)], log_function=lambda handler: None, **settings)
-    server = tornado.httpserver.HTTPServer(app)
-    sockets = tornado.netutil.bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
-    server.add_sockets(sockets)
-
-    async def stop() -> None:
-        server.stop()
-        await server.close_all_connections()
-
-    h.defer(stop)
-    port: int = sockets[0].getsockname()[1]
+    _server, port = await serve_tornado(h, [("/", Handler)], **settings)
     return port
 
 
-async def guarded_server(h: Harness, **settings: Any) -> tuple[int, list[GuardedConnection]]:
-    """A server whose handlers guard themselves in ``open()``; the connections, tracked."""
+async def guarded_server(
+    h: Harness, **settings: Any
+) -> tuple[int, list[GuardedConnection], list[tornado.websocket.WebSocketHandler]]:
+    """A server whose handlers guard themselves in ``open()``: its port, the
+    connections (tracked) and their handlers."""
     conns: list[GuardedConnection] = []
+    handlers: list[tornado.websocket.WebSocketHandler] = []
 
     def opened(handler: tornado.websocket.WebSocketHandler) -> None:
         conn = wsstate.guard(handler, **{**GUARD_DEFAULTS, "ping_interval": None})
         h.track(conn)
         conns.append(conn)
+        handlers.append(handler)
 
-    return await serve(h, opened, **settings), conns
+    return await serve(h, opened, **settings), conns, handlers
 
 
 async def read_close(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
@@ -98,7 +90,7 @@ async def test_a_close_that_breaks_the_rfc_fails_the_connection(
     h: Harness, payload: bytes, code: int, reason: str
 ) -> None:
     h.wsstate_info = True  # library_close_peer_fault is logged at INFO
-    port, conns = await guarded_server(h)
+    port, conns, _handlers = await guarded_server(h)
     reader, writer = await open_raw(port, "/")
     h.defer(lambda: _close(writer))
     await eventually(lambda: len(conns) == 1)
@@ -113,7 +105,7 @@ async def test_a_close_that_breaks_the_rfc_fails_the_connection(
 
 
 async def test_a_close_without_a_code_is_the_peers_close(h: Harness) -> None:
-    port, conns = await guarded_server(h)
+    port, conns, _handlers = await guarded_server(h)
     reader, writer = await open_raw(port, "/")
     h.defer(lambda: _close(writer))
     await eventually(lambda: len(conns) == 1)
@@ -127,7 +119,7 @@ async def test_a_close_without_a_code_is_the_peers_close(h: Harness) -> None:
 
 async def test_a_message_too_big_gets_tornados_1009_on_the_wire(h: Harness) -> None:
     h.wsstate_info = True  # library_close_peer_fault is logged at INFO
-    port, conns = await guarded_server(h, websocket_max_message_size=100)
+    port, conns, _handlers = await guarded_server(h, websocket_max_message_size=100)
     reader, writer = await open_raw(port, "/")
     h.defer(lambda: _close(writer))
     await eventually(lambda: len(conns) == 1)
@@ -193,16 +185,7 @@ NATIVE_REFUSED = [
 async def test_the_handlers_own_close_is_checked_before_anything_changes(
     h: Harness, args: tuple[int, str | None], error: type[Exception]
 ) -> None:
-    handlers: list[tornado.websocket.WebSocketHandler] = []
-    conns: list[GuardedConnection] = []
-
-    def opened(handler: tornado.websocket.WebSocketHandler) -> None:
-        conn = wsstate.guard(handler, **{**GUARD_DEFAULTS, "ping_interval": None})
-        h.track(conn)
-        conns.append(conn)
-        handlers.append(handler)
-
-    port = await serve(h, opened)
+    port, conns, handlers = await guarded_server(h)
     reader, writer = await open_raw(port, "/")
     h.defer(lambda: _close(writer))
     await eventually(lambda: len(conns) == 1)
@@ -220,16 +203,7 @@ async def test_the_handlers_own_close_is_checked_before_anything_changes(
 
 
 async def test_the_handlers_own_close_without_a_code_sends_1000(h: Harness) -> None:
-    handlers: list[tornado.websocket.WebSocketHandler] = []
-    conns: list[GuardedConnection] = []
-
-    def opened(handler: tornado.websocket.WebSocketHandler) -> None:
-        conn = wsstate.guard(handler, **{**GUARD_DEFAULTS, "ping_interval": None})
-        h.track(conn)
-        conns.append(conn)
-        handlers.append(handler)
-
-    port = await serve(h, opened)
+    port, conns, handlers = await guarded_server(h)
     reader, writer = await open_raw(port, "/")
     h.defer(lambda: _close(writer))
     await eventually(lambda: len(conns) == 1)

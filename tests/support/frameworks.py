@@ -140,11 +140,7 @@ class Server:
                 task.add_done_callback(tasks.discard)
                 await asyncio.sleep(0)  # the endpoint guards the handler before any message
 
-        app = tornado.web.Application([("/", Handler)], log_function=lambda handler: None)
-        http = tornado.httpserver.HTTPServer(app)
-        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
-        http.add_sockets(sockets)
-        self.port = sockets[0].getsockname()[1]
+        http, self.port = tornado_http([("/", Handler)])
 
         hub = self.hub
 
@@ -157,6 +153,33 @@ class Server:
 
         self._stop = stop
         self._connections = lambda: set(http._connections)
+
+
+def tornado_http(
+    routes: list[tuple[str, type[tornado.web.RequestHandler]]], **settings: Any
+) -> tuple[tornado.httpserver.HTTPServer, int]:
+    """A tornado ``HTTPServer`` of ``routes`` listening on 127.0.0.1 (an ephemeral
+    port), its access log off, and its port; ``settings`` go to the Application."""
+    app = tornado.web.Application(routes, log_function=lambda handler: None, **settings)
+    http = tornado.httpserver.HTTPServer(app)
+    sockets = tornado.netutil.bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
+    http.add_sockets(sockets)
+    port: int = sockets[0].getsockname()[1]
+    return http, port
+
+
+async def serve_tornado(
+    h: Harness, routes: list[tuple[str, type[tornado.web.RequestHandler]]], **settings: Any
+) -> tuple[tornado.httpserver.HTTPServer, int]:
+    """:func:`tornado_http`, stopped at teardown (listening, then its connections)."""
+    http, port = tornado_http(routes, **settings)
+
+    async def stop() -> None:
+        http.stop()
+        await http.close_all_connections()
+
+    h.defer(stop)
+    return http, port
 
 
 async def pair(

@@ -102,7 +102,6 @@ from typing import Any, Final, cast
 from aiohttp import ClientWebSocketResponse, ClientWSTimeout, WebSocketError, WSMsgType, web
 
 from ..closecodes import ABNORMAL_CLOSURE, InvalidCloseReason, is_sendable_code, validate_close
-from ..connection import PEER_FAULT_CODES
 from ..errors import AlreadyGuarded, InvalidState
 from ._steps import Continuation, step
 from .base import Callbacks, Data, Facts, Listener, Request, Transport, TransportClosed
@@ -667,18 +666,25 @@ class AiohttpTransport(Transport):
             # reads nothing more; the loss is reported once it returned.
             self._gone = True
             self._wake()
-            if int(code) in PEER_FAULT_CODES:
-                # The table ends the transport as soon as it hears of this close
-                # (OPEN -> CLOSED, waiting for no answer): the frame goes out
-                # first, as the table's own Close would, and aiohttp's close(),
-                # which would wait for the answer, is not run.
-                self._write_close(self._writer.close(int(code), message))
-                self._record(Facts(library_close=(int(code), str(reason))))
-                return True
-            self._record(Facts(library_close=(int(code), str(reason))))
+        native = type(ws)._wsstate_native_close  # type: ignore[union-attr]
+        coro = native(ws, code=code, message=message, **kw)
         try:
-            native = type(ws)._wsstate_native_close  # type: ignore[union-attr]
-            result: bool = await native(ws, code=code, message=message, **kw)
+            # Its first step writes the Close frame (aiohttp writes control frames
+            # at once), then waits for the answer. The table hears of the close
+            # after that step: its row may end the transport at once (a code that
+            # blames the peer: OPEN -> CLOSED), which must not come before the frame.
+            try:
+                waiting = coro.send(None)
+            except StopIteration as done:
+                result: bool = done.value
+                finished = True
+            else:
+                finished = False
+            finally:
+                if not ours:
+                    self._record(Facts(library_close=(int(code), str(reason))))
+            if not finished:
+                result = await Continuation(coro, waiting)
         finally:
             if not ours:
                 answer = answer_facts(ws.close_code, ws.exception(), read=read)
