@@ -8,3 +8,11 @@
 - :mod:`support.catalogue`: the failure catalogue (docs/scenarios.md) and which
   rows each transport runs, or why not.
 """
+
+import pkgutil
+
+import pytest
+
+# The checks here (assert_peer_gone, ...) explain their failures as the tests' own
+# asserts do: the submodules are registered before any of them is imported.
+pytest.register_assert_rewrite(*(f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__)))

@@ -57,7 +57,9 @@ classified by message type, exception type and Starlette's own state
   a connection that sends twice within one iteration first yields once: a lost
   transport is noticed at the next send, instead of swallowing a burst (and
   asyncio's "socket.send() raised exception." warning from the fifth write).
-  A FIFO lock keeps sends in the order they were called meanwhile.
+  A FIFO lock keeps sends in the order they were called meanwhile. A send's
+  ``write_timeout`` counts from its call, its wait behind earlier sends
+  included: a burst of N sends takes N loop turns at least.
 * **One write at a time.** Sends, and our ``websocket.close``, go to the server
   one after the other (the FIFO lock): uvicorn's legacy implementation cannot
   have two writes waiting for a slow reader at once (websockets' legacy

@@ -29,6 +29,7 @@ Each figure measures one web framework's own WebSockets the way figures 1 and
 from __future__ import annotations
 
 import asyncio
+import gc
 import statistics
 import sys
 import time
@@ -340,10 +341,12 @@ async def _count_instructions(
             for _ in range(per_worker):
                 await one(url, message)
 
-        await _settle()  # what the last round left to run is not counted in this one
+        await _settle()  # what the last round left to run is not counted in this one,
+        gc.collect()  # nor the finalizers of its garbage
         with instructions.InstructionCount() as count:
             await asyncio.gather(*(worker() for _ in range(s.churn_workers)))
             await _settle()  # this round's closures finish (connection_lost, releases)
+            gc.collect()  # and its garbage's finalizers run in it, not in the next round
         return count
 
     for _ in range(_COUNT_ROUNDS):

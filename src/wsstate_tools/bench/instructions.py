@@ -7,12 +7,17 @@ is wsstate's own code (the rest is the transport library's and asyncio's, which
 the guard makes run differently). Instructions are not all equally costly, but
 on figure 10's churn the ratio of the counts follows the ratio of CPU times
 within a few percent (docs/performance.md).
+
+Only the thread that entered the count is counted (the event loop's, in the
+bench): ``sys.monitoring`` reports every thread's instructions, and another
+thread's (a test runner's message pump, a profiler's sampler) is not the work's.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 from types import CodeType, TracebackType
 from typing import Final
 
@@ -33,7 +38,8 @@ _TOOL_IDS: Final = (3, 4, 2, 5, 0, 1)
 class InstructionCount:
     """``with InstructionCount() as count:`` counts every instruction run meanwhile.
 
-    ``total`` counts all of them; ``own`` those of wsstate's package (not its tools).
+    ``total`` counts all of them, in the thread that entered the block only;
+    ``own`` those of wsstate's package (not its tools).
     Raises RuntimeError on Python before 3.12, or if no monitoring tool id is free.
     """
 
@@ -42,12 +48,15 @@ class InstructionCount:
             raise RuntimeError("counting instructions needs sys.monitoring (Python 3.12+)")
         self._per_code: dict[CodeType, int] = {}
         self._tool: int | None = None
+        self._thread = 0
         #: The monitoring tool id used while counting (free again after).
         self.tool_id: int | None = None
         self.total = 0
         self.own = 0
 
     def _count(self, code: CodeType, offset: int) -> None:
+        if threading.get_ident() != self._thread:
+            return  # another thread's work (module doc)
         per_code = self._per_code
         per_code[code] = per_code.get(code, 0) + 1
 
@@ -60,6 +69,7 @@ class InstructionCount:
             raise RuntimeError("no sys.monitoring tool id is free (a debugger or coverage?)")
         monitoring.use_tool_id(tool, "wsstate bench")
         self._tool = self.tool_id = tool
+        self._thread = threading.get_ident()
         monitoring.register_callback(tool, monitoring.events.INSTRUCTION, self._count)
         monitoring.set_events(tool, monitoring.events.INSTRUCTION)
         return self
