@@ -25,10 +25,19 @@ from wsstate import BroadcastResult, ClosedBy, GuardedConnection, Hub, State
 async def test_23_hub_broadcast_with_churn_and_dead_connections(
     h: Harness, transport: Transport
 ) -> None:
-    # 7 will be the slow member: no keepalive of ours, whose ping would wait behind
-    # the data too and end it first (1011, row 16), before the slow-reader row.
+    # No keepalive of ours: a ping waits behind the data too, and a pong later than
+    # the harness's 0.15 s would end a member first (1011, row 16): 7, the slow
+    # member, before its slow-reader row; a fast one when compressing 256 KiB for
+    # six members takes that long on a loaded machine. 7 keeps the harness's write
+    # and close timeouts (its 1008 and close timer are the subject); the fast
+    # members get seconds to write and close behind that data.
     pairs = [
-        await open_pair(h, transport, **({"ping_interval": None} if i == 7 else {}))
+        await open_pair(
+            h,
+            transport,
+            ping_interval=None,
+            **({} if i == 7 else {"write_timeout": 3.0, "close_timeout": 3.0}),
+        )
         for i in range(9)
     ]
     hub = Hub()
@@ -73,7 +82,12 @@ async def test_23_hub_broadcast_with_churn_and_dead_connections(
                 break
         elif slow.conn.stats.sent + slow.conn.stats.dropped < len(bigs):
             break  # 7's write of this one waits behind its full buffer
-        await asyncio.sleep(0.05)
+        # The fast members' writes of this one are done before the next: a write
+        # still queued at the close of 4 below would be dropped, not delivered.
+        await eventually(
+            lambda: all(p.conn.stats.sent + p.conn.stats.dropped == len(bigs) for p in pairs[4:7]),
+            within=3.0,
+        )
     else:
         pytest.fail(f"no broadcast was queued in {len(bigs)}: {result}")
     assert result.queued >= 1

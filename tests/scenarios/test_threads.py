@@ -23,8 +23,11 @@ async def test_11_send_threadsafe_from_threads_and_loop(h: Harness, transport: T
     # A send's write timeout counts from the call: over ASGI (one send per loop
     # turn, in order) the last of this burst of 750 waits for the 749 before it,
     # which took longer than the harness's 0.3 s on a loaded CI machine. The peer
-    # starts reading once the burst is queued; the slow-reader policy is row 17's.
-    pair = await open_pair(h, transport, write_timeout=10.0)
+    # starts reading once the burst is queued (websockets stops reading its socket
+    # after 16 unread messages): a keepalive ping sent meanwhile waits behind the
+    # burst, whose pong could come later than the harness's 0.15 s. The
+    # slow-reader policy is row 17's, keepalive row 16's.
+    pair = await open_pair(h, transport, ping_interval=None, write_timeout=10.0)
     conn = pair.conn
     per_source, threads_n = 150, 4
     results: dict[str, list[bool]] = {}
