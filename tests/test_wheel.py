@@ -287,11 +287,17 @@ def test_installed_pytest_plugin_prints_a_replay_that_reproduces_the_failure(
     problems = set(re.findall(r"^E\s+- (.*)$", out, re.MULTILINE))
     assert problems, out
     words = shlex.split(replay)
-    again = _run(bin_dir / "python", *words[1:], "-p", "no:cacheprovider", cwd=project)
-    assert again.returncode == 1, again.stdout + again.stderr
-    # The replay finds one of the failures the run reported (over real sockets, which
-    # of several distinct ones Hypothesis reports first can differ between runs).
-    assert problems & set(re.findall(r"^E\s+- (.*)$", again.stdout, re.MULTILINE)), (
-        sorted(problems),
-        again.stdout,
-    )
+    # The replay finds one of the failures the run reported. It runs the same
+    # examples, but over real sockets the naive endpoint's 20 ms tick races a
+    # client that leaves, so which failure shows first can differ between runs
+    # (a CI run reported "Exception in ASGI application", its replay "tick
+    # failed"): up to three replays, one of which must report one of them.
+    replays = []
+    for _ in range(3):
+        again = _run(bin_dir / "python", *words[1:], "-p", "no:cacheprovider", cwd=project)
+        assert again.returncode == 1, again.stdout + again.stderr
+        replays.append(again.stdout)
+        if problems & set(re.findall(r"^E\s+- (.*)$", again.stdout, re.MULTILINE)):
+            break
+    else:
+        pytest.fail(f"no replay reported one of {sorted(problems)}:\n" + "\n".join(replays))
