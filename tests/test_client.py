@@ -92,6 +92,36 @@ async def test_max_attempts_gives_up_once(server: Server, caplog: pytest.LogCapt
 # -- scenario 34: the buffer ---------------------------------------------------------------
 
 
+@serving
+async def test_a_message_is_checked_and_copied_when_given_not_when_flushed(
+    server: Server,
+) -> None:
+    # While disconnected a message is buffered: one that is not str or bytes-like
+    # used to be taken (True), then failed the flush ("internal error in a task",
+    # at ERROR) and lost the messages buffered with it; a bytearray changed after
+    # the call went out changed.
+    server.mode, server.status = "refuse", 503
+    c = client(server)
+    async with c:
+        await until(lambda: c.state is ClientState.BACKOFF)
+        for bad in (123, None, ["x"]):
+            with pytest.raises(TypeError, match="str or bytes-like, not "):
+                await c.try_send(bad)  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match="str or bytes-like, not "):
+                await c.send(bad)  # type: ignore[arg-type]
+        assert c.stats.buffered == 0
+        given = bytearray(b"as given")
+        assert await c.try_send(given) is True  # type: ignore[arg-type]
+        given[:] = b"changed!"
+        assert await c.try_send(memoryview(b"view")) is True  # type: ignore[arg-type]
+        assert await c.try_send("text") is True
+        assert c.stats.buffered == 3
+        server.mode = "accept"
+        server.clock.advance(c.last_delay or 0)
+        await until(lambda: bool(server.received) and len(server.received[-1]) == 3)
+        assert server.received[-1] == [str(b"as given"), str(b"view"), "text"]
+
+
 # -- scenario 33: close() while waiting ------------------------------------------------------
 
 

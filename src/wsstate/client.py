@@ -67,7 +67,7 @@ from typing import Any, Final, Protocol
 
 from .adapters.base import Data
 from .closecodes import validate_close
-from .connection import GuardedConnection
+from .connection import _DATA_TYPES, _STR_BYTES, GuardedConnection
 from .errors import ClosedBy, ConnectionClosed, ImpossibleEvent
 from .guard import connect
 from .machines.client import INITIAL, TABLE, TERMINAL, Effect, Event, Row, State
@@ -278,7 +278,17 @@ class ReconnectingClient:
         return outcome is Effect.RETURN_TRUE
 
     async def try_send(self, data: Data) -> bool:
-        """OPEN: send on the connection; disconnected: buffer (False when full); STOPPED: False."""
+        """OPEN: send on the connection; disconnected: buffer (False when full); STOPPED: False.
+
+        ``data`` is str or bytes-like, else :class:`TypeError` at once, in every
+        state: a message is checked when it is given, not when the buffer is
+        flushed. A bytes-like message is copied, so changing it after the call
+        does not change what is sent.
+        """
+        if not isinstance(data, _STR_BYTES):
+            if not isinstance(data, _DATA_TYPES):
+                raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
+            data = bytes(data)
         event = Event.APP_SEND if len(self._buffer) < self.max_buffered else Event.APP_SEND_FULL
         outcome = _OUTCOMES[event][self.state]
         self._feed(event, data=data)
