@@ -111,9 +111,9 @@ async def test_a_message_is_checked_and_copied_when_given_not_when_flushed(
                 await c.send(bad)  # type: ignore[arg-type]
         assert c.stats.buffered == 0
         given = bytearray(b"as given")
-        assert await c.try_send(given) is True  # type: ignore[arg-type]
+        assert await c.try_send(given) is True
         given[:] = b"changed!"
-        assert await c.try_send(memoryview(b"view")) is True  # type: ignore[arg-type]
+        assert await c.try_send(memoryview(b"view")) is True
         assert await c.try_send("text") is True
         assert c.stats.buffered == 3
         server.mode = "accept"

@@ -65,7 +65,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Protocol
 
-from .adapters.base import Data
+from .adapters.base import Data, Payload
 from .closecodes import validate_close
 from .connection import _DATA_TYPES, _STR_BYTES, GuardedConnection
 from .errors import ClosedBy, ConnectionClosed, ImpossibleEvent
@@ -277,7 +277,7 @@ class ReconnectingClient:
         self._feed(Event.START)
         return outcome is Effect.RETURN_TRUE
 
-    async def try_send(self, data: Data) -> bool:
+    async def try_send(self, data: Payload) -> bool:
         """OPEN: send on the connection; disconnected: buffer (False when full); STOPPED: False.
 
         ``data`` is str or bytes-like, else :class:`TypeError` at once, in every
@@ -285,19 +285,18 @@ class ReconnectingClient:
         flushed. A bytes-like message is copied, so changing it after the call
         does not change what is sent.
         """
-        if not isinstance(data, _STR_BYTES):
-            if not isinstance(data, _DATA_TYPES):
-                raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
-            data = bytes(data)
+        if not isinstance(data, _DATA_TYPES):
+            raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
+        message = data if isinstance(data, _STR_BYTES) else bytes(data)
         event = Event.APP_SEND if len(self._buffer) < self.max_buffered else Event.APP_SEND_FULL
         outcome = _OUTCOMES[event][self.state]
-        self._feed(event, data=data)
+        self._feed(event, data=message)
         if outcome is Effect.TRANSMIT:
             conn = self.connection
-            return conn is not None and await conn.try_send(data)
+            return conn is not None and await conn.try_send(message)
         return outcome is Effect.BUFFER
 
-    async def send(self, data: Data) -> None:
+    async def send(self, data: Payload) -> None:
         """As :meth:`try_send`, but raise :class:`~wsstate.ConnectionClosed` instead of False."""
         if not await self.try_send(data):
             conn = self.connection

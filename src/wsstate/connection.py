@@ -119,7 +119,7 @@ from typing import Any, Final, NamedTuple, NoReturn, Protocol, cast, runtime_che
 from . import _lifetime
 from ._checks import check_seconds
 from ._timers import Timer, call_later1
-from .adapters.base import Data, Request, Transport, TransportClosed
+from .adapters.base import Data, Payload, Request, Transport, TransportClosed
 from .closecodes import InvalidCloseArgs, validate_close
 from .core import _BY_STATE, Machine, _Books
 from .errors import (
@@ -545,7 +545,7 @@ class GuardedConnection:
 
     # -- sending ---------------------------------------------------------------
 
-    async def send(self, data: Data) -> None:
+    async def send(self, data: Payload) -> None:
         """Send a message (``str`` as text, bytes-like as binary).
 
         Raises :class:`~wsstate.ConnectionClosed` when the connection is closing or
@@ -559,7 +559,7 @@ class GuardedConnection:
         if outcome is False or not await self._finish_send(outcome):
             raise self._closed_error()
 
-    async def try_send(self, data: Data) -> bool:
+    async def try_send(self, data: Payload) -> bool:
         """Send a message; return False instead of raising when it cannot be sent.
 
         API misuse (wrong payload type, send before accept) still raises.
@@ -569,7 +569,7 @@ class GuardedConnection:
             return outcome
         return await self._finish_send(outcome)
 
-    def _start_send(self, data: Data) -> bool | Awaitable[None]:
+    def _start_send(self, data: Payload) -> bool | Awaitable[None]:
         """The part of a send that never waits: the table's decision and the write.
 
         True if the message was written, False if it was dropped; else what to
@@ -705,7 +705,7 @@ class GuardedConnection:
                 self.stats.dropped += 1
                 counters.dropped += 1
 
-    def send_threadsafe(self, data: Data) -> bool:
+    def send_threadsafe(self, data: Payload) -> bool:
         """Queue a message from any thread (the loop's included); never raises for closure.
 
         Returns False if the message certainly cannot be sent (the table drops a
@@ -736,10 +736,10 @@ class GuardedConnection:
             return False
         return True
 
-    def _send_queued(self, data: Data) -> None:
+    def _send_queued(self, data: Payload) -> None:
         self._spawn(self._send_queued_task(data))
 
-    async def _send_queued_task(self, data: Data) -> None:
+    async def _send_queued_task(self, data: Payload) -> None:
         try:
             ok = await self.try_send(data)
         except InvalidState:

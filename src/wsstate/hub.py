@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .adapters.base import Data
+from .adapters.base import Payload
 from .closecodes import validate_close
 from .connection import _DATA_TYPES, _STR_BYTES, QUEUED, SENT_NOW, GuardedConnection
 
@@ -141,7 +141,7 @@ class Hub:
             raise errors[0]
         return sum(1 for r in results if r is True)
 
-    def broadcast_threadsafe(self, data: Data) -> bool:
+    def broadcast_threadsafe(self, data: Payload) -> bool:
         """Queue :meth:`broadcast` of ``data`` from any thread; never raises for closure.
 
         Returns False if it cannot be queued (no member was ever added, or the
@@ -161,7 +161,7 @@ class Hub:
             return False
         return True
 
-    def _broadcast_queued(self, data: Data) -> None:
+    def _broadcast_queued(self, data: Payload) -> None:
         task = asyncio.get_running_loop().create_task(self.broadcast(data))
         _pending.add(task)
         task.add_done_callback(_queued_done)
@@ -169,7 +169,7 @@ class Hub:
     def __contains__(self, conn: object) -> bool:
         return conn in self._members
 
-    async def broadcast(self, data: Data) -> BroadcastResult:
+    async def broadcast(self, data: Payload) -> BroadcastResult:
         """Send ``data`` to every member at the time of the call; never waits, never raises
         for closure.
 
@@ -191,7 +191,7 @@ class Hub:
         """
         return self._broadcast(data)
 
-    def _broadcast(self, data: Data) -> BroadcastResult:
+    def _broadcast(self, data: Payload) -> BroadcastResult:
         if not isinstance(data, _DATA_TYPES):
             raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
         self._check_loop("broadcast")

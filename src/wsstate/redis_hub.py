@@ -68,7 +68,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
-from .adapters.base import Data
+from .adapters.base import Data, Payload
 from .connection import _DATA_TYPES, GuardedConnection
 from .errors import ImpossibleEvent
 from .hub import BroadcastResult, Hub
@@ -95,7 +95,7 @@ _MAGIC: Final = b"wsl1"
 _TEXT, _BYTES = 0, 1
 
 
-def encode(publisher: str, epoch: int, seq: int, data: Data) -> bytes:
+def encode(publisher: str, epoch: int, seq: int, data: Payload) -> bytes:
     """The message as published: magic, kind, epoch, number, publisher, payload."""
     name = publisher.encode()
     if isinstance(data, str):
@@ -322,7 +322,7 @@ class RedisHub:
         await self._connected.wait()
         return self.state is State.CONNECTED
 
-    async def broadcast(self, data: Data) -> BroadcastResult:
+    async def broadcast(self, data: Payload) -> BroadcastResult:
         """Send ``data`` to the local members and, through Redis, to every other process'.
 
         Returns the local :class:`~wsstate.BroadcastResult`; never raises for a

@@ -59,7 +59,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Protocol, TypeVar
 
-from .adapters.base import Data
+from .adapters.base import Data, Payload
 from .connection import _DATA_TYPES, _STR_BYTES, GuardedConnection
 from .errors import ImpossibleEvent, WSStateError
 from .machines.session import TABLE, TERMINAL, Effect, Event, Row, State
@@ -199,7 +199,7 @@ class Session:
 
     # -- sending -------------------------------------------------------------------
 
-    async def send(self, data: Data) -> None:
+    async def send(self, data: Payload) -> None:
         """Send to the current connection (or hold it while DETACHED), numbered and kept.
 
         Raises :class:`SessionClosed` once the session ended, :class:`TypeError`
@@ -212,7 +212,7 @@ class Session:
         if outcome is not True:
             await outcome
 
-    async def try_send(self, data: Data) -> bool:
+    async def try_send(self, data: Payload) -> bool:
         """As :meth:`send`, but False instead of :class:`SessionClosed`."""
         outcome = self._start_send(data)
         if outcome is True or outcome is False:
@@ -220,7 +220,7 @@ class Session:
         await outcome
         return True
 
-    def _start_send(self, data: Data) -> bool | Awaitable[bool]:
+    def _start_send(self, data: Payload) -> bool | Awaitable[bool]:
         if not isinstance(data, _DATA_TYPES):
             raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
         payload = data if isinstance(data, _STR_BYTES) else bytes(data)
@@ -520,7 +520,7 @@ class Sessions:
     def __contains__(self, session_id: object) -> bool:
         return session_id in self._sessions
 
-    async def broadcast(self, data: Data) -> SessionBroadcast:
+    async def broadcast(self, data: Payload) -> SessionBroadcast:
         """Send ``data`` to every session at the time of the call; never raises for closure.
 
         Each session numbers and keeps the message; sessions without a

@@ -15,9 +15,22 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
-__all__ = ["Callbacks", "Data", "Facts", "Listener", "Request", "Transport", "TransportClosed"]
+__all__ = [
+    "Callbacks",
+    "Data",
+    "Facts",
+    "Listener",
+    "Payload",
+    "Request",
+    "Transport",
+    "TransportClosed",
+]
 
+#: A message: what a transport writes and what ``recv()`` returns.
 Data = str | bytes
+#: What a send takes: str or bytes-like (a bytes-like payload is copied to bytes
+#: when it is given, so changing it afterwards changes nothing sent).
+Payload = str | bytes | bytearray | memoryview
 
 
 class TransportClosed(Exception):
