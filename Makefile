@@ -51,7 +51,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy --strict src
+	$(VENV)/bin/mypy --strict src tests
 
 # The suite on PYTEST_WORKERS pytest-xdist workers, one a core: a third worker made the
 # scenario suite no faster here and its load-sensitive tests fail more often (docs/testing.md

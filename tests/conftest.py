@@ -181,7 +181,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """
     if config.getoption("dist") not in ("load", "loadgroup"):
         return None
-    from xdist.scheduler import LoadScopeScheduling
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 
     class SharedFixtureScheduling(LoadScopeScheduling):  # type: ignore[misc]
         groups: dict[str, str] | None = None

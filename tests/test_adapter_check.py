@@ -42,7 +42,7 @@ class Relay(Transport):
     @property
     def queued(self) -> int:
         """Received messages waiting for recv() (what the harness waits on)."""
-        return len(self.inner.connection.recv_messages.frames)  # type: ignore[attr-defined]
+        return len(self.inner.connection.recv_messages.frames)
 
     def facts(self) -> Facts:
         return self.inner.facts()
@@ -218,4 +218,4 @@ def test_bad_arguments_fail_at_the_call() -> None:
     with pytest.raises(ValueError, match="must start with '/'"):
         AdapterRole.client("x", _connect, path="ws")
     with pytest.raises(TypeError, match="keys are"):
-        AdapterRole.client("x", _connect, not_drivable={"OPEN": "why"})  # type: ignore[dict-item]
+        AdapterRole.client("x", _connect, not_drivable={"OPEN": "why"})

@@ -211,7 +211,7 @@ async def test_a_receive_timeout_on_the_client_socket_is_replaced(h: Harness) ->
 
     async def handler(ws: ServerConnection) -> None:
         await ws.send("hi")
-        await ws.send(f"and {await ws.recv()}")
+        await ws.send(f"and {await ws.recv()!s}")
         await ws.wait_closed()
 
     # The socket read timeout aiohttp derives (the larger of sock_read and

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: Every row of the table, by its number (DESIGN.md section 6): written out here,
 #: not taken from wsstate_tools.bench, so that a row the bench stops printing fails.
-ROWS = (
+ROWS: tuple[str, ...] = (
     "1a",
     "1b",
     "1c",

@@ -13,7 +13,7 @@ from wsstate.machines.connection import INITIAL
 
 def path_to(target: State) -> list[Event]:
     """A shortest event sequence from the initial state to ``target``."""
-    seen = {INITIAL: []}
+    seen: dict[State, list[Event]] = {INITIAL: []}
     queue = deque([INITIAL])
     while queue:
         state = queue.popleft()

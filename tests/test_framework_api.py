@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from support.harness import WS_DEFAULTS, Harness, received
 from support.transports import TRANSPORTS, Transport, open_pair, serve_handshakes
 from websockets.asyncio.client import connect as ws_connect
+from websockets.typing import Subprotocol
 
 import wsstate
 from wsstate import ClosedBy, GuardedConnection, Request, State
@@ -99,7 +101,9 @@ async def test_request_subprotocol(h: Harness, transport: Transport) -> None:
         await conn.wait_closed()
 
     served = await serve_handshakes(h, transport, endpoint)
-    async with ws_connect(f"{served.url()}?room=1", subprotocols=["chat"], **WS_DEFAULTS) as ws:
+    async with ws_connect(
+        f"{served.url()}?room=1", subprotocols=[Subprotocol("chat")], **WS_DEFAULTS
+    ) as ws:
         conn = await asyncio.wait_for(conns.get(), 2.0)
         h.track(conn)
         assert ws.subprotocol == "chat"
@@ -163,7 +167,11 @@ async def test_hub_thread_contract(h: Harness, transport: Transport) -> None:
 
     def worker() -> None:
         # Loop-only methods refuse another thread at once, nothing changed ...
-        for call in (lambda: hub.add(pair.conn), lambda: hub.discard(pair.conn)):
+        calls: tuple[Callable[[], object], ...] = (
+            lambda: hub.add(pair.conn),
+            lambda: hub.discard(pair.conn),
+        )
+        for call in calls:
             try:
                 call()
             except RuntimeError as exc:

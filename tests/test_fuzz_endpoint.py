@@ -38,7 +38,7 @@ OPEN_SEND = [Step("open"), Step("send")]
 def served_elsewhere(handler: Handler) -> Iterator[str]:
     """``handler`` on a websockets server in a thread of its own; yields its ws:// URL."""
     ready = threading.Event()
-    stop: list[Callable[[], None]] = []
+    stop: list[Callable[[], object]] = []
     url: list[str] = []
 
     async def run() -> None:

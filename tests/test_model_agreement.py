@@ -119,7 +119,7 @@ class FailsOnEnterState:
 @pytest.mark.parametrize("listener", [FailsAfterTransition, FailsOnEnterState])
 def test_failing_listener_propagates(listener: type) -> None:
     chart = ConnectionChart()
-    chart.add_listener(listener())
+    chart.add_listener(listener())  # type: ignore[no-untyped-call]
     with pytest.raises(Boom):
         chart.send(Event.HANDSHAKE_OK.value)
 

@@ -78,7 +78,7 @@ class _Count(int):
 )
 def test_options_take_every_finite_positive_number(value: float, taken: float) -> None:
     for option in TIMEOUTS:
-        assert getattr(Options(**{option: value}), option) == taken  # type: ignore[arg-type]
+        assert getattr(Options(**{option: value}), option) == taken
 
 
 async def test_guard_refuses_a_value_equal_to_a_kept_one_every_time(h: Harness) -> None:

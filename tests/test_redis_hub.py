@@ -102,7 +102,7 @@ def test_two_hubs_through_a_redis_that_restarts(
             "t",
             publisher="b",
             on_gap=lambda p, n: gaps.append((p, n)),
-            **options,  # type: ignore[arg-type]
+            **options,
         )
         async with a, b:
             assert not a.start()  # already started

@@ -15,7 +15,7 @@ import socket
 import sys
 import threading
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 import pytest
 from support.asgi import IMPLS, Site
@@ -31,7 +31,7 @@ pytestmark = [
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "starlette_app.py"
 
 
-def load_example() -> ModuleType:
+def load_example() -> Any:
     """A fresh copy of the example module (its hub and app are module state)."""
     spec = importlib.util.spec_from_file_location("starlette_app_example", EXAMPLE)
     assert spec is not None
@@ -47,7 +47,7 @@ def renderers() -> int:
     return sum(t.name.startswith("render") for t in threading.enumerate())
 
 
-async def until(client: ClientConnection, key: str) -> dict[str, object]:
+async def until(client: ClientConnection, key: str) -> dict[str, Any]:
     """The next message from ``client`` that has ``key``."""
     while True:
         message = json.loads(await asyncio.wait_for(client.recv(), 2.0))

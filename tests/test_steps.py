@@ -41,7 +41,8 @@ async def test_the_continuation_returns_what_the_coroutine_returns() -> None:
     assert isinstance(pending, Continuation)
 
     async def finish() -> str:
-        return await pending
+        result: str = await pending
+        return result
 
     task = asyncio.ensure_future(finish())
     await asyncio.sleep(0)
@@ -58,7 +59,8 @@ async def test_cancelling_the_task_cancels_the_coroutine() -> None:
     assert pending is not None
 
     async def finish() -> str:
-        return await pending
+        result: str = await pending
+        return result
 
     task = asyncio.ensure_future(finish())
     await asyncio.sleep(0)
@@ -74,7 +76,8 @@ async def test_a_failure_after_the_wait_reaches_the_task() -> None:
     assert pending is not None
 
     async def finish() -> str:
-        return await pending
+        result: str = await pending
+        return result
 
     task = asyncio.ensure_future(finish())
     await asyncio.sleep(0)

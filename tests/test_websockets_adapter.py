@@ -126,7 +126,7 @@ async def test_connect_rejects_invalid_options_before_connecting_and_opens_once(
             assert conn.state is State.OPEN
             with pytest.raises(RuntimeError, match="already in use"):
                 await opener.__aenter__()
-        assert conn.state is State.CLOSED
+        assert conn.state is State.CLOSED  # type: ignore[comparison-overlap]  # mypy keeps the narrowing above across the await
 
 
 async def test_abort_after_the_transport_drained_and_closed_does_nothing() -> None:

@@ -187,7 +187,7 @@ class ClientMachine(RuleBasedStateMachine):
 
 
 for _role in ROLES:
-    _cls = type(
+    _cls: type[ClientMachine] = type(
         class_name(_role), (ClientMachine,), {"role": _role, "__doc__": role_doc(_role)}
     )
     _cls.TestCase.settings = role_settings(_role, PROFILE)

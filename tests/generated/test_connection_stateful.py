@@ -229,7 +229,7 @@ class ConnectionMachine(RuleBasedStateMachine):
 
 
 for _role in ROLES:
-    _cls = type(
+    _cls: type[ConnectionMachine] = type(
         class_name(_role), (ConnectionMachine,), {"role": _role, "__doc__": role_doc(_role)}
     )
     _cls.TestCase.settings = role_settings(_role, PROFILE)

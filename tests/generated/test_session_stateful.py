@@ -157,7 +157,7 @@ class SessionMachine(RuleBasedStateMachine):
 
 
 for _role in ROLES:
-    _cls = type(
+    _cls: type[SessionMachine] = type(
         class_name(_role), (SessionMachine,), {"role": _role, "__doc__": role_doc(_role)}
     )
     _cls.TestCase.settings = role_settings(_role, PROFILE)

@@ -111,7 +111,9 @@ async def test_23_hub_broadcast_with_churn_and_dead_connections(
         assert slow.conn.stats.sent == slow_sent
         assert slow.conn.stats.dropped >= 1
         live.discard(slow.conn)
-        slow.link.slow_reader(False, slow.out)  # so that its peer sees the end
+        link = slow.link
+        assert link is not None
+        link.slow_reader(False, slow.out)  # so that its peer sees the end
     await asyncio.gather(*closing)
     assert pairs[4].conn.closed
     if not transport.accepts_send_after_reset:

@@ -31,7 +31,7 @@ async def test_37_a_loop_closed_under_an_open_connection_closes_it(
     # The page goes: its loop ends as asyncio.run ends one (tasks cancelled, then
     # closed), with the connection still OPEN.
     await hosted.stop()
-    assert conn.state is State.CLOSED
+    assert conn.state is State.CLOSED  # type: ignore[comparison-overlap]  # mypy keeps the narrowing above across the await
     assert notified == [conn]
     other.watch.assert_not_called()
     await asyncio.wait_for(peer.wait_closed(), 2.0)
@@ -56,7 +56,7 @@ async def test_37_a_loop_stopped_then_closed_directly(h: Harness, transport: Tra
 
     await asyncio.wrap_future(other._thread.submit(close_directly))
     await asyncio.to_thread(other._thread.shutdown)
-    assert conn.state is State.CLOSED
+    assert conn.state is State.CLOSED  # type: ignore[comparison-overlap]  # mypy keeps the narrowing above across the await
     assert conn.closed_by is ClosedBy.LOCAL
     assert notified == [conn]
     other.watch.assert_not_called()

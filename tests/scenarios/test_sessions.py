@@ -42,7 +42,7 @@ async def network_drop(pair: Pair) -> None:
 async def test_19_reconnect_while_the_old_connection_is_closing(
     h: Harness, transport: Transport, old: str
 ) -> None:
-    clock, expired = ManualClock(), []
+    clock, expired = ManualClock(), list[Session]()
     sessions = sessions_with(clock, expired)
     first = await open_pair(h, transport)
     session = sessions.attach("page", first.conn)
@@ -91,7 +91,7 @@ async def test_19_reconnect_while_the_old_connection_is_closing(
 async def test_20_page_close_and_disconnect_commute(
     h: Harness, transport: Transport, first: str
 ) -> None:
-    clock, expired = ManualClock(), []
+    clock, expired = ManualClock(), list[Session]()
     sessions = sessions_with(clock, expired)
     pair = await open_pair(h, transport)
     session = sessions.attach("page", pair.conn)
@@ -123,7 +123,7 @@ async def test_20_page_close_and_disconnect_commute(
 async def test_35_resume_after_a_network_drop_replays_each_message_once_in_order(
     h: Harness, transport: Transport
 ) -> None:
-    clock, expired = ManualClock(), []
+    clock, expired = ManualClock(), list[Session]()
     sessions = sessions_with(clock, expired, history=10)
     first = await open_pair(h, transport)
     session = sessions.attach("page", first.conn)
@@ -155,7 +155,7 @@ async def test_35_resume_after_a_network_drop_replays_each_message_once_in_order
 
 @pytest.mark.scenario(35)
 async def test_35_history_overflow_is_reported_as_a_gap(h: Harness, transport: Transport) -> None:
-    clock, expired = ManualClock(), []
+    clock, expired = ManualClock(), list[Session]()
     sessions = sessions_with(clock, expired, history=2)
     first = await open_pair(h, transport)
     session = sessions.attach("page", first.conn)

@@ -117,7 +117,9 @@ class Server:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         assert site._server is not None
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        sockets = getattr(site._server, "sockets", None)  # an asyncio.Server's
+        assert sockets
+        self.port = sockets[0].getsockname()[1]
         self._stop = runner.cleanup
         server = runner.server
         assert server is not None
@@ -227,9 +229,9 @@ async def pair(
         conn = await open_client(
             h, framework, proxy.url, subprotocols=subprotocols, **guard_options
         )
-        peer: Connection = await asyncio.wait_for(accepted, OPEN_TIMEOUT)
-        h.defer(peer.close)
-        result = Pair(role, conn, peer, ws_server, proxy)
+        raw: Connection = await asyncio.wait_for(accepted, OPEN_TIMEOUT)
+        h.defer(raw.close)
+        result = Pair(role, conn, raw, ws_server, proxy)
     result.notified = h.track(result.conn)
     async with asyncio.timeout(OPEN_TIMEOUT):
         (result.link,) = await result.proxy.wait_connections(1)  # type: ignore[union-attr]

@@ -62,7 +62,7 @@ with warnings.catch_warnings():
 T = TypeVar("T")
 Family = Literal["websockets", "asgi", "aiohttp", "tornado"]
 #: Families served by a web framework of their own (support.frameworks).
-FRAMEWORKS = ("aiohttp", "tornado")
+FRAMEWORKS: tuple[Family, ...] = ("aiohttp", "tornado")
 
 #: The reconnecting client's rows: it is wsstate's own websockets client, so they run on
 #: ws-client only (tests/scenarios/test_reconnect.py).
@@ -301,7 +301,7 @@ def native_close(pair: Pair) -> tuple[int | None, str | None]:
             return None, None
         code, reason = transport.disconnect
         return code, reason
-    raw: Connection = transport.connection  # type: ignore[attr-defined]
+    raw: Connection = transport.connection
     return raw.close_code, raw.close_reason
 
 
@@ -343,7 +343,7 @@ def write_transport(pair: Pair) -> asyncio.Transport:
         return pair.server.server_transport(pair)
     if not hasattr(pair.conn.transport, "connection"):
         return frameworks.write_transport(pair.conn)  # type: ignore[no-any-return]
-    transport: asyncio.Transport = pair.conn.transport.connection.transport  # type: ignore[attr-defined]
+    transport: asyncio.Transport = pair.conn.transport.connection.transport
     return transport
 
 

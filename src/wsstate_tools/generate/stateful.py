@@ -115,7 +115,7 @@ def render_stateful_tests(spec: Spec) -> str:
         w(f"        self._step(Event.{member}, data)\n")
     w("\n\n")
     w("for _role in ROLES:\n")
-    w("    _cls = type(\n")
+    w(f"    _cls: type[{machine}] = type(\n")
     w(f'        class_name(_role), ({machine},), {{"role": _role, "__doc__": role_doc(_role)}}\n')
     w("    )\n")
     w("    _cls.TestCase.settings = role_settings(_role, PROFILE)\n")
