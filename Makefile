@@ -64,8 +64,8 @@ pytest: $(STAMP)
 
 # Each other Python's run on PYTEST_OTHER_WORKERS workers, one Python after the other:
 # side by side (four processes on two cores) was faster, but its load failed three
-# tests with scaled-down timeouts in two CI runs of 29 November 2026, where make test's
-# two processes failed none (docs/testing.md has the figures).
+# load-sensitive tests in two CI runs of 29 November 2026, where make test's two
+# processes failed none (docs/testing.md has the figures).
 # PYTEST_OTHER_WORKERS=0: one process each.
 PYTEST_OTHER_WORKERS ?= 2
 

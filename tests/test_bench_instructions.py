@@ -59,7 +59,8 @@ def test_only_the_thread_that_counts_is_counted() -> None:
     # sys.monitoring reports every thread's instructions. CI once saw one round of
     # the test below 84 instructions per connection heavier than its identical pair
     # (another thread's work, pytest-xdist's message pump, or a finalizer's: the
-    # count now leaves out the first and collects garbage outside the rounds).
+    # count now leaves out the first, and the bench collects the garbage left
+    # before a round outside the count and a round's own inside it).
     if not instructions.AVAILABLE:
         return  # the refusal is checked above
     import threading

@@ -717,6 +717,9 @@ class GuardedConnection:
         """
         if not isinstance(data, _DATA_TYPES):
             raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
+        # A bytes-like payload is copied now, in the caller's thread: the loop sends
+        # it later, and the caller may reuse its buffer as soon as this returns.
+        payload = data if isinstance(data, _STR_BYTES) else bytes(data)
         # Read from any thread: a state seen slightly late only defers the decision
         # to the loop, where the same row applies again.
         if _SEND_OUTCOME[self._m.state] is _DROP:
@@ -724,7 +727,7 @@ class GuardedConnection:
             counters.dropped += 1
             return False
         try:
-            self._loop.call_soon_threadsafe(self._send_queued, data)
+            self._loop.call_soon_threadsafe(self._send_queued, payload)
         except RuntimeError:  # the loop is closed
             self.stats.threadsafe_failures += 1
             counters.threadsafe_failures += 1

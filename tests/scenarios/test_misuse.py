@@ -46,6 +46,28 @@ async def assert_misuse_raises(conn: GuardedConnection) -> None:
 
 
 @pytest.mark.scenario(24)
+async def test_24_a_bytes_like_payload_is_copied_when_given(
+    h: Harness, transport: Transport
+) -> None:
+    # send_threadsafe's message is sent later, by the loop: a thread that reuses its
+    # buffer once the call returned must not change what goes out (it used to).
+    pair = await open_pair(h, transport)
+    conn = pair.conn
+    buffer = bytearray(b"first")
+
+    def render() -> None:  # a framework's render thread, reusing one buffer
+        assert conn.send_threadsafe(buffer)
+        buffer[:] = b"again"
+        assert conn.send_threadsafe(memoryview(buffer))
+        buffer[:] = b"later"
+
+    await asyncio.to_thread(render)
+    got = [await asyncio.wait_for(pair.peer.recv(), 1.0) for _ in range(2)]
+    assert got == [b"first", b"again"]
+    assert await conn.close() is True
+
+
+@pytest.mark.scenario(24)
 async def test_24_wrong_payload_type_raises_at_once(h: Harness, transport: Transport) -> None:
     pair = await open_pair(h, transport)
     conn = pair.conn

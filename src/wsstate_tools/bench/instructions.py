@@ -11,6 +11,8 @@ within a few percent (docs/performance.md).
 Only the thread that entered the count is counted (the event loop's, in the
 bench): ``sys.monitoring`` reports every thread's instructions, and another
 thread's (a test runner's message pump, a profiler's sampler) is not the work's.
+Work handed to other threads (``asyncio.to_thread``, ``run_in_executor``) is left
+out with them; the bench's churn hands none.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ _TOOL_IDS: Final = (3, 4, 2, 5, 0, 1)
 
 
 class InstructionCount:
-    """``with InstructionCount() as count:`` counts every instruction run meanwhile.
+    """``with InstructionCount() as count:`` counts every instruction this thread runs meanwhile.
 
     ``total`` counts all of them, in the thread that entered the block only;
     ``own`` those of wsstate's package (not its tools).
