@@ -739,10 +739,10 @@ class GuardedConnection:
             return False
         return True
 
-    def _send_queued(self, data: Payload) -> None:
+    def _send_queued(self, data: Data) -> None:
         self._spawn(self._send_queued_task(data))
 
-    async def _send_queued_task(self, data: Payload) -> None:
+    async def _send_queued_task(self, data: Data) -> None:
         try:
             ok = await self.try_send(data)
         except InvalidState:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .adapters.base import Payload
+from .adapters.base import Data, Payload
 from .closecodes import validate_close
 from .connection import _DATA_TYPES, _STR_BYTES, QUEUED, SENT_NOW, GuardedConnection
 
@@ -161,7 +161,7 @@ class Hub:
             return False
         return True
 
-    def _broadcast_queued(self, data: Payload) -> None:
+    def _broadcast_queued(self, data: Data) -> None:
         task = asyncio.get_running_loop().create_task(self.broadcast(data))
         _pending.add(task)
         task.add_done_callback(_queued_done)

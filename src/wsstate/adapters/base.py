@@ -29,8 +29,9 @@ __all__ = [
 #: A message: what a transport writes and what ``recv()`` returns.
 Data = str | bytes
 #: What a send takes: str or bytes-like. A bytes-like payload is copied to bytes
-#: when the send runs (a coroutine's: when it starts; ``send_threadsafe`` and the
-#: buffering sends: at the call), so changing it afterwards changes nothing sent.
+#: when the send starts (an ``async`` send: when its coroutine starts running;
+#: ``send_threadsafe`` and ``broadcast_threadsafe``: at the call, in the caller's
+#: thread), so changing it afterwards changes nothing sent.
 Payload = str | bytes | bytearray | memoryview
 
 
