@@ -41,7 +41,10 @@ async def user(
     await sessions.broadcast(frame)
     await redis_hub.broadcast(view)
     message: str | bytes = await conn.recv()
-    return message
+    data: wsstate.Data = message  # the aliases, for code passing messages through
+    payload: wsstate.Payload = frame
+    await conn.send(payload)
+    return data
 """
 
 MISUSE = """

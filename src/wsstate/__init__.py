@@ -9,7 +9,7 @@ connection with :func:`guard` (or open one with :func:`connect`) and never see
 from __future__ import annotations
 
 from ._lifetime import close_all
-from .adapters.base import Request
+from .adapters.base import Data, Payload, Request
 from .client import ClientStats, ReconnectingClient, reconnect
 from .closecodes import InvalidCloseArgs, InvalidCloseCode, InvalidCloseReason
 from .connection import CloseCallback, Counters, GuardedConnection, Options, Stats, counters
@@ -54,6 +54,7 @@ __all__ = [
     "ConcurrentRecv",
     "ConnectionClosed",
     "Counters",
+    "Data",
     "Effect",
     "Event",
     "ExpireCallback",
@@ -71,6 +72,7 @@ __all__ = [
     "LinkStats",
     "Machine",
     "Options",
+    "Payload",
     "ReconnectingClient",
     "RedisHub",
     "Refusal",
