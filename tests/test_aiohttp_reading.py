@@ -43,11 +43,11 @@ from wsstate import ClosedBy, GuardedConnection, State
 from wsstate.adapters.aiohttp import DEFAULT_MAX_QUEUE, AiohttpTransport
 
 SERVER = by_id("aiohttp-server")
-TEXT, BINARY, CLOSE, PING, PONG = 0x1, 0x2, 0x8, 0x9, 0xA
+CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
 
-def frame(opcode: int, payload: bytes) -> bytes:
-    """One final client frame (masked, as a client's must be)."""
+def frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
+    """One client frame (masked, as a client's must be); final unless ``fin`` is False."""
     mask = os.urandom(4)
     n = len(payload)
     if n < 126:
@@ -57,7 +57,7 @@ def frame(opcode: int, payload: bytes) -> bytes:
     else:
         length = bytes([0x80 | 127]) + n.to_bytes(8, "big")
     masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes([0x80 | opcode]) + length + mask + masked
+    return bytes([(0x80 if fin else 0) | opcode]) + length + mask + masked
 
 
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:

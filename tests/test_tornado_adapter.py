@@ -1,12 +1,13 @@
-"""The tornado adapter's pure classifications: ``on_ws_connection_close`` (closure_facts)
-and the peer's Close frames that break RFC 6455 (close_frame_fault)."""
+"""The tornado adapter's pure classifications: ``on_ws_connection_close`` (closure_facts),
+the peer's Close frames that break RFC 6455 (close_frame_fault) and its text
+messages that are not UTF-8 (text_fault)."""
 
 from __future__ import annotations
 
 import pytest
 
 from wsstate.adapters.base import Facts
-from wsstate.adapters.tornado import close_frame_fault, closure_facts
+from wsstate.adapters.tornado import close_frame_fault, closure_facts, text_fault
 
 CASES = [
     # (close_code, close_reason, stream_error, library_close) -> facts
@@ -74,3 +75,21 @@ FRAMES = [
 @pytest.mark.parametrize(("payload", "fault"), FRAMES, ids=[f[0].hex() or "empty" for f in FRAMES])
 def test_close_frame_fault(payload: bytes, fault: tuple[int, str] | None) -> None:
     assert close_frame_fault(payload) == fault
+
+
+TEXTS = [
+    # (a text message's payload, the fault: the Close that fails the connection)
+    (b"", None),
+    (b"hello", None),
+    ("caf\u00e9 \u20ac \U0001f600".encode(), None),  # two, three and four bytes
+    (b"\xff\xfe", (1007, "invalid text message")),  # never UTF-8
+    (b"ok \xc3", (1007, "invalid text message")),  # cut in a character
+    (b"\xed\xa0\x80", (1007, "invalid text message")),  # an encoded surrogate
+    (b"\xc0\xaf", (1007, "invalid text message")),  # overlong
+    (b"\xf4\x90\x80\x80", (1007, "invalid text message")),  # above U+10FFFF
+]
+
+
+@pytest.mark.parametrize(("payload", "fault"), TEXTS, ids=[t[0].hex() or "empty" for t in TEXTS])
+def test_text_fault(payload: bytes, fault: tuple[int, str] | None) -> None:
+    assert text_fault(payload) == fault

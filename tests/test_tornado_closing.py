@@ -7,6 +7,8 @@ that it can send what a conforming client would not:
   that is not UTF-8) fails the connection with 1002 or 1007: the peer receives
   that Close, not its own code echoed, and the connection reports it as a library
   close that blames the peer (``close_frame_fault``), as on aiohttp;
+* a text message that is not UTF-8 fails the connection with 1007, where tornado
+  dropped TCP without a Close (the connection reported 1006);
 * a Close without a code is the peer's Close (1005, clean), not a loss;
 * a message over tornado's ``websocket_max_message_size``: tornado's own Close
   1009 reaches the peer (the table used to hear of it first and end the stream
@@ -19,7 +21,9 @@ that it can send what a conforming client would not:
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +32,7 @@ import pytest
 import tornado.websocket
 from support.frameworks import serve_tornado
 from support.harness import GUARD_DEFAULTS, Harness, eventually
-from test_aiohttp_reading import CLOSE, TEXT, frame, open_raw, read_frame
+from test_aiohttp_reading import CLOSE, CONTINUATION, TEXT, frame, open_raw, read_frame
 
 import wsstate
 from wsstate import ClosedBy, GuardedConnection, State
@@ -102,6 +106,88 @@ async def test_a_close_that_breaks_the_rfc_fails_the_connection(
     await eventually(lambda: conn.state is State.CLOSED)
     assert (conn.close_code, conn.close_reason) == (code, reason)
     assert (conn.closed_by, conn.clean) == (ClosedBy.REMOTE, False)
+
+
+NOT_UTF8 = [
+    # the frames of one text message that is not UTF-8 (RFC 6455 8.1)
+    [frame(TEXT, b"\xff\xfe")],
+    [frame(TEXT, b"ok \xc3", fin=False), frame(CONTINUATION, b"(")],  # cut across fragments
+]
+
+
+@pytest.mark.parametrize("frames", NOT_UTF8, ids=["one-frame", "fragmented"])
+async def test_a_text_message_that_is_not_utf8_fails_the_connection_with_1007(
+    h: Harness, frames: list[bytes]
+) -> None:
+    h.wsstate_info = True  # library_close_peer_fault is logged at INFO
+    port, conns, _handlers = await guarded_server(h)
+    reader, writer = await open_raw(port, "/")
+    h.defer(lambda: _close(writer))
+    await eventually(lambda: len(conns) == 1)
+    (conn,) = conns
+    # A valid message split inside a character first: delivered whole.
+    writer.write(frame(TEXT, "caf\u00e9".encode()[:4], fin=False) + frame(CONTINUATION, b"\xa9"))
+    assert await asyncio.wait_for(conn.recv(), STEP) == "caf\u00e9"
+    writer.write(b"".join(frames))
+    answer, rest = await read_close(reader)  # tornado dropped TCP without a Close
+    assert (int.from_bytes(answer[:2], "big"), answer[2:]) == (1007, b"invalid text message")
+    assert rest == b""
+    await eventually(lambda: conn.state is State.CLOSED)
+    assert (conn.close_code, conn.close_reason) == (1007, "invalid text message")
+    assert (conn.closed_by, conn.clean) == (ClosedBy.REMOTE, False)
+    with pytest.raises(wsstate.ConnectionClosed):  # nothing of it was delivered
+        await conn.recv()
+
+
+async def test_a_client_fails_a_text_message_that_is_not_utf8_with_1007(h: Harness) -> None:
+    """The same on a guarded ``websocket_connect`` client, from a raw server."""
+    got: asyncio.Future[tuple[int, bytes, bytes]] = asyncio.get_running_loop().create_future()
+
+    async def raw_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        (key,) = [
+            line.split(b":", 1)[1].strip()
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        ]
+        accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
+        writer.write(bytes([0x80 | TEXT, 2]) + b"\xff\xfe")  # unmasked, as a server's
+        first, second = await reader.readexactly(2)  # the client's Close, masked
+        mask = await reader.readexactly(4)
+        payload = bytes(
+            b ^ mask[i % 4] for i, b in enumerate(await reader.readexactly(second & 0x7F))
+        )
+        got.set_result((first & 0x0F, payload, await reader.read()))
+        writer.close()
+
+    server = await asyncio.start_server(raw_server, "127.0.0.1", 0)
+
+    async def stop() -> None:
+        server.close()
+        await server.wait_closed()
+
+    h.defer(stop)
+    port = server.sockets[0].getsockname()[1]
+    native = await tornado.websocket.websocket_connect(f"ws://127.0.0.1:{port}/")
+    conn = wsstate.guard(native, **{**GUARD_DEFAULTS, "ping_interval": None})
+    h.track(conn)
+    h.wsstate_info = True  # library_close_peer_fault is logged at INFO
+    opcode, payload, rest = await asyncio.wait_for(got, STEP)
+    assert (opcode, int.from_bytes(payload[:2], "big"), payload[2:]) == (
+        CLOSE,
+        1007,
+        b"invalid text message",
+    )
+    assert rest == b""  # then the end of the stream
+    await eventually(lambda: conn.state is State.CLOSED)
+    assert (conn.close_code, conn.closed_by, conn.clean) == (1007, ClosedBy.REMOTE, False)
+
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 async def test_a_close_without_a_code_is_the_peers_close(h: Harness) -> None:

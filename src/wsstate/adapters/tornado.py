@@ -44,9 +44,11 @@ then aborts. Under wsstate:
   that may not be sent, a reason that is not UTF-8) never reaches tornado,
   which would echo its code as it came: the adapter fails the connection with
   1002 or 1007 (:func:`close_frame_fault`), a library close that blames the
-  peer, as on aiohttp. When ``open()`` raises after ``guard()``, tornado aborts
-  the stream and never runs its read loop, so nothing reports the closure: the
-  adapter reports the loss itself in the next turn.
+  peer, as on aiohttp; so does a text message that is not UTF-8, where tornado
+  would drop TCP without a Close (1007, :func:`text_fault`). When ``open()``
+  raises after ``guard()``, tornado aborts the stream and never runs its read
+  loop, so nothing reports the closure: the adapter reports the loss itself in
+  the next turn.
 * **Frames are written through the protocol's frame writer** (as its
   ``write_message`` does, without the task it creates per message): tornado's
   stream buffers without limit, so once a write left more than ``write_limit``
@@ -100,6 +102,7 @@ DEFAULT_WRITE_LIMIT: Final = 64 * 1024
 
 _NOTHING: Final = Facts()
 _FIN: Final = 0x80
+_TEXT: Final = 0x1
 _CLOSE: Final = 0x8
 _RSV1: Final = 0x40
 
@@ -158,6 +161,23 @@ def close_frame_fault(payload: bytes) -> tuple[int, str] | None:
         payload[2:].decode("utf-8")
     except UnicodeDecodeError:
         return (1007, "invalid close reason")
+    return None
+
+
+def text_fault(payload: bytes) -> tuple[int, str] | None:
+    """The Close wsstate fails the connection with for a text message that is not
+    UTF-8 (RFC 6455 sections 5.6, 8.1), where tornado would drop TCP without a
+    Close (the connection would report 1006); None for a valid one (tornado
+    delivers it).
+
+    ``payload``: the whole message, its fragments joined and decompressed, as
+    tornado hands it to ``_handle_message``. Fails with 1007, as aiohttp and
+    websockets do.
+    """
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return (1007, "invalid text message")
     return None
 
 
@@ -274,9 +294,16 @@ class TornadoTransport(Transport):
         handle = proto._handle_message
 
         def handle_message(opcode: int, data: bytes) -> Any:
+            # A text message that is not UTF-8 fails the connection (text_fault)
+            # where tornado would drop TCP without a Close.
+            if opcode == _TEXT and not proto.client_terminated:
+                fault = text_fault(data)
+                if fault is not None:
+                    self._peer_fault(fault)
+                    return None
             # A Close that breaks the RFC fails the connection (close_frame_fault)
             # before tornado would echo it.
-            if opcode == _CLOSE and not proto.client_terminated:
+            elif opcode == _CLOSE and not proto.client_terminated:
                 fault = close_frame_fault(data)
                 if fault is not None:
                     self._peer_fault(fault)
@@ -530,10 +557,13 @@ class TornadoTransport(Transport):
             self._closed(None, None)
 
     def _peer_fault(self, fault: tuple[int, str]) -> None:
-        """The peer's Close broke the RFC (:func:`close_frame_fault`): fail the
-        connection with ``fault``, a library close that blames the peer."""
+        """The peer broke the RFC (its Close, :func:`close_frame_fault`, or a text
+        message, :func:`text_fault`): fail the connection with ``fault``, a library
+        close that blames the peer."""
         proto = self._proto
-        proto.client_terminated = True  # its Close came: tornado reads no further
+        # Nothing more is read (its Close came, or it is failed): tornado's read
+        # loop ends, and its close() closes the stream without waiting for an answer.
+        proto.client_terminated = True
         library = (
             not self._requested and self._library_close is None and not proto.server_terminated
         )
