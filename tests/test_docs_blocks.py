@@ -195,7 +195,7 @@ def test_the_pages_have_the_blocks_tested_here() -> None:
         "redis.md": 1,
         "sessions.md": 1,
         "starlette.md": 1,
-        "api.md": 2,
+        "api.md": 3,
         "endpoint-testing.md": 4,
     }
     # Every other page with a python block is tested in test_docs_integrations.py.
@@ -387,6 +387,33 @@ async def test_api_guard_handler(h: Harness, monkeypatch: pytest.MonkeyPatch) ->
     assert len(hub) == 0
 
 
+async def test_api_relay_annotated_with_the_message_types(h: Harness) -> None:
+    # A whole block: the relay between two guarded connections, annotated with
+    # wsstate.Data and wsstate.Payload (test_typing checks the annotations).
+    docs = run_block("api.md", 1, {})
+    conns: list[GuardedConnection] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        conn = wsstate.guard(ws)
+        h.track(conn)
+        conns.append(conn)
+        await conn.wait_closed()
+
+    server = await h.serve(handler)
+    url = f"ws://127.0.0.1:{port_of(server)}"
+    source = await ws_connect(url, **WS_DEFAULTS)
+    await eventually(lambda: len(conns) == 1, within=STEP)
+    sink = await ws_connect(url, **WS_DEFAULTS)
+    h.defer(sink.close)
+    await eventually(lambda: len(conns) == 2, within=STEP)
+    relaying = asyncio.ensure_future(docs["relay"](conns[0], conns[1]))
+    await source.send("text")
+    await source.send(b"bytes")
+    assert [await asyncio.wait_for(sink.recv(), STEP) for _ in range(2)] == ["text", b"bytes"]
+    await source.close()
+    await asyncio.wait_for(relaying, STEP)  # the source closed: the relay ends
+
+
 class CounterMetricFamily:
     """Stands in for ``prometheus_client.core.CounterMetricFamily`` (its arguments)."""
 
@@ -408,7 +435,7 @@ def test_api_counters_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "prometheus_client", types.ModuleType("prometheus_client"))
     monkeypatch.setitem(sys.modules, "prometheus_client.core", core)
     # A fragment: `wsstate` imported.
-    docs = run_block("api.md", 1, {"wsstate": wsstate})
+    docs = run_block("api.md", 2, {"wsstate": wsstate})
     families = list(docs["collect"]())
     snapshot = wsstate.counters.snapshot()
     # The counters the prose lists, each exported once with its value.

@@ -168,7 +168,17 @@ async def test_nan_delay_never_poisons_the_shared_timer_queue() -> None:
 
 
 @pytest.mark.parametrize(
-    "uri", ["http://127.0.0.1:1/", "https://example.com/", "127.0.0.1:8000", "", "ws://"]
+    "uri",
+    [
+        "http://127.0.0.1:1/",
+        "https://example.com/",
+        "127.0.0.1:8000",
+        "",
+        "ws://",
+        "ws://h:99999/",  # a port out of range, not a number, a bracket left open:
+        "ws://h:abc/",  # urllib's bare ValueError went through
+        "ws://[::1/",
+    ],
 )
 def test_connect_refuses_a_non_ws_uri_at_the_call(uri: str) -> None:
     with pytest.raises(InvalidOption, match="uri") as info:

@@ -1,13 +1,13 @@
 """The tornado adapter's pure classifications: ``on_ws_connection_close`` (closure_facts),
-the peer's Close frames that break RFC 6455 (close_frame_fault) and its text
-messages that are not UTF-8 (text_fault)."""
+the peer's Close frames that break RFC 6455 (close_frame_fault) and tornado's
+aborts for the peer's faults (abort_fault)."""
 
 from __future__ import annotations
 
 import pytest
 
 from wsstate.adapters.base import Facts
-from wsstate.adapters.tornado import close_frame_fault, closure_facts, text_fault
+from wsstate.adapters.tornado import abort_fault, close_frame_fault, closure_facts
 
 CASES = [
     # (close_code, close_reason, stream_error, library_close) -> facts
@@ -77,19 +77,22 @@ def test_close_frame_fault(payload: bytes, fault: tuple[int, str] | None) -> Non
     assert close_frame_fault(payload) == fault
 
 
-TEXTS = [
-    # (a text message's payload, the fault: the Close that fails the connection)
-    (b"", None),
-    (b"hello", None),
-    ("caf\u00e9 \u20ac \U0001f600".encode(), None),  # two, three and four bytes
-    (b"\xff\xfe", (1007, "invalid text message")),  # never UTF-8
-    (b"ok \xc3", (1007, "invalid text message")),  # cut in a character
-    (b"\xed\xa0\x80", (1007, "invalid text message")),  # an encoded surrogate
-    (b"\xc0\xaf", (1007, "invalid text message")),  # overlong
-    (b"\xf4\x90\x80\x80", (1007, "invalid text message")),  # above U+10FFFF
+ABORTS = [
+    # (tornado's function that called _abort(), the opcode being handled) -> the fault
+    (("_receive_frame", None), (1002, "protocol error")),  # a frame that breaks the RFC
+    (("_receive_frame", 0x1), (1002, "protocol error")),
+    (("_handle_message", 0x1), (1007, "invalid text message")),  # not UTF-8
+    (("_handle_message", 0x3), (1002, "protocol error")),  # a reserved opcode
+    (("_handle_message", 0xB), (1002, "protocol error")),
+    (("_run_callback", 0x9), None),  # the application's on_ping raised
+    (("on_done", None), None),  # ... its coroutine failed
+    (("_receive_frame_loop", None), None),  # the stream ended
+    (("on_connection_close", None), None),
+    (("_accept_connection", None), None),  # open() raised
+    (("abort_transport", None), None),  # ours
 ]
 
 
-@pytest.mark.parametrize(("payload", "fault"), TEXTS, ids=[t[0].hex() or "empty" for t in TEXTS])
-def test_text_fault(payload: bytes, fault: tuple[int, str] | None) -> None:
-    assert text_fault(payload) == fault
+@pytest.mark.parametrize(("call", "fault"), ABORTS, ids=[f"{a[0][0]}-{a[0][1]}" for a in ABORTS])
+def test_abort_fault(call: tuple[str, int | None], fault: tuple[int, str] | None) -> None:
+    assert abort_fault(*call) == fault

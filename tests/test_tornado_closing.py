@@ -7,8 +7,11 @@ that it can send what a conforming client would not:
   that is not UTF-8) fails the connection with 1002 or 1007: the peer receives
   that Close, not its own code echoed, and the connection reports it as a library
   close that blames the peer (``close_frame_fault``), as on aiohttp;
-* a text message that is not UTF-8 fails the connection with 1007, where tornado
-  dropped TCP without a Close (the connection reported 1006);
+* a text message that is not UTF-8 (judged once decompressed) fails the
+  connection with 1007, and a frame that breaks the RFC (a reserved opcode or
+  bit, a bad control frame, a stray continuation) with 1002, where tornado
+  dropped TCP without a Close (the connection reported 1006); tornado's abort
+  when the application's ``on_ping`` raises is not blamed on the peer;
 * a Close without a code is the peer's Close (1005, clean), not a loss;
 * a message over tornado's ``websocket_max_message_size``: tornado's own Close
   1009 reaches the peer (the table used to hear of it first and end the stream
@@ -31,8 +34,9 @@ from typing import Any
 import pytest
 import tornado.websocket
 from support.frameworks import serve_tornado
-from support.harness import GUARD_DEFAULTS, Harness, eventually
-from test_aiohttp_reading import CLOSE, CONTINUATION, TEXT, frame, open_raw, read_frame
+from support.harness import GUARD_DEFAULTS, WS_DEFAULTS, Harness, eventually
+from test_aiohttp_reading import CLOSE, CONTINUATION, PING, TEXT, frame, open_raw, read_frame
+from websockets.asyncio.client import connect as ws_connect
 
 import wsstate
 from wsstate import ClosedBy, GuardedConnection, State
@@ -137,6 +141,94 @@ async def test_a_text_message_that_is_not_utf8_fails_the_connection_with_1007(
     assert (conn.closed_by, conn.clean) == (ClosedBy.REMOTE, False)
     with pytest.raises(wsstate.ConnectionClosed):  # nothing of it was delivered
         await conn.recv()
+
+
+async def test_a_compressed_text_message_that_is_not_utf8_fails_with_1007(h: Harness) -> None:
+    """Judged once tornado decompressed it: websockets' client compresses by default
+    (and sends bytes as a text frame unchecked with ``text=True``)."""
+    h.wsstate_info = True
+    conns: list[GuardedConnection] = []
+
+    class Compressing(tornado.websocket.WebSocketHandler):
+        def get_compression_options(self) -> dict[str, Any]:
+            return {}  # permessage-deflate, tornado's defaults
+
+        def open(self, *args: str, **kwargs: str) -> None:
+            conns.append(wsstate.guard(self, **{**GUARD_DEFAULTS, "ping_interval": None}))
+            h.track(conns[-1])
+
+    _server, port = await serve_tornado(h, [("/", Compressing)])
+    async with ws_connect(f"ws://127.0.0.1:{port}/", **WS_DEFAULTS) as peer:
+        assert peer.protocol.extensions  # permessage-deflate negotiated
+        await eventually(lambda: len(conns) == 1)
+        (conn,) = conns
+        await peer.send("caf\u00e9 " * 50)  # valid, compressed: delivered
+        assert await asyncio.wait_for(conn.recv(), STEP) == "caf\u00e9 " * 50
+        await peer.send(b"\xff\xfe" * 50, text=True)
+        await asyncio.wait_for(peer.wait_closed(), STEP)
+    assert (peer.close_code, peer.close_reason) == (1007, "invalid text message")
+    await eventually(lambda: conn.state is State.CLOSED)
+    assert (conn.close_code, conn.closed_by, conn.clean) == (1007, ClosedBy.REMOTE, False)
+
+
+def _rsv1(data: bytes) -> bytes:
+    return bytes([data[0] | 0x40]) + data[1:]
+
+
+PROTOCOL_FAULTS = {
+    # what the peer sends that tornado's reading aborts for, without a Close
+    "reserved-opcode": frame(0x3, b"x"),
+    "rsv1-without-extension": _rsv1(frame(TEXT, b"x")),
+    "fragmented-ping": frame(PING, b"x", fin=False),
+    "ping-over-125-bytes": frame(PING, b"x" * 126),
+    "continuation-of-nothing": frame(CONTINUATION, b"x"),
+    "new-message-inside-one": frame(TEXT, b"a", fin=False) + frame(TEXT, b"b"),
+}
+
+
+@pytest.mark.parametrize("sent", PROTOCOL_FAULTS.values(), ids=PROTOCOL_FAULTS.keys())
+async def test_a_frame_that_breaks_the_rfc_fails_the_connection_with_1002(
+    h: Harness, sent: bytes
+) -> None:
+    h.wsstate_info = True
+    port, conns, _handlers = await guarded_server(h)
+    reader, writer = await open_raw(port, "/")
+    h.defer(lambda: _close(writer))
+    await eventually(lambda: len(conns) == 1)
+    (conn,) = conns
+    writer.write(sent)
+    answer, rest = await read_close(reader)  # tornado dropped TCP without a Close
+    assert (int.from_bytes(answer[:2], "big"), answer[2:]) == (1002, b"protocol error")
+    assert rest == b""
+    await eventually(lambda: conn.state is State.CLOSED)
+    assert (conn.close_code, conn.close_reason) == (1002, "protocol error")
+    assert (conn.closed_by, conn.clean) == (ClosedBy.REMOTE, False)
+
+
+async def test_an_on_ping_that_raises_is_not_blamed_on_the_peer(h: Harness) -> None:
+    """tornado aborts when the application's ``on_ping`` raises: not the peer's fault."""
+
+    class Handler(tornado.websocket.WebSocketHandler):
+        def open(self, *args: str, **kwargs: str) -> None:
+            conns.append(wsstate.guard(self, **{**GUARD_DEFAULTS, "ping_interval": None}))
+            h.track(conns[-1])
+
+        def on_ping(self, data: bytes) -> None:
+            raise RuntimeError("the application's on_ping failed")
+
+    conns: list[GuardedConnection] = []
+    _server, port = await serve_tornado(h, [("/", Handler)])
+    reader, writer = await open_raw(port, "/")
+    h.defer(lambda: _close(writer))
+    await eventually(lambda: len(conns) == 1)
+    writer.write(frame(PING, b"x"))
+    rest = await asyncio.wait_for(reader.read(), STEP)
+    assert CLOSE not in [(byte & 0x0F) for byte in rest[:1]]  # no Close blaming the peer
+    (conn,) = conns
+    await eventually(lambda: conn.state is State.CLOSED)
+    assert conn.close_code != 1002
+    (logged,) = h.take(logging.ERROR, "tornado.application")
+    assert str(logged.exc_info[1]) == "the application's on_ping failed"  # type: ignore[index]
 
 
 async def test_a_client_fails_a_text_message_that_is_not_utf8_with_1007(h: Harness) -> None:

@@ -1,12 +1,14 @@
-"""Checks of option values shared by the modules that take them (connections, shutdown)."""
+"""Checks shared by the modules that take what they check: option values (connections,
+shutdown) and the payloads of sends (connections, hubs, clients, sessions)."""
 
 from __future__ import annotations
 
 import math
 
+from .adapters.base import Data
 from .errors import InvalidOption
 
-__all__ = ["check_seconds"]
+__all__ = ["check_seconds", "check_text", "checked_payload"]
 
 
 def check_seconds(name: str, value: object, *, optional: bool) -> None:
@@ -42,3 +44,40 @@ _NUMBER = (int, float)
 
 def _what(optional: bool) -> str:
     return "a positive number of seconds" + (" or None" if optional else "")
+
+
+def checked_payload(data: object) -> Data:
+    """A send's payload as it is sent: a ``str`` or ``bytes`` as is, a bytes-like
+    (``bytearray``, ``memoryview``) copied to ``bytes``.
+
+    Every public send checks its payload with this at the call, before anything
+    changes or is queued: :class:`TypeError` for what is neither ``str`` nor
+    bytes-like, :class:`ValueError` for a ``str`` that is not text UTF-8 can
+    encode (a lone surrogate, ``"\\ud800"``), which no transport can send
+    (:func:`check_text`).
+    """
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, str):
+        check_text(data)
+        return data
+    if isinstance(data, bytearray | memoryview):
+        return bytes(data)
+    raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
+
+
+def check_text(text: str) -> None:
+    """Raise :class:`ValueError` if ``text`` cannot be sent as a text message (UTF-8).
+
+    An ASCII string, most of them, is known to be without looking at it
+    (``str.isascii()`` reads a flag); any other is encoded once to find out.
+    """
+    if text.isascii():
+        return
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"a text message must be encodable as UTF-8: {exc.reason} at position "
+            f"{exc.start} ({text[exc.start : exc.start + 1]!r})"
+        ) from None

@@ -117,7 +117,7 @@ from types import MappingProxyType
 from typing import Any, Final, NamedTuple, NoReturn, Protocol, cast, runtime_checkable
 
 from . import _lifetime
-from ._checks import check_seconds
+from ._checks import check_seconds, check_text, checked_payload
 from ._timers import Timer, call_later1
 from .adapters.base import Data, Payload, Request, Transport, TransportClosed
 from .closecodes import InvalidCloseArgs, validate_close
@@ -551,7 +551,9 @@ class GuardedConnection:
         Raises :class:`~wsstate.ConnectionClosed` when the connection is closing or
         closed, at once (no waiting for the closing handshake), or when the
         transport fails during the send; :class:`TypeError` for another payload
-        type; :class:`~wsstate.InvalidState` before the handshake completed.
+        type, :class:`ValueError` for a ``str`` UTF-8 cannot encode (a lone
+        surrogate), both before anything changes;
+        :class:`~wsstate.InvalidState` before the handshake completed.
         """
         outcome = self._start_send(data)
         if outcome is True:
@@ -562,7 +564,8 @@ class GuardedConnection:
     async def try_send(self, data: Payload) -> bool:
         """Send a message; return False instead of raising when it cannot be sent.
 
-        API misuse (wrong payload type, send before accept) still raises.
+        API misuse (a wrong payload type, a ``str`` UTF-8 cannot encode, a send
+        before accept) still raises, as :meth:`send` does.
         """
         outcome = self._start_send(data)
         if outcome is True or outcome is False:
@@ -577,8 +580,17 @@ class GuardedConnection:
         (docs/performance.md): kept flat, no coroutine, no effect loop for a
         transmit-only row.
         """
-        if not isinstance(data, _DATA_TYPES):
-            raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
+        # The payload checked at the call (_checks.checked_payload): bytes as they
+        # are, an ASCII str by a flag, the rest by the full check.
+        payload: Data
+        if isinstance(data, str):
+            if not data.isascii():
+                check_text(data)
+            payload = data
+        elif isinstance(data, bytes):
+            payload = data
+        else:
+            payload = checked_payload(data)
         t = self._t
         if not t.is_open():
             self._sync()
@@ -597,7 +609,7 @@ class GuardedConnection:
                 return False
             raise InvalidState(f"cannot send in state {self._m.state.value}")
         try:
-            pending = t.write(data if isinstance(data, _STR_BYTES) else bytes(data))
+            pending = t.write(payload)
         except TransportClosed:
             self.stats.dropped += 1
             counters.dropped += 1
@@ -710,16 +722,16 @@ class GuardedConnection:
 
         Returns False if the message certainly cannot be sent (the table drops a
         send in the current state, or the event loop is closed or gone); True if it
-        was queued, in
-        which case the loop sends it in order with other queued messages. A
-        queued message that fails later is counted in ``stats`` and logged at
-        DEBUG, never left as an unretrieved task exception.
+        was queued, in which case the loop sends it in order with other queued
+        messages. A queued message that fails later is counted in ``stats`` and
+        logged at DEBUG, never left as an unretrieved task exception. A payload
+        that is neither ``str`` nor bytes-like raises :class:`TypeError`, a ``str``
+        UTF-8 cannot encode :class:`ValueError`, here, in the caller's thread.
         """
-        if not isinstance(data, _DATA_TYPES):
-            raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
-        # A bytes-like payload is copied now, in the caller's thread: the loop sends
-        # it later, and the caller may reuse its buffer as soon as this returns.
-        payload = data if isinstance(data, _STR_BYTES) else bytes(data)
+        # Checked, and a bytes-like payload copied, now, in the caller's thread: the
+        # loop sends it later, and the caller may reuse its buffer as soon as this
+        # returns.
+        payload = checked_payload(data)
         # Read from any thread: a state seen slightly late only defers the decision
         # to the loop, where the same row applies again.
         if _SEND_OUTCOME[self._m.state] is _DROP:

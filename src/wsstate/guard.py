@@ -210,7 +210,8 @@ def _check_uri(uri: object) -> None:
         raise InvalidOption.wrong_type("uri", f"uri must be a str, not {uri!r}")
     try:
         _websockets_uri().parse_uri(uri)
-    except _websockets_exceptions().InvalidURI as exc:
+    # A port out of range or not a number, a bracket left open: urllib's ValueError.
+    except (_websockets_exceptions().InvalidURI, ValueError) as exc:
         raise InvalidOption(
             "uri", f"uri must be a ws:// or wss:// URI, not {uri!r} ({exc})"
         ) from None

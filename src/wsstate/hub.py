@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ._checks import checked_payload
 from .adapters.base import Data, Payload
 from .closecodes import validate_close
-from .connection import _DATA_TYPES, _STR_BYTES, QUEUED, SENT_NOW, GuardedConnection
+from .connection import QUEUED, SENT_NOW, GuardedConnection
+from .errors import InvalidOption
 
 logger: Final = logging.getLogger("wsstate")
 #: Broadcasts queued by broadcast_threadsafe, kept until they finish.
@@ -64,8 +66,12 @@ class Hub:
     """
 
     def __init__(self, *, max_queue: int = 16) -> None:
-        if isinstance(max_queue, bool) or not isinstance(max_queue, int) or max_queue < 1:
-            raise ValueError(f"max_queue must be a positive int, not {max_queue!r}")
+        if isinstance(max_queue, bool) or not isinstance(max_queue, int):
+            raise InvalidOption.wrong_type(
+                "max_queue", f"max_queue must be a positive int, not {max_queue!r}"
+            )
+        if max_queue < 1:
+            raise InvalidOption("max_queue", f"max_queue must be a positive int, not {max_queue!r}")
         #: Writes a slow member may have waiting (its backlog) before a broadcast
         #: drops the message for it instead.
         self.max_queue = max_queue
@@ -147,14 +153,13 @@ class Hub:
         Returns False if it cannot be queued (no member was ever added, or the
         hub's event loop is closed), True once queued: the broadcast then runs
         on the loop, its result counted by each member's ``stats``. A payload
-        that is neither str nor bytes-like raises :class:`TypeError` here.
+        that is neither str nor bytes-like raises :class:`TypeError` here, a
+        ``str`` UTF-8 cannot encode :class:`ValueError`.
         """
-        if not isinstance(data, _DATA_TYPES):
-            raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
+        payload = checked_payload(data)  # in the caller's thread (copied: module doc)
         loop = self._loop
         if loop is None:
             return False
-        payload = data if isinstance(data, _STR_BYTES) else bytes(data)
         try:
             loop.call_soon_threadsafe(self._broadcast_queued, payload)
         except RuntimeError:  # the loop is closed
@@ -186,16 +191,15 @@ class Hub:
         once or not at all).
 
         Raises :class:`TypeError` for a payload that is neither ``str`` nor
-        bytes-like. An exception other than closure from one member (API misuse:
+        bytes-like, :class:`ValueError` for a ``str`` UTF-8 cannot encode, before
+        any member is sent anything. An exception other than closure from one member (API misuse:
         a member not yet accepted) is raised after every member was tried.
         """
         return self._broadcast(data)
 
     def _broadcast(self, data: Payload) -> BroadcastResult:
-        if not isinstance(data, _DATA_TYPES):
-            raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
+        payload = checked_payload(data)
         self._check_loop("broadcast")
-        payload = data if isinstance(data, _STR_BYTES) else bytes(data)
         # Every member's send happens here, one after the other, nothing awaited (a
         # task per connection would cost more than the send itself,
         # docs/performance.md); a write that has to wait joins its member's backlog.

@@ -31,6 +31,8 @@ from wsstate.adapters.starlette import DEFAULT_MAX_QUEUE, StarletteTransport
 
 
 WRONG_PAYLOADS: list[object] = [123, None, 1.5, {"a": 1}, ["x"], object(), [b"x"]]
+#: Text no transport can send: UTF-8 cannot encode a lone surrogate.
+UNENCODABLE = ["\ud800", "caf\u00e9 \udfff"]
 
 
 async def assert_misuse_raises(conn: GuardedConnection) -> None:
@@ -43,6 +45,17 @@ async def assert_misuse_raises(conn: GuardedConnection) -> None:
             conn.send_threadsafe(bad)  # type: ignore[arg-type]
         with pytest.raises(TypeError):
             await asyncio.to_thread(conn.send_threadsafe, bad)  # type: ignore[arg-type]
+    for text in UNENCODABLE:
+        # Raised at the call, as a wrong type is: send_threadsafe used to queue it
+        # (True), then lose it on the loop with an ERROR "internal error".
+        with pytest.raises(ValueError, match="encodable as UTF-8"):
+            await conn.send(text)
+        with pytest.raises(ValueError, match="encodable as UTF-8"):
+            await conn.try_send(text)
+        with pytest.raises(ValueError, match="encodable as UTF-8"):
+            conn.send_threadsafe(text)
+        with pytest.raises(ValueError, match="encodable as UTF-8"):
+            await asyncio.to_thread(conn.send_threadsafe, text)
 
 
 @pytest.mark.scenario(24)
@@ -72,6 +85,17 @@ async def test_24_wrong_payload_type_raises_at_once(h: Harness, transport: Trans
     pair = await open_pair(h, transport)
     conn = pair.conn
     await assert_misuse_raises(conn)
+    hub = wsstate.Hub()
+    hub.add(conn)
+    for bad in [*WRONG_PAYLOADS, *UNENCODABLE]:
+        error = ValueError if bad in UNENCODABLE else TypeError
+        with pytest.raises(error):
+            await hub.broadcast(bad)  # type: ignore[arg-type]
+        with pytest.raises(error):
+            hub.broadcast_threadsafe(bad)  # type: ignore[arg-type]
+        with pytest.raises(error):
+            await asyncio.to_thread(hub.broadcast_threadsafe, bad)  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)  # what a broadcast_threadsafe queued would run by now
     assert conn.state is State.OPEN
     assert (conn.stats.sent, conn.stats.dropped, conn.stats.threadsafe_failures) == (0, 0, 0)
     await conn.send("still fine")

@@ -44,8 +44,10 @@ then aborts. Under wsstate:
   that may not be sent, a reason that is not UTF-8) never reaches tornado,
   which would echo its code as it came: the adapter fails the connection with
   1002 or 1007 (:func:`close_frame_fault`), a library close that blames the
-  peer, as on aiohttp; so does a text message that is not UTF-8, where tornado
-  would drop TCP without a Close (1007, :func:`text_fault`). When ``open()``
+  peer, as on aiohttp. So do the other faults of the peer that tornado's reading
+  answers by dropping TCP without a Close (the peer and the connection would see
+  1006): a frame that breaks the RFC (1002) and a text message that is not UTF-8
+  (1007), told apart by where tornado aborts (:func:`abort_fault`). When ``open()``
   raises after ``guard()``, tornado aborts the stream and never runs its read
   loop, so nothing reports the closure: the adapter reports the loss itself in
   the next turn.
@@ -62,9 +64,10 @@ then aborts. Under wsstate:
   ``abort_transport`` aborts the protocol.
 
 Private attributes read or set (pinned to tornado 6.6): the protocol's
-``_write_frame``, ``_compressor``, ``_abort``, ``_ping_coroutine``,
-``_handle_message`` (wrapped), ``stream`` (its ``error`` and ``_write_buffer``),
-``client_terminated``.
+``_write_frame``, ``_compressor``, ``_ping_coroutine``,
+``_handle_message`` and ``_abort`` (wrapped; the names of the functions that
+call ``_abort``, :func:`abort_fault`), ``stream`` (its ``error`` and
+``_write_buffer``), ``client_terminated``, ``server_terminated``.
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Final
@@ -164,20 +168,27 @@ def close_frame_fault(payload: bytes) -> tuple[int, str] | None:
     return None
 
 
-def text_fault(payload: bytes) -> tuple[int, str] | None:
-    """The Close wsstate fails the connection with for a text message that is not
-    UTF-8 (RFC 6455 sections 5.6, 8.1), where tornado would drop TCP without a
-    Close (the connection would report 1006); None for a valid one (tornado
-    delivers it).
+def abort_fault(caller: str, opcode: int | None) -> tuple[int, str] | None:
+    """The Close wsstate fails the connection with when tornado's reading aborts it
+    because of the peer, where tornado drops TCP without a Close (the peer, and the
+    connection, would see 1006); None for an abort that is not the peer's fault.
 
-    ``payload``: the whole message, its fragments joined and decompressed, as
-    tornado hands it to ``_handle_message``. Fails with 1007, as aiohttp and
-    websockets do.
+    ``caller``: the name of tornado's function that called ``_abort()`` (pinned to
+    tornado 6.6); ``opcode``: the message ``_handle_message`` was handling, if any.
+
+    * ``_receive_frame``: a frame that breaks RFC 6455 (reserved bits without an
+      extension, a reserved opcode, a control frame fragmented or over 125
+      bytes, a continuation with no message started, a new message before the
+      last one ended): 1002, as websockets and aiohttp fail it;
+    * ``_handle_message`` of a text message: it is not UTF-8 (tornado decodes it
+      once decompressed): 1007; of anything else, a reserved opcode: 1002;
+    * any other caller is not the peer's fault (the stream ended, ``open()`` or
+      an ``on_ping`` of the application raised): tornado aborts as it does.
     """
-    try:
-        payload.decode("utf-8")
-    except UnicodeDecodeError:
-        return (1007, "invalid text message")
+    if caller == "_receive_frame":
+        return (1002, "protocol error")
+    if caller == "_handle_message":
+        return (1007, "invalid text message") if opcode == _TEXT else (1002, "protocol error")
     return None
 
 
@@ -238,6 +249,7 @@ class TornadoTransport(Transport):
 
     _empty_close = False  # the peer's Close had no payload (closure_facts)
     _in_loop_close = False  # the peer's Close is handled by tornado's read loop
+    _handling: int | None = None  # the opcode of the message tornado is handling
 
     def __init__(
         self,
@@ -294,16 +306,9 @@ class TornadoTransport(Transport):
         handle = proto._handle_message
 
         def handle_message(opcode: int, data: bytes) -> Any:
-            # A text message that is not UTF-8 fails the connection (text_fault)
-            # where tornado would drop TCP without a Close.
-            if opcode == _TEXT and not proto.client_terminated:
-                fault = text_fault(data)
-                if fault is not None:
-                    self._peer_fault(fault)
-                    return None
             # A Close that breaks the RFC fails the connection (close_frame_fault)
             # before tornado would echo it.
-            elif opcode == _CLOSE and not proto.client_terminated:
+            if opcode == _CLOSE and not proto.client_terminated:
                 fault = close_frame_fault(data)
                 if fault is not None:
                     self._peer_fault(fault)
@@ -313,9 +318,28 @@ class TornadoTransport(Transport):
                 # tornado echoes it and closes the stream from inside its read
                 # loop, which then reports the closure in this turn (_close_called).
                 self._in_loop_close = True
-            return handle(opcode, data)
+            self._handling = opcode  # what an abort from tornado's handling is about
+            try:
+                return handle(opcode, data)
+            finally:
+                self._handling = None
+
+        native_abort = proto._abort
+
+        def abort() -> None:
+            # tornado aborts for the peer's faults without a Close: fail the
+            # connection instead (abort_fault), unless a Close went out or came in,
+            # or the stream is gone already.
+            if not (proto.server_terminated or proto.client_terminated or self._stream.closed()):
+                caller = sys._getframe(1).f_code.co_name
+                fault = abort_fault(caller, self._handling)
+                if fault is not None:
+                    self._peer_fault(fault)
+                    return
+            native_abort()
 
         setattr(proto, "_handle_message", handle_message)  # noqa: B010
+        setattr(proto, "_abort", abort)  # noqa: B010
         # setattr: mypy forbids assigning to a method. Instance attributes: tornado
         # looks each callback up on the handler (or client connection) every time.
         setattr(proto, "close", self._close_called)  # noqa: B010
@@ -340,6 +364,7 @@ class TornadoTransport(Transport):
                 ws.__dict__.pop(name, None)
             proto.__dict__.pop("close", None)
             proto.__dict__.pop("_handle_message", None)
+            proto.__dict__.pop("_abort", None)
 
         setattr(ws, "on_ws_connection_close", on_ws_connection_close)  # noqa: B010
 
@@ -557,9 +582,9 @@ class TornadoTransport(Transport):
             self._closed(None, None)
 
     def _peer_fault(self, fault: tuple[int, str]) -> None:
-        """The peer broke the RFC (its Close, :func:`close_frame_fault`, or a text
-        message, :func:`text_fault`): fail the connection with ``fault``, a library
-        close that blames the peer."""
+        """The peer broke the RFC (its Close, :func:`close_frame_fault`, or what
+        tornado's reading aborts for, :func:`abort_fault`): fail the connection with
+        ``fault``, a library close that blames the peer."""
         proto = self._proto
         # Nothing more is read (its Close came, or it is failed): tornado's read
         # loop ends, and its close() closes the stream without waiting for an answer.
