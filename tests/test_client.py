@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
+from typing import Any
 
 import pytest
-from support.reconnect import Server, client, no_errors, serving, until
+from support.reconnect import ManualClock, Server, client, no_errors, serving, until
 
 import wsstate
-from wsstate import ClientState, ReconnectingClient
+from wsstate import ClientState, InvalidOption, ReconnectingClient
 from wsstate.client import EFFECT_HANDLERS, OPERATION_OUTCOMES
 from wsstate.machines.client import TABLE, Effect
 
@@ -43,6 +45,119 @@ def test_options_are_checked_at_once() -> None:
         ReconnectingClient("ws://127.0.0.1:1", backoff_factor=0.5)
     with pytest.raises(ValueError, match="close_timeout"):
         ReconnectingClient("ws://127.0.0.1:1", close_timeout=-1)
+
+
+# Every option is checked at the call that gave it, as InvalidOption naming it (also a
+# TypeError for a value of the wrong type). Each of these used to be taken: a NaN or
+# infinite delay left the client in BACKOFF for good, retry=5 stuck it in CONNECTING
+# (close() never returned), a hook that is not callable failed at every connection.
+URI = "ws://127.0.0.1:1"
+_DELAYS = ("backoff_initial", "backoff_max", "min_uptime", "backoff_factor")
+_OUT_OF_RANGE: list[tuple[str, object]] = [
+    *((o, v) for o in _DELAYS for v in (math.nan, math.inf, -math.inf, 10**400, -1)),
+    ("backoff_factor", 0.5),
+    ("max_attempts", 0),
+    ("max_buffered", -1),
+]
+_WRONG_TYPE: list[tuple[str, object]] = [
+    *((o, v) for o in _DELAYS for v in (True, "1", None)),
+    *((o, v) for o in ("max_attempts", "max_buffered") for v in (True, False, 1.0, "1")),
+    ("max_buffered", None),
+    ("on_open", 5),
+    ("on_close", "x"),
+    ("retry", 5),
+    ("retry_on_1000", "no"),
+    ("retry_on_1000", 0),
+    ("clock", 5),
+    ("clock", random.Random()),
+    ("rng", 5),
+    ("rng", ManualClock()),
+    ("name", 5),
+    ("name", b"n"),
+]
+
+
+def _id(value: object) -> str:
+    return repr(value)[:12] if not isinstance(value, str) else value
+
+
+@pytest.mark.parametrize(("option", "value"), _OUT_OF_RANGE, ids=_id)
+def test_an_option_out_of_range_is_refused_at_once(option: str, value: object) -> None:
+    options: dict[str, Any] = {option: value}
+    with pytest.raises(InvalidOption, match=option) as info:
+        ReconnectingClient(URI, **options)
+    assert info.value.option == option
+    assert not isinstance(info.value, TypeError)
+
+
+@pytest.mark.parametrize(("option", "value"), _WRONG_TYPE, ids=_id)
+def test_an_option_of_the_wrong_type_is_refused_at_once(option: str, value: object) -> None:
+    options: dict[str, Any] = {option: value}
+    with pytest.raises(InvalidOption, match=option) as info:
+        ReconnectingClient(URI, **options)
+    assert info.value.option == option
+    assert isinstance(info.value, TypeError)
+
+
+def test_the_bounds_themselves_are_accepted() -> None:
+    c = ReconnectingClient(
+        URI,
+        backoff_initial=0,
+        backoff_max=0,
+        min_uptime=0,
+        backoff_factor=1,
+        max_attempts=1,
+        max_buffered=0,
+        on_open=print,
+        on_close=None,
+        retry=lambda r: None,
+        retry_on_1000=False,
+        clock=ManualClock(),
+        rng=random.Random(1),
+        name="n",
+    )
+    assert (c.backoff_initial, c.backoff_max, c.min_uptime, c.backoff_factor) == (0, 0, 0, 1)
+    assert isinstance(c.backoff_factor, float)
+    assert ReconnectingClient(URI, max_attempts=None).max_attempts is None
+
+
+@pytest.mark.parametrize("uri", ["ws://h:99999", "ws://h:abc/", "ws://[::1/", "http://x/", "ws://"])
+def test_an_invalid_uri_is_refused_at_once_as_an_invalid_option(uri: str) -> None:
+    # A port out of range or not a number, an unclosed IPv6 bracket: these were a
+    # bare ValueError of urllib's, not InvalidOption (guard.connect's URI check).
+    with pytest.raises(InvalidOption) as info:
+        ReconnectingClient(uri)
+    assert info.value.option == "uri"
+    with pytest.raises(InvalidOption) as info:
+        wsstate.reconnect(uri)
+    assert info.value.option == "uri"
+
+
+@pytest.mark.parametrize(
+    ("uri", "options", "error"),
+    [
+        (None, {}, "uri"),
+        ("http://x/", {}, "uri"),
+        (URI, {"on_open": 5}, "on_open"),
+        (URI, {"on_close": "x"}, "on_close"),
+        (URI, {"retry": 5}, "retry"),
+        (URI, {"backoff_initial": math.nan}, "backoff_initial"),
+        (URI, {"ping_interval": math.nan}, "ping_interval"),
+    ],
+)
+def test_reconnect_checks_everything_at_the_call(
+    uri: Any, options: dict[str, Any], error: str
+) -> None:
+    # reconnect() was an async generator: nothing was checked before the first
+    # `async for` step, and with on_open=5 the iteration never yielded.
+    with pytest.raises(InvalidOption) as info:
+        wsstate.reconnect(uri, **options)
+    assert info.value.option == error
+
+
+def test_reconnect_refuses_an_unknown_keyword_at_the_call() -> None:
+    with pytest.raises(TypeError, match="no_such_option"):
+        wsstate.reconnect(URI, no_such_option=1)
 
 
 # -- scenario 29: accept then close --------------------------------------------------------
@@ -122,6 +237,40 @@ async def test_a_message_is_checked_and_copied_when_given_not_when_flushed(
         assert server.received[-1] == [str(b"as given"), str(b"view"), "text"]
 
 
+@serving
+async def test_text_utf8_cannot_encode_is_refused_at_the_call_in_every_state(
+    server: Server,
+) -> None:
+    # A lone surrogate used to be buffered (True) while disconnected; at the flush
+    # the client stuck in OPENING for good and nothing buffered after it was sent.
+    bad = "a\ud800b"
+    server.mode, server.status = "refuse", 503
+    c = client(server)
+
+    async def refused() -> None:
+        with pytest.raises(ValueError, match="UTF-8"):
+            await c.try_send(bad)
+        with pytest.raises(ValueError, match="UTF-8"):
+            await c.send(bad)
+
+    await refused()  # IDLE
+    assert await c.try_send("before") is True
+    async with c:
+        await until(lambda: c.state is ClientState.BACKOFF)
+        await refused()
+        assert await c.try_send("after") is True
+        assert c.stats.buffered == 2
+        server.mode = "accept"
+        server.clock.advance(c.last_delay or 0)
+        await until(lambda: c.state is ClientState.OPEN)
+        await refused()
+        assert await c.try_send("open") is True
+        await until(lambda: bool(server.received) and len(server.received[-1]) == 3)
+        assert server.received[-1] == ["before", "after", "open"]
+    assert c.state is ClientState.STOPPED
+    await refused()
+
+
 # -- scenario 33: close() while waiting ------------------------------------------------------
 
 
@@ -173,6 +322,32 @@ async def test_reconnect_yields_one_connection_per_generation(server: Server) ->
             break
     assert len(gens) == 2
     assert gens[0] is not gens[1]
+
+
+@serving
+async def test_reconnect_yields_the_connection_when_on_open_raises(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The client carries on after a hook that raises (logged at ERROR); the
+    # iteration used to wait for a connection it was never given.
+    def on_open(conn: wsstate.GuardedConnection) -> None:
+        raise RuntimeError("on_open failed")
+
+    async def first() -> None:
+        async for conn in wsstate.reconnect(
+            server.uri, on_open=on_open, clock=server.clock, close_timeout=1.0
+        ):
+            assert not conn.closed
+            await conn.send("given")
+            break
+        else:
+            raise AssertionError("the iteration ended without a connection")
+
+    await asyncio.wait_for(first(), 3)
+    await until(lambda: server.received == [["given"]])
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in errors] == [f"client({server.uri}): on_open raised"]
+    caplog.clear()  # the one ERROR expected (no_errors)
 
 
 # -- scenario 30: the herd -------------------------------------------------------------------

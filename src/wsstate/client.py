@@ -58,17 +58,19 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import math
 import random
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
+from ._checks import checked_payload
 from .adapters.base import Data, Payload
 from .closecodes import validate_close
-from .connection import _DATA_TYPES, _STR_BYTES, GuardedConnection
-from .errors import ClosedBy, ConnectionClosed, ImpossibleEvent
+from .connection import GuardedConnection
+from .errors import ClosedBy, ConnectionClosed, ImpossibleEvent, InvalidOption
 from .guard import connect
 from .machines.client import INITIAL, TABLE, TERMINAL, Effect, Event, Row, State
 from .retry import Refusal, classify_close, classify_failure, decide
@@ -182,6 +184,16 @@ class ReconnectingClient:
     ``retry_on_1000=False`` stops on a server's normal closure. ``clock`` and
     ``rng`` are for tests (a clock with ``now`` and ``call_later`` that the test advances, a
     seeded ``random.Random``).
+
+    Every argument is checked here, before anything starts: a ``uri`` that is not
+    a ``ws://`` or ``wss://`` URI, a delay that is not a finite number ``>= 0``
+    (``backoff_initial``, ``backoff_max``, ``min_uptime``; ``backoff_factor``
+    ``>= 1``), a count that is not an int (``max_attempts >= 1`` or None,
+    ``max_buffered >= 0``), a hook or ``retry`` that is not callable, a
+    ``retry_on_1000`` that is not a bool, a ``clock``, ``rng`` or ``name`` that
+    is not one raise :class:`~wsstate.InvalidOption` naming the argument (also a
+    :class:`TypeError` for a value of the wrong type: a bool for a number, a
+    string for a hook); an unknown keyword raises :class:`TypeError`.
     """
 
     def __init__(
@@ -203,34 +215,44 @@ class ReconnectingClient:
         name: str | None = None,
         **options: Any,
     ) -> None:
-        for key, value in (
-            ("backoff_initial", backoff_initial),
-            ("backoff_max", backoff_max),
-            ("min_uptime", min_uptime),
+        # Everything is checked now, not at the first attempt or the first delay:
+        # a NaN delay is a client in BACKOFF for good, a retry that is not callable
+        # one stuck in CONNECTING.
+        connect(uri, **options)  # the uri and the connection's options
+        self.backoff_initial = _seconds("backoff_initial", backoff_initial, 0)
+        self.backoff_factor = _seconds("backoff_factor", backoff_factor, 1)
+        self.backoff_max = _seconds("backoff_max", backoff_max, 0)
+        self.min_uptime = _seconds("min_uptime", min_uptime, 0)
+        self.max_attempts = (
+            None if max_attempts is None else _count("max_attempts", max_attempts, 1, optional=True)
+        )
+        self.max_buffered = _count("max_buffered", max_buffered, 0)
+        self.on_open = _callable("on_open", on_open)
+        self.on_close = _callable("on_close", on_close)
+        self.retry = _callable("retry", retry)
+        if retry_on_1000.__class__ is not bool:
+            raise InvalidOption.wrong_type(
+                "retry_on_1000", f"retry_on_1000 must be a bool, not {retry_on_1000!r}"
+            )
+        self.retry_on_1000 = retry_on_1000
+        if clock is not None and not (
+            callable(getattr(clock, "call_later", None))
+            # Not read: a property may need a running loop (LoopClock's does).
+            and inspect.getattr_static(clock, "now", _MISSING) is not _MISSING
         ):
-            if not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"{key} must be a number >= 0, not {value!r}")
-        if not isinstance(backoff_factor, int | float) or backoff_factor < 1:
-            raise ValueError(f"backoff_factor must be a number >= 1, not {backoff_factor!r}")
-        if max_attempts is not None and (not isinstance(max_attempts, int) or max_attempts < 1):
-            raise ValueError(f"max_attempts must be None or an int >= 1, not {max_attempts!r}")
-        if not isinstance(max_buffered, int) or max_buffered < 0:
-            raise ValueError(f"max_buffered must be an int >= 0, not {max_buffered!r}")
-        connect(uri, **options)  # the options are checked now, not at the first attempt
+            raise InvalidOption.wrong_type(
+                "clock", f"clock must have now and call_later(delay, callback), not {clock!r}"
+            )
+        self.clock: Clock = clock if clock is not None else LoopClock()
+        if rng is not None and not callable(getattr(rng, "uniform", None)):
+            raise InvalidOption.wrong_type(
+                "rng", f"rng must have uniform(a, b) (a random.Random), not {rng!r}"
+            )
+        self.rng: random.Random = rng if rng is not None else random.Random()
+        if name is not None and not isinstance(name, str):
+            raise InvalidOption.wrong_type("name", f"name must be a str or None, not {name!r}")
         self.uri = uri
         self.name = name or f"client({uri})"
-        self.backoff_initial = float(backoff_initial)
-        self.backoff_factor = float(backoff_factor)
-        self.backoff_max = float(backoff_max)
-        self.min_uptime = float(min_uptime)
-        self.max_attempts = max_attempts
-        self.max_buffered = max_buffered
-        self.on_open = on_open
-        self.on_close = on_close
-        self.retry = retry
-        self.retry_on_1000 = retry_on_1000
-        self.clock: Clock = clock or LoopClock()
-        self.rng: random.Random = rng or random.Random()
         self._options = options
         self.state: State = INITIAL
         """The client's state (:class:`wsstate.ClientState`)."""
@@ -281,13 +303,12 @@ class ReconnectingClient:
         """OPEN: send on the connection; disconnected: buffer (False when full); STOPPED: False.
 
         ``data`` is str or bytes-like, else :class:`TypeError` at once, in every
-        state: a message is checked when it is given, not when the buffer is
-        flushed. A bytes-like message is copied, so changing it after the call
-        does not change what is sent.
+        state; a str UTF-8 cannot encode (a lone surrogate) raises
+        :class:`ValueError` at once, in every state: a message is checked when it
+        is given, not when the buffer is flushed. A bytes-like message is copied,
+        so changing it after the call does not change what is sent.
         """
-        if not isinstance(data, _DATA_TYPES):
-            raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
-        message = data if isinstance(data, _STR_BYTES) else bytes(data)
+        message = checked_payload(data)
         event = Event.APP_SEND if len(self._buffer) < self.max_buffered else Event.APP_SEND_FULL
         outcome = _OUTCOMES[event][self.state]
         self._feed(event, data=message)
@@ -591,6 +612,47 @@ def _wall() -> float:
     return time.time()
 
 
+_MISSING: Final = object()
+_T = TypeVar("_T")
+
+
+def _seconds(name: str, value: object, minimum: int) -> float:
+    """A delay or factor option as a float: a finite int or float ``>= minimum``.
+
+    Raises :class:`~wsstate.InvalidOption` naming it (also a :class:`TypeError`
+    for a bool, a string, None); a NaN, an infinity and an int too large for a
+    float are refused (``_checks.check_seconds``, which refuses 0).
+    """
+    what = f"{name} must be a finite number >= {minimum}"
+    if value.__class__ is bool or not isinstance(value, int | float):
+        raise InvalidOption.wrong_type(name, f"{what}, not {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not minimum <= number < math.inf:  # a NaN is refused too
+        raise InvalidOption(name, f"{what}, not {value!r}")
+    return number
+
+
+def _count(name: str, value: object, minimum: int, *, optional: bool = False) -> int:
+    """A count option: an int ``>= minimum``, not a bool. ``optional`` only adds
+    "or None" to the error: the caller keeps a None without calling this."""
+    what = f"{name} must be an int >= {minimum}" + (" or None" if optional else "")
+    if value.__class__ is bool or not isinstance(value, int):
+        raise InvalidOption.wrong_type(name, f"{what}, not {value!r}")
+    if value < minimum:
+        raise InvalidOption(name, f"{what}, not {value!r}")
+    return int(value)
+
+
+def _callable(name: str, value: _T) -> _T:
+    """A hook or predicate: callable, or None."""
+    if value is not None and not callable(value):
+        raise InvalidOption.wrong_type(name, f"{name} must be callable or None, not {value!r}")
+    return value
+
+
 _Handler = Callable[[ReconnectingClient, Data | None], None]
 
 #: The effects the engine performs when a row carries them.
@@ -641,26 +703,39 @@ if frozenset({State.STOPPED}) != TERMINAL:  # pragma: no cover - the spec change
     raise ImportError("the client runtime expects STOPPED as the only terminal state")
 
 
-async def reconnect(uri: str, **options: Any) -> AsyncIterator[GuardedConnection]:
+def reconnect(uri: str, **options: Any) -> AsyncIterator[GuardedConnection]:
     """``async for conn in wsstate.reconnect(uri)``: one connection per generation.
 
-    The same options, backoff and classification as :class:`ReconnectingClient`.
-    The iteration ends when the client stops (a fatal refusal or closure,
-    ``max_attempts``). When the loop body returns with the connection still
-    open, it is closed (1000) and the next generation follows after a delay; a
-    ``break`` closes the client.
+    The same options, backoff and classification as :class:`ReconnectingClient`,
+    checked at this call (the same errors), not at the first iteration. The
+    client starts at the first iteration; the iteration ends when it stops (a
+    fatal refusal or closure, ``max_attempts``). When the loop body returns with
+    the connection still open, it is closed (1000) and the next generation
+    follows after a delay; a ``break`` closes the client. An ``on_open`` that
+    raises is logged at ERROR and its connection is yielded all the same.
     """
     ready: asyncio.Queue[GuardedConnection | None] = asyncio.Queue()
-    user_on_open = options.pop("on_open", None)
+    user_on_open = _callable("on_open", options.pop("on_open", None))
 
     async def on_open(conn: GuardedConnection) -> None:
-        if user_on_open is not None:
-            result = user_on_open(conn)
-            if inspect.isawaitable(result):
-                await result
+        try:
+            if user_on_open is not None:
+                result = user_on_open(conn)
+                if inspect.isawaitable(result):
+                    await result
+        except Exception:
+            ready.put_nowait(conn)  # the client carries on (logged by its _hook)
+            raise
         ready.put_nowait(conn)
 
     client = ReconnectingClient(uri, on_open=on_open, **options)
+    return _generations(client, ready)
+
+
+async def _generations(
+    client: ReconnectingClient, ready: asyncio.Queue[GuardedConnection | None]
+) -> AsyncIterator[GuardedConnection]:
+    """The iteration of :func:`reconnect`: starts ``client``, yields what ``ready`` gets."""
     stopper = asyncio.get_running_loop().create_task(client.wait_stopped())
     stopper.add_done_callback(lambda _: ready.put_nowait(None))
     try:
