@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from support.harness import Harness, eventually
 
-from wsstate import Sessions
+from wsstate import InvalidOption, Sessions
 from wsstate.machines.session import EFFECT_DOCS, TABLE, Effect, Event, State
 from wsstate.sessions import (
     _ACTIONS,
@@ -175,3 +177,143 @@ async def test_attaching_the_current_connection_again_is_refused(h: Harness) -> 
     with pytest.raises(TypeError):
         sessions.attach("page", object())  # type: ignore[arg-type]
     await session.close()
+
+
+# -- arguments: refused at the call, and the call changes nothing ------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "wrong_type"),
+    [
+        ("grace", math.nan, False),
+        ("grace", math.inf, False),
+        ("grace", -1, False),
+        pytest.param("grace", 10**400, False, id="grace-int-beyond-float"),
+        ("grace", True, True),
+        ("grace", "30", True),
+        ("grace", None, True),
+        ("history", -1, False),
+        ("history", 1.5, True),
+        ("history", 10.0, True),
+        ("history", math.nan, True),
+        ("history", math.inf, True),
+        ("history", True, True),
+        ("history", "10", True),
+        ("history", None, True),
+        ("on_expire", 5, True),
+        ("on_expire", "cleanup", True),
+        ("clock", 5, True),
+        ("clock", object(), True),
+    ],
+)
+def test_an_invalid_option_is_refused_when_given(
+    option: str, value: object, wrong_type: bool
+) -> None:
+    with pytest.raises(InvalidOption, match=option) as raised:
+        Sessions(**{option: value})  # type: ignore[arg-type]
+    assert raised.value.option == option
+    assert isinstance(raised.value, TypeError) is wrong_type
+    # Set later (examples/sessions_fastapi.py sets sessions.history), the same check.
+    sessions = Sessions()
+    before = (sessions.grace, sessions.history, sessions.on_expire, sessions.clock)
+    with pytest.raises(InvalidOption, match=option):
+        setattr(sessions, option, value)
+    assert (sessions.grace, sessions.history, sessions.on_expire, sessions.clock) == before
+
+
+def test_the_documented_option_values_are_accepted() -> None:
+    clock = ManualClock()
+    sessions = Sessions(grace=0, history=0, on_expire=None, clock=clock)
+    assert (sessions.grace, sessions.history, sessions.on_expire, sessions.clock) == (
+        0,
+        0,
+        None,
+        clock,
+    )
+    sessions = Sessions(grace=2.5, history=10, on_expire=print)
+    assert (sessions.grace, sessions.history, sessions.on_expire) == (2.5, 10, print)
+    assert isinstance(sessions.clock, LoopClock)
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (("page", "conn", -1), ValueError),
+        (("page", "conn", "3"), TypeError),
+        (("page", "conn", 1.0), TypeError),
+        (("page", "conn", math.nan), TypeError),
+        (("page", "conn", True), TypeError),
+        ((None, "conn", None), TypeError),
+        ((b"page", "conn", None), TypeError),
+        (("page", None, None), TypeError),
+    ],
+    ids=[
+        "last_seen-negative",
+        "last_seen-str",
+        "last_seen-float",
+        "last_seen-nan",
+        "last_seen-bool",
+        "id-None",
+        "id-bytes",
+        "conn-None",
+    ],
+)
+async def test_a_refused_attach_changes_nothing(
+    h: Harness, args: tuple[Any, Any, Any], error: type[Exception]
+) -> None:
+    sessions = Sessions(clock=ManualClock())
+    pair = await h.pair("server")
+    session_id, conn, last_seen = args
+    conn = pair.conn if conn == "conn" else conn
+    with pytest.raises(error):
+        sessions.attach(session_id, conn, last_seen)
+    assert (len(sessions), list(sessions), session_id in sessions) == (0, [], False)
+    # Nor does a refused attach of an existing session's next generation.
+    session = sessions.attach("page", pair.conn)
+    await session.send("m1")
+    second = await h.pair("server")
+    with pytest.raises(error):
+        sessions.attach(session_id, second.conn if conn is pair.conn else conn, last_seen)
+    assert (len(sessions), session.connection, session.generation) == (1, pair.conn, 1)
+    assert (session.state, session.last_sent, pair.conn.closed) == (State.ATTACHED, 1, False)
+    with pytest.raises(TypeError, match="generation"):
+        sessions.page_close("page", generation="1")  # type: ignore[arg-type]
+    assert session.state is State.ATTACHED
+    await session.close()
+
+
+@pytest.mark.parametrize("send", ["send", "try_send", "broadcast"])
+async def test_a_message_no_connection_can_send_is_refused_at_the_call(
+    h: Harness, send: str
+) -> None:
+    """A str UTF-8 cannot encode (a lone surrogate) raises ValueError at the send, in
+    every state, and is neither numbered nor kept: the resume after it replays
+    everything else (it raised mid-row, left the session DETACHED on the new
+    connection without a grace timer, and lost what was held after it)."""
+    sessions = Sessions(clock=ManualClock())
+    first = await h.pair("server")
+    session = sessions.attach("page", first.conn)
+
+    async def poisoned(data: str) -> None:
+        before = (session.last_sent, session.state)
+        call = sessions.broadcast if send == "broadcast" else getattr(session, send)
+        with pytest.raises(ValueError, match="UTF-8"):
+            await call(data)
+        assert (session.last_sent, session.state) == before
+
+    await poisoned("\ud800")  # ATTACHED
+    await session.send("m1")
+    assert await asyncio.wait_for(first.peer.recv(), 2.0) == "m1"
+    await first.peer.close()
+    await eventually(lambda: session.state is State.DETACHED)
+    await poisoned("held \udfff")  # DETACHED
+    buffer = bytearray(b"important")
+    await session.send(buffer)
+    buffer[:] = b"overwritten"  # copied at the call
+    second = await h.pair("server")
+    assert sessions.attach("page", second.conn, last_seen=0) is session
+    assert (session.state, session.resumed, session.generation) == (State.ATTACHED, True, 2)
+    got = [await asyncio.wait_for(second.peer.recv(), 2.0) for _ in range(2)]
+    assert got == ["m1", b"important"]
+    assert await session.close()
+    await poisoned("\ud800")  # CLOSED: still refused, not dropped

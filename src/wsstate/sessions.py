@@ -26,6 +26,12 @@ effects are performed in order (``_ACTIONS``), and an operation answers with its
 row's one outcome effect (``OPERATION_OUTCOMES``). ``EFFECT_HANDLERS`` names who
 handles each effect the spec declares (``tests/test_sessions.py`` checks it).
 
+Arguments are checked at the call, before any event is fed: an option when it is
+given (:class:`~wsstate.InvalidOption`, naming it), an ``attach`` or
+``page_close`` argument before a session is created or changed, a payload before
+it is numbered (``_checks.checked_payload``: a ``str`` UTF-8 cannot encode is
+refused there, not when a replay reaches it). A refused call changes nothing.
+
 Rules outside the table, each a pure classification or a mechanism:
 
 1. *Which attach* (:func:`attach_event`): no ``last_seen`` is ``attach``; a
@@ -53,15 +59,18 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import math
+import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Protocol, TypeVar
 
+from ._checks import checked_payload
 from .adapters.base import Data, Payload
-from .connection import _DATA_TYPES, _STR_BYTES, GuardedConnection
-from .errors import ImpossibleEvent, WSStateError
+from .connection import GuardedConnection
+from .errors import ImpossibleEvent, InvalidOption, WSStateError
 from .machines.session import TABLE, TERMINAL, Effect, Event, Row, State
 
 __all__ = [
@@ -202,9 +211,12 @@ class Session:
     async def send(self, data: Payload) -> None:
         """Send to the current connection (or hold it while DETACHED), numbered and kept.
 
-        Raises :class:`SessionClosed` once the session ended, :class:`TypeError`
-        for a payload that is neither ``str`` nor bytes-like. A connection that
-        fails during the send does not raise: the message is in the history.
+        Raises :class:`SessionClosed` once the session ended. In every state, a
+        payload is checked at the call, before it is numbered or kept:
+        :class:`TypeError` for one that is neither ``str`` nor bytes-like,
+        :class:`ValueError` for a ``str`` UTF-8 cannot encode (a lone surrogate).
+        A bytes-like payload is copied at the call. A connection that fails
+        during the send does not raise: the message is in the history.
         """
         outcome = self._start_send(data)
         if outcome is False:
@@ -213,7 +225,8 @@ class Session:
             await outcome
 
     async def try_send(self, data: Payload) -> bool:
-        """As :meth:`send`, but False instead of :class:`SessionClosed`."""
+        """As :meth:`send`, but False instead of :class:`SessionClosed` (a payload is
+        checked, and refused, the same)."""
         outcome = self._start_send(data)
         if outcome is True or outcome is False:
             return outcome
@@ -221,9 +234,7 @@ class Session:
         return True
 
     def _start_send(self, data: Payload) -> bool | Awaitable[bool]:
-        if not isinstance(data, _DATA_TYPES):
-            raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
-        payload = data if isinstance(data, _STR_BYTES) else bytes(data)
+        payload = checked_payload(data)
         outcome = _SEND_OUTCOME[self._state]
         self._feed(Event.APP_SEND, _Ctx(payload=payload))
         if outcome is Effect.DROP:
@@ -355,6 +366,23 @@ class Session:
         ctx.expire = True
 
 
+def _checked_grace(value: object) -> float:
+    """``grace`` as given, if it is a finite number of seconds >= 0 (0 is allowed)."""
+    if value.__class__ is bool or not isinstance(value, int | float):
+        raise InvalidOption.wrong_type(
+            "grace", f"grace must be a number of seconds >= 0, not {value!r}"
+        )
+    try:
+        seconds = float(value)  # an int too large for a float is no delay either
+    except OverflowError:
+        seconds = math.inf
+    if not 0 <= seconds < math.inf:  # False for a NaN
+        raise InvalidOption(
+            "grace", f"grace must be a finite number of seconds >= 0, not {value!r}"
+        )
+    return value
+
+
 async def _write_after(tail: asyncio.Task[bool], conn: GuardedConnection, payload: Data) -> bool:
     await asyncio.wait([tail])
     outcome = conn._start_send(payload)
@@ -443,6 +471,14 @@ class Sessions:
     kept per session for a resume. ``on_expire(session)`` fires exactly once per
     session, when it ends. ``clock``: where the grace timer runs (the event loop
     by default).
+
+    Each option is checked when it is given, to the constructor or set later:
+    ``grace`` a finite number of seconds >= 0 (0: a detached session ends as soon
+    as the clock runs its timer), ``history`` an ``int`` >= 0 (0 keeps nothing:
+    a resume after any message is a gap), ``on_expire`` a callable or None,
+    ``clock`` a :class:`Clock`. A bool, NaN or an infinity is refused. Raises
+    :class:`~wsstate.InvalidOption` naming the option, also a :class:`TypeError`
+    for a value of the wrong type.
     """
 
     def __init__(
@@ -453,18 +489,75 @@ class Sessions:
         *,
         clock: Clock | None = None,
     ) -> None:
-        if grace < 0:
-            raise ValueError(f"grace must be >= 0, not {grace}")
-        if history < 0:
-            raise ValueError(f"history must be >= 0, not {history}")
+        self._grace: float
+        self._history: int
+        self._on_expire: ExpireCallback | None
+        self._clock: Clock
         self.grace = grace
         self.history = history
         self.on_expire = on_expire
-        self.clock: Clock = clock or LoopClock()
+        self.clock = LoopClock() if clock is None else clock
         self._sessions: dict[str, Session] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.expire_errors = 0
         """on_expire calls that raised."""
+
+    @property
+    def grace(self) -> float:
+        """Seconds a detached session waits for its page (a finite number >= 0).
+
+        Set later, it applies to the grace timers started after.
+        """
+        return self._grace
+
+    @grace.setter
+    def grace(self, value: float) -> None:
+        self._grace = _checked_grace(value)
+
+    @property
+    def history(self) -> int:
+        """Messages kept per session for a resume (an ``int`` >= 0).
+
+        Set later, it applies to the sessions created after.
+        """
+        return self._history
+
+    @history.setter
+    def history(self, value: int) -> None:
+        if value.__class__ is bool or not isinstance(value, int):
+            raise InvalidOption.wrong_type("history", f"history must be an int >= 0, not {value!r}")
+        if not 0 <= value <= sys.maxsize:  # the most a deque can be told to keep
+            raise InvalidOption(
+                "history", f"history must be an int from 0 to sys.maxsize, not {value!r}"
+            )
+        self._history = value
+
+    @property
+    def on_expire(self) -> ExpireCallback | None:
+        """Called with each session when it ends (a callable, or None)."""
+        return self._on_expire
+
+    @on_expire.setter
+    def on_expire(self, value: ExpireCallback | None) -> None:
+        if value is not None and not callable(value):
+            raise InvalidOption.wrong_type(
+                "on_expire", f"on_expire must be callable or None, not {value!r}"
+            )
+        self._on_expire = value
+
+    @property
+    def clock(self) -> Clock:
+        """Where the grace timers run (the running event loop's clock by default)."""
+        return self._clock
+
+    @clock.setter
+    def clock(self, value: Clock) -> None:
+        if not callable(getattr(value, "call_later", None)):
+            raise InvalidOption.wrong_type(
+                "clock",
+                f"clock must be a wsstate.Clock (with call_later(delay, callback)), not {value!r}",
+            )
+        self._clock = value
 
     def attach(
         self, session_id: str, conn: GuardedConnection, last_seen: int | None = None
@@ -475,9 +568,21 @@ class Sessions:
         fenced off; with ``last_seen``, the messages after it are replayed to
         ``conn`` in order before any new one, or ``session.gap`` is set when the
         history no longer holds them all.
+
+        Checked before a session is created or changed: ``session_id`` a ``str``,
+        ``conn`` a :class:`~wsstate.GuardedConnection` (not the session's current
+        one), ``last_seen`` None or an ``int`` >= 0 (:class:`TypeError`, or
+        :class:`ValueError` for a negative ``last_seen`` or the current connection).
         """
+        if not isinstance(session_id, str):
+            raise TypeError(f"session_id must be a str, not {type(session_id).__name__}")
         if not isinstance(conn, GuardedConnection):
             raise TypeError(f"conn must be a GuardedConnection, not {type(conn).__name__}")
+        if last_seen is not None:
+            if last_seen.__class__ is bool or not isinstance(last_seen, int):
+                raise TypeError(f"last_seen must be an int or None, not {last_seen!r}")
+            if last_seen < 0:
+                raise ValueError(f"last_seen must be >= 0, not {last_seen}")
         session = self._sessions.get(session_id)
         if session is not None and conn is session._conn:
             raise ValueError(f"{conn!r} is already session {session_id!r}'s connection")
@@ -497,9 +602,14 @@ class Sessions:
         """The page's close beacon: end the session unless a newer generation holds it.
 
         ``generation``: the generation the page was attached as, when it knows
-        it (a beacon naming an older one is a no-op). Returns True if a session
-        with this id existed.
+        it (a beacon naming an older one is a no-op), None or an ``int``
+        (:class:`TypeError` otherwise, before anything changes). Returns True if a
+        session with this id existed.
         """
+        if generation is not None and (
+            generation.__class__ is bool or not isinstance(generation, int)
+        ):
+            raise TypeError(f"generation must be an int or None, not {generation!r}")
         session = self._sessions.get(session_id)
         if session is None:
             return False
@@ -525,11 +635,11 @@ class Sessions:
 
         Each session numbers and keeps the message; sessions without a
         connection hold it for their resume. Writes that must wait for a slow
-        reader are awaited together, so none holds up the others.
+        reader are awaited together, so none holds up the others. The payload is
+        checked (and a bytes-like one copied) at the call, as by
+        :meth:`Session.send`, before any session numbers it.
         """
-        if not isinstance(data, _DATA_TYPES):
-            raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
-        payload = data if isinstance(data, _STR_BYTES) else bytes(data)
+        payload = checked_payload(data)
         sent = held = dropped = 0
         waiting: list[Awaitable[bool]] = []
         for session in list(self._sessions.values()):
