@@ -8,17 +8,30 @@ a real redis-server (started on a free port by the test; the test fails, not
 skips, when redis-server is not installed): delivery, own echoes discarded,
 Redis killed (broadcasts counted as lost, the link in BACKOFF, close() at once
 from there) and restarted (the gap reported with its count, delivery again).
+Bad input is refused at the call that made it and loses nothing: the url, the
+numbers and the publisher at construction; a broadcast's payload and thread,
+and start()'s, before any number is used or anything is published or sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
+import math
 import subprocess
 import sys
+import threading
 import time
+import warnings
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from support.harness import port_of
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
 
 import wsstate
 from wsstate.machines.link import TABLE, Effect, Event, State
@@ -145,3 +158,201 @@ def test_two_hubs_through_a_redis_that_restarts(
     assert errors == []
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("link_lost" in w for w in warnings), warnings
+
+
+# -- bad input: refused at the call that made it, nothing lost ---------------------------
+
+_FAST: dict[str, Any] = {"backoff_initial": 0.02, "backoff_max": 0.1, "timeout": 1.0}
+
+
+def _refused(option: str, kind: type[Exception], *args: Any, **kwargs: Any) -> str:
+    """The message of the InvalidOption naming ``option`` that ``RedisHub(*args, **kwargs)``
+    raises, an instance of ``kind`` (TypeError for a wrong type, else ValueError)."""
+    with pytest.raises(wsstate.InvalidOption) as caught:
+        wsstate.RedisHub(*args, **kwargs)
+    assert caught.value.option == option, caught.value
+    assert isinstance(caught.value, kind), caught.value
+    return str(caught.value)
+
+
+@contextlib.asynccontextmanager
+async def _member(hub: wsstate.RedisHub) -> AsyncIterator[list[str | bytes]]:
+    """A real websocket connection, guarded and added to ``hub``: what its peer received."""
+    got: list[str | bytes] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        async for message in ws:
+            got.append(message)
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        conn = wsstate.guard(await connect(f"ws://127.0.0.1:{port_of(server)}"))
+        hub.add(conn)
+        try:
+            yield got
+        finally:
+            await conn.close()
+
+
+async def _connected(*hubs: wsstate.RedisHub) -> None:
+    for hub in hubs:
+        assert await asyncio.wait_for(hub.wait_connected(), 5), hub
+
+
+def test_a_bad_url_or_number_is_refused_at_construction(redis: RedisServer) -> None:
+    for not_str in (None, 5, b"redis://127.0.0.1"):
+        _refused("url", TypeError, not_str, "c")
+    for url in (
+        "",
+        "not a url",
+        "http://x/",
+        "redis://h:99999/0",
+        "redis://h:-1/0",
+        "redis://h/0?db=x",
+        "redis://h/0?no_such_option=1",
+        "unix://",
+    ):
+        assert "url" in _refused("url", ValueError, url, "c")
+    secret = _refused("url", ValueError, "redis://u:s3cret@h:99999", "c")
+    assert "s3cret" not in secret, secret  # a password is never repeated in the error
+    for key in ("timeout", "ping_interval", "backoff_initial", "backoff_max"):
+        for bad in (0, -1, math.nan, math.inf, 10**400):
+            _refused(key, ValueError, redis.url, "c", **{key: bad})
+        for wrong in (True, "1", None):
+            _refused(key, TypeError, redis.url, "c", **{key: wrong})
+    for bad in (0.5, 0, math.nan, math.inf):
+        _refused("backoff_factor", ValueError, redis.url, "c", backoff_factor=bad)
+    for wrong in (True, "2"):
+        _refused("backoff_factor", TypeError, redis.url, "c", backoff_factor=wrong)
+    _refused("channel", TypeError, redis.url, b"c")
+    _refused("channel", ValueError, redis.url, "\ud800")
+    _refused("rng", TypeError, redis.url, "c", rng=5)
+    for good in ("rediss://h:6380/1", "unix:///run/redis.sock?db=2", "redis://[::1]", "REDIS://h"):
+        wsstate.RedisHub(good, "c")  # what redis-py accepts is accepted
+
+    async def main() -> None:  # the smallest values accepted work against a real Redis
+        hub = wsstate.RedisHub(redis.url, "c", timeout=0.5, ping_interval=0.05, backoff_factor=1)
+        async with hub:
+            await _connected(hub)
+            await asyncio.sleep(0.2)  # idle: a few PINGs, answered
+            assert hub.state is State.CONNECTED
+
+    asyncio.run(main())
+
+
+def test_a_bad_publisher_is_refused_at_construction(redis: RedisServer) -> None:
+    _refused("publisher", TypeError, redis.url, "c", publisher=123)
+    for bad in ("", "\ud800", "p" * 70_000, "é" * 32_768):  # the last: 65,536 bytes
+        message = _refused("publisher", ValueError, redis.url, "c", publisher=bad)
+        assert len(message) < 200, message  # the error does not repeat a long name
+    longest = "é" * 32_767 + "a"  # 65,535 bytes in UTF-8: the envelope's limit
+
+    async def main() -> None:
+        gaps: list[tuple[str, int]] = []
+        a = wsstate.RedisHub(redis.url, "t", publisher=longest, **_FAST)
+        b = wsstate.RedisHub(redis.url, "t", on_gap=lambda p, n: gaps.append((p, n)), **_FAST)
+        async with a, b, _member(a) as mine, _member(b) as theirs:
+            await _connected(a, b)
+            await a.broadcast("one")
+            await a.broadcast(b"two")
+            await _until(lambda: len(theirs) == 2)
+            assert mine == theirs == ["one", b"two"]
+            assert a.stats.published == 2
+            assert gaps == []
+
+    asyncio.run(main())
+
+
+def test_a_payload_is_checked_before_anything_is_sent(redis: RedisServer) -> None:
+    async def main() -> None:
+        gaps: list[tuple[str, int]] = []
+        a = wsstate.RedisHub(redis.url, "t", publisher="a", **_FAST)
+        b = wsstate.RedisHub(redis.url, "t", on_gap=lambda p, n: gaps.append((p, n)), **_FAST)
+        async with a, b, _member(a) as mine, _member(b) as theirs:
+            await _connected(a, b)
+            await a.broadcast("one")
+            await _until(lambda: len(theirs) == 1)
+            with pytest.raises(ValueError, match="encodable as UTF-8"):
+                await a.broadcast("\ud800")
+            with pytest.raises(TypeError, match="str or bytes-like"):
+                await a.broadcast(3)  # type: ignore[arg-type]
+            buffer = bytearray(b"two")
+            sent = asyncio.create_task(a.broadcast(buffer))
+            await asyncio.sleep(0)  # the call started: its payload is copied
+            buffer[:] = b"XXX"  # the caller reuses its buffer
+            await sent
+            await a.broadcast("three")
+            await _until(lambda: len(theirs) == 3)
+            assert mine == theirs == ["one", b"two", "three"]
+            assert gaps == []  # the refused calls used no number
+            assert (a.stats.published, a.stats.lost) == (3, 0)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        asyncio.run(main())
+        gc.collect()
+    assert [str(w.message) for w in caught] == []  # no "coroutine ... never awaited"
+
+
+def test_a_broadcast_from_another_thread_publishes_nothing(redis: RedisServer) -> None:
+    def from_a_thread(hub: wsstate.RedisHub) -> str:
+        try:
+            asyncio.run(asyncio.wait_for(hub.broadcast("from a thread"), 2))
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return "no error"
+
+    async def main() -> None:
+        gaps: list[tuple[str, int]] = []
+        a = wsstate.RedisHub(redis.url, "t", publisher="a", **_FAST)
+        b = wsstate.RedisHub(redis.url, "t", on_gap=lambda p, n: gaps.append((p, n)), **_FAST)
+        async with a, b, _member(b) as theirs:
+            await _connected(a, b)
+            await a.broadcast("one")
+            await _until(lambda: len(theirs) == 1)
+            # No local member: only the RedisHub knows its loop.
+            outcome = await asyncio.to_thread(from_a_thread, a)
+            assert outcome.startswith("RuntimeError: RedisHub.broadcast()"), outcome
+            async with _member(a) as mine:  # a local member: the local Hub knows it too
+                outcome = await asyncio.to_thread(from_a_thread, a)
+                assert outcome.startswith("RuntimeError:"), outcome
+                assert "event loop" in outcome, outcome
+                await asyncio.sleep(0.2)
+                assert mine == []
+            assert theirs == ["one"]
+            assert a.stats.published == 1
+            await a.broadcast("two")
+            await _until(lambda: len(theirs) == 2)
+            assert theirs == ["one", "two"]
+            assert gaps == []  # the refused calls used no number
+
+    asyncio.run(main())
+
+
+def test_start_outside_the_event_loop_changes_nothing(redis: RedisServer) -> None:
+    hub = wsstate.RedisHub(redis.url, "t", **_FAST)
+    with pytest.raises(RuntimeError, match="event loop"):
+        hub.start()
+    assert hub.state is State.IDLE
+    assert hub.stats.attempts == 0
+
+    async def main() -> None:
+        async with hub:
+            await _connected(hub)
+            errors: list[BaseException] = []
+
+            async def start() -> None:
+                hub.start()
+
+            def other() -> None:
+                try:
+                    asyncio.run(start())
+                except BaseException as exc:
+                    errors.append(exc)
+
+            thread = threading.Thread(target=other)
+            thread.start()
+            await asyncio.to_thread(thread.join)
+            assert [type(e) for e in errors] == [RuntimeError], errors
+            assert hub.state is State.CONNECTED
+
+    asyncio.run(main())

@@ -49,7 +49,14 @@ Rules outside the table, each a classification or a mechanism:
 5. *Hooks*: ``on_gap`` that raises is logged at ERROR (the application's bug);
    the hub carries on.
 
-redis-py is imported when the first attempt is made, never by ``import wsstate``.
+Bad input is refused by the call that made it, before any event: the url (by
+redis-py's own parser and its connection's checks, no I/O), the numbers, the
+channel and the publisher when the hub is created; the payload and the thread
+of a broadcast before its number is taken, so a refused call publishes and
+sends nothing and leaves no gap.
+
+redis-py is imported when a hub is created (its url is checked), never by
+``import wsstate``.
 """
 
 from __future__ import annotations
@@ -57,8 +64,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import math
 import os
 import random
+import re
 import secrets
 import socket
 import struct
@@ -68,9 +77,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
+from ._checks import check_seconds, checked_payload
 from .adapters.base import Data, Payload
-from .connection import _DATA_TYPES, GuardedConnection
-from .errors import ImpossibleEvent
+from .connection import GuardedConnection
+from .errors import ImpossibleEvent, InvalidOption
 from .hub import BroadcastResult, Hub
 from .machines.link import INITIAL, TABLE, Effect, Event, Row, State
 
@@ -93,6 +103,8 @@ GapCallback = Callable[[str, int], object]
 _HEADER: Final = struct.Struct("!4sBQQH")
 _MAGIC: Final = b"wsl1"
 _TEXT, _BYTES = 0, 1
+_MAX_PUBLISHER: Final = 0xFFFF
+"""The longest publisher name, in bytes of UTF-8: its length is the header's last field."""
 
 
 def encode(publisher: str, epoch: int, seq: int, data: Payload) -> bytes:
@@ -197,10 +209,21 @@ class RedisHub:
     reaches the local members at once and the members of every other process
     subscribed to ``channel`` through Redis (at most once; the numbers they miss
     are reported to their ``on_gap``). ``publisher`` names this process on the
-    channel (default ``host:pid:random``; unique per process); ``timeout`` bounds
-    each attempt and each publish; the backoff is the reconnecting client's;
-    ``rng`` (a seeded ``random.Random``) is for tests. Requires redis-py
-    (``pip install 'wsstate[redis]'``).
+    channel (default ``host:pid:random``; unique per process; at most 65,535
+    bytes of UTF-8); ``timeout`` bounds each attempt and each publish; the
+    backoff is the reconnecting client's; ``rng`` (a seeded ``random.Random``)
+    is for tests. Requires redis-py (``pip install 'wsstate[redis]'``).
+
+    Every argument is checked here (:class:`~wsstate.InvalidOption` naming it,
+    also a :class:`TypeError` for a wrong type): ``url`` by redis-py's own
+    parser (``redis://``, ``rediss://``, ``unix://``), without connecting; the
+    delays and ``timeout`` finite and positive; ``backoff_factor`` finite and
+    at least 1; ``channel`` and ``publisher`` non-empty text UTF-8 can encode.
+
+    Threads: the hub belongs to the event loop :meth:`start` was first called
+    on (and its local members to theirs); :meth:`start`, :meth:`broadcast` and
+    :meth:`close` called from any other raise :class:`RuntimeError` at once,
+    before anything changes or is published.
     """
 
     def __init__(
@@ -221,24 +244,34 @@ class RedisHub:
 
         if importlib.util.find_spec("redis") is None:
             raise ImportError("RedisHub needs redis-py: pip install 'wsstate[redis]'")
+        _check_url(url)
+        _check_name("channel", channel)
         for key, value in (
             ("backoff_initial", backoff_initial),
             ("backoff_max", backoff_max),
             ("timeout", timeout),
             ("ping_interval", ping_interval),
         ):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-                raise ValueError(f"{key} must be a number >= 0, not {value!r}")
-        if not isinstance(backoff_factor, int | float) or not backoff_factor >= 1:
-            raise ValueError(f"backoff_factor must be a number >= 1, not {backoff_factor!r}")
-        if not isinstance(channel, str) or not channel:
-            raise ValueError(f"channel must be a non-empty str, not {channel!r}")
+            check_seconds(key, value, optional=False)
+        _check_factor(backoff_factor)
+        if publisher is not None:
+            _check_name("publisher", publisher, limit=_MAX_PUBLISHER)
         if on_gap is not None and not callable(on_gap):
-            raise TypeError("on_gap must be callable")
+            raise InvalidOption.wrong_type(
+                "on_gap", f"on_gap must be callable or None, not {type(on_gap).__name__}"
+            )
+        if rng is not None and not callable(getattr(rng, "uniform", None)):
+            raise InvalidOption.wrong_type(
+                "rng", f"rng must be a random.Random or None, not {type(rng).__name__}"
+            )
         self.url = url
         self.channel = channel
         self.on_gap = on_gap
-        self.publisher = publisher or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.publisher = (
+            publisher
+            if publisher is not None
+            else f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        )
         """This process' id on the channel."""
         self.epoch = secrets.randbits(63)
         """Drawn when the hub is created: a restarted process starts a new epoch."""
@@ -247,7 +280,7 @@ class RedisHub:
         self.backoff_max = float(backoff_max)
         self.timeout = float(timeout)
         self.ping_interval = float(ping_interval)
-        self.rng: random.Random = rng or random.Random()
+        self.rng: random.Random = rng if rng is not None else random.Random()
         self.hub = Hub()
         """The local members."""
         self.state: State = INITIAL
@@ -267,6 +300,8 @@ class RedisHub:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._connected = asyncio.Event()
         self._closed = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The event loop of the first start(): the hub's."""
 
     def __repr__(self) -> str:
         return f"<RedisHub {self.publisher} {self.channel!r} {self.state.value}>"
@@ -300,15 +335,22 @@ class RedisHub:
         await self.close()
 
     def start(self) -> bool:
-        """Start the link (the first attempt at once); True for the call that started it."""
+        """Start the link (the first attempt at once); True for the call that started it.
+
+        Raises :class:`RuntimeError` outside a running event loop, or from
+        another loop than the first start()'s (nothing changes).
+        """
+        self._loop = self._check_loop("start")
         return Effect.RETURN_TRUE in self._feed(Event.START).effects
 
     async def close(self) -> bool:
         """Close the link for good (from any state; idempotent); True for the call that did.
 
         The local members stay: close them with ``hub.hub.close(code)``. Broadcasts
-        after this reach the local members only.
+        after this reach the local members only. Raises :class:`RuntimeError`
+        from another event loop than the hub's (nothing changes).
         """
+        self._check_loop("close")
         row = self._feed(Event.APP_CLOSE)
         self._closed.set()
         self._connected.set()
@@ -329,18 +371,25 @@ class RedisHub:
         closure, nor for Redis being away (the message is then counted in
         ``stats.lost`` and the other processes report the gap). Returns once
         Redis acknowledged the message or it was counted as lost.
+
+        Raises at the call, before the message takes a number (so nothing is
+        published, nothing sent, no gap left): :class:`TypeError` for a payload
+        neither ``str`` nor bytes-like, :class:`ValueError` for a ``str`` UTF-8
+        cannot encode, :class:`RuntimeError` from another event loop than the
+        hub's or its members'. A bytes-like payload is copied when the call starts.
         """
-        if not isinstance(data, _DATA_TYPES):
-            raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
+        payload = checked_payload(data)
+        self._check_loop("broadcast")
+        self.hub._check_loop("broadcast")
         self._seq += 1
         row = self._feed(Event.APP_BROADCAST)
         local: Coroutine[Any, Any, BroadcastResult] | None = None
         published: asyncio.Future[bool] | None = None
         for effect in row.effects:
             if effect is Effect.DELIVER_LOCAL:
-                local = self.hub.broadcast(data)
+                local = self.hub.broadcast(payload)
             elif effect is Effect.PUBLISH:
-                published = self._enqueue(encode(self.publisher, self.epoch, self._seq, data))
+                published = self._enqueue(encode(self.publisher, self.epoch, self._seq, payload))
             elif effect is Effect.COUNT_LOST:
                 self.stats.lost += 1
         result = await local if local is not None else BroadcastResult(0, 0)
@@ -358,6 +407,22 @@ class RedisHub:
         return self.rng.uniform(0.0, cap)
 
     # -- the engine ---------------------------------------------------------------
+
+    def _check_loop(self, operation: str) -> asyncio.AbstractEventLoop:
+        """The running loop, if the hub may be used from it (checked before any event)."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                f"RedisHub.{operation}() must be called from a running event loop"
+            ) from None
+        if self._loop is not None and running is not self._loop:
+            raise RuntimeError(
+                f"RedisHub.{operation}() must be called from the event loop the hub was "
+                "started on (from another thread: asyncio.run_coroutine_threadsafe("
+                f"hub.{operation}(...), loop))"
+            )
+        return running
 
     def _feed(self, event: Event, detail: str = "") -> Row:
         state = self.state
@@ -544,7 +609,7 @@ class RedisHub:
                 if not link.queue:
                     link.wake.clear()
                     try:
-                        async with asyncio.timeout(self.ping_interval or None):
+                        async with asyncio.timeout(self.ping_interval):
                             await link.wake.wait()
                     except TimeoutError:
                         await link.client.ping()
@@ -591,6 +656,73 @@ class RedisHub:
 
 def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _check_url(url: object) -> None:
+    """Refuse a url redis-py would not connect with, as the attempt would use it.
+
+    redis-py's own parser reads it (its schemes, port, ``db``, the query's
+    options), then its connection class is built with what it read (an unknown
+    query option, a bad ``protocol``): nothing is connected. A ``unix://`` url
+    must name its socket.
+    """
+    if not isinstance(url, str):
+        raise InvalidOption.wrong_type(
+            "url", f"url must be a str (redis://, rediss:// or unix://), not {type(url).__name__}"
+        )
+    from redis.asyncio.connection import ConnectionPool, UnixDomainSocketConnection
+    from redis.exceptions import RedisError
+
+    try:
+        pool = ConnectionPool.from_url(url)
+        if issubclass(pool.connection_class, UnixDomainSocketConnection) and not (
+            pool.connection_kwargs.get("path")
+        ):
+            raise ValueError("a unix:// url names the socket's path (unix:///path/to.sock)")
+        pool.connection_class(**pool.connection_kwargs)  # built, not connected
+    except (ValueError, TypeError, RedisError) as exc:
+        raise InvalidOption("url", f"url {_redacted(url)!r} is not a Redis url: {exc}") from exc
+
+
+_CREDENTIALS: Final = re.compile(r"^([^:/?#]*://)[^/?#]*@|(?<=[?&]password=)[^&#]*")
+
+
+def _redacted(url: str) -> str:
+    """``url`` without its credentials (the user info, a ``password`` query option)."""
+    return _CREDENTIALS.sub(lambda m: f"{m.group(1)}***@" if m.group(1) else "***", url)
+
+
+def _check_name(option: str, value: object, limit: int | None = None) -> None:
+    """Refuse a channel or publisher name: not a str, empty, not UTF-8, over ``limit`` bytes."""
+    if not isinstance(value, str):
+        raise InvalidOption.wrong_type(
+            option, f"{option} must be a str, not {type(value).__name__}"
+        )
+    try:
+        size = len(value.encode())
+    except UnicodeEncodeError as exc:
+        raise InvalidOption(
+            option, f"{option} must be encodable as UTF-8: {exc.reason} at position {exc.start}"
+        ) from None
+    if not size:
+        raise InvalidOption(option, f"{option} must be a non-empty str")
+    if limit is not None and size > limit:
+        raise InvalidOption(
+            option, f"{option} must be at most {limit} bytes in UTF-8, not {size} bytes"
+        )
+
+
+def _check_factor(value: object) -> None:
+    """Refuse a backoff factor that is not a finite number >= 1."""
+    message = f"backoff_factor must be a finite number >= 1, not {value!r}"
+    if value.__class__ is bool or not isinstance(value, int | float):
+        raise InvalidOption.wrong_type("backoff_factor", message)
+    try:
+        factor = float(value)
+    except OverflowError:
+        factor = math.inf
+    if not 1 <= factor < math.inf:
+        raise InvalidOption("backoff_factor", message)
 
 
 _Handler = Callable[[RedisHub], None]
