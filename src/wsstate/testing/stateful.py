@@ -329,11 +329,6 @@ _RESET_AIOHTTP: Final = (
     "aiohttp reports a TCP reset as the end of the stream (receive() returns "
     "CLOSED, no error): the adapter feeds transport_eof, the model takes it too"
 )
-_BAD_OPCODE_TORNADO: Final = (
-    "tornado drops TCP without a Close frame on a reserved opcode: the adapter "
-    "feeds the end of the transport (transport_eof), the model takes it too"
-)
-
 #: Driven events a role's adapter feeds the table as another event (the model takes
 #: that one; the pair itself is not drivable on the role and is listed with why).
 FED_AS: Final[dict[Role, dict[tuple[State, Event], tuple[Event, str]]]] = {
@@ -343,15 +338,6 @@ FED_AS: Final[dict[Role, dict[tuple[State, Event], tuple[Event, str]]]] = {
             for s in (State.OPEN, State.CLOSING)
         }
         for role in FRAMEWORK_ROLES["aiohttp"]
-    },
-    **{
-        role: {
-            (State.OPEN, Event.LIBRARY_CLOSE_PEER_FAULT): (
-                Event.TRANSPORT_EOF,
-                _BAD_OPCODE_TORNADO,
-            )
-        }
-        for role in FRAMEWORK_ROLES["tornado"]
     },
 }
 
