@@ -14,8 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from support.harness import Harness, eventually
+from starlette.websockets import WebSocket
+from support.harness import WS_DEFAULTS, Harness, eventually
+from support.transports import by_id, start_site
+from websockets.asyncio.client import connect as ws_connect
 
+import wsstate
 from wsstate import InvalidOption, Sessions
 from wsstate.machines.session import EFFECT_DOCS, TABLE, Effect, Event, State
 from wsstate.sessions import (
@@ -317,3 +321,28 @@ async def test_a_message_no_connection_can_send_is_refused_at_the_call(
     assert got == ["m1", b"important"]
     assert await session.close()
     await poisoned("\ud800")  # CLOSED: still refused, not dropped
+
+
+async def test_a_connection_not_yet_accepted_is_refused_by_attach(h: Harness) -> None:
+    """A resume onto an ASGI WebSocket before accept() failed mid-replay (InvalidState
+    from the write), leaving the session DETACHED with no grace timer: never ended."""
+    sessions = Sessions(grace=5.0, history=8)
+    checked: list[str] = []
+
+    async def endpoint(websocket: WebSocket) -> None:
+        first = wsstate.guard(websocket)
+        h.track(first)
+        assert first.state is wsstate.State.CONNECTING
+        with pytest.raises(wsstate.InvalidState, match="accept"):
+            sessions.attach("page", first)
+        assert len(sessions) == 0  # nothing registered
+        await first.accept()
+        session = sessions.attach("page", first)
+        await session.send("after accept")
+        checked.append("attached once accepted")
+        await first.wait_closed()
+
+    site = await start_site(h, by_id("asgi-sansio"), {"/page": endpoint})
+    async with ws_connect(site.url("/page"), **WS_DEFAULTS) as client:
+        assert await asyncio.wait_for(client.recv(), 2.0) == "after accept"
+    assert checked == ["attached once accepted"]

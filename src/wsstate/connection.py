@@ -153,8 +153,6 @@ logger: Final = logging.getLogger("wsstate")
 CloseCallback = Callable[["GuardedConnection"], object]
 """``on_close`` callback: called with the connection; may return an awaitable."""
 
-_DATA_TYPES: Final = (str, bytes, bytearray, memoryview)
-_STR_BYTES: Final = (str, bytes)
 # Enum members as module constants: an attribute lookup on an enum class costs
 # as much as the table lookup itself (~70 ns on CPython 3.11).
 _APP_SEND: Final = Event.APP_SEND

@@ -70,7 +70,8 @@ from typing import Any, Final, Protocol, TypeVar
 from ._checks import checked_payload
 from .adapters.base import Data, Payload
 from .connection import GuardedConnection
-from .errors import ImpossibleEvent, InvalidOption, WSStateError
+from .errors import ImpossibleEvent, InvalidOption, InvalidState, WSStateError
+from .machines.connection import State as ConnectionState
 from .machines.session import TABLE, TERMINAL, Effect, Event, Row, State
 
 __all__ = [
@@ -572,7 +573,9 @@ class Sessions:
         Checked before a session is created or changed: ``session_id`` a ``str``,
         ``conn`` a :class:`~wsstate.GuardedConnection` (not the session's current
         one), ``last_seen`` None or an ``int`` >= 0 (:class:`TypeError`, or
-        :class:`ValueError` for a negative ``last_seen`` or the current connection).
+        :class:`ValueError` for a negative ``last_seen`` or the current connection);
+        a connection still CONNECTING (an ASGI ``WebSocket`` before ``accept()``)
+        raises :class:`~wsstate.InvalidState`.
         """
         if not isinstance(session_id, str):
             raise TypeError(f"session_id must be a str, not {type(session_id).__name__}")
@@ -583,6 +586,12 @@ class Sessions:
                 raise TypeError(f"last_seen must be an int or None, not {last_seen!r}")
             if last_seen < 0:
                 raise ValueError(f"last_seen must be >= 0, not {last_seen}")
+        if conn.state is ConnectionState.CONNECTING:
+            # A session writes on it at once (a resume replays; a send while
+            # ATTACHED goes out): before accept() each write would fail mid-row.
+            raise InvalidState(
+                f"{conn!r} has not completed its handshake: accept() it, then attach it"
+            )
         session = self._sessions.get(session_id)
         if session is not None and conn is session._conn:
             raise ValueError(f"{conn!r} is already session {session_id!r}'s connection")
