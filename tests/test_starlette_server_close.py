@@ -5,6 +5,8 @@ uvicorn's legacy implementation holds every send during its closing handshake, u
 its fixed 10 s close timeout: a half-open peer its keepalive found would otherwise be
 reported as a slow reader (1008) by the first send that waits longer than the write
 timeout. Real sockets: tests/scenarios/test_keepalive.py (half-open under a tick).
+Its Close 1002, 1003, 1007 or 1009 with nothing from the peer is the library's close
+blaming the peer (real sockets: tests/test_starlette_peer_faults.py).
 """
 
 from __future__ import annotations
@@ -28,10 +30,17 @@ CASES = [
     (((1000, ""), (1000, ""), False), None),
     (((1011, "keepalive ping timeout"), (1001, "away"), False), None),
     (((1000, ""), (4001, "x"), True), None),
-    # The server's own Close that the peer answers (shutdown 1012, a peer fault 1009).
+    # The server's own Close that the peer answers (shutdown 1012): the disconnect says it.
     (((1012, ""), None, False), None),
-    (((1009, "message too big"), None, False), None),
-    (((1002, ""), None, False), None),
+    # The server failed the connection because of the peer (a protocol violation,
+    # invalid UTF-8, a message too big): the library's close blaming the peer, now.
+    (((1002, ""), None, False), Facts(library_close=(1002, ""), lost=True)),
+    (((1007, ""), None, False), Facts(library_close=(1007, ""), lost=True)),
+    (((1009, "message too big"), None, False), Facts(library_close=(1009, "message too big"), lost=True)),
+    (((1003, ""), None, False), Facts(library_close=(1003, ""), lost=True)),
+    # ... unless it is the answer to the peer's Close, or we closed first.
+    (((1002, ""), (1002, "x"), False), None),
+    (((1002, ""), None, True), None),
     # Nothing sent: a TCP loss the server reports at once (or nothing happened).
     ((None, None, False), None),
     ((None, (1000, ""), False), None),

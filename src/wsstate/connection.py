@@ -155,6 +155,7 @@ CloseCallback = Callable[["GuardedConnection"], object]
 
 # Enum members as module constants: an attribute lookup on an enum class costs
 # as much as the table lookup itself (~70 ns on CPython 3.11).
+_running_loop: Final = asyncio.get_running_loop  # one lookup fewer per call
 _APP_SEND: Final = Event.APP_SEND
 _APP_CLOSE: Final = Event.APP_CLOSE
 _PEER_DATA: Final = Event.PEER_DATA
@@ -519,6 +520,8 @@ class GuardedConnection:
         (accepting twice) it raises :class:`~wsstate.InvalidState`; once CLOSED it
         returns False.
         """
+        if _running_loop() is not self._loop:
+            self._wrong_loop("accept")
         t = self._t
         event = accept_event(isinstance(t, _Accepting) and t.accepted)
         outcome: Effect | None = _OUTCOMES[event][self._m.state]
@@ -578,6 +581,8 @@ class GuardedConnection:
         (docs/performance.md): kept flat, no coroutine, no effect loop for a
         transmit-only row.
         """
+        if _running_loop() is not self._loop:
+            self._wrong_loop("send")
         # The payload checked at the call (_checks.checked_payload): bytes as they
         # are, an ASCII str by a flag, the rest by the full check.
         payload: Data
@@ -770,6 +775,8 @@ class GuardedConnection:
         False if the connection is not open, or if the transport cannot send pings
         (ASGI has no ping message).
         """
+        if _running_loop() is not self._loop:
+            self._wrong_loop("ping")
         outcome = _OUTCOMES[Event.APP_PING][self._m.state]
         self._handle(Event.APP_PING)
         if outcome is Effect.TRANSMIT_PING:
@@ -792,6 +799,8 @@ class GuardedConnection:
         One at a time: a second ``recv()`` (or ``async for``) while one waits
         raises :class:`~wsstate.ConcurrentRecv` at once, whatever the transport.
         """
+        if _running_loop() is not self._loop:
+            self._wrong_loop("recv")
         if self._flags & _RECEIVING:
             raise ConcurrentRecv(
                 f"{self._m.name}: recv() called while another recv() is waiting for a message"
@@ -833,6 +842,8 @@ class GuardedConnection:
         reason raises :class:`~wsstate.InvalidCloseCode` /
         :class:`~wsstate.InvalidCloseReason` before any state change.
         """
+        if _running_loop() is not self._loop:
+            self._wrong_loop("close")
         if code.__class__ is not int or code != 1000 or reason.__class__ is not str or reason:
             try:
                 validate_close(code, reason)
@@ -859,6 +870,8 @@ class GuardedConnection:
 
     async def wait_closed(self) -> None:
         """Return once the connection is CLOSED."""
+        if _running_loop() is not self._loop:
+            self._wrong_loop("wait_closed")
         if self._m.state in TERMINAL:
             return
         # A future per waiter, as asyncio.Event has it, without the Event (two
@@ -1108,6 +1121,15 @@ class GuardedConnection:
         exc = task.exception()
         if exc is not None and not isinstance(exc, ImpossibleEvent):
             logger.error("%s: internal error in background task", self._m.name, exc_info=exc)
+
+    def _wrong_loop(self, operation: str) -> NoReturn:
+        """Raise for an operation called from another event loop than the connection's
+        (another thread's): nothing has changed, nothing was written."""
+        raise RuntimeError(
+            f"{self._m.name}: {operation}() must be called from the connection's event loop "
+            f"(from another thread: send_threadsafe(), or "
+            f"asyncio.run_coroutine_threadsafe(conn.{operation}(...), loop))"
+        )
 
     def _closed_error(self) -> ConnectionClosed:
         m = self._m

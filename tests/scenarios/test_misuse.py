@@ -108,6 +108,74 @@ async def test_24_wrong_payload_type_raises_at_once(h: Harness, transport: Trans
 
 
 @pytest.mark.scenario(24)
+async def test_24_a_call_from_another_event_loop_raises_at_once(
+    h: Harness, transport: Transport
+) -> None:
+    # Another thread's loop: send wrote from the wrong thread, close() sent its
+    # Close and then failed with asyncio's "attached to a different loop".
+    pair = await open_pair(h, transport)
+    conn = pair.conn
+    calls: dict[str, Callable[[], Awaitable[object]]] = {
+        "send": lambda: conn.send("from elsewhere"),
+        "try_send": lambda: conn.try_send(b"from elsewhere"),
+        "recv": conn.recv,
+        "ping": conn.ping,
+        "close": lambda: conn.close(4000, "from elsewhere"),
+        "wait_closed": conn.wait_closed,
+    }
+
+    def elsewhere() -> list[str]:
+        refused = []
+        for name, call in calls.items():
+            with pytest.raises(RuntimeError, match="event loop") as info:
+                asyncio.run(call())  # type: ignore[arg-type]
+            assert "another thread" in str(info.value)
+            refused.append(name)
+        return refused
+
+    assert await asyncio.to_thread(elsewhere) == list(calls)
+    assert conn.state is State.OPEN
+    assert (conn.stats.sent, conn.stats.dropped) == (0, 0)
+    await conn.send("from its loop")  # untouched
+    assert await asyncio.wait_for(pair.peer.recv(), 1.0) == "from its loop"
+    # Nothing else reached the wire: one data frame, no Close.
+    sent = [f.opcode for f in pair.frames_out() if f.opcode is not Opcode.PING]
+    assert sent == [Opcode.TEXT]
+    assert await conn.close() is True
+
+
+@pytest.mark.scenario(24)
+# An ASGI WebSocket names no event loop: the connection's own calls are checked
+# (the test above), its guard() cannot be.
+@pytest.mark.transports("websockets", "aiohttp", "tornado")
+async def test_24_guard_from_another_event_loop_raises_and_changes_nothing(
+    h: Harness, transport: Transport
+) -> None:
+    guarded: asyncio.Queue[GuardedConnection] = asyncio.Queue()
+
+    async def endpoint(native: object) -> None:
+        async def elsewhere() -> None:
+            wsstate.guard(native, **GUARD_DEFAULTS)
+
+        with pytest.raises(RuntimeError, match="event loop running the connection"):
+            await asyncio.to_thread(asyncio.run, elsewhere())
+        conn = wsstate.guard(native, **GUARD_DEFAULTS)  # untouched: guarded here
+        h.track(conn)
+        await guarded.put(conn)
+        await conn.wait_closed()
+
+    from support.transports import serve_handshakes
+
+    served = await serve_handshakes(h, transport, endpoint)
+    async with ws_connect(served.url(), **WS_DEFAULTS) as peer:
+        conn = await asyncio.wait_for(guarded.get(), 2.0)
+        await peer.send("guarded on its own loop")
+        assert await asyncio.wait_for(conn.recv(), 1.0) == "guarded on its own loop"
+        await conn.close()
+    assert (conn.close_code, conn.clean) == (1000, True)
+
+
+@pytest.mark.scenario(24)
 @pytest.mark.transports("asgi")  # "send before accept": websockets guards open connections
 async def test_24_misuse_before_accept_raises_at_once(h: Harness, transport: Transport) -> None:
     checked: list[str] = []

@@ -104,7 +104,7 @@ from aiohttp import ClientWebSocketResponse, ClientWSTimeout, WebSocketError, WS
 from ..closecodes import ABNORMAL_CLOSURE, InvalidCloseReason, is_sendable_code, validate_close
 from ..errors import AlreadyGuarded, InvalidState
 from ._steps import Continuation, step
-from .base import Callbacks, Data, Facts, Listener, Request, Transport, TransportClosed
+from .base import Callbacks, Data, Facts, Listener, Request, Transport, TransportClosed, check_loop
 
 __all__ = ["DEFAULT_MAX_QUEUE", "AiohttpTransport", "answer_facts", "message_facts"]
 
@@ -331,6 +331,7 @@ class AiohttpTransport(Transport):
     def __init__(self, ws: AiohttpWebSocket, *, max_queue: int = DEFAULT_MAX_QUEUE) -> None:
         if max_queue < 1:
             raise ValueError(f"max_queue must be at least 1, not {max_queue!r}")
+        check_loop(ws._loop)
         cls = type(ws)
         if getattr(cls, "_wsstate_guarded", False):
             raise AlreadyGuarded(

@@ -24,6 +24,7 @@ __all__ = [
     "Request",
     "Transport",
     "TransportClosed",
+    "check_loop",
 ]
 
 #: A message: what a transport writes and what ``recv()`` returns.
@@ -33,6 +34,20 @@ Data = str | bytes
 #: ``send_threadsafe`` and ``broadcast_threadsafe``: at the call, in the caller's
 #: thread), so changing it afterwards changes nothing sent.
 Payload = str | bytes | bytearray | memoryview
+
+
+def check_loop(loop: object) -> None:
+    """Raise :class:`RuntimeError` unless ``loop``, the event loop running a native
+    connection, is the one running now: ``guard()`` called from another thread's
+    loop would drive the connection from two threads (and abort it when that loop
+    closed). Called by each adapter before it changes anything."""
+    import asyncio
+
+    if loop is not asyncio.get_running_loop():
+        raise RuntimeError(
+            "guard() must be called from the event loop running the connection, "
+            "not another thread's (from another thread: asyncio.run_coroutine_threadsafe())"
+        )
 
 
 class TransportClosed(Exception):

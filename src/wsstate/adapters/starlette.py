@@ -125,6 +125,11 @@ DEFAULT_MAX_QUEUE: Final = 16
 SETTLE_TURNS: Final = 16
 
 _NOTHING: Final = Facts()
+# Close codes a server sends when it fails the connection because of the peer
+# (protocol error, unsupported data, invalid payload, message too big): the codes
+# of wsstate.connection.PEER_FAULT_CODES, which this module is below (a test checks
+# that they agree).
+_PEER_FAULT_CODES: Final = frozenset({1002, 1003, 1007, 1009})
 _CONNECTED: Final = WebSocketState.CONNECTED
 # What the ASGI server and Starlette raise when the connection is gone (never
 # matched by text): Starlette turns the server's OSError into WebSocketDisconnect
@@ -157,12 +162,15 @@ def disconnect_facts(
     opened: bool,
     requested_close: bool,
     close_sent: tuple[int, str] | None,
+    peer_closed: bool | None = None,
 ) -> Facts:
     """What the ASGI server's ``websocket.disconnect`` ``message`` says happened (module doc).
 
     ``opened``: the server took our ``websocket.accept``; ``requested_close``: we
     asked to close (or refused the handshake); ``close_sent``: the code and reason
-    of our ``websocket.close``, if we sent one. The facts it returns are the
+    of our ``websocket.close``, if we sent one; ``peer_closed``: whether the
+    server's WebSocket protocol received a Close frame from the peer (None: not
+    known, the server's protocol is not in view). The facts it returns are the
     transport's to report; the table decides what they mean for the connection.
 
     * no code that may appear in a Close frame (1005, 1006, absent, not an int),
@@ -171,8 +179,14 @@ def disconnect_facts(
     * after we asked to close, our own code and reason repeated: the transport
       ended in order (the server repeats it, or reports the peer's echo: ASGI
       does not say which);
+    * a code that blames the peer (1002, 1003, 1007, 1009) while the server's
+      protocol received no Close from the peer: the server failed the connection
+      because of the peer (a protocol violation, invalid UTF-8, a message too
+      big), the library's close with that code and reason, then the end of the
+      transport;
     * any other code: the peer's own Close (before ours, or crossing it), then
-      the end of the transport.
+      the end of the transport. The server's other closes of its own (uvicorn's
+      1012 at shutdown) look like it too.
     """
     code = message.get("code", 1005)
     reason = str(message.get("reason") or "")
@@ -181,6 +195,8 @@ def disconnect_facts(
     code = int(code)  # servers pass their own IntEnums (CloseCode, CloseReason)
     if requested_close and (code, reason) == close_sent:
         return Facts(lost=True, lost_error=False)
+    if peer_closed is False and code in _PEER_FAULT_CODES:
+        return Facts(library_close=(code, reason), lost=True, lost_error=False)
     return Facts(close_rcvd=(code, reason), lost=True, lost_error=False)
 
 
@@ -201,6 +217,11 @@ def server_closing_facts(
       the transport is lost, with an error — now, not when the server's closing
       handshake gives up (uvicorn's legacy implementation: 10 s, holding every
       send meanwhile);
+    * the server failed the connection because of the peer (its Close 1002, 1003,
+      1007 or 1009: a protocol violation, invalid UTF-8, a message too big) and
+      nothing came from the peer: the library's close with that code and reason,
+      then the end of the transport (uvicorn's legacy implementation reports
+      1006 in its disconnect: only its protocol says this);
     * anything else (our own Close, the peer's, a Close of the server's that the
       peer is expected to answer, a TCP loss the server reports at once): None,
       the ``websocket.disconnect`` says it (:func:`disconnect_facts`).
@@ -209,6 +230,8 @@ def server_closing_facts(
         return None
     if close_sent[0] == 1011:
         return Facts(lost=True, lost_error=True)
+    if close_sent[0] in _PEER_FAULT_CODES:
+        return Facts(library_close=close_sent, lost=True, lost_error=False)
     return None
 
 
@@ -228,6 +251,31 @@ def _legacy_server(ws: WebSocket) -> Any:
     server = getattr(ws._receive, "__self__", None)
     if legacy is not None and isinstance(server, legacy.WebSocketCommonProtocol):
         return server
+    return None
+
+
+def _peer_closed(ws: WebSocket) -> bool | None:
+    """Whether the ASGI server's WebSocket protocol under ``ws`` received the peer's Close.
+
+    uvicorn's ``websockets-sansio`` keeps websockets' sans-I/O protocol as its
+    ``conn`` (``close_rcvd``), its ``wsproto`` a wsproto connection (``state``:
+    REMOTE_CLOSING or CLOSED once the peer's Close came; still OPEN when wsproto
+    failed to parse what the peer sent). The server is found as in
+    :func:`_legacy_server`. None if it is none of these: a middleware wraps
+    ``receive``, another ASGI server, or uvicorn's legacy implementation (whose
+    own close is seen when its data transfer ends, :func:`server_closing_facts`).
+    Only already imported modules are looked at.
+    """
+    conn = getattr(getattr(ws._receive, "__self__", None), "conn", None)
+    if conn is None:
+        return None
+    protocol = sys.modules.get("websockets.protocol")
+    if protocol is not None and isinstance(conn, protocol.Protocol):
+        return conn.close_rcvd is not None
+    wsproto = sys.modules.get("wsproto.connection")
+    if wsproto is not None and isinstance(getattr(conn, "connection", None), wsproto.Connection):
+        states = wsproto.ConnectionState
+        return conn.state in (states.REMOTE_CLOSING, states.CLOSED)
     return None
 
 
@@ -434,6 +482,10 @@ class StarletteTransport(Transport):
     def start_close(self, code: int, reason: str) -> None:
         self._requested_close = True
         self._drain()
+        if self._facts is not _NOTHING:
+            # The server ended the connection already (its disconnect, or a close of
+            # its own: a library close is on the wire, or none can go): nothing to send.
+            return
         if not self._closing and self._ws.application_state is _CONNECTED:
             self._closing = True
             self._close_sent = (code, reason)
@@ -544,6 +596,7 @@ class StarletteTransport(Transport):
                 opened=self._open,
                 requested_close=self._requested_close,
                 close_sent=self._close_sent,
+                peer_closed=_peer_closed(self._ws),
             )
         )
 

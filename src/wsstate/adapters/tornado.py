@@ -87,7 +87,7 @@ from tornado.websocket import WebSocketClientConnection, WebSocketHandler, WebSo
 
 from ..closecodes import is_sendable_code, validate_close
 from ..errors import AlreadyGuarded, InvalidState
-from .base import Data, Facts, Request, Transport, TransportClosed
+from .base import Data, Facts, Request, Transport, TransportClosed, check_loop
 
 __all__ = [
     "DEFAULT_MAX_QUEUE",
@@ -268,6 +268,7 @@ class TornadoTransport(Transport):
         proto = ws.ws_connection if isinstance(ws, WebSocketHandler) else ws.protocol
         if not isinstance(proto, WebSocketProtocol13) or proto.stream is None:
             raise TypeError("guard a tornado WebSocket once it is open (in open(), or connected)")
+        check_loop(getattr(proto.stream.io_loop, "asyncio_loop", None))
         if proto.is_closing():
             raise TypeError("this tornado WebSocket is already closing")
         self._ws = ws

@@ -24,7 +24,7 @@ from websockets.protocol import Side
 from websockets.protocol import State as WSState
 
 from ..errors import AlreadyGuarded, ConcurrentRecv
-from .base import Callbacks, Data, Facts, Listener, Request, Transport, TransportClosed
+from .base import Callbacks, Data, Facts, Listener, Request, Transport, TransportClosed, check_loop
 
 __all__ = ["WebsocketsTransport"]
 
@@ -217,6 +217,7 @@ class WebsocketsTransport(Transport):
     )
 
     def __init__(self, ws: Connection) -> None:
+        check_loop(ws.loop)
         if _guarded_already(ws):
             raise AlreadyGuarded(
                 f"{type(ws).__name__} is guarded already: guard() each connection once "
