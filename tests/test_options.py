@@ -192,6 +192,24 @@ def test_connect_refuses_a_uri_that_is_not_a_str() -> None:
         wsstate.connect(b"ws://127.0.0.1/")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("options", "error", "match"),
+    [
+        ({"subprotocols": "chat"}, TypeError, "subprotocols must be a list"),
+        ({"ssl": True}, ValueError, "incompatible with a ws:// URI"),
+    ],
+)
+def test_connect_refuses_what_websockets_checks_at_the_call(
+    options: dict[str, object], error: type[Exception], match: str
+) -> None:
+    # websockets checks these when its connect() is made: made at the call, not on
+    # entry (they used to fail only at `async with`).
+    with pytest.raises(error, match=match):
+        wsstate.connect("ws://127.0.0.1:1/", **options)
+    with pytest.raises(error, match=match):
+        wsstate.ReconnectingClient("ws://127.0.0.1:1/", **options)
+
+
 def test_connect_refuses_unknown_keywords_at_the_call() -> None:
     with pytest.raises(TypeError, match="'bogus'"):
         wsstate.connect("ws://127.0.0.1:1/", bogus=1)

@@ -6,7 +6,7 @@ import functools
 import inspect
 import itertools
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
@@ -180,7 +180,9 @@ def connect(uri: str, **options: Any) -> AbstractAsyncContextManager[GuardedConn
     (websockets' own is disabled so the table decides what a late pong means).
     Invalid options raise at once, at this call: a ``uri`` that is not a
     ``ws://`` or ``wss://`` URI or an invalid timeout (:class:`~wsstate.InvalidOption`,
-    naming it), a keyword neither wsstate nor websockets takes (TypeError).
+    naming it), a keyword neither wsstate nor websockets takes (TypeError), and
+    what websockets checks when its ``connect()`` is made (``subprotocols`` not a
+    list: TypeError; ``ssl`` for a ``ws://`` URI: ValueError).
     :class:`~wsstate.HandshakeFailed` on entry if the connection cannot be
     opened; no exception of websockets' own reaches the caller.
     """
@@ -202,7 +204,10 @@ def connect(uri: str, **options: Any) -> AbstractAsyncContextManager[GuardedConn
             ws_options[key] = value
     name = _check_name(guard_options.pop("name", None))
     opts = _options(guard_options) if guard_options else _DEFAULTS
-    return _Connection(uri, opts, name, ws_options)
+    # websockets checks what it can of its own options when its connect() is made
+    # (subprotocols a list, no ssl for ws://...): made now, so those errors come
+    # from this call; it connects only when awaited, on entry.
+    return _Connection(uri, opts, name, _websockets_client().connect(uri, **ws_options))
 
 
 def _check_uri(uri: object) -> None:
@@ -237,23 +242,22 @@ def _websockets_connect_keys() -> frozenset[str]:
 class _Connection(AbstractAsyncContextManager[GuardedConnection]):
     """What :func:`connect` returns: opens on entry, closes on exit."""
 
-    __slots__ = ("_conn", "_name", "_options", "_uri", "_ws_options")
+    __slots__ = ("_conn", "_connector", "_name", "_options", "_uri")
 
     def __init__(
-        self, uri: str, options: Options, name: str | None, ws_options: dict[str, Any]
+        self, uri: str, options: Options, name: str | None, connector: Awaitable[Connection]
     ) -> None:
         self._uri = uri
         self._options = options
         self._name = name
-        self._ws_options = ws_options
+        self._connector = connector  # websockets' connect(): each await opens one
         self._conn: GuardedConnection | None = None
 
     async def __aenter__(self) -> GuardedConnection:
         if self._conn is not None:
             raise RuntimeError("this wsstate.connect() context is already in use")
-        client = _websockets_client()
         try:
-            ws = await client.connect(self._uri, **self._ws_options)
+            ws = await self._connector
         except (OSError, _websockets_exceptions().WebSocketException, TimeoutError) as exc:
             # Every websockets exception (InvalidHandshake, InvalidURI of a
             # redirect, a proxy's...): none of its own types reaches the caller.

@@ -444,7 +444,7 @@ class StarletteTransport(Transport):
                 if isinstance(data, str)
                 else {"type": "websocket.send", "bytes": data}
             )
-            if self._server is not None and self._server_closing():
+            if self._server is not None and self._server_closing(sending=True):
                 raise TransportClosed  # the server holds sends until its handshake ends
             try:
                 await _SEND(ws, message)
@@ -531,6 +531,8 @@ class StarletteTransport(Transport):
                     self._watch_server()
                 if message["type"] == "websocket.receive":
                     self._deliver(message)
+                    if self._server is not None and self._facts is _NOTHING:
+                        self._server_closing()  # a closure held behind this message
                 else:  # websocket.disconnect: Starlette admits nothing else here
                     self._disconnected(message)
                     return
@@ -551,8 +553,13 @@ class StarletteTransport(Transport):
             self._watching = True
             transfer.add_done_callback(self._server_closing)
 
-    def _server_closing(self, _: object = None) -> bool:
-        """True if the server's data transfer ended with a closure reported now."""
+    def _server_closing(self, _: object = None, *, sending: bool = False) -> bool:
+        """True if the server's data transfer ended with a closure reported now.
+
+        A failure because of the peer waits for the reader to take the messages the
+        server received before it (in order, as a disconnect would), unless a send
+        asks: the server would hold it.
+        """
         server = self._server
         transfer = getattr(server, "transfer_data_task", None)
         if self._facts is not _NOTHING or transfer is None or not transfer.done():
@@ -564,6 +571,8 @@ class StarletteTransport(Transport):
         )
         if facts is None:
             return False
+        if facts.library_close is not None and not sending and getattr(server, "messages", None):
+            return False  # the reader reports it once it took them
         logger.debug("ASGI server closed on its own: %r", server.close_sent)
         self._report(facts)
         return True
