@@ -39,7 +39,7 @@ import wsstate
 from wsstate import ClosedBy, GuardedConnection, State
 from wsstate.adapters import starlette as adapter_module
 from wsstate.adapters.base import Facts
-from wsstate.adapters.starlette import StarletteTransport, disconnect_facts
+from wsstate.adapters.starlette import DEFAULT_MAX_QUEUE, StarletteTransport, disconnect_facts
 from wsstate.connection import PEER_FAULT_CODES
 
 # websockets' legacy server (under uvicorn's "websockets") warns about its handler.
@@ -155,6 +155,17 @@ async def fail_by_peer(
         writer.write(frame(TEXT, b"before"))
         await eventually(lambda: transport(conn).queued == 1)
         writer.write(data)
+    wire = await read_to_the_end(reader, writer)
+    await asyncio.wait_for(conn.wait_closed(), 2.0)
+    await asyncio.sleep(0.02)  # the endpoint reads what was buffered
+    return Outcome(conn, wire, received)
+
+
+async def read_to_the_end(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> tuple[int, str] | None:
+    """Read the server's frames to the end of TCP, answering its Close as a client
+    would; return that Close (code, reason), None if none came."""
     wire: tuple[int, str] | None = None
     try:
         async with asyncio.timeout(3.0):
@@ -166,9 +177,7 @@ async def fail_by_peer(
     except (asyncio.IncompleteReadError, ConnectionError):
         pass  # the end of TCP
     writer.close()
-    await asyncio.wait_for(conn.wait_closed(), 2.0)
-    await asyncio.sleep(0.02)  # the endpoint reads what was buffered
-    return Outcome(conn, wire, received)
+    return wire
 
 
 def transport(conn: GuardedConnection) -> StarletteTransport:
@@ -216,6 +225,46 @@ async def test_a_message_too_big_is_the_librarys_close_blaming_the_peer(
     assert out.wire is not None and out.wire[0] == 1009  # every implementation sends it
     assert conn.close_reason == out.wire[1]
     assert out.received == ["before"]
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+async def test_the_closure_waits_behind_unread_messages(h: Harness, impl: str) -> None:
+    # More messages than the adapter queues, then the violation, and an endpoint
+    # that reads only later: every message first, in order, then the closure. The
+    # legacy implementation reads on by itself (its own queue) and fails the
+    # connection at once: the adapter reports it once it took those messages, as
+    # the other implementations' disconnect comes after them.
+    h.wsstate_info = True
+    handed: asyncio.Queue[GuardedConnection] = asyncio.Queue()
+    read_now = asyncio.Event()
+    received: list[object] = []
+
+    async def endpoint(websocket: WebSocket) -> None:
+        conn = wsstate.guard(websocket, **GUARD_DEFAULTS)
+        h.track(conn)
+        handed.put_nowait(conn)
+        if await conn.accept():
+            await read_now.wait()
+            received.extend([m async for m in conn])
+
+    site = await Site.start(h, impl, {"/app": endpoint})
+    reader, writer = await raw_connection(site.port)
+    writer.write(upgrade_request("/app"))
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+    conn = await asyncio.wait_for(handed.get(), 2.0)
+    messages = [f"m{i}" for i in range(DEFAULT_MAX_QUEUE + 4)]
+    writer.write(b"".join(frame(TEXT, m.encode()) for m in messages))
+    await eventually(lambda: transport(conn).queued == DEFAULT_MAX_QUEUE)
+    writer.write(FAULTS[0].data)
+    await asyncio.sleep(0.1)  # the legacy implementation fails the connection meanwhile
+    assert conn.state is State.OPEN
+    read_now.set()
+    wire = await read_to_the_end(reader, writer)
+    await asyncio.wait_for(conn.wait_closed(), 2.0)
+    await asyncio.sleep(0.02)
+    assert received == messages
+    assert (conn.close_code, conn.closed_by, conn.clean) == (1002, ClosedBy.REMOTE, False)
+    assert (wire is not None) is SENDS_CLOSE[impl]
 
 
 @pytest.mark.parametrize("impl", IMPLS)
