@@ -555,3 +555,40 @@ async def test_a_native_close_that_blames_the_peer_is_on_the_wire(h: Harness, co
     assert (conn.closed_by, conn.clean) == (ClosedBy.REMOTE, False)
     writer.close()
     await writer.wait_closed()
+
+
+async def test_guard_before_prepare_says_prepare_first(h: Harness) -> None:
+    """Before ``prepare()`` a response has neither writer nor loop: the error says to
+    prepare it first (the event-loop check, which needs the loop, comes after)."""
+    from aiohttp import web
+
+    from wsstate import guard
+
+    conns: list[GuardedConnection] = []
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        with pytest.raises(TypeError, match="prepare"):
+            guard(ws)
+        await ws.prepare(request)
+        conn = guard(ws, ping_interval=None)  # nothing changed: guarded once prepared
+        conns.append(conn)
+        await conn.send(await conn.recv())
+        await conn.wait_closed()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    h.defer(runner.cleanup)
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    reader, writer = await open_raw(port, "/")
+    writer.write(frame(TEXT, b"hello"))
+    assert await read_frame(reader) == (TEXT, b"hello")
+    await close_raw(reader, writer)
+    (conn,) = conns
+    await eventually(lambda: conn.state is State.CLOSED)
+    assert (conn.close_code, conn.clean) == (1000, True)

@@ -212,13 +212,26 @@ def test_a_bad_url_or_number_is_refused_at_construction(redis: RedisServer) -> N
         "unix://",
     ):
         assert "url" in _refused("url", ValueError, url, "c")
-    secret = _refused("url", ValueError, "redis://u:s3cret@h:99999", "c")
-    assert "s3cret" not in secret, secret  # a password is never repeated in the error
+    for leaky in (
+        "redis://u:s3cret@h:99999",
+        "redis://:s3#cret@h:6379/0",  # a "#" in the password: urllib quoted part of it
+        "redis://u:s3/cret@h:99999/0",
+        "redis://h:99999/0?password=s3cret",
+    ):
+        with pytest.raises(wsstate.InvalidOption) as caught:
+            wsstate.RedisHub(leaky, "c")
+        shown = f"{caught.value} {caught.value.__cause__} {caught.value.__context__}"
+        for part in ("s3cret", "s3", "cret"):  # never repeated, whole or in part
+            assert part not in shown.replace("redis://", ""), shown
+        assert caught.value.__cause__ is None
+        assert caught.value.__context__ is None
     for key in ("timeout", "ping_interval", "backoff_initial", "backoff_max"):
-        for bad in (0, -1, math.nan, math.inf, 10**400):
+        # 0 is a backoff's first delay (as the client's), never a timeout
+        for bad in (-1, math.nan, math.inf, 10**400, *([0] if "backoff" not in key else [])):
             _refused(key, ValueError, redis.url, "c", **{key: bad})
         for wrong in (True, "1", None):
             _refused(key, TypeError, redis.url, "c", **{key: wrong})
+    wsstate.RedisHub(redis.url, "c", backoff_initial=0, backoff_max=0)
     for bad in (0.5, 0, math.nan, math.inf):
         _refused("backoff_factor", ValueError, redis.url, "c", backoff_factor=bad)
     for wrong in (True, "2"):

@@ -11,8 +11,9 @@ from .errors import InvalidOption
 __all__ = ["check_seconds", "check_text", "checked_payload"]
 
 
-def check_seconds(name: str, value: object, *, optional: bool) -> None:
-    """Check a timeout option: a finite positive int or float (or None if ``optional``).
+def check_seconds(name: str, value: object, *, optional: bool, zero: bool = False) -> None:
+    """Check a timeout option: a finite positive int or float (or None if ``optional``;
+    0 too if ``zero``: a backoff's first delay, say).
 
     Raises :class:`~wsstate.InvalidOption` naming the option (also a
     :class:`TypeError` for a value that is not a number: a bool, a string). A
@@ -25,25 +26,29 @@ def check_seconds(name: str, value: object, *, optional: bool) -> None:
     # A float first, checked without building anything (every option of every
     # guard() call comes here).
     if value.__class__ is float:
-        if 0 < value < math.inf:  # False for a NaN
+        if 0 < value < math.inf or (zero and value == 0):  # False for a NaN
             return
     elif value.__class__ is not bool and isinstance(value, _NUMBER):
         try:
             seconds = float(value)  # an int too large for a float is no delay either
         except OverflowError:
             seconds = math.inf
-        if 0 < seconds < math.inf:
+        if 0 < seconds < math.inf or (zero and seconds == 0):
             return
     else:
-        raise InvalidOption.wrong_type(name, f"{name} must be {_what(optional)}, not {value!r}")
-    raise InvalidOption(name, f"{name} must be {_what(optional)}, not {value!r}")
+        raise InvalidOption.wrong_type(
+            name, f"{name} must be {_what(optional, zero)}, not {value!r}"
+        )
+    raise InvalidOption(name, f"{name} must be {_what(optional, zero)}, not {value!r}")
 
 
 _NUMBER = (int, float)
 
 
-def _what(optional: bool) -> str:
-    return "a positive number of seconds" + (" or None" if optional else "")
+def _what(optional: bool, zero: bool) -> str:
+    return ("a finite number of seconds >= 0" if zero else "a positive number of seconds") + (
+        " or None" if optional else ""
+    )
 
 
 def checked_payload(data: object) -> Data:

@@ -314,7 +314,7 @@ class ReconnectingClient:
         self._feed(event, data=message)
         if outcome is Effect.TRANSMIT:
             conn = self.connection
-            return conn is not None and await conn.try_send(message)
+            return conn is not None and await conn._try_send_checked(message)
         return outcome is Effect.BUFFER
 
     async def send(self, data: Payload) -> None:
@@ -495,7 +495,7 @@ class ReconnectingClient:
     async def _flush_step(self, conn: GuardedConnection) -> bool:
         while self._buffer and self.connection is conn:
             message = self._buffer.popleft()
-            if not await conn.try_send(message):
+            if not await conn._try_send_checked(message):
                 self._buffer.appendleft(message)
                 return False
             self.stats.flushed += 1

@@ -67,7 +67,10 @@ mechanism, never a decision about a transition:
    Timers armed while the connection is being built are created once it is
    (performance; the table's arm/cancel order is kept).
 6. *API misuse independent of the state*: a payload that is not str or
-   bytes-like raises TypeError before any event; guarding a transport without
+   bytes-like raises TypeError, a str UTF-8 cannot encode ValueError, before
+   any event (``_checks.checked_payload``); an operation called from another
+   event loop than the connection's raises RuntimeError before any event
+   (``_wrong_loop``); guarding a transport without
    an application-side handshake as not yet open raises TypeError; a second
    ``recv()`` while one waits raises :class:`~wsstate.ConcurrentRecv` (the
    ``_RECEIVING`` flag, before any event); an ``on_close`` callback that is not
@@ -556,6 +559,8 @@ class GuardedConnection:
         surrogate), both before anything changes;
         :class:`~wsstate.InvalidState` before the handshake completed.
         """
+        if _running_loop() is not self._loop:
+            self._wrong_loop("send")
         outcome = self._start_send(data)
         if outcome is True:
             return
@@ -568,25 +573,37 @@ class GuardedConnection:
         API misuse (a wrong payload type, a ``str`` UTF-8 cannot encode, a send
         before accept) still raises, as :meth:`send` does.
         """
+        if _running_loop() is not self._loop:
+            self._wrong_loop("try_send")
         outcome = self._start_send(data)
         if outcome is True or outcome is False:
             return outcome
         return await self._finish_send(outcome)
 
-    def _start_send(self, data: Payload) -> bool | Awaitable[None]:
+    async def _try_send_checked(self, payload: Data) -> bool:
+        """:meth:`try_send` of a payload its caller checked already, on this loop (a
+        reconnecting client's buffered message): not checked again."""
+        outcome = self._start_send(payload, checked=True)
+        if outcome is True or outcome is False:
+            return outcome
+        return await self._finish_send(outcome)
+
+    def _start_send(self, data: Payload, checked: bool = False) -> bool | Awaitable[None]:
         """The part of a send that never waits: the table's decision and the write.
 
         True if the message was written, False if it was dropped; else what to
         await before it counts as sent (``_finish_send``). The hot path
         (docs/performance.md): kept flat, no coroutine, no effect loop for a
-        transmit-only row.
+        transmit-only row. ``checked``: the caller checked the payload already
+        (``_checks.checked_payload``: a session's replay or broadcast, a client's
+        buffer), on this connection's loop.
         """
-        if _running_loop() is not self._loop:
-            self._wrong_loop("send")
         # The payload checked at the call (_checks.checked_payload): bytes as they
         # are, an ASCII str by a flag, the rest by the full check.
         payload: Data
-        if isinstance(data, str):
+        if checked:
+            payload = cast(Data, data)
+        elif isinstance(data, str):
             if not data.isascii():
                 check_text(data)
             payload = data

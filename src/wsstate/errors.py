@@ -96,8 +96,11 @@ class AlreadyGuarded(InvalidState):
 
 
 class InvalidOption(ValueError):
-    """An option or argument of :func:`~wsstate.guard`, :func:`~wsstate.connect` or
-    :class:`~wsstate.Options` is invalid; ``option`` names it.
+    """An option or argument of :func:`~wsstate.guard`, :func:`~wsstate.connect`,
+    :class:`~wsstate.Options`, :class:`~wsstate.Hub`,
+    :class:`~wsstate.ReconnectingClient` (:func:`~wsstate.reconnect`),
+    :class:`~wsstate.Sessions` or :class:`~wsstate.RedisHub` is invalid; ``option``
+    names it.
 
     Raised by the call that received it, before anything is opened or changed.
     A value of the wrong type (a bool or a string for a timeout) raises the

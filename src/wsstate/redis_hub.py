@@ -216,8 +216,9 @@ class RedisHub:
 
     Every argument is checked here (:class:`~wsstate.InvalidOption` naming it,
     also a :class:`TypeError` for a wrong type): ``url`` by redis-py's own
-    parser (``redis://``, ``rediss://``, ``unix://``), without connecting; the
-    delays and ``timeout`` finite and positive; ``backoff_factor`` finite and
+    parser (``redis://``, ``rediss://``, ``unix://``), without connecting;
+    ``timeout`` and ``ping_interval`` finite and positive, the backoff's delays
+    finite and ``>= 0`` (as the reconnecting client's); ``backoff_factor`` finite and
     at least 1; ``channel`` and ``publisher`` non-empty text UTF-8 can encode.
 
     Threads: the hub belongs to the event loop :meth:`start` was first called
@@ -246,13 +247,10 @@ class RedisHub:
             raise ImportError("RedisHub needs redis-py: pip install 'wsstate[redis]'")
         _check_url(url)
         _check_name("channel", channel)
-        for key, value in (
-            ("backoff_initial", backoff_initial),
-            ("backoff_max", backoff_max),
-            ("timeout", timeout),
-            ("ping_interval", ping_interval),
-        ):
+        for key, value in (("timeout", timeout), ("ping_interval", ping_interval)):
             check_seconds(key, value, optional=False)
+        for key, value in (("backoff_initial", backoff_initial), ("backoff_max", backoff_max)):
+            check_seconds(key, value, optional=False, zero=True)  # as the client's
         _check_factor(backoff_factor)
         if publisher is not None:
             _check_name("publisher", publisher, limit=_MAX_PUBLISHER)
@@ -416,11 +414,14 @@ class RedisHub:
             raise RuntimeError(
                 f"RedisHub.{operation}() must be called from a running event loop"
             ) from None
-        if self._loop is not None and running is not self._loop:
+        # The loop of the first start(), else that of the local members (a hub not
+        # started yet still sends to them).
+        loop = self._loop if self._loop is not None else self.hub._loop
+        if loop is not None and running is not loop:
             raise RuntimeError(
                 f"RedisHub.{operation}() must be called from the event loop the hub was "
-                "started on (from another thread: asyncio.run_coroutine_threadsafe("
-                f"hub.{operation}(...), loop))"
+                "started on, or its members' (from another thread: "
+                f"asyncio.run_coroutine_threadsafe(hub.{operation}(...), loop))"
             )
         return running
 
@@ -681,10 +682,21 @@ def _check_url(url: object) -> None:
             raise ValueError("a unix:// url names the socket's path (unix:///path/to.sock)")
         pool.connection_class(**pool.connection_kwargs)  # built, not connected
     except (ValueError, TypeError, RedisError) as exc:
-        raise InvalidOption("url", f"url {_redacted(url)!r} is not a Redis url: {exc}") from exc
+        problem: str | None = str(exc)
+    else:
+        problem = None
+    if problem is not None:
+        # Raised out of the except block: the parser's error, which may quote any part
+        # of the url (a password's too), is neither the cause nor the context; its
+        # message is given only for a url without credentials.
+        redacted = _redacted(url)
+        why = problem if redacted == url else "(the parser's message may quote them: withheld)"
+        raise InvalidOption("url", f"url {redacted!r} is not a Redis url: {why}")
 
 
-_CREDENTIALS: Final = re.compile(r"^([^:/?#]*://)[^/?#]*@|(?<=[?&]password=)[^&#]*")
+#: The user info (up to the last "@": a password may hold "/", "?", "#" or "@"), and
+#: a ``password`` query option.
+_CREDENTIALS: Final = re.compile(r"^([^:/?#]*://).*@|(?<=[?&]password=)[^&]*")
 
 
 def _redacted(url: str) -> str:

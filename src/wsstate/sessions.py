@@ -344,7 +344,7 @@ class Session:
             return None
         tail = self._tail
         if tail is None or tail.done():
-            outcome = conn._start_send(payload)
+            outcome = conn._start_send(payload, checked=True)
             if outcome is True or outcome is False:
                 return None
             task = self._owner._spawn(conn._finish_send(outcome))
@@ -386,7 +386,7 @@ def _checked_grace(value: object) -> float:
 
 async def _write_after(tail: asyncio.Task[bool], conn: GuardedConnection, payload: Data) -> bool:
     await asyncio.wait([tail])
-    outcome = conn._start_send(payload)
+    outcome = conn._start_send(payload, checked=True)
     if outcome is True or outcome is False:
         return outcome
     return await conn._finish_send(outcome)

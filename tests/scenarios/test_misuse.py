@@ -122,6 +122,7 @@ async def test_24_a_call_from_another_event_loop_raises_at_once(
         "ping": conn.ping,
         "close": lambda: conn.close(4000, "from elsewhere"),
         "wait_closed": conn.wait_closed,
+        "accept": conn.accept,  # open already: InvalidState from its own loop
     }
 
     def elsewhere() -> list[str]:

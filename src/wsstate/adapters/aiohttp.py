@@ -331,7 +331,6 @@ class AiohttpTransport(Transport):
     def __init__(self, ws: AiohttpWebSocket, *, max_queue: int = DEFAULT_MAX_QUEUE) -> None:
         if max_queue < 1:
             raise ValueError(f"max_queue must be at least 1, not {max_queue!r}")
-        check_loop(ws._loop)
         cls = type(ws)
         if getattr(cls, "_wsstate_guarded", False):
             raise AlreadyGuarded(
@@ -343,6 +342,7 @@ class AiohttpTransport(Transport):
             raise TypeError("guard an aiohttp WebSocketResponse after `await ws.prepare(request)`")
         if ws._closed:
             raise TypeError("this aiohttp WebSocket is already closed")
+        check_loop(ws._loop)  # set by prepare() and ws_connect(), as the writer is
         self._ws = ws
         self._writer = writer
         self._raw: asyncio.Transport = writer.transport

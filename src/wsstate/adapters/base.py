@@ -41,8 +41,6 @@ def check_loop(loop: object) -> None:
     connection, is the one running now: ``guard()`` called from another thread's
     loop would drive the connection from two threads (and abort it when that loop
     closed). Called by each adapter before it changes anything."""
-    import asyncio
-
     if loop is not asyncio.get_running_loop():
         raise RuntimeError(
             "guard() must be called from the event loop running the connection, "
