@@ -26,10 +26,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from support.asgi import IMPLS, Site
 from support.harness import GUARD_DEFAULTS, Harness, eventually
@@ -199,7 +201,8 @@ async def test_a_peers_protocol_violation_is_the_librarys_close_blaming_the_peer
     assert (conn.close_code, conn.closed_by, conn.clean) == (fault.code, ClosedBy.REMOTE, False)
     # The code on the wire, if any: uvicorn's wsproto implementation sends none.
     if SENDS_CLOSE[impl]:
-        assert out.wire is not None and out.wire[0] == fault.code
+        assert out.wire is not None
+        assert out.wire[0] == fault.code
         assert conn.close_reason == out.wire[1]
     else:
         assert out.wire is None
@@ -222,9 +225,37 @@ async def test_a_message_too_big_is_the_librarys_close_blaming_the_peer(
     out = await fail_by_peer(h, impl, frame(BINARY, b"x" * (MAX_SIZE + 1)), ws_max_size=MAX_SIZE)
     conn = out.conn
     assert (conn.close_code, conn.closed_by, conn.clean) == (1009, ClosedBy.REMOTE, False)
-    assert out.wire is not None and out.wire[0] == 1009  # every implementation sends it
+    assert out.wire is not None  # every implementation sends it
+    assert out.wire[0] == 1009
     assert conn.close_reason == out.wire[1]
     assert out.received == ["before"]
+
+
+def recording(sent: list[str]) -> Callable[[ASGIApp], ASGIApp]:
+    """A middleware that records the type of every message the app hands the server
+    (its ``receive`` is the server's own: the adapter still sees the server's protocol)."""
+
+    def wrap(app: ASGIApp) -> ASGIApp:
+        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+            async def record(message: Message) -> None:
+                sent.append(message["type"])
+                await send(message)
+
+            await app(scope, receive, record)
+
+        return wrapped
+
+    return wrap
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+async def test_no_close_is_handed_to_the_server_after_its_own(h: Harness, impl: str) -> None:
+    # The table's row sends the library's Close, which is on the wire already (or,
+    # under wsproto, none can go): the adapter hands the server no websocket.close.
+    sent: list[str] = []
+    out = await fail_by_peer(h, impl, FAULTS[0].data, middleware=recording(sent))
+    assert (out.conn.close_code, out.conn.closed_by) == (1002, ClosedBy.REMOTE)
+    assert sent == ["websocket.accept"]
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -248,6 +279,11 @@ async def test_the_closure_waits_behind_unread_messages(h: Harness, impl: str) -
             received.extend([m async for m in conn])
 
     site = await Site.start(h, impl, {"/app": endpoint})
+
+    async def let_it_read() -> None:
+        read_now.set()
+
+    h.defer(let_it_read)  # whatever fails below, the endpoint ends
     reader, writer = await raw_connection(site.port)
     writer.write(upgrade_request("/app"))
     assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
@@ -265,6 +301,53 @@ async def test_the_closure_waits_behind_unread_messages(h: Harness, impl: str) -
     assert received == messages
     assert (conn.close_code, conn.closed_by, conn.clean) == (1002, ClosedBy.REMOTE, False)
     assert (wire is not None) is SENDS_CLOSE[impl]
+
+
+async def test_a_send_behind_the_legacy_failure_is_refused_at_once(h: Harness) -> None:
+    # uvicorn's legacy implementation holds every send while its closing handshake
+    # runs (up to 10 s): a send while the closure waits behind unread messages
+    # reports it at once and is refused, well within the write timeout.
+    h.wsstate_info = True
+    handed: asyncio.Queue[GuardedConnection] = asyncio.Queue()
+    send_now = asyncio.Event()
+    outcome: list[object] = []
+
+    async def endpoint(websocket: WebSocket) -> None:
+        conn = wsstate.guard(websocket, **GUARD_DEFAULTS)
+        h.track(conn)
+        handed.put_nowait(conn)
+        if await conn.accept():
+            await send_now.wait()
+            started = asyncio.get_running_loop().time()
+            outcome.append(await conn.try_send("after"))
+            outcome.append(asyncio.get_running_loop().time() - started)
+            outcome.append([m async for m in conn])
+
+    site = await Site.start(h, "websockets", {"/app": endpoint})
+
+    async def let_it_send() -> None:
+        send_now.set()
+
+    h.defer(let_it_send)  # whatever fails below, the endpoint ends
+    reader, writer = await raw_connection(site.port)
+    writer.write(upgrade_request("/app"))
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+    conn = await asyncio.wait_for(handed.get(), 2.0)
+    messages = [f"m{i}" for i in range(DEFAULT_MAX_QUEUE + 4)]
+    writer.write(b"".join(frame(TEXT, m.encode()) for m in messages) + FAULTS[0].data)
+    await eventually(lambda: transport(conn).queued == DEFAULT_MAX_QUEUE)
+    await asyncio.sleep(0.05)
+    assert conn.state is State.OPEN  # behind the unread messages
+    send_now.set()
+    await asyncio.wait_for(conn.wait_closed(), 1.0)
+    assert (conn.close_code, conn.closed_by, conn.clean) == (1002, ClosedBy.REMOTE, False)
+    await eventually(lambda: len(outcome) == 3)
+    refused, took, received = outcome
+    assert refused is False
+    assert isinstance(took, float)
+    assert took < GUARD_DEFAULTS["write_timeout"]
+    assert received == messages
+    await read_to_the_end(reader, writer)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -289,7 +372,8 @@ async def test_the_peers_own_close_with_such_a_code_stays_the_peers(
     conn = out.conn
     assert (conn.close_code, conn.close_reason) == (code, "mine")
     assert (conn.closed_by, conn.clean) == (ClosedBy.REMOTE, True)
-    assert out.wire is not None and out.wire[0] == code  # uvicorn's echo
+    assert out.wire is not None  # uvicorn's echo
+    assert out.wire[0] == code
     assert out.received == ["before"]
 
 
@@ -311,7 +395,13 @@ DISCONNECTS: list[tuple[dict[str, Any], bool, tuple[int, str] | None, bool | Non
         Facts(library_close=(1002, "invalid opcode"), lost=True),
     ),
     ({"code": 1007}, False, None, False, Facts(library_close=(1007, ""), lost=True)),
-    ({"code": 1009, "reason": "big"}, False, None, False, Facts(library_close=(1009, "big"), lost=True)),
+    (
+        {"code": 1009, "reason": "big"},
+        False,
+        None,
+        False,
+        Facts(library_close=(1009, "big"), lost=True),
+    ),
     ({"code": 1003}, False, None, False, Facts(library_close=(1003, ""), lost=True)),
     # ... crossing our Close (not our code and reason repeated): the library's too.
     ({"code": 1002}, True, _OURS, False, Facts(library_close=(1002, ""), lost=True)),

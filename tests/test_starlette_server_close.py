@@ -36,7 +36,10 @@ CASES = [
     # invalid UTF-8, a message too big): the library's close blaming the peer, now.
     (((1002, ""), None, False), Facts(library_close=(1002, ""), lost=True)),
     (((1007, ""), None, False), Facts(library_close=(1007, ""), lost=True)),
-    (((1009, "message too big"), None, False), Facts(library_close=(1009, "message too big"), lost=True)),
+    (
+        ((1009, "message too big"), None, False),
+        Facts(library_close=(1009, "message too big"), lost=True),
+    ),
     (((1003, ""), None, False), Facts(library_close=(1003, ""), lost=True)),
     # ... unless it is the answer to the peer's Close, or we closed first.
     (((1002, ""), (1002, "x"), False), None),

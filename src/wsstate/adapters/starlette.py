@@ -39,7 +39,22 @@ classified by message type, exception type and Starlette's own state
   wsproto) or reports the peer's echo (legacy websockets), and ASGI does not
   say which, so a close this side starts is not marked clean; any other code
   is the peer's own Close crossing ours (clean: both Close frames were sent).
-  Servers' own closes (uvicorn's 1012 at shutdown) look like the peer's.
+  Servers' own closes (uvicorn's 1012 at shutdown) look like the peer's, except
+  a failure because of the peer (below).
+* **A peer's protocol violation** (a reserved opcode, a bad frame, invalid
+  UTF-8 in a text message, a message too big) is failed by the server itself:
+  uvicorn's ``websockets-sansio`` sends its Close 1002/1007/1009, ``wsproto``
+  only its 1009 (none for a violation or invalid UTF-8: TCP just ends), and
+  both then report that code in the disconnect as if the peer had sent it. The
+  server's protocol tells the two apart: a code that blames the peer (1002,
+  1003, 1007, 1009) while that protocol received no Close from the peer
+  (websockets' sans-I/O ``close_rcvd``; wsproto's state neither REMOTE_CLOSING
+  nor CLOSED) is the library's close blaming the peer (``Facts.library_close``),
+  reported as websockets' own server does: by the peer, not clean, with the
+  server's code. uvicorn's legacy implementation reports 1006 instead; its own
+  Close is seen when its data transfer ends (below). The server's protocol is
+  found through the socket's ``receive`` (uvicorn's own); behind a middleware
+  that wraps ``receive`` the disconnect's code counts as the peer's Close.
 * **A refused send** (Starlette's ``WebSocketDisconnect``, the server's
   ``OSError`` such as uvicorn's ``ClientDisconnected``) means the server knows
   the connection is gone and has queued, or is about to queue, its disconnect:
@@ -81,7 +96,11 @@ classified by message type, exception type and Starlette's own state
   :func:`server_closing_facts` (a table-driven test,
   ``tests/test_starlette_server_close.py``): its own 1011 with nothing from the
   peer is the loss of the transport, reported at once (and a send about to be
-  held is refused); everything else is left to the disconnect.
+  held is refused); its own 1002, 1003, 1007 or 1009 with nothing from the
+  peer is its failure because of the peer, reported once the reader took the
+  messages it received before (a send that comes first lets the reader take
+  them, for a few loop turns, then reports it and is refused: it would be
+  held); everything else is left to the disconnect.
 * **The guarded socket is the adapter's.** Once guarded, the ``WebSocket``'s own
   ``send`` and ``receive`` (which every ``send_*``, ``receive_*``, ``iter_*``,
   ``accept`` and ``close`` go through) and its ``receive_*`` (which check the
@@ -94,7 +113,10 @@ classified by message type, exception type and Starlette's own state
   it rejects the handshake (HTTP 403 from uvicorn); it is sent at once, in the
   caller's turn, so an application that closes and returns never leaves the
   server with neither an accept nor a close. After ``accept()`` there is no
-  ASGI abort: the server ends TCP when the application returns.
+  ASGI abort: the server ends TCP when the application returns. Once the
+  server ended the connection (its disconnect, or a close of its own), a Close
+  the table asks for is not handed to it: the server's is on the wire already,
+  or none can go.
 """
 
 from __future__ import annotations
@@ -274,6 +296,7 @@ def _peer_closed(ws: WebSocket) -> bool | None:
         return conn.close_rcvd is not None
     wsproto = sys.modules.get("wsproto.connection")
     if wsproto is not None and isinstance(getattr(conn, "connection", None), wsproto.Connection):
+        # A WSConnection once its handshake is done: its state is its connection's.
         states = wsproto.ConnectionState
         return conn.state in (states.REMOTE_CLOSING, states.CLOSED)
     return None
@@ -444,8 +467,11 @@ class StarletteTransport(Transport):
                 if isinstance(data, str)
                 else {"type": "websocket.send", "bytes": data}
             )
-            if self._server is not None and self._server_closing(sending=True):
-                raise TransportClosed  # the server holds sends until its handshake ends
+            if self._server is not None:
+                closed = self._server_facts()
+                if closed is not None:  # the server would hold the send: refused
+                    await self._server_closed_now(closed)
+                    raise TransportClosed
             try:
                 await _SEND(ws, message)
             except _GONE:
@@ -553,29 +579,44 @@ class StarletteTransport(Transport):
             self._watching = True
             transfer.add_done_callback(self._server_closing)
 
-    def _server_closing(self, _: object = None, *, sending: bool = False) -> bool:
-        """True if the server's data transfer ended with a closure reported now.
-
-        A failure because of the peer waits for the reader to take the messages the
-        server received before it (in order, as a disconnect would), unless a send
-        asks: the server would hold it.
-        """
+    def _server_facts(self) -> Facts | None:
+        """The server's own closure, once its data transfer ended, not yet reported."""
         server = self._server
         transfer = getattr(server, "transfer_data_task", None)
         if self._facts is not _NOTHING or transfer is None or not transfer.done():
-            return False
-        facts = server_closing_facts(
+            return None
+        return server_closing_facts(
             _frame(server.close_sent),
             _frame(server.close_rcvd),
             requested_close=self._requested_close,
         )
+
+    def _server_closing(self, _: object = None) -> None:
+        """Report the server's own closure (:func:`server_closing_facts`) as it happens.
+
+        A failure because of the peer waits for the reader to take the messages the
+        server received before it, as a disconnect would: the reader asks again
+        after each message.
+        """
+        facts = self._server_facts()
         if facts is None:
-            return False
-        if facts.library_close is not None and not sending and getattr(server, "messages", None):
-            return False  # the reader reports it once it took them
-        logger.debug("ASGI server closed on its own: %r", server.close_sent)
+            return
+        if facts.library_close is not None and getattr(self._server, "messages", None):
+            return  # behind messages the reader has yet to take
+        logger.debug("ASGI server closed on its own: %r", facts)
         self._report(facts)
-        return True
+
+    async def _server_closed_now(self, facts: Facts) -> None:
+        """Report the server's own closure ``facts`` now: a send must not be held.
+
+        The reader is let through (past a full queue) to take the messages the server
+        received before it, for at most ``SETTLE_TURNS`` loop turns, so that they are
+        delivered first; then the closure is a fact.
+        """
+        self._server_closing()
+        if not await self._settle():
+            logger.debug("ASGI server closed on its own: %r", facts)
+            self._report(facts)
 
     def _deliver(self, message: Message) -> None:
         # Exactly one of text and bytes is not None (ASGI spec): test the values,

@@ -254,10 +254,6 @@ ASGI_NOT_DRIVABLE: Final[dict[Role, dict[tuple[State, Event], str]]] = {
             "keepalive stops at once; a half-open peer is the ASGI server's to detect "
             "(uvicorn's ws_ping_interval), and reaches the table as transport_error"
         ),
-        (State.OPEN, Event.LIBRARY_CLOSE_PEER_FAULT): (
-            "uvicorn answers a protocol error itself (its Close 1002) and reports a "
-            "websocket.disconnect with that code: the adapter sees a peer's Close"
-        ),
         **{(s, Event.APP_ACCEPT): _ACCEPTED_ASGI for s in State if s is not State.CONNECTING},
         (State.OPEN, Event.TRANSPORT_EOF): (
             "ASGI cannot tell a FIN from a reset: uvicorn reports both as a "
