@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from typing import Any
 
 import pytest
 from support.harness import Harness
@@ -200,7 +201,7 @@ def test_connect_refuses_a_uri_that_is_not_a_str() -> None:
     ],
 )
 def test_connect_refuses_what_websockets_checks_at_the_call(
-    options: dict[str, object], error: type[Exception], match: str
+    options: dict[str, Any], error: type[Exception], match: str
 ) -> None:
     # websockets checks these when its connect() is made: made at the call, not on
     # entry (they used to fail only at `async with`).
