@@ -600,17 +600,11 @@ class GuardedConnection:
         """
         # The payload checked at the call (_checks.checked_payload): bytes as they
         # are, an ASCII str by a flag, the rest by the full check.
-        payload: Data
-        if checked:
-            payload = cast(Data, data)
-        elif isinstance(data, str):
-            if not data.isascii():
+        if isinstance(data, str):
+            if not checked and not data.isascii():
                 check_text(data)
-            payload = data
-        elif isinstance(data, bytes):
-            payload = data
-        else:
-            payload = checked_payload(data)
+        elif not isinstance(data, bytes):
+            data = checked_payload(data)
         t = self._t
         if not t.is_open():
             self._sync()
@@ -629,7 +623,7 @@ class GuardedConnection:
                 return False
             raise InvalidState(f"cannot send in state {self._m.state.value}")
         try:
-            pending = t.write(payload)
+            pending = t.write(data)
         except TransportClosed:
             self.stats.dropped += 1
             counters.dropped += 1
