@@ -32,9 +32,11 @@ import asyncio
 import logging
 import os
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from aiohttp import web
 from support.harness import Harness, eventually
 from support.transports import by_id, raw_connection, serve, upgrade_request
 
@@ -46,18 +48,24 @@ SERVER = by_id("aiohttp-server")
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
 
-def frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
-    """One client frame (masked, as a client's must be); final unless ``fin`` is False."""
-    mask = os.urandom(4)
+def frame(
+    opcode: int, payload: bytes, *, fin: bool = True, rsv1: bool = False, masked: bool = True
+) -> bytes:
+    """One client frame: final unless ``fin`` is False, with RSV1 set if ``rsv1``,
+    masked (as a client's must be) unless ``masked`` is False."""
     n = len(payload)
+    mask_bit = 0x80 if masked else 0
     if n < 126:
-        length = bytes([0x80 | n])
+        length = bytes([mask_bit | n])
     elif n < 1 << 16:
-        length = bytes([0x80 | 126]) + n.to_bytes(2, "big")
+        length = bytes([mask_bit | 126]) + n.to_bytes(2, "big")
     else:
-        length = bytes([0x80 | 127]) + n.to_bytes(8, "big")
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes([(0x80 if fin else 0) | opcode]) + length + mask + masked
+        length = bytes([mask_bit | 127]) + n.to_bytes(8, "big")
+    first = bytes([(0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode])
+    if not masked:
+        return first + length + payload
+    mask = os.urandom(4)
+    return first + length + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -86,6 +94,29 @@ async def close_raw(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
         pass
     writer.close()
     await writer.wait_closed()
+
+
+async def serve_aiohttp(
+    h: Harness, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> int:
+    """A real aiohttp server of ``handler`` on ``/`` (cleaned up at teardown): its port."""
+    app = web.Application()
+    app.router.add_get("/", handler)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    h.defer(runner.cleanup)
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port: int = runner.addresses[0][1]
+    return port
+
+
+async def echo_hello(port: int) -> None:
+    """A raw peer sends "hello", reads it echoed, then closes."""
+    reader, writer = await open_raw(port, "/")
+    writer.write(frame(TEXT, b"hello"))
+    assert await read_frame(reader) == (TEXT, b"hello")
+    await close_raw(reader, writer)
 
 
 def adapter(conn: GuardedConnection) -> AiohttpTransport:
@@ -185,18 +216,7 @@ async def test_a_receive_timeout_on_the_server_socket_is_replaced(h: Harness) ->
         await conn.wait_closed()
         return ws
 
-    app = web.Application()
-    app.router.add_get("/", handler)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    h.defer(runner.cleanup)
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    reader, writer = await open_raw(port, "/")
-    writer.write(frame(TEXT, b"hello"))
-    assert await read_frame(reader) == (TEXT, b"hello")
-    await close_raw(reader, writer)
+    await echo_hello(await serve_aiohttp(h, handler))
     (conn,) = conns
     await eventually(lambda: conn.state is State.CLOSED)
     assert (conn.close_code, conn.clean) == (1000, True)
@@ -343,14 +363,7 @@ async def test_a_handler_returning_open_closes_cleanly_once_the_peer_answers(
         opened.append(conn)
         return ws  # open: aiohttp's own close() follows
 
-    app = web.Application()
-    app.router.add_get("/", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    h.defer(runner.cleanup)
-    reader, writer = await open_raw(runner.addresses[0][1], "/")
+    reader, writer = await open_raw(await serve_aiohttp(h, handler), "/")
     opcode, payload = await read_frame(reader)
     assert (opcode, payload) == (CLOSE, (1000).to_bytes(2, "big"))
     writer.write(frame(CLOSE, (1000).to_bytes(2, "big")))
@@ -577,18 +590,7 @@ async def test_guard_before_prepare_says_prepare_first(h: Harness) -> None:
         await conn.wait_closed()
         return ws
 
-    app = web.Application()
-    app.router.add_get("/", handler)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    h.defer(runner.cleanup)
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    reader, writer = await open_raw(port, "/")
-    writer.write(frame(TEXT, b"hello"))
-    assert await read_frame(reader) == (TEXT, b"hello")
-    await close_raw(reader, writer)
+    await echo_hello(await serve_aiohttp(h, handler))
     (conn,) = conns
     await eventually(lambda: conn.state is State.CLOSED)
     assert (conn.close_code, conn.clean) == (1000, True)

@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +35,7 @@ from starlette.websockets import WebSocket
 from support.asgi import IMPLS, Site
 from support.harness import GUARD_DEFAULTS, Harness, eventually
 from support.transports import raw_connection, upgrade_request
+from test_aiohttp_reading import BINARY, CLOSE, CONTINUATION, PING, TEXT, frame, read_frame
 
 import wsstate
 from wsstate import ClosedBy, GuardedConnection, State
@@ -46,38 +46,6 @@ from wsstate.connection import PEER_FAULT_CODES
 
 # websockets' legacy server (under uvicorn's "websockets") warns about its handler.
 pytestmark = pytest.mark.filterwarnings("ignore:remove second argument of ws_handler")
-
-CONTINUATION, TEXT, BINARY, CLOSE, PING = 0x0, 0x1, 0x2, 0x8, 0x9
-
-
-def frame(
-    opcode: int, payload: bytes, *, fin: bool = True, rsv1: bool = False, masked: bool = True
-) -> bytes:
-    """One client frame, masked unless ``masked`` is False (a client's must be)."""
-    n = len(payload)
-    mask_bit = 0x80 if masked else 0
-    if n < 126:
-        length = bytes([mask_bit | n])
-    elif n < 1 << 16:
-        length = bytes([mask_bit | 126]) + n.to_bytes(2, "big")
-    else:
-        length = bytes([mask_bit | 127]) + n.to_bytes(8, "big")
-    first = bytes([(0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode])
-    if not masked:
-        return first + length + payload
-    mask = os.urandom(4)
-    return first + length + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
-async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    """One server frame (unmasked): its opcode and payload."""
-    first, second = await reader.readexactly(2)
-    n = second & 0x7F
-    if n == 126:
-        n = int.from_bytes(await reader.readexactly(2), "big")
-    elif n == 127:
-        n = int.from_bytes(await reader.readexactly(8), "big")
-    return first & 0x0F, await reader.readexactly(n)
 
 
 @dataclass(frozen=True)
@@ -124,6 +92,33 @@ class Outcome:
     received: list[object]
 
 
+async def raw_peer_of(
+    h: Harness,
+    impl: str,
+    accepted: Callable[[GuardedConnection], Awaitable[None]],
+    **config: Any,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, GuardedConnection]:
+    """A raw peer's completed handshake with a guarded endpoint on ``impl`` that runs
+    ``accepted(conn)`` once it accepted: the peer's stream and the connection.
+    ``config`` is uvicorn's."""
+    h.wsstate_info = True  # library_close_peer_fault is logged at INFO
+    handed: asyncio.Queue[GuardedConnection] = asyncio.Queue()
+
+    async def endpoint(websocket: WebSocket) -> None:
+        conn = wsstate.guard(websocket, **GUARD_DEFAULTS)
+        h.track(conn)
+        handed.put_nowait(conn)
+        if await conn.accept():
+            await accepted(conn)
+
+    site = await Site.start(h, impl, {"/app": endpoint}, **config)
+    reader, writer = await raw_connection(site.port)
+    writer.write(upgrade_request("/app"))
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return reader, writer, await asyncio.wait_for(handed.get(), 2.0)
+
+
 async def fail_by_peer(
     h: Harness, impl: str, data: bytes, *, together: bool = False, **config: Any
 ) -> Outcome:
@@ -133,24 +128,13 @@ async def fail_by_peer(
     then both go in one write. The peer reads the server's frames, answers its
     Close as a client would, and reads on to the end of TCP. ``config`` is uvicorn's.
     """
-    h.wsstate_info = True  # library_close_peer_fault is logged at INFO
-    handed: asyncio.Queue[GuardedConnection] = asyncio.Queue()
     received: list[object] = []
 
-    async def endpoint(websocket: WebSocket) -> None:
-        conn = wsstate.guard(websocket, **GUARD_DEFAULTS)
-        h.track(conn)
-        handed.put_nowait(conn)
-        if await conn.accept():
-            await conn.wait_closed()
-            received.extend([m async for m in conn])  # buffered messages, then the end
+    async def accepted(conn: GuardedConnection) -> None:
+        await conn.wait_closed()
+        received.extend([m async for m in conn])  # buffered messages, then the end
 
-    site = await Site.start(h, impl, {"/app": endpoint}, **config)
-    reader, writer = await raw_connection(site.port)
-    writer.write(upgrade_request("/app"))
-    head = await reader.readuntil(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 101"), head
-    conn = await asyncio.wait_for(handed.get(), 2.0)
+    reader, writer, conn = await raw_peer_of(h, impl, accepted, **config)
     if together:
         writer.write(frame(TEXT, b"before") + data)
     else:
@@ -265,29 +249,18 @@ async def test_the_closure_waits_behind_unread_messages(h: Harness, impl: str) -
     # legacy implementation reads on by itself (its own queue) and fails the
     # connection at once: the adapter reports it once it took those messages, as
     # the other implementations' disconnect comes after them.
-    h.wsstate_info = True
-    handed: asyncio.Queue[GuardedConnection] = asyncio.Queue()
     read_now = asyncio.Event()
     received: list[object] = []
 
-    async def endpoint(websocket: WebSocket) -> None:
-        conn = wsstate.guard(websocket, **GUARD_DEFAULTS)
-        h.track(conn)
-        handed.put_nowait(conn)
-        if await conn.accept():
-            await read_now.wait()
-            received.extend([m async for m in conn])
-
-    site = await Site.start(h, impl, {"/app": endpoint})
+    async def accepted(conn: GuardedConnection) -> None:
+        await read_now.wait()
+        received.extend([m async for m in conn])
 
     async def let_it_read() -> None:
         read_now.set()
 
     h.defer(let_it_read)  # whatever fails below, the endpoint ends
-    reader, writer = await raw_connection(site.port)
-    writer.write(upgrade_request("/app"))
-    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
-    conn = await asyncio.wait_for(handed.get(), 2.0)
+    reader, writer, conn = await raw_peer_of(h, impl, accepted)
     messages = [f"m{i}" for i in range(DEFAULT_MAX_QUEUE + 4)]
     writer.write(b"".join(frame(TEXT, m.encode()) for m in messages))
     await eventually(lambda: transport(conn).queued == DEFAULT_MAX_QUEUE)
@@ -307,32 +280,21 @@ async def test_a_send_behind_the_legacy_failure_is_refused_at_once(h: Harness) -
     # uvicorn's legacy implementation holds every send while its closing handshake
     # runs (up to 10 s): a send while the closure waits behind unread messages
     # reports it at once and is refused, well within the write timeout.
-    h.wsstate_info = True
-    handed: asyncio.Queue[GuardedConnection] = asyncio.Queue()
     send_now = asyncio.Event()
     outcome: list[object] = []
 
-    async def endpoint(websocket: WebSocket) -> None:
-        conn = wsstate.guard(websocket, **GUARD_DEFAULTS)
-        h.track(conn)
-        handed.put_nowait(conn)
-        if await conn.accept():
-            await send_now.wait()
-            started = asyncio.get_running_loop().time()
-            outcome.append(await conn.try_send("after"))
-            outcome.append(asyncio.get_running_loop().time() - started)
-            outcome.append([m async for m in conn])
-
-    site = await Site.start(h, "websockets", {"/app": endpoint})
+    async def accepted(conn: GuardedConnection) -> None:
+        await send_now.wait()
+        started = asyncio.get_running_loop().time()
+        outcome.append(await conn.try_send("after"))
+        outcome.append(asyncio.get_running_loop().time() - started)
+        outcome.append([m async for m in conn])
 
     async def let_it_send() -> None:
         send_now.set()
 
     h.defer(let_it_send)  # whatever fails below, the endpoint ends
-    reader, writer = await raw_connection(site.port)
-    writer.write(upgrade_request("/app"))
-    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
-    conn = await asyncio.wait_for(handed.get(), 2.0)
+    reader, writer, conn = await raw_peer_of(h, "websockets", accepted)
     messages = [f"m{i}" for i in range(DEFAULT_MAX_QUEUE + 4)]
     writer.write(b"".join(frame(TEXT, m.encode()) for m in messages) + FAULTS[0].data)
     await eventually(lambda: transport(conn).queued == DEFAULT_MAX_QUEUE)

@@ -82,6 +82,31 @@ async def read_close(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     return payload, rest
 
 
+async def raw_peer_of_guarded(
+    h: Harness,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, GuardedConnection]:
+    """A raw peer of a guarded server connection: its stream and the connection."""
+    h.wsstate_info = True  # library_close_peer_fault is logged at INFO
+    port, conns, _handlers = await guarded_server(h)
+    reader, writer = await open_raw(port, "/")
+    h.defer(lambda: _close(writer))
+    await eventually(lambda: len(conns) == 1)
+    return reader, writer, conns[0]
+
+
+async def assert_failed_by_peer(
+    reader: asyncio.StreamReader, conn: GuardedConnection, code: int, reason: str
+) -> None:
+    """The peer received this Close, then the end of the stream; the connection
+    reports it as the library's close blaming the peer."""
+    answer, rest = await read_close(reader)
+    assert (int.from_bytes(answer[:2], "big"), answer[2:]) == (code, reason.encode())
+    assert rest == b""
+    await eventually(lambda: conn.state is State.CLOSED)
+    assert (conn.close_code, conn.close_reason) == (code, reason)
+    assert (conn.closed_by, conn.clean) == (ClosedBy.REMOTE, False)
+
+
 BROKEN = [
     # (the peer's Close payload, the Close it receives: code, reason)
     (b"\x03", 1002, "invalid close frame"),  # one byte
@@ -97,19 +122,9 @@ BROKEN = [
 async def test_a_close_that_breaks_the_rfc_fails_the_connection(
     h: Harness, payload: bytes, code: int, reason: str
 ) -> None:
-    h.wsstate_info = True  # library_close_peer_fault is logged at INFO
-    port, conns, _handlers = await guarded_server(h)
-    reader, writer = await open_raw(port, "/")
-    h.defer(lambda: _close(writer))
-    await eventually(lambda: len(conns) == 1)
+    reader, writer, conn = await raw_peer_of_guarded(h)
     writer.write(frame(CLOSE, payload))
-    answer, rest = await read_close(reader)
-    assert (int.from_bytes(answer[:2], "big"), answer[2:]) == (code, reason.encode())
-    assert rest == b""  # then the end of the stream
-    (conn,) = conns
-    await eventually(lambda: conn.state is State.CLOSED)
-    assert (conn.close_code, conn.close_reason) == (code, reason)
-    assert (conn.closed_by, conn.clean) == (ClosedBy.REMOTE, False)
+    await assert_failed_by_peer(reader, conn, code, reason)
 
 
 NOT_UTF8 = [
@@ -123,22 +138,12 @@ NOT_UTF8 = [
 async def test_a_text_message_that_is_not_utf8_fails_the_connection_with_1007(
     h: Harness, frames: list[bytes]
 ) -> None:
-    h.wsstate_info = True  # library_close_peer_fault is logged at INFO
-    port, conns, _handlers = await guarded_server(h)
-    reader, writer = await open_raw(port, "/")
-    h.defer(lambda: _close(writer))
-    await eventually(lambda: len(conns) == 1)
-    (conn,) = conns
+    reader, writer, conn = await raw_peer_of_guarded(h)
     # A valid message split inside a character first: delivered whole.
     writer.write(frame(TEXT, "caf\u00e9".encode()[:4], fin=False) + frame(CONTINUATION, b"\xa9"))
     assert await asyncio.wait_for(conn.recv(), STEP) == "caf\u00e9"
-    writer.write(b"".join(frames))
-    answer, rest = await read_close(reader)  # tornado dropped TCP without a Close
-    assert (int.from_bytes(answer[:2], "big"), answer[2:]) == (1007, b"invalid text message")
-    assert rest == b""
-    await eventually(lambda: conn.state is State.CLOSED)
-    assert (conn.close_code, conn.close_reason) == (1007, "invalid text message")
-    assert (conn.closed_by, conn.clean) == (ClosedBy.REMOTE, False)
+    writer.write(b"".join(frames))  # tornado dropped TCP without a Close
+    await assert_failed_by_peer(reader, conn, 1007, "invalid text message")
     with pytest.raises(wsstate.ConnectionClosed):  # nothing of it was delivered
         await conn.recv()
 
@@ -171,14 +176,10 @@ async def test_a_compressed_text_message_that_is_not_utf8_fails_with_1007(h: Har
     assert (conn.close_code, conn.closed_by, conn.clean) == (1007, ClosedBy.REMOTE, False)
 
 
-def _rsv1(data: bytes) -> bytes:
-    return bytes([data[0] | 0x40]) + data[1:]
-
-
 PROTOCOL_FAULTS = {
     # what the peer sends that tornado's reading aborts for, without a Close
     "reserved-opcode": frame(0x3, b"x"),
-    "rsv1-without-extension": _rsv1(frame(TEXT, b"x")),
+    "rsv1-without-extension": frame(TEXT, b"x", rsv1=True),
     "fragmented-ping": frame(PING, b"x", fin=False),
     "ping-over-125-bytes": frame(PING, b"x" * 126),
     "continuation-of-nothing": frame(CONTINUATION, b"x"),
@@ -190,19 +191,9 @@ PROTOCOL_FAULTS = {
 async def test_a_frame_that_breaks_the_rfc_fails_the_connection_with_1002(
     h: Harness, sent: bytes
 ) -> None:
-    h.wsstate_info = True
-    port, conns, _handlers = await guarded_server(h)
-    reader, writer = await open_raw(port, "/")
-    h.defer(lambda: _close(writer))
-    await eventually(lambda: len(conns) == 1)
-    (conn,) = conns
-    writer.write(sent)
-    answer, rest = await read_close(reader)  # tornado dropped TCP without a Close
-    assert (int.from_bytes(answer[:2], "big"), answer[2:]) == (1002, b"protocol error")
-    assert rest == b""
-    await eventually(lambda: conn.state is State.CLOSED)
-    assert (conn.close_code, conn.close_reason) == (1002, "protocol error")
-    assert (conn.closed_by, conn.clean) == (ClosedBy.REMOTE, False)
+    reader, writer, conn = await raw_peer_of_guarded(h)
+    writer.write(sent)  # tornado dropped TCP without a Close
+    await assert_failed_by_peer(reader, conn, 1002, "protocol error")
 
 
 async def test_an_on_ping_that_raises_is_not_blamed_on_the_peer(h: Harness) -> None:

@@ -8,12 +8,11 @@ import math
 from .adapters.base import Data
 from .errors import InvalidOption
 
-__all__ = ["check_seconds", "check_text", "checked_payload"]
+__all__ = ["check_seconds", "check_text", "checked_at_least", "checked_payload"]
 
 
-def check_seconds(name: str, value: object, *, optional: bool, zero: bool = False) -> None:
-    """Check a timeout option: a finite positive int or float (or None if ``optional``;
-    0 too if ``zero``: a backoff's first delay, say).
+def check_seconds(name: str, value: object, *, optional: bool) -> None:
+    """Check a timeout option: a finite positive int or float (or None if ``optional``).
 
     Raises :class:`~wsstate.InvalidOption` naming the option (also a
     :class:`TypeError` for a value that is not a number: a bool, a string). A
@@ -26,29 +25,45 @@ def check_seconds(name: str, value: object, *, optional: bool, zero: bool = Fals
     # A float first, checked without building anything (every option of every
     # guard() call comes here).
     if value.__class__ is float:
-        if 0 < value < math.inf or (zero and value == 0):  # False for a NaN
+        if 0 < value < math.inf:  # False for a NaN
             return
     elif value.__class__ is not bool and isinstance(value, _NUMBER):
         try:
             seconds = float(value)  # an int too large for a float is no delay either
         except OverflowError:
             seconds = math.inf
-        if 0 < seconds < math.inf or (zero and seconds == 0):
+        if 0 < seconds < math.inf:
             return
     else:
-        raise InvalidOption.wrong_type(
-            name, f"{name} must be {_what(optional, zero)}, not {value!r}"
-        )
-    raise InvalidOption(name, f"{name} must be {_what(optional, zero)}, not {value!r}")
+        raise InvalidOption.wrong_type(name, f"{name} must be {_what(optional)}, not {value!r}")
+    raise InvalidOption(name, f"{name} must be {_what(optional)}, not {value!r}")
 
 
 _NUMBER = (int, float)
 
 
-def _what(optional: bool, zero: bool) -> str:
-    return ("a finite number of seconds >= 0" if zero else "a positive number of seconds") + (
-        " or None" if optional else ""
-    )
+def _what(optional: bool) -> str:
+    return "a positive number of seconds" + (" or None" if optional else "")
+
+
+def checked_at_least(name: str, value: object, minimum: float) -> float:
+    """An option that is a finite int or float ``>= minimum`` (a delay that may be 0,
+    a backoff factor >= 1), as a float.
+
+    Raises :class:`~wsstate.InvalidOption` naming it (also a :class:`TypeError` for
+    a bool, a string, None); a NaN, an infinity and an int too large for a float
+    are refused.
+    """
+    what = f"{name} must be a finite number >= {minimum:g}"
+    if value.__class__ is bool or not isinstance(value, _NUMBER):
+        raise InvalidOption.wrong_type(name, f"{what}, not {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not minimum <= number < math.inf:  # a NaN is refused too
+        raise InvalidOption(name, f"{what}, not {value!r}")
+    return number
 
 
 def checked_payload(data: object) -> Data:

@@ -58,7 +58,6 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import math
 import random
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
@@ -66,7 +65,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Protocol, TypeVar
 
-from ._checks import checked_payload
+from ._checks import checked_at_least, checked_payload
 from .adapters.base import Data, Payload
 from .closecodes import validate_close
 from .connection import GuardedConnection
@@ -219,10 +218,10 @@ class ReconnectingClient:
         # a NaN delay is a client in BACKOFF for good, a retry that is not callable
         # one stuck in CONNECTING.
         connect(uri, **options)  # the uri and the connection's options
-        self.backoff_initial = _seconds("backoff_initial", backoff_initial, 0)
-        self.backoff_factor = _seconds("backoff_factor", backoff_factor, 1)
-        self.backoff_max = _seconds("backoff_max", backoff_max, 0)
-        self.min_uptime = _seconds("min_uptime", min_uptime, 0)
+        self.backoff_initial = checked_at_least("backoff_initial", backoff_initial, 0)
+        self.backoff_factor = checked_at_least("backoff_factor", backoff_factor, 1)
+        self.backoff_max = checked_at_least("backoff_max", backoff_max, 0)
+        self.min_uptime = checked_at_least("min_uptime", min_uptime, 0)
         self.max_attempts = (
             None if max_attempts is None else _count("max_attempts", max_attempts, 1, optional=True)
         )
@@ -614,25 +613,6 @@ def _wall() -> float:
 
 _MISSING: Final = object()
 _T = TypeVar("_T")
-
-
-def _seconds(name: str, value: object, minimum: int) -> float:
-    """A delay or factor option as a float: a finite int or float ``>= minimum``.
-
-    Raises :class:`~wsstate.InvalidOption` naming it (also a :class:`TypeError`
-    for a bool, a string, None); a NaN, an infinity and an int too large for a
-    float are refused (``_checks.check_seconds``, which refuses 0).
-    """
-    what = f"{name} must be a finite number >= {minimum}"
-    if value.__class__ is bool or not isinstance(value, int | float):
-        raise InvalidOption.wrong_type(name, f"{what}, not {value!r}")
-    try:
-        number = float(value)
-    except OverflowError:
-        number = math.inf
-    if not minimum <= number < math.inf:  # a NaN is refused too
-        raise InvalidOption(name, f"{what}, not {value!r}")
-    return number
 
 
 def _count(name: str, value: object, minimum: int, *, optional: bool = False) -> int:

@@ -64,7 +64,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import math
 import os
 import random
 import re
@@ -77,7 +76,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
-from ._checks import check_seconds, checked_payload
+from ._checks import check_seconds, checked_at_least, checked_payload
 from .adapters.base import Data, Payload
 from .connection import GuardedConnection
 from .errors import ImpossibleEvent, InvalidOption
@@ -250,8 +249,8 @@ class RedisHub:
         for key, value in (("timeout", timeout), ("ping_interval", ping_interval)):
             check_seconds(key, value, optional=False)
         for key, value in (("backoff_initial", backoff_initial), ("backoff_max", backoff_max)):
-            check_seconds(key, value, optional=False, zero=True)  # as the client's
-        _check_factor(backoff_factor)
+            checked_at_least(key, value, 0)  # as the client's
+        checked_at_least("backoff_factor", backoff_factor, 1)
         if publisher is not None:
             _check_name("publisher", publisher, limit=_MAX_PUBLISHER)
         if on_gap is not None and not callable(on_gap):
@@ -722,19 +721,6 @@ def _check_name(option: str, value: object, limit: int | None = None) -> None:
         raise InvalidOption(
             option, f"{option} must be at most {limit} bytes in UTF-8, not {size} bytes"
         )
-
-
-def _check_factor(value: object) -> None:
-    """Refuse a backoff factor that is not a finite number >= 1."""
-    message = f"backoff_factor must be a finite number >= 1, not {value!r}"
-    if value.__class__ is bool or not isinstance(value, int | float):
-        raise InvalidOption.wrong_type("backoff_factor", message)
-    try:
-        factor = float(value)
-    except OverflowError:
-        factor = math.inf
-    if not 1 <= factor < math.inf:
-        raise InvalidOption("backoff_factor", message)
 
 
 _Handler = Callable[[RedisHub], None]

@@ -59,7 +59,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import math
 import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
@@ -67,7 +66,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Protocol, TypeVar
 
-from ._checks import checked_payload
+from ._checks import checked_at_least, checked_payload
 from .adapters.base import Data, Payload
 from .connection import GuardedConnection
 from .errors import ImpossibleEvent, InvalidOption, InvalidState, WSStateError
@@ -367,23 +366,6 @@ class Session:
         ctx.expire = True
 
 
-def _checked_grace(value: object) -> float:
-    """``grace`` as given, if it is a finite number of seconds >= 0 (0 is allowed)."""
-    if value.__class__ is bool or not isinstance(value, int | float):
-        raise InvalidOption.wrong_type(
-            "grace", f"grace must be a number of seconds >= 0, not {value!r}"
-        )
-    try:
-        seconds = float(value)  # an int too large for a float is no delay either
-    except OverflowError:
-        seconds = math.inf
-    if not 0 <= seconds < math.inf:  # False for a NaN
-        raise InvalidOption(
-            "grace", f"grace must be a finite number of seconds >= 0, not {value!r}"
-        )
-    return value
-
-
 async def _write_after(tail: asyncio.Task[bool], conn: GuardedConnection, payload: Data) -> bool:
     await asyncio.wait([tail])
     outcome = conn._start_send(payload, checked=True)
@@ -513,7 +495,7 @@ class Sessions:
 
     @grace.setter
     def grace(self, value: float) -> None:
-        self._grace = _checked_grace(value)
+        self._grace = checked_at_least("grace", value, 0)
 
     @property
     def history(self) -> int:
