@@ -212,6 +212,11 @@ def test_a_bad_url_or_number_is_refused_at_construction(redis: RedisServer) -> N
         "unix://",
     ):
         assert "url" in _refused("url", ValueError, url, "c")
+    for option in ("socket_timeout", "socket_connect_timeout"):  # RedisHub's timeout= decides
+        message = _refused("url", ValueError, f"redis://u:s3cret@h/0?{option}=0", "c")
+        assert option in message, message
+        assert "timeout=" in message, message
+        assert "s3cret" not in message, message
     for leaky in (
         "redis://u:s3cret@h:99999",
         "redis://:s3#cret@h:6379/0",  # a "#" in the password: urllib quoted part of it

@@ -664,17 +664,20 @@ def _check_url(url: object) -> None:
     redis-py's own parser reads it (its schemes, port, ``db``, the query's
     options), then its connection class is built with what it read (an unknown
     query option, a bad ``protocol``): nothing is connected. A ``unix://`` url
-    must name its socket.
+    must name its socket; a query option that would override ``timeout``
+    (``socket_timeout``, ``socket_connect_timeout``) is refused, not obeyed.
     """
     if not isinstance(url, str):
         raise InvalidOption.wrong_type(
             "url", f"url must be a str (redis://, rediss:// or unix://), not {type(url).__name__}"
         )
-    from redis.asyncio.connection import ConnectionPool, UnixDomainSocketConnection
+    from redis.asyncio.connection import ConnectionPool, UnixDomainSocketConnection, parse_url
     from redis.exceptions import RedisError
 
+    overridden: list[str] = []
     try:
         pool = ConnectionPool.from_url(url)
+        overridden = sorted(_OWN_QUERY_OPTIONS.intersection(parse_url(url)))
         if issubclass(pool.connection_class, UnixDomainSocketConnection) and not (
             pool.connection_kwargs.get("path")
         ):
@@ -691,7 +694,17 @@ def _check_url(url: object) -> None:
         redacted = _redacted(url)
         why = problem if redacted == url else "(the parser's message may quote them: withheld)"
         raise InvalidOption("url", f"url {redacted!r} is not a Redis url: {why}")
+    if overridden:
+        raise InvalidOption(
+            "url",
+            f"url {_redacted(url)!r} sets {overridden[0]}, which would override "
+            "RedisHub's timeout: remove it from the url and pass timeout=",
+        )
 
+
+#: redis-py's url query options that would replace what RedisHub passes from its
+#: own ``timeout`` (redis-py lets a url's options override the constructor's).
+_OWN_QUERY_OPTIONS: Final = frozenset({"socket_timeout", "socket_connect_timeout"})
 
 #: The user info (up to the last "@": a password may hold "/", "?", "#" or "@"), and
 #: a ``password`` query option.
