@@ -20,6 +20,7 @@ import contextlib
 import gc
 import logging
 import math
+import signal
 import subprocess
 import sys
 import threading
@@ -372,5 +373,39 @@ def test_start_outside_the_event_loop_changes_nothing(redis: RedisServer) -> Non
             await asyncio.to_thread(thread.join)
             assert [type(e) for e in errors] == [RuntimeError], errors
             assert hub.state is State.CONNECTED
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("then", ["resumed", "killed"])
+def test_a_cancelled_broadcast_is_counted_once(redis: RedisServer, then: str) -> None:
+    # An asyncio.timeout around a broadcast waiting for Redis cancelled the publish
+    # future: the publisher skipped it, so the message (published all the same,
+    # or lost with the link) was counted neither published nor lost.
+    async def main() -> None:
+        a = wsstate.RedisHub(redis.url, "t", publisher="A", **_FAST)
+        b = wsstate.RedisHub(redis.url, "t", publisher="B", **_FAST)
+        async with a, b, _member(b) as theirs:
+            await _connected(a, b)
+            await a.broadcast("m1")
+            await _until(lambda: theirs == ["m1"])
+            assert redis.process is not None
+            redis.process.send_signal(signal.SIGSTOP)  # Redis stops answering
+            try:
+                waiting = asyncio.create_task(a.broadcast("m2"))
+                await asyncio.sleep(0.2)
+                assert not waiting.done()
+                waiting.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await waiting
+            finally:
+                redis.process.send_signal(signal.SIGCONT)
+            if then == "killed":
+                redis.kill()  # the link is lost with m2 in its queue
+            await _until(lambda: a.stats.published + a.stats.lost == 2)
+            if then == "resumed" and a.stats.lost == 0:
+                await _until(lambda: theirs == ["m1", "m2"])  # published, so delivered
+            await a.broadcast("m3")
+            assert a.stats.published + a.stats.lost == 3
 
     asyncio.run(main())

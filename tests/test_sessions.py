@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -346,3 +348,48 @@ async def test_a_connection_not_yet_accepted_is_refused_by_attach(h: Harness) ->
     async with ws_connect(site.url("/page"), **WS_DEFAULTS) as client:
         assert await asyncio.wait_for(client.recv(), 2.0) == "after accept"
     assert checked == ["attached once accepted"]
+
+
+@pytest.mark.parametrize("how", ["send", "broadcast"])
+async def test_a_cancelled_send_to_a_slow_reader_still_goes_out_in_its_place(
+    h: Harness, how: str
+) -> None:
+    # An asyncio.timeout around a send to a slow reader cancelled the write itself:
+    # numbered and kept, never sent, while the messages after it were: the page,
+    # counting what it received, had a hole and a last_seen off by one.
+    sessions = Sessions()
+    pair = await h.pair("server", write_timeout=None, ping_interval=None, peer={"max_size": None})
+    session = sessions.attach("page", pair.conn)
+    raw = pair.conn.transport.connection  # type: ignore[attr-defined]
+    raw.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    assert pair.link is not None
+    pair.link.slow_reader(True, pair.out)  # the proxy stops reading what the server sends
+    noise = random.Random(35).randbytes(256 * 1024)  # incompressible (permessage-deflate)
+
+    def send(n: int) -> asyncio.Task[object]:
+        message = n.to_bytes(4, "big") + noise
+        if how == "broadcast":
+            return asyncio.create_task(sessions.broadcast(message))
+        return asyncio.create_task(session.send(message))
+
+    for n in range(1, 200):  # until a send has to wait for the reader (kernel buffers grow)
+        task = send(n)
+        await asyncio.sleep(0.02)
+        if not task.done():
+            break
+    else:
+        raise AssertionError("the reader never held a send up")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    later = [send(n + 1), send(n + 2)]
+    pair.link.slow_reader(False, pair.out)
+    await asyncio.wait_for(asyncio.gather(*later), 10)
+    received = []
+    for _ in range(n + 2):
+        message = await asyncio.wait_for(pair.peer.recv(), 5)
+        assert isinstance(message, bytes)
+        received.append(int.from_bytes(message[:4], "big"))
+    assert received == list(range(1, n + 3))
+    assert session.last_sent == n + 2
+    await session.close()

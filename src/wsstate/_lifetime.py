@@ -10,8 +10,9 @@ when it reaches CLOSED), and the first connection on a loop wraps that loop's
 connection still listed is ended by the table's ``app_abort`` row (drop the
 transport, CLOSED, ``on_close`` once, DEBUG), then the loop runs a few more
 turns so that the transports end and the callbacks and tasks this started
-finish. A loop that cannot be wrapped (a loop type without instance
-attributes) is left alone.
+finish. A reconnecting client started on the loop is stopped first, as its
+``close()`` would (no attempt after, the one in progress cancelled). A loop
+that cannot be wrapped (a loop type without instance attributes) is left alone.
 
 :func:`close_all` is the shutdown helper built on the same list: it closes every
 guarded connection of the running loop within a deadline, for servers that do
@@ -23,18 +24,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from ._lastloop import LastLoop
 
 if TYPE_CHECKING:
     from .connection import GuardedConnection
 
-__all__ = ["close_all", "live", "register"]
+__all__ = ["Stoppable", "close_all", "live", "register", "register_stoppable"]
+
+
+class Stoppable(Protocol):
+    """What a loop stops before it closes, besides its connections (a reconnecting client)."""
+
+    def _stop_at_loop_close(self) -> None:
+        """Stop now, as close() would, without waiting: the loop runs a few turns after."""
+
 
 #: Per loop: its guarded connections not yet CLOSED (insertion ordered).
 _Live = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict["GuardedConnection", None]]
 _LIVE: Final[_Live] = weakref.WeakKeyDictionary()
+#: Per loop: what else must stop before it closes (reconnecting clients), weakly.
+_STOPPABLE: Final[
+    weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.WeakSet[Stoppable]]
+] = weakref.WeakKeyDictionary()
 #: Loop turns run after the aborts, before the loop really closes.
 _SETTLE_TURNS: Final = 8
 
@@ -69,6 +82,18 @@ def register(
     return conns
 
 
+def register_stoppable(loop: asyncio.AbstractEventLoop, thing: Stoppable) -> None:
+    """Stop ``thing`` before ``loop`` closes (held weakly: a client dropped is not kept)."""
+    things = _STOPPABLE.get(loop)
+    if things is None:
+        things = _STOPPABLE[loop] = weakref.WeakSet()
+        if loop not in _LIVE:
+            _LIVE[loop] = {}
+            _recent.forget()
+            _wrap_close(loop)
+    things.add(thing)
+
+
 def live(loop: asyncio.AbstractEventLoop) -> list[GuardedConnection]:
     """The guarded connections of ``loop`` not yet CLOSED (a snapshot)."""
     return list(_LIVE.get(loop, ()))
@@ -101,8 +126,11 @@ def _wrap_close(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def _end_all(loop: asyncio.AbstractEventLoop) -> None:
+    things = list(_STOPPABLE.pop(loop, ()))
+    for thing in things:  # first: a client stopped closes its connection, makes no attempt
+        thing._stop_at_loop_close()
     conns = live(loop)
-    if not conns:
+    if not conns and not things:
         return
     for conn in conns:
         conn.abort()  # the table's app_abort row: CLOSED, on_close once

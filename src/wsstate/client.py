@@ -55,7 +55,6 @@ Rules outside the table, each a classification or a mechanism:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import random
@@ -65,6 +64,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Protocol, TypeVar
 
+from . import _lifetime
 from ._checks import checked_at_least, checked_payload
 from .adapters.base import Data, Payload
 from .closecodes import validate_close
@@ -279,6 +279,9 @@ class ReconnectingClient:
         self._messages: asyncio.Queue[object] = asyncio.Queue()
         self._stopped = asyncio.Event()
         self._async_steps: list[Callable[[GuardedConnection], Awaitable[bool]]] = []
+        # Whether the client reads its connections' messages (its own iteration), or
+        # leaves them to the caller of reconnect(), who reads the connection it got.
+        self._reads = True
 
     def __repr__(self) -> str:
         return f"<ReconnectingClient {self.name} {self.state.value} generation {self.generation}>"
@@ -293,8 +296,16 @@ class ReconnectingClient:
         await self.close()
 
     def start(self) -> bool:
-        """Start the client (first attempt at once); True for the call that started it."""
+        """Start the client (first attempt at once); True for the call that started it.
+
+        Call it from the event loop it is to run on (:class:`RuntimeError` from
+        outside a running loop, before anything changes). A client still running
+        when its loop closes is stopped first, as :meth:`close` would.
+        """
+        loop = asyncio.get_running_loop()
         outcome = _OUTCOMES[Event.START][self.state]
+        if outcome is Effect.RETURN_TRUE:
+            _lifetime.register_stoppable(loop, self)
         self._feed(Event.START)
         return outcome is Effect.RETURN_TRUE
 
@@ -425,7 +436,23 @@ class ReconnectingClient:
         # started running, ends here: its end is fed once, as the table expects.
         if task.cancelled() and self._attempt_task is task:
             self._attempt_task = None
+            self._stop_from_outside()
             self._feed(Event.REFUSED_RETRYABLE, detail="attempt cancelled")
+
+    def _stop_at_loop_close(self) -> None:
+        """Its loop is closing (:mod:`wsstate._lifetime`): stop as close() would."""
+        self._stop_from_outside("its event loop is closing")
+
+    def _stop_from_outside(self, why: str = "a task of the client was cancelled") -> None:
+        """One of the client's own tasks was cancelled by no call of the client's.
+
+        That is the application ending: ``asyncio.run()`` cancels every task left
+        when its main coroutine returns. The client stops as ``close()`` would,
+        instead of retrying (a new attempt on a loop being shut down) or waiting
+        for a closure its cancelled task would have fed.
+        """
+        if self.state not in (State.CLOSING, State.STOPPED):
+            self._feed(Event.APP_CLOSE, detail=why)
 
     async def _run_attempt(self) -> None:
         try:
@@ -468,9 +495,23 @@ class ReconnectingClient:
         self._spawn(self._read(conn, self.generation))
 
     async def _read(self, conn: GuardedConnection, generation: int) -> None:
-        async for message in conn:
-            self._messages.put_nowait(message)
-        await conn.wait_closed()
+        """Queue the connection's messages for the client's iteration (not for
+        :func:`reconnect`, whose caller reads its connection), then feed its closure once."""
+        try:
+            if self._reads:
+                async for message in conn:
+                    self._messages.put_nowait(message)
+            await conn.wait_closed()
+        except asyncio.CancelledError:
+            # The connection's closure is still fed, by the connection itself, once it
+            # is closed: a close() waiting for STOPPED would otherwise wait for ever.
+            conn.on_close(lambda _: self._closed(conn, generation))
+            self._stop_from_outside()
+            raise
+        self._closed(conn, generation)
+
+    def _closed(self, conn: GuardedConnection, generation: int) -> None:
+        """Feed the closure of ``conn``, classified, if it is still the client's connection."""
         if generation != self.generation or self.connection is not conn:
             return
         code = conn.close_code if conn.closed_by is not ClosedBy.TRANSPORT else 1006
@@ -709,6 +750,7 @@ def reconnect(uri: str, **options: Any) -> AsyncIterator[GuardedConnection]:
         ready.put_nowait(conn)
 
     client = ReconnectingClient(uri, on_open=on_open, **options)
+    client._reads = False  # the loop body reads its connection: conn.recv(), async for
     return _generations(client, ready)
 
 
@@ -728,7 +770,7 @@ async def _generations(
             if not conn.closed:
                 await conn.close()
     finally:
+        # Not awaited: awaiting the cancelled waiter would also swallow a cancellation
+        # of this generator's own task (asyncio.run() ending), and close() then wait.
         stopper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await stopper
         await client.close()

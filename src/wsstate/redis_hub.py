@@ -369,6 +369,9 @@ class RedisHub:
         ``stats.lost`` and the other processes report the gap). Returns once
         Redis acknowledged the message or it was counted as lost.
 
+        Cancelling the call does not withdraw the message: it is published (or
+        counted as lost) all the same, and counted once.
+
         Raises at the call, before the message takes a number (so nothing is
         published, nothing sent, no gap left): :class:`TypeError` for a payload
         neither ``str`` nor bytes-like, :class:`ValueError` for a ``str`` UTF-8
@@ -391,7 +394,9 @@ class RedisHub:
                 self.stats.lost += 1
         result = await local if local is not None else BroadcastResult(0, 0)
         if published is not None:
-            await published
+            # Cancelling the call leaves the message to the publisher, which counts it
+            # once, published or lost (a cancelled future it would skip, counted by none).
+            await asyncio.shield(published)
         return result
 
     def next_delay(self) -> float:

@@ -217,12 +217,16 @@ class Session:
         :class:`ValueError` for a ``str`` UTF-8 cannot encode (a lone surrogate).
         A bytes-like payload is copied at the call. A connection that fails
         during the send does not raise: the message is in the history.
+
+        Cancelling the call (``asyncio.timeout`` around a send to a slow reader)
+        does not cancel the write: the message is numbered and kept already, and
+        still goes out in its place, so the page sees no hole in the numbering.
         """
         outcome = self._start_send(data)
         if outcome is False:
             raise SessionClosed(f"session {self.id!r} ended")
         if outcome is not True:
-            await outcome
+            await asyncio.shield(outcome)
 
     async def try_send(self, data: Payload) -> bool:
         """As :meth:`send`, but False instead of :class:`SessionClosed` (a payload is
@@ -230,7 +234,7 @@ class Session:
         outcome = self._start_send(data)
         if outcome is True or outcome is False:
             return outcome
-        await outcome
+        await asyncio.shield(outcome)
         return True
 
     def _start_send(self, data: Payload) -> bool | Awaitable[bool]:
@@ -626,7 +630,8 @@ class Sessions:
 
         Each session numbers and keeps the message; sessions without a
         connection hold it for their resume. Writes that must wait for a slow
-        reader are awaited together, so none holds up the others. The payload is
+        reader are awaited together, so none holds up the others; cancelling the
+        call cancels none of them (each message goes out in its place). The payload is
         checked (and a bytes-like one copied) at the call, as by
         :meth:`Session.send`, before any session numbers it.
         """
@@ -645,8 +650,8 @@ class Sessions:
                 held += 1
             else:
                 dropped += 1
-        if waiting:
-            await asyncio.gather(*waiting)
+        if waiting:  # cancelling the call cancels none of them (Session.send)
+            await asyncio.shield(asyncio.gather(*waiting))
         return SessionBroadcast(sent, held, dropped)
 
     # -- what sessions ask of their owner ------------------------------------------------
