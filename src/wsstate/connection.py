@@ -1031,11 +1031,14 @@ class GuardedConnection:
         # One ping; the timer is armed again for the next one once the pong came
         # in time, unless the table cancelled the keepalive meanwhile.
         try:
-            waiter = await self._t.ping()
-            if waiter is None:  # the transport has no ping (ASGI): no keepalive
-                self._keepalive = None
-                return
+            # The deadline counts from the ping handed to the transport: one whose
+            # ping() waits for its write buffer to drain (websockets') waits within
+            # it, as a ping written at once waits behind that buffer for its pong.
             async with asyncio.timeout(self.options.ping_timeout):
+                waiter = await self._t.ping()
+                if waiter is None:  # the transport has no ping (ASGI): no keepalive
+                    self._keepalive = None
+                    return
                 await waiter
         except TransportClosed:
             self._sync()

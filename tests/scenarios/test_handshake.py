@@ -179,6 +179,34 @@ async def test_14_close_before_accept_rejects_the_handshake(
 
 
 @pytest.mark.scenario(14)
+@pytest.mark.transports("asgi")  # guarded before accept()
+async def test_14_an_accept_cancelled_before_it_reached_the_server_may_be_retried(
+    h: Harness, transport: Transport
+) -> None:
+    # accept() in the turn of guard() waits for the adapter's reader first: a
+    # cancellation there (a cancel scope, a timeout) left the transport marked
+    # accepted with nothing sent, the retry refused, the peer waiting for the open
+    # timeout's 403.
+    seen: dict[str, object] = {}
+
+    async def endpoint(websocket: WebSocket) -> None:
+        conn = wsstate.guard(websocket, **GUARD_DEFAULTS)
+        h.track(conn)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0):  # cancelled at its first suspension
+                await conn.accept()
+        seen["after cancel"] = conn.state
+        seen["retry"] = await conn.accept()
+        await conn.send("hello")
+        await conn.wait_closed()
+
+    site = await start_site(h, transport, {"/retry": endpoint})
+    async with ws_connect(site.url("/retry"), **WS_DEFAULTS) as peer:
+        assert await asyncio.wait_for(peer.recv(), 1.0) == "hello"
+    assert seen == {"after cancel": State.CONNECTING, "retry": True}
+
+
+@pytest.mark.scenario(14)
 @pytest.mark.transports("asgi")  # the open timeout runs before accept()
 async def test_14_open_timeout_refuses_the_handshake(h: Harness, transport: Transport) -> None:
     h.wsstate_info = True  # open_timeout in CONNECTING logs at INFO

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -60,6 +61,36 @@ async def test_16_half_open_detected_by_our_keepalive(h: Harness, transport: Tra
     assert [f.close_code for f in pair.frames_out() if f.opcode is Opcode.CLOSE] == [1011]
     assert write_transport(pair).get_write_buffer_size() == 0
     pair.link.blackhole(False)  # the held-back reset reaches the raw peer
+
+
+@pytest.mark.scenario(16)
+@pytest.mark.transports("websockets", "aiohttp", "tornado")  # wsstate's own keepalive
+async def test_16_a_peer_that_stopped_reading_is_detected_behind_a_full_buffer(
+    h: Harness, transport: Transport
+) -> None:
+    # websockets' ping() waits for its write buffer to drain before it returns the
+    # pong waiter: the keepalive waited there, outside its pong deadline, for as
+    # long as the peer did not read (OPEN for good, write_timeout off). The pong
+    # deadline now counts from the ping handed to the transport, as on the others.
+    h.wsstate_warnings = 1  # keepalive_timeout in OPEN
+    h.wsstate_info = True  # close_timeout in CLOSING: the 1011 waits behind the buffer
+    pair = await open_pair(h, transport, write_timeout=None)
+    conn = pair.conn
+    assert pair.link is not None
+    pair.link.slow_reader(True, pair.out)  # the peer's side stops reading what we send
+    chunk = random.Random(16).randbytes(4 * 1024 * 1024)  # incompressible, buffers full
+    loop = asyncio.get_running_loop()
+    sending = asyncio.create_task(conn.try_send(chunk))
+    start = loop.time()
+    await asyncio.wait_for(conn.wait_closed(), PING_INTERVAL + PING_TIMEOUT + CLOSE_TIMEOUT + 1)
+    assert loop.time() - start <= PING_INTERVAL + PING_TIMEOUT + CLOSE_TIMEOUT + SLACK
+    assert (conn.closed_by, conn.close_code, conn.close_reason) == (
+        ClosedBy.TIMEOUT,
+        1011,
+        "keepalive ping timeout",
+    )
+    await asyncio.wait_for(sending, 1.0)  # written or dropped: it returned
+    pair.link.slow_reader(False, pair.out)
 
 
 # On uvicorn's legacy "websockets" implementation too: it reports the closure only

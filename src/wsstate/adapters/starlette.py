@@ -425,9 +425,15 @@ class StarletteTransport(Transport):
         """Hand ``websocket.accept`` to the server; :class:`TransportClosed` if the peer left.
 
         Once only (``GuardedConnection.accept`` checks :attr:`accepted` first).
+        Cancelled while it waits for its reader, before anything was handed to the
+        server, it is undone: the connection may be accepted again.
         """
         self._accepted = True
-        await self._connected.wait()
+        try:
+            await self._connected.wait()
+        except asyncio.CancelledError:
+            self._accepted = False  # cancelled before anything reached the server: undone
+            raise
         ws = self._ws
         if self._gone.is_set() or ws.application_state is not WebSocketState.CONNECTING:
             raise TransportClosed  # the peer left, or the handshake was refused meanwhile
