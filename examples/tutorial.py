@@ -64,5 +64,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING)  # closures never log above DEBUG
+    logging.basicConfig(level=logging.WARNING)  # closures log at DEBUG or INFO
     asyncio.run(main())

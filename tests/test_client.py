@@ -325,6 +325,28 @@ async def test_reconnect_yields_one_connection_per_generation(server: Server) ->
 
 
 @serving
+async def test_reconnect_goes_on_after_its_body_returns_even_without_retry_on_1000(
+    server: Server,
+) -> None:
+    # The generator's own close (1000) was classified as the server's normal
+    # closure: with retry_on_1000=False the client stopped after one generation.
+    gens = []
+    async for conn in wsstate.reconnect(
+        server.uri,
+        clock=server.clock,
+        rng=random.Random(1),
+        close_timeout=1.0,
+        retry_on_1000=False,
+    ):
+        gens.append(conn)
+        if len(gens) == 2:
+            break
+        asyncio.get_running_loop().call_later(0.05, server.clock.advance, 5.0)
+    assert len(gens) == 2
+    assert (gens[0].closed_by, gens[0].close_code) == (wsstate.ClosedBy.LOCAL, 1000)
+
+
+@serving
 async def test_reconnect_yields_the_connection_when_on_open_raises(
     server: Server, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -174,6 +174,12 @@ def test_the_shipped_retry_table_has_the_issue_defaults() -> None:
     assert t.decide_close(1013) == "retry_after"
     for code in (1002, 1003, 1007, 1008, 1009, 1010, 4000, 4401, 4999):
         assert t.decide_close(code) == "fatal", code
+    assert dict(t.closed_by) == {  # only the server's Close is its verdict
+        "remote": "by_code",
+        "local": "retry",
+        "timeout": "retry",
+        "transport": "retry",
+    }
     assert dict(t.failures) == {
         "os_error": "retry",
         "timeout": "retry",
@@ -194,9 +200,17 @@ _GOOD = (ROOT / "spec" / "retry" / "client.toml").read_text(encoding="utf-8")
         ('"408" = "retry"', "", "[http] does not classify 408"),
         ('"409-428" = "fatal"', '"405-428" = "fatal"', "overlaps an earlier key"),
         ('"4000-4999" = "fatal"', '"4000-4998" = "fatal"', "[close] does not classify 4999"),
-        ('timeout = "retry"', 'timeout = "retry"\nflaky = "retry"', "unknown failure kind"),
+        (
+            'handshake_eof = "retry"',
+            'handshake_eof = "retry"\nflaky = "retry"',
+            "unknown failure kind",
+        ),
         ('os_error = "retry"', "", "does not classify os_error"),
         ('"500" = "retry"', '"5x0" = "retry"', "is not N or lo-hi"),
+        ('local = "retry"', 'local = "by_reason"', "decision 'by_reason' for local"),
+        ('local = "retry"', 'local = "retry"\npeer = "retry"', "unknown closer 'peer'"),
+        ('timeout = "retry"   ', "", "[closed_by] does not decide for timeout"),
+        ("\n[closed_by]", "\n[closed_by_whom]", "unknown table [closed_by_whom]"),
     ],
 )
 def test_the_retry_loader_reports_each_problem_at_its_line(
@@ -217,8 +231,45 @@ def test_the_classification_module_is_the_table() -> None:
     from wsstate.machines import client_retry
 
     t = load_retry(ROOT / "spec" / "retry" / "client.toml")
-    assert (t.http, t.close, t.failures) == (
+    assert (t.http, t.close, t.failures, t.closed_by) == (
         client_retry.HTTP,
         client_retry.CLOSE,
         client_retry.FAILURES,
+        client_retry.CLOSED_BY,
     )
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "closed_by", "retry_on_1000", "decision", "floor"),
+    [
+        # The server's Close: its code decides.
+        (1000, "", "remote", True, "retry", None),
+        (1000, "", "remote", False, "fatal", None),
+        (1001, "", "remote", False, "retry", None),
+        (1008, "policy", "remote", True, "fatal", None),
+        (4001, "", "remote", True, "fatal", None),
+        (1013, "2.5", "remote", True, "retry_after", 2.5),
+        (1013, "soon", "remote", True, "retry_after", None),
+        (None, "", "remote", True, "retry", None),  # no code recorded: 1006
+        # This side's own closes are not the server's verdict: the next generation.
+        (1000, "", "local", False, "retry", None),  # reconnect()'s loop body returned
+        (4001, "", "local", True, "retry", None),
+        (1008, "slow reader", "timeout", True, "retry", None),
+        (1011, "keepalive ping timeout", "timeout", True, "retry", None),
+        (1006, "", "transport", False, "retry", None),
+    ],
+)
+def test_a_closure_is_classified_by_who_ended_it_then_by_its_code(
+    code: int | None,
+    reason: str,
+    closed_by: str,
+    retry_on_1000: bool,
+    decision: str,
+    floor: float | None,
+) -> None:
+    from wsstate.retry import classify_close
+
+    refusal = classify_close(code, reason, closed_by=closed_by, retry_on_1000=retry_on_1000)
+    assert (refusal.kind, refusal.value) == ("close", 1006 if code is None else code)
+    assert (refusal.decision, refusal.floor) == (decision, floor)
+    assert (closed_by in refusal.reason) is (closed_by != "remote")

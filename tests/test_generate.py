@@ -8,6 +8,7 @@ never touch the checkout's files.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -192,6 +193,27 @@ def test_generate_repairs_a_generated_file_with_garbage_appended(project: Path, 
     assert f"wrote {path}" in repaired.stdout
     after = wsstate(project, "check")
     assert after.returncode == 0, after.stdout + after.stderr
+
+
+def test_generate_repairs_a_module_the_runtime_imports_when_the_runtime_is_the_copy(
+    project: Path,
+) -> None:
+    # The command line loaded the bench, which imported wsstate, which imported the
+    # broken module: a spec change that adds a name the runtime needs could not be
+    # generated (ImportError before any work).
+    target = project / "src/wsstate/machines/client_retry.py"
+    target.write_text("raise SystemExit('broken')\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "wsstate_tools", "--root", str(project), "generate"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=project,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(project / "src")},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "wrote src/wsstate/machines/client_retry.py" in result.stdout
 
 
 def test_generate_repairs_every_generated_file_broken_at_once(project: Path) -> None:

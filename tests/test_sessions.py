@@ -239,6 +239,9 @@ def test_the_documented_option_values_are_accepted() -> None:
     sessions = Sessions(grace=2.5, history=10, on_expire=print)
     assert (sessions.grace, sessions.history, sessions.on_expire) == (2.5, 10, print)
     assert isinstance(sessions.clock, LoopClock)
+    sessions.clock = clock
+    sessions.clock = None  # set later as given to the constructor: the loop's again
+    assert isinstance(sessions.clock, LoopClock)
 
 
 @pytest.mark.parametrize(

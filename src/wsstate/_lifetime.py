@@ -6,13 +6,15 @@ would ever run their closure again, so they would never reach CLOSED and their
 ``on_close`` would never fire. Every guarded connection not yet CLOSED is
 therefore listed here under its loop (one dictionary entry; it leaves the list
 when it reaches CLOSED), and the first connection on a loop wraps that loop's
-``close()`` (once per loop, not per connection): before the loop closes, each
-connection still listed is ended by the table's ``app_abort`` row (drop the
-transport, CLOSED, ``on_close`` once, DEBUG), then the loop runs a few more
-turns so that the transports end and the callbacks and tasks this started
-finish. A reconnecting client started on the loop is stopped first, as its
-``close()`` would (no attempt after, the one in progress cancelled). A loop
-that cannot be wrapped (a loop type without instance attributes) is left alone.
+``close()`` (once per loop, not per connection): before the loop closes, it
+runs once more, and each connection still listed is ended by the table's
+``app_abort`` row (drop the transport, CLOSED, ``on_close`` once, DEBUG) on the
+running loop, where what it calls back expects to be (a hub the connection
+leaves, a session's grace timer); then the loop runs a few more turns so that
+the transports end and the callbacks and tasks this started finish. A
+reconnecting client started on the loop is stopped first, as its ``close()``
+would (no attempt after, the one in progress cancelled). A loop that cannot be
+wrapped (a loop type without instance attributes) is left alone.
 
 :func:`close_all` is the shutdown helper built on the same list: it closes every
 guarded connection of the running loop within a deadline, for servers that do
@@ -127,17 +129,29 @@ def _wrap_close(loop: asyncio.AbstractEventLoop) -> None:
 
 def _end_all(loop: asyncio.AbstractEventLoop) -> None:
     things = list(_STOPPABLE.pop(loop, ()))
+    if not things and not live(loop):
+        return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # none: the usual case
+        # Ended while the loop runs, so that what they call back (on_close, the hub
+        # a member leaves, a session's grace timer, a client's close) finds it running;
+        # then the transports end and the tasks this started finish: a few turns.
+        loop.run_until_complete(_end(loop, things))
+    else:  # another loop runs in this thread: ended here, without turns of this one
+        _end_now(loop, things)
+
+
+async def _end(loop: asyncio.AbstractEventLoop, things: list[Stoppable]) -> None:
+    _end_now(loop, things)
+    await _settle()
+
+
+def _end_now(loop: asyncio.AbstractEventLoop, things: list[Stoppable]) -> None:
     for thing in things:  # first: a client stopped closes its connection, makes no attempt
         thing._stop_at_loop_close()
-    conns = live(loop)
-    if not conns and not things:
-        return
-    for conn in conns:
+    for conn in live(loop):
         conn.abort()  # the table's app_abort row: CLOSED, on_close once
-    # The transports end (connection_lost), on_close coroutines and the
-    # handlers waiting for the closure finish: a few turns of the loop.
-    with contextlib.suppress(RuntimeError):  # another loop runs in this thread
-        loop.run_until_complete(_settle())
 
 
 async def _settle() -> None:

@@ -516,7 +516,12 @@ class ReconnectingClient:
             return
         code = conn.close_code if conn.closed_by is not ClosedBy.TRANSPORT else 1006
         refusal = decide(
-            classify_close(code, conn.close_reason or "", retry_on_1000=self.retry_on_1000),
+            classify_close(
+                code,
+                conn.close_reason or "",
+                closed_by=(conn.closed_by or ClosedBy.TRANSPORT).value,
+                retry_on_1000=self.retry_on_1000,
+            ),
             self.retry,
         )
         self._failed(refusal, _CLOSED_EVENTS)

@@ -14,7 +14,9 @@ abort           True             True                 True                    Fa
 
 In CONNECTING (a Starlette socket not yet accepted) send, ping and recv raise
 :class:`~wsstate.InvalidState`. Nothing here ever raises the transport's own
-exception, and nothing is logged above DEBUG for a closure.
+exception; a closure is logged at DEBUG (INFO for the peer's protocol faults and
+an unanswered Close, one WARNING for a half-open peer or a slow reader), never at
+ERROR.
 
 Theory of operation
 -------------------

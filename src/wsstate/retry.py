@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from .machines.client_retry import CLOSE, FAILURES, HTTP
+from .machines.client_retry import CLOSE, CLOSED_BY, FAILURES, HTTP
 
 __all__ = [
     "Decision",
@@ -33,6 +33,7 @@ __all__ = [
 Decision = Literal["retry", "retry_after", "fatal"]
 
 _FAILURES: Final[Mapping[str, str]] = dict(FAILURES)
+_CLOSED_BY: Final[Mapping[str, str]] = dict(CLOSED_BY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +109,20 @@ def classify_failure(exc: BaseException, now: float) -> Refusal:
     return Refusal("failure", kind, decision, None, f"{kind}: {text}", cause)
 
 
-def classify_close(code: int | None, reason: str, *, retry_on_1000: bool = True) -> Refusal:
-    """Classify the closure of an open connection by its close code (None: 1006)."""
+def classify_close(
+    code: int | None, reason: str, *, closed_by: str = "remote", retry_on_1000: bool = True
+) -> Refusal:
+    """Classify the closure of an open connection: by who ended it (a ``wsstate.ClosedBy``
+    value), and for a Close the server sent, by its close code (None: 1006)."""
     value = 1006 if code is None else code
-    decision: Decision = _lookup(CLOSE, value) if 1000 <= value <= 4999 else "retry"
-    if value == 1000 and not retry_on_1000:
-        decision = "fatal"
+    by = _CLOSED_BY[closed_by]
+    decision: Decision
+    if by != "by_code":
+        decision = by  # type: ignore[assignment]
+    elif 1000 <= value <= 4999:
+        decision = "fatal" if value == 1000 and not retry_on_1000 else _lookup(CLOSE, value)
+    else:
+        decision = "retry"
     floor = None
     if decision == "retry_after":
         try:
@@ -121,6 +130,8 @@ def classify_close(code: int | None, reason: str, *, retry_on_1000: bool = True)
         except ValueError:
             floor = None
     text = f"close {value}" + (f" ({reason})" if reason else "")
+    if closed_by != "remote":
+        text += f", closed by {closed_by}"
     return Refusal("close", value, decision, floor, text)
 
 

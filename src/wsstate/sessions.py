@@ -483,7 +483,7 @@ class Sessions:
         self.grace = grace
         self.history = history
         self.on_expire = on_expire
-        self.clock = LoopClock() if clock is None else clock
+        self.clock = clock
         self._sessions: dict[str, Session] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.expire_errors = 0
@@ -538,8 +538,10 @@ class Sessions:
         return self._clock
 
     @clock.setter
-    def clock(self, value: Clock) -> None:
-        if not callable(getattr(value, "call_later", None)):
+    def clock(self, value: Clock | None) -> None:
+        if value is None:  # as given to the constructor: the running loop's
+            value = LoopClock()
+        elif not callable(getattr(value, "call_later", None)):
             raise InvalidOption.wrong_type(
                 "clock",
                 f"clock must be a wsstate.Clock (with call_later(delay, callback)), not {value!r}",

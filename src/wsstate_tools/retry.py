@@ -7,7 +7,9 @@ HTTP statuses and close codes are retried (``retry``), retried with a floor
 (``retry_after``) or fatal. This module is its whole pipeline:
 
 * :func:`load` parses and validates a table (every problem as ``file:line``
-  with a fix, all at once, as the spec loader does): ``[failures]`` names every
+  with a fix, all at once, as the spec loader does): ``[closed_by]`` names who
+  may end an open connection (:data:`CLOSERS`) once each, deciding or leaving it
+  to the close code (``by_code``); ``[failures]`` names every
   failure kind of :data:`FAILURE_KINDS` once; ``[http]`` covers every status
   100-599 and ``[close]`` every code 1000-4999 exactly once, by single keys or
   inclusive ``"lo-hi"`` ranges; every decision is one of :data:`DECISIONS`;
@@ -32,6 +34,8 @@ from typing import Final
 from .spec.model import Problem, SpecError
 
 __all__ = [
+    "BY_CODE",
+    "CLOSERS",
     "CLOSE_RANGE",
     "DECISIONS",
     "FAILURE_KINDS",
@@ -48,6 +52,10 @@ __all__ = [
 RETRY_DIR: Final = Path("spec/retry")
 #: What a table may decide.
 DECISIONS: Final = ("retry", "retry_after", "fatal")
+#: Who may end an open connection (``wsstate.ClosedBy`` values), as ``[closed_by]`` names them.
+CLOSERS: Final = ("remote", "local", "timeout", "transport")
+#: The ``[closed_by]`` decision that leaves it to the close code (``[close]``).
+BY_CODE: Final = "by_code"
 #: Failures before any HTTP response, in the order the runtime tests them.
 FAILURE_KINDS: Final = (
     "os_error",
@@ -73,6 +81,8 @@ class RetryTable:
     path: str
     machine: str
     doc: str
+    closed_by: tuple[tuple[str, str], ...]
+    """(closer, decision or :data:`BY_CODE`), in :data:`CLOSERS` order."""
     failures: tuple[tuple[str, str], ...]
     """(failure kind, decision), in :data:`FAILURE_KINDS` order."""
     http: tuple[tuple[int, int, str], ...]
@@ -143,8 +153,13 @@ def loads(text: str, path: str = "<string>") -> RetryTable:
         raise SpecError([Problem(path, line, f"invalid TOML: {exc}", "fix the syntax")]) from None
 
     for name in data:
-        if name not in ("table", "failures", "http", "close"):
-            bad(name, "", f"unknown table [{name}]", "use [table], [failures], [http], [close]")
+        if name not in ("table", "closed_by", "failures", "http", "close"):
+            bad(
+                name,
+                "",
+                f"unknown table [{name}]",
+                "use [table], [closed_by], [failures], [http], [close]",
+            )
     meta = data.get("table", {})
     machine = meta.get("machine")
     doc = meta.get("doc")
@@ -168,6 +183,30 @@ def loads(text: str, path: str = "<string>") -> RetryTable:
             )
             return None
         return str(value)
+
+    closed_by: list[tuple[str, str]] = []
+    closers = data.get("closed_by", {})
+    for key, value in closers.items():
+        if key not in CLOSERS:
+            bad("closed_by", key, f"unknown closer {key!r}", "use one of " + ", ".join(CLOSERS))
+        elif value != BY_CODE and value not in DECISIONS:
+            bad(
+                "closed_by",
+                key,
+                f"decision {value!r} for {key} in [closed_by] is not one of "
+                f"{', '.join((*DECISIONS, BY_CODE))}",
+                f"write retry, retry_after, fatal or {BY_CODE}",
+            )
+    for closer in CLOSERS:
+        if closer not in closers:
+            bad(
+                "closed_by",
+                "",
+                f"[closed_by] does not decide for {closer}",
+                f"add {closer} = <decision or {BY_CODE}>",
+            )
+        elif closers[closer] == BY_CODE or closers[closer] in DECISIONS:
+            closed_by.append((closer, closers[closer]))
 
     failures: list[tuple[str, str]] = []
     given = data.get("failures", {})
@@ -226,7 +265,7 @@ def loads(text: str, path: str = "<string>") -> RetryTable:
     close = ranges("close", CLOSE_RANGE)
     if problems:
         raise SpecError(problems)
-    return RetryTable(path, machine, doc, tuple(failures), http, close)
+    return RetryTable(path, machine, doc, tuple(closed_by), tuple(failures), http, close)
 
 
 def output_path(table: RetryTable) -> Path:
@@ -249,7 +288,12 @@ def render(table: RetryTable) -> str:
     w('"""\n\n')
     w("from __future__ import annotations\n\n")
     w("from typing import Final\n\n")
-    w('__all__ = ["CLOSE", "FAILURES", "HTTP"]\n\n')
+    w('__all__ = ["CLOSE", "CLOSED_BY", "FAILURES", "HTTP"]\n\n')
+    w("CLOSED_BY: Final[tuple[tuple[str, str], ...]] = (\n")
+    for closer, d in table.closed_by:
+        w(f"    ({_lit(closer)}, {_lit(d)}),\n")
+    w(")\n")
+    w('"""(who ended an open connection, decision; by_code: its close code decides)."""\n\n')
     w("FAILURES: Final[tuple[tuple[str, str], ...]] = (\n")
     for kind, d in table.failures:
         w(f"    ({_lit(kind)}, {_lit(d)}),\n")

@@ -368,6 +368,12 @@ class RetryDirective(_MachineDirective):
         out: list[nodes.Node] = [nodes.paragraph(text=table.doc)]
         sections: list[tuple[str, list[list[Cell]], str]] = [
             (
+                "Open connections that closed, by who ended them (by_code: the server's "
+                "Close, decided by its code below)",
+                [[_literal(closer), _literal(decision)] for closer, decision in table.closed_by],
+                "closed by",
+            ),
+            (
                 "Attempts that failed before any HTTP response",
                 [[_literal(kind), _literal(decision)] for kind, decision in table.failures],
                 "failure",
@@ -378,7 +384,7 @@ class RetryDirective(_MachineDirective):
                 "status",
             ),
             (
-                "Connections that closed with a code",
+                "Connections the server closed, by its close code",
                 [[_span(lo, hi), _literal(d)] for lo, hi, d in table.close],
                 "close code",
             ),

@@ -15,7 +15,9 @@ import pytest
 from support.harness import Harness
 from support.transports import OtherLoop, Transport, host_in_other_loop
 
+import wsstate
 from wsstate import ClosedBy, GuardedConnection, State
+from wsstate.machines.session import State as SessionState
 
 
 @pytest.mark.scenario(37)
@@ -61,3 +63,37 @@ async def test_37_a_loop_stopped_then_closed_directly(h: Harness, transport: Tra
     assert notified == [conn]
     other.watch.assert_not_called()
     await asyncio.wait_for(peer.wait_closed(), 2.0)
+
+
+@pytest.mark.scenario(37)
+@pytest.mark.transports("websockets", "aiohttp", "tornado")  # as the test above
+async def test_37_a_loop_closed_under_a_hub_member_and_a_session(
+    h: Harness, transport: Transport
+) -> None:
+    # The connection was aborted while the loop stood still: the hub's discard and
+    # the session's detach, called back, found no running loop: an ERROR each, the
+    # member left in the hub, the session ATTACHED to a closed connection.
+    other = OtherLoop()
+    hosted = await host_in_other_loop(h, transport, other)
+    conn = hosted.conn
+    hub = wsstate.Hub()
+    sessions = wsstate.Sessions(grace=30.0)
+
+    async def join() -> wsstate.Session:
+        hub.add(conn)
+        return sessions.attach("page", conn)
+
+    session = await other.step(join())
+
+    def close_directly() -> None:
+        other.loop.close()
+        other.watch.__exit__(None, None, None)
+
+    await asyncio.wrap_future(other._thread.submit(close_directly))
+    await asyncio.to_thread(other._thread.shutdown)
+    assert conn.state is State.CLOSED
+    assert conn not in hub
+    assert session.state is SessionState.DETACHED  # its grace began: no connection left
+    assert conn.stats.callback_errors == 0
+    other.watch.assert_not_called()
+    await asyncio.wait_for(hosted.peer.wait_closed(), 2.0)

@@ -14,7 +14,15 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["CLOSE", "FAILURES", "HTTP"]
+__all__ = ["CLOSE", "CLOSED_BY", "FAILURES", "HTTP"]
+
+CLOSED_BY: Final[tuple[tuple[str, str], ...]] = (
+    ("remote", "by_code"),
+    ("local", "retry"),
+    ("timeout", "retry"),
+    ("transport", "retry"),
+)
+"""(who ended an open connection, decision; by_code: its close code decides)."""
 
 FAILURES: Final[tuple[tuple[str, str], ...]] = (
     ("os_error", "retry"),

@@ -17,21 +17,25 @@ out with them; the bench's churn hands none.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import threading
 from types import CodeType, TracebackType
 from typing import Final
 
-import wsstate
-
 __all__ = ["AVAILABLE", "InstructionCount"]
 
 #: sys.monitoring (PEP 669) came with Python 3.12.
 AVAILABLE: Final = hasattr(sys, "monitoring")
 
-#: Where wsstate's code is, as code objects name their files (not resolved).
-_WSSTATE: Final = os.path.dirname(wsstate.__file__) + os.sep
+#: Where wsstate's code is, as code objects name their files (not resolved). Found,
+#: not imported: the command line loads this module, and ``wsstate generate`` must run
+#: even when a generated module the runtime imports is broken.
+_ORIGIN: Final = getattr(importlib.util.find_spec("wsstate"), "origin", None)
+if _ORIGIN is None:  # pragma: no cover - the tooling is installed with the runtime
+    raise ImportError("wsstate is not installed")
+_WSSTATE: Final = os.path.dirname(_ORIGIN) + os.sep
 #: The tool ids tried, in order: the two PEP 669 leaves unnamed, then the
 #: profiler's, the optimizer's, and last the debugger's and coverage's.
 _TOOL_IDS: Final = (3, 4, 2, 5, 0, 1)
