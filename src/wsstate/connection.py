@@ -1046,7 +1046,12 @@ class GuardedConnection:
             self._sync()
             return
         except TimeoutError:
-            self._handle(Event.KEEPALIVE_TIMEOUT)
+            # What the transport learned meanwhile comes first: a ping() that waited
+            # on a connection the library was closing (a server's shutdown) ends with
+            # the library's Close, not with a keepalive timeout of its own.
+            self._sync()
+            if self._keepalive is asyncio.current_task():  # not ended by the table meanwhile
+                self._handle(Event.KEEPALIVE_TIMEOUT)
             return
         if self._keepalive is asyncio.current_task():
             self._arm_keepalive()

@@ -11,9 +11,19 @@ import asyncio
 
 import pytest
 from support.harness import Harness, assert_peer_gone
-from support.transports import Transport, open_pair
+from support.transports import TRANSPORTS, Transport, open_pair
 
 from wsstate import ClosedBy, State
+
+# Not a row of the field's failure catalogue (tests/scenarios): a guarantee of the
+# API, on every transport the scenario suite runs.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # uvicorn's legacy
+
+
+@pytest.fixture(params=TRANSPORTS, ids=lambda t: t.id)
+def transport(request: pytest.FixtureRequest) -> Transport:
+    """Each transport of the scenario suite."""
+    return request.param  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("how", ["recv", "async for"])
