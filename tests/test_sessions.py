@@ -396,3 +396,25 @@ async def test_a_cancelled_send_to_a_slow_reader_still_goes_out_in_its_place(
     assert received == list(range(1, n + 3))
     assert session.last_sent == n + 2
     await session.close()
+
+
+async def test_close_all_ends_every_session_at_shutdown(h: Harness) -> None:
+    expired: list[str] = []
+
+    async def on_expire(session: wsstate.Session) -> None:
+        await asyncio.sleep(0)
+        expired.append(session.id)
+
+    sessions = Sessions(grace=30.0, on_expire=on_expire)
+    live = await h.pair("server")
+    gone = await h.pair("server")
+    a = sessions.attach("a", live.conn)
+    b = sessions.attach("b", gone.conn)
+    await gone.peer.close()
+    await eventually(lambda: b.state is State.DETACHED)  # in its grace window
+    assert await sessions.close_all() == 2
+    assert sorted(expired) == ["a", "b"]  # the coroutines finished: close_all waited
+    assert (a.state, b.state) == (State.CLOSED, State.CLOSED)
+    assert live.conn.state is wsstate.State.CLOSED  # the session's connection closed too
+    assert len(sessions) == 0
+    assert await sessions.close_all() == 0

@@ -595,6 +595,21 @@ class Sessions:
             session = None  # refused: the session ended; start a new one
         raise AssertionError("a new session refused its first connection")  # pragma: no cover
 
+    async def close_all(self) -> int:
+        """End every session (a server's shutdown); return how many this call ended.
+
+        Each one's :meth:`Session.close` (its connection closed, ``on_expire``
+        once); then wait for the connections' closings and the ``on_expire``
+        coroutines this started. A loop that closes with sessions still held never
+        runs their grace timers: call this first.
+        """
+        ended = 0
+        for session in list(self._sessions.values()):
+            if await session.close():
+                ended += 1
+        await self.wait_idle()
+        return ended
+
     def page_close(self, session_id: str, generation: int | None = None) -> bool:
         """The page's close beacon: end the session unless a newer generation holds it.
 
