@@ -333,6 +333,7 @@ async def test_sessions_api(h: Harness) -> None:
         False,  # page_close: no session any more
         (None, 0),  # get, len
         wsstate.SessionBroadcast(sent=0, held=0, dropped=0),
+        0,  # close_all: the one session was closed already
     ]
     assert (session.state, session.last_sent, expired) == (SessionState.CLOSED, 2, [session])
     # The session closed its connection ("session closed") after the two messages.
