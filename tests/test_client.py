@@ -330,18 +330,24 @@ async def test_reconnect_goes_on_after_its_body_returns_even_without_retry_on_10
 ) -> None:
     # The generator's own close (1000) was classified as the server's normal
     # closure: with retry_on_1000=False the client stopped after one generation.
-    gens = []
-    async for conn in wsstate.reconnect(
-        server.uri,
-        clock=server.clock,
-        rng=random.Random(1),
-        close_timeout=1.0,
-        retry_on_1000=False,
-    ):
-        gens.append(conn)
-        if len(gens) == 2:
-            break
-        asyncio.get_running_loop().call_later(0.05, server.clock.advance, 5.0)
+    gens: list[wsstate.GuardedConnection] = []
+
+    async def iterate() -> None:
+        async for conn in wsstate.reconnect(
+            server.uri,
+            clock=server.clock,
+            rng=random.Random(1),
+            close_timeout=1.0,
+            retry_on_1000=False,
+            # Runs once the closure was classified and the delay armed (a retry),
+            # whatever the machine's load: then the delay runs out at once.
+            on_close=lambda _: server.clock.advance(5.0),
+        ):
+            gens.append(conn)
+            if len(gens) == 2:
+                break
+
+    await asyncio.wait_for(iterate(), 5.0)
     assert len(gens) == 2
     assert (gens[0].closed_by, gens[0].close_code) == (wsstate.ClosedBy.LOCAL, 1000)
 

@@ -206,3 +206,64 @@ def test_the_connection_reconnect_yields_is_read_by_the_loop_body() -> None:
 
     _run_in_thread(main)
     assert got == ["m0", "m1", "m2"]
+
+
+def test_a_loop_closed_from_inside_another_loop_leaves_its_client_alone(
+    asyncio_errors: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Closing a stopped loop from a coroutine of another loop in the same thread:
+    # stopping the client there started its close on the running (wrong) loop, an
+    # ERROR, and left it CLOSING for good. The connection is aborted, as before.
+    async def serving(ready: asyncio.Future[int], done: asyncio.Event) -> None:
+        # The client's socket is never closed (its loop does not run again to close
+        # it): the server gives up on it after its own close timeout.
+        async with serve(_talking, "127.0.0.1", 0, close_timeout=0.5) as server:
+            ready.set_result(server.sockets[0].getsockname()[1])
+            await done.wait()
+
+    server_loop = asyncio.new_event_loop()
+    ready: asyncio.Future[int] = server_loop.create_future()
+    done = asyncio.Event()
+    thread = threading.Thread(
+        target=server_loop.run_until_complete, args=(serving(ready, done),), daemon=True
+    )
+    thread.start()
+    port = concurrent_result(server_loop, ready)
+    inner = asyncio.new_event_loop()
+    client = wsstate.ReconnectingClient(f"ws://127.0.0.1:{port}", close_timeout=1)
+
+    async def opened() -> None:
+        client.start()
+        for _ in range(500):
+            if client.state is ClientState.OPEN:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the client never opened")
+
+    inner.run_until_complete(opened())
+    conn = client.connection
+    assert conn is not None
+
+    async def close_inner() -> None:
+        inner.close()
+        await asyncio.sleep(0.1)
+
+    with caplog.at_level(logging.ERROR, logger="wsstate"):
+        asyncio.run(close_inner())
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert conn.state is wsstate.State.CLOSED
+    assert client.state is ClientState.OPEN  # its loop never runs again to tell it
+    server_loop.call_soon_threadsafe(done.set)
+    thread.join(10)
+    assert not thread.is_alive()
+    server_loop.close()
+    assert asyncio_errors == []
+
+
+def concurrent_result(loop: asyncio.AbstractEventLoop, future: asyncio.Future[int]) -> int:
+    """``future``'s result, set on ``loop`` (running in another thread)."""
+
+    async def wait() -> int:
+        return await future
+
+    return asyncio.run_coroutine_threadsafe(wait(), loop).result(5)

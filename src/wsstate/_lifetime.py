@@ -139,7 +139,9 @@ def _end_all(loop: asyncio.AbstractEventLoop) -> None:
         # then the transports end and the tasks this started finish: a few turns.
         loop.run_until_complete(_end(loop, things))
     else:  # another loop runs in this thread: ended here, without turns of this one
-        _end_now(loop, things)
+        # The connections only: a client's close would start its work on the loop
+        # that runs (the wrong one) and wait for turns this loop never takes.
+        _end_now(loop, [])
 
 
 async def _end(loop: asyncio.AbstractEventLoop, things: list[Stoppable]) -> None:
