@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
+import wsstate
 from wsstate_tools.generate.promela import COMPOSED, render
+from wsstate_tools.retry import CLOSERS
 from wsstate_tools.retry import load as load_retry
 from wsstate_tools.retry import loads as loads_retry
 from wsstate_tools.spec import SpecError, load, load_unvalidated
@@ -174,6 +176,7 @@ def test_the_shipped_retry_table_has_the_issue_defaults() -> None:
     assert t.decide_close(1013) == "retry_after"
     for code in (1002, 1003, 1007, 1008, 1009, 1010, 4000, 4401, 4999):
         assert t.decide_close(code) == "fatal", code
+    assert set(CLOSERS) == {c.value for c in wsstate.ClosedBy}  # the runtime's, all
     assert dict(t.closed_by) == {  # only the server's Close is its verdict
         "remote": "by_code",
         "local": "retry",

@@ -89,7 +89,7 @@ def register_stoppable(loop: asyncio.AbstractEventLoop, thing: Stoppable) -> Non
     things = _STOPPABLE.get(loop)
     if things is None:
         things = _STOPPABLE[loop] = weakref.WeakSet()
-        if loop not in _LIVE:
+        if loop not in _LIVE:  # a loop listed there has its close() wrapped already
             _LIVE[loop] = {}
             _recent.forget()
             _wrap_close(loop)

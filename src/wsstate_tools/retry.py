@@ -186,27 +186,28 @@ def loads(text: str, path: str = "<string>") -> RetryTable:
 
     closed_by: list[tuple[str, str]] = []
     closers = data.get("closed_by", {})
-    for key, value in closers.items():
+    for key in closers:
         if key not in CLOSERS:
             bad("closed_by", key, f"unknown closer {key!r}", "use one of " + ", ".join(CLOSERS))
-        elif value != BY_CODE and value not in DECISIONS:
-            bad(
-                "closed_by",
-                key,
-                f"decision {value!r} for {key} in [closed_by] is not one of "
-                f"{', '.join((*DECISIONS, BY_CODE))}",
-                f"write retry, retry_after, fatal or {BY_CODE}",
-            )
     for closer in CLOSERS:
-        if closer not in closers:
+        value = closers.get(closer)
+        if value is None:
             bad(
                 "closed_by",
                 "",
                 f"[closed_by] does not decide for {closer}",
                 f"add {closer} = <decision or {BY_CODE}>",
             )
-        elif closers[closer] == BY_CODE or closers[closer] in DECISIONS:
-            closed_by.append((closer, closers[closer]))
+        elif value != BY_CODE and value not in DECISIONS:
+            bad(
+                "closed_by",
+                closer,
+                f"decision {value!r} for {closer} in [closed_by] is not one of "
+                f"{', '.join((*DECISIONS, BY_CODE))}",
+                f"write retry, retry_after, fatal or {BY_CODE}",
+            )
+        else:
+            closed_by.append((closer, value))
 
     failures: list[tuple[str, str]] = []
     given = data.get("failures", {})
