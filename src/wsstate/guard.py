@@ -179,15 +179,28 @@ def connect(uri: str, **options: Any) -> AbstractAsyncContextManager[GuardedConn
     (``additional_headers``, ``subprotocols``, ...). Keepalive is wsstate's
     (websockets' own is disabled so the table decides what a late pong means).
     Invalid options raise at once, at this call: a ``uri`` that is not a
-    ``ws://`` or ``wss://`` URI or an invalid timeout (:class:`~wsstate.InvalidOption`,
-    naming it), a keyword neither wsstate nor websockets takes (TypeError), and
-    what websockets checks when its ``connect()`` is made (``subprotocols`` not a
-    list: TypeError; ``ssl`` for a ``ws://`` URI: ValueError).
+    ``ws://`` or ``wss://`` URI, an invalid timeout, or a websockets option
+    websockets itself would refuse only once connecting (``max_size``,
+    ``max_queue``, ``write_limit``, ``origin``, ``user_agent_header``,
+    ``additional_headers``, ``proxy``, ``proxy_ssl``, ``logger``,
+    ``process_exception``, ``create_connection``; ``reconnect_delays``, which
+    only websockets' reconnecting iterator uses): :class:`~wsstate.InvalidOption`,
+    naming it, also a TypeError for a value of the wrong type; a keyword neither
+    wsstate nor websockets takes (TypeError); and what websockets checks when its
+    ``connect()`` is made (``subprotocols`` not a list: TypeError; ``ssl`` for a
+    ``ws://`` URI: ValueError). What asyncio's ``create_connection()`` takes
+    (``local_addr``, ``family``, ...) is checked by asyncio, on entry.
     :class:`~wsstate.HandshakeFailed` on entry if the connection cannot be
     opened; no exception of websockets' own reaches the caller.
     """
     _check_uri(uri)
-    unknown = sorted(set(options) - _GUARD_KEYS - _websockets_connect_keys())
+    keys = _websockets_connect_keys()
+    unknown = sorted(
+        key
+        for key in set(options) - _GUARD_KEYS - keys
+        # websockets' keywords for TLS to an https:// proxy: create_connection's, prefixed
+        if not (key.startswith("proxy_") and key[6:] in keys)
+    )
     if unknown:
         raise TypeError(
             f"connect() got unknown option(s) {', '.join(map(repr, unknown))}: neither "
@@ -204,6 +217,10 @@ def connect(uri: str, **options: Any) -> AbstractAsyncContextManager[GuardedConn
             ws_options[key] = value
     name = _check_name(guard_options.pop("name", None))
     opts = _options(guard_options) if guard_options else _DEFAULTS
+    if len(ws_options) > 1:  # more than the keepalive turned off
+        from ._websockets_options import checked
+
+        ws_options = checked(ws_options)
     # websockets checks what it can of its own options when its connect() is made
     # (subprotocols a list, no ssl for ws://...): made now, so those errors come
     # from this call; it connects only when awaited, on entry.

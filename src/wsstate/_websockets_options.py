@@ -1,0 +1,247 @@
+"""The options :func:`wsstate.connect` passes on to websockets' ``connect()``, checked at the call.
+
+websockets 17 checks some of its options when its ``connect()`` is made
+(``subprotocols``, ``compression``, ``extensions``, ``ssl`` for a ``ws://``
+URI), and the rest only once it connects: ``max_size="big"`` fails on entry
+with "too many values to unpack", ``max_queue=(4, 16)`` raises inside asyncio's
+``connection_made`` (a traceback logged by the loop, then an ``AttributeError``
+on entry), ``additional_headers={"a\\n": "b"}`` sends a request the server
+refuses, ``logger="name"`` fails on the first log line. :func:`checked` refuses
+each of those here, with :class:`~wsstate.InvalidOption` naming the option (also
+a :class:`TypeError` for a value of the wrong type), by the rules websockets
+applies later, so that a value it would take is taken and nothing that
+reaches it fails for being malformed.
+
+What asyncio's ``create_connection()`` takes (``family``, ``local_addr``,
+``server_hostname``, ...) is asyncio's to check, on entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from .errors import InvalidOption
+
+__all__ = ["checked"]
+
+#: An HTTP header name (RFC 9110 token), as websockets parses one.
+_TOKEN: Final = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+#: An HTTP header value websockets sends and parses (no CR, LF or other control).
+_VALUE: Final = re.compile(r"[\x09\x20-\x7e\x80-\xff]*")
+
+
+def _limit(
+    name: str, part: object, value: object, shape: str, *, minimum: int, optional: bool
+) -> int | None:
+    """One size or count (``part``) of a limit option's ``value``: an int >= ``minimum``
+    (or None if ``optional``)."""
+    if part is None and optional:
+        return None
+    if not isinstance(part, int) or part.__class__ is bool:
+        raise InvalidOption.wrong_type(name, f"{name} must be {shape}, not {value!r}")
+    if part < minimum:
+        raise InvalidOption(name, f"{name} must be {shape}, not {value!r}")
+    return part
+
+
+def _parts(name: str, value: object, shape: str) -> tuple[object, object] | None:
+    """A limit's tuple form as its two parts; None if ``value`` is not a tuple."""
+    if not isinstance(value, tuple):
+        return None
+    if len(value) != 2:
+        raise InvalidOption(name, f"{name} must be {shape}, not {value!r}")
+    return value[0], value[1]
+
+
+def _max_size(value: object) -> object:
+    # websockets: None (no limit), an int, or (max message size, max fragment size).
+    shape = "an int >= 1, None, or a (message, fragment) tuple of those"
+    for part in _parts("max_size", value, shape) or (value,):
+        _limit("max_size", part, value, shape, minimum=1, optional=True)
+    return value
+
+
+def _max_queue(value: object) -> object:
+    # websockets: None (no flow control), an int high-water mark (its low one a
+    # quarter), or (high, low), either None (derived from the other), high >= low.
+    shape = "an int >= 0, None, or a (high, low) tuple of those with high >= low"
+    high, low = _parts("max_queue", value, shape) or (value, None)
+    high = _limit("max_queue", high, value, shape, minimum=0, optional=True)
+    low = _limit("max_queue", low, value, shape, minimum=0, optional=True)
+    if high is not None and low is not None and high < low:
+        raise InvalidOption("max_queue", f"max_queue must be {shape}, not {value!r}")
+    return value
+
+
+def _write_limit(value: object) -> object:
+    # websockets: an int high-water mark of the write buffer, or (high, low) with
+    # low None (asyncio's default) or <= high (asyncio's set_write_buffer_limits).
+    shape = "an int >= 0, or a (high, low) tuple with low an int <= high or None"
+    high, low = _parts("write_limit", value, shape) or (value, None)
+    high = _limit("write_limit", high, value, shape, minimum=0, optional=False)
+    low = _limit("write_limit", low, value, shape, minimum=0, optional=True)
+    if high is not None and low is not None and high < low:
+        raise InvalidOption("write_limit", f"write_limit must be {shape}, not {value!r}")
+    return value
+
+
+def _header_value(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidOption.wrong_type(name, f"{name} must be a str or None, not {value!r}")
+    if not _VALUE.fullmatch(value):
+        raise InvalidOption(name, f"{name} is not a valid HTTP header value: {value!r}")
+    return value
+
+
+def _optional_header(name: str) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        return None if value is None else _header_value(name, value)
+
+    return check
+
+
+def _additional_headers(value: object) -> object:
+    """A mapping (or anything with ``keys()``) or an iterable of (name, value) pairs,
+    each a str; an iterable that is not a sequence is read once, here, and passed on
+    as the list read (nothing lost)."""
+    if value is None:
+        return None
+    what = "a mapping or an iterable of (name, value) pairs of str"
+    if isinstance(value, str | bytes) or not (hasattr(value, "keys") or hasattr(value, "__iter__")):
+        raise InvalidOption.wrong_type(
+            "additional_headers", f"additional_headers must be {what}, not {value!r}"
+        )
+    passed: object = value
+    if hasattr(value, "keys"):
+        # keys(), not iteration: what websockets' Headers.update() reads of a mapping
+        names = value.keys()
+        pairs = [(key, value[key]) for key in names]  # type: ignore[index]
+    else:
+        items = list(value)  # type: ignore[call-overload]
+        if not isinstance(value, list | tuple):
+            passed = items  # a generator: what was read goes on
+        pairs = []
+        for item in items:
+            if not isinstance(item, tuple | list) or len(item) != 2:
+                raise InvalidOption.wrong_type(
+                    "additional_headers",
+                    f"additional_headers must be {what}: {item!r} is not a pair",
+                )
+            pairs.append((item[0], item[1]))
+    for key, header in pairs:
+        if not isinstance(key, str) or not isinstance(header, str):
+            raise InvalidOption.wrong_type(
+                "additional_headers",
+                f"additional_headers must be {what}, not ({key!r}, {header!r})",
+            )
+        if not _TOKEN.fullmatch(key):
+            raise InvalidOption(
+                "additional_headers", f"additional_headers: {key!r} is not an HTTP header name"
+            )
+        if not _VALUE.fullmatch(header):
+            raise InvalidOption(
+                "additional_headers",
+                f"additional_headers: the value of {key!r} is not a valid HTTP header value: "
+                f"{header!r}",
+            )
+    return passed
+
+
+def _proxy(value: object) -> object:
+    # websockets: True (the system's proxy, if any), None (none), or a proxy's URL.
+    if value is True or value is None:
+        return value
+    if not isinstance(value, str):
+        raise InvalidOption.wrong_type(
+            "proxy", f"proxy must be a proxy's URL, True or None, not {value!r}"
+        )
+    from websockets.exceptions import InvalidProxy
+    from websockets.proxy import parse_proxy
+
+    try:
+        parse_proxy(value)
+    except InvalidProxy as exc:
+        raise InvalidOption("proxy", f"proxy must be a proxy's URL: {exc}") from None
+    return value
+
+
+def _logger(value: object) -> object:
+    if value is None or isinstance(value, logging.Logger | logging.LoggerAdapter):
+        return value
+    raise InvalidOption.wrong_type(
+        "logger", f"logger must be a logging.Logger, a LoggerAdapter or None, not {value!r}"
+    )
+
+
+def _process_exception(value: object) -> object:
+    if not callable(value):
+        raise InvalidOption.wrong_type(
+            "process_exception", f"process_exception must be callable, not {value!r}"
+        )
+    return value
+
+
+def _create_connection(value: object) -> object:
+    from websockets.asyncio.client import ClientConnection
+
+    if value is None or (isinstance(value, type) and issubclass(value, ClientConnection)):
+        return value
+    raise InvalidOption.wrong_type(
+        "create_connection",
+        f"create_connection must be a subclass of websockets' ClientConnection or None, "
+        f"not {value!r}",
+    )
+
+
+def _reconnect_delays(value: object) -> object:
+    raise InvalidOption(
+        "reconnect_delays",
+        "reconnect_delays is websockets' reconnecting iterator's: wsstate.connect() opens "
+        "one connection; reconnect with wsstate.ReconnectingClient or wsstate.reconnect()",
+    )
+
+
+#: Per option websockets checks only once it connects: its check, which returns the
+#: value to pass on (the same, or an iterator's items read once).
+CHECKS: Final[Mapping[str, Callable[[object], object]]] = {
+    "max_size": _max_size,
+    "max_queue": _max_queue,
+    "write_limit": _write_limit,
+    "origin": _optional_header("origin"),
+    "user_agent_header": _optional_header("user_agent_header"),
+    "additional_headers": _additional_headers,
+    "proxy": _proxy,
+    "logger": _logger,
+    "process_exception": _process_exception,
+    "create_connection": _create_connection,
+    "reconnect_delays": _reconnect_delays,
+}
+
+
+def checked(options: dict[str, Any]) -> dict[str, Any]:
+    """websockets' options of a :func:`wsstate.connect` call, checked (module doc).
+
+    Returns what to pass on; raises :class:`~wsstate.InvalidOption` at the first
+    invalid one. A ``proxy_ssl`` that contradicts an explicit ``proxy``'s scheme
+    (websockets' rule: TLS to an ``https://`` proxy only) is refused too.
+    """
+    passed = dict(options)
+    for key, value in options.items():
+        check = CHECKS.get(key)
+        if check is not None:
+            passed[key] = check(value)
+    proxy = options.get("proxy")
+    if isinstance(proxy, str) and "proxy_ssl" in options:
+        tls = proxy.lower().startswith("https:")
+        if tls and options["proxy_ssl"] is None:
+            raise InvalidOption(
+                "proxy_ssl", "proxy_ssl=None is incompatible with an https:// proxy"
+            )
+        if not tls and options["proxy_ssl"] is not None:
+            raise InvalidOption(
+                "proxy_ssl", f"proxy_ssl applies to an https:// proxy only, not {proxy!r}"
+            )
+    return passed
