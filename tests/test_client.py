@@ -19,7 +19,7 @@ import pytest
 from support.reconnect import ManualClock, Server, client, no_errors, serving, until
 
 import wsstate
-from wsstate import ClientState, InvalidOption, ReconnectingClient
+from wsstate import ClientState, InvalidOption, ReconnectingClient, Refusal
 from wsstate.client import EFFECT_HANDLERS, OPERATION_OUTCOMES
 from wsstate.machines.client import TABLE, Effect
 
@@ -52,12 +52,19 @@ def test_options_are_checked_at_once() -> None:
 # infinite delay left the client in BACKOFF for good, retry=5 stuck it in CONNECTING
 # (close() never returned), a hook that is not callable failed at every connection.
 URI = "ws://127.0.0.1:1"
+
+
+async def _async_retry(refusal: Refusal) -> bool:
+    return False
+
+
 _DELAYS = ("backoff_initial", "backoff_max", "min_uptime", "backoff_factor")
 _OUT_OF_RANGE: list[tuple[str, object]] = [
     *((o, v) for o in _DELAYS for v in (math.nan, math.inf, -math.inf, 10**400, -1)),
     ("backoff_factor", 0.5),
     ("max_attempts", 0),
     ("max_buffered", -1),
+    ("name", ""),
 ]
 _WRONG_TYPE: list[tuple[str, object]] = [
     *((o, v) for o in _DELAYS for v in (True, "1", None)),
@@ -66,6 +73,13 @@ _WRONG_TYPE: list[tuple[str, object]] = [
     ("on_open", 5),
     ("on_close", "x"),
     ("retry", 5),
+    # Hooks that cannot take their one argument (the connection, the refusal), and an
+    # async predicate: accepted once, they failed only when called (the retry
+    # predicate left the client in CONNECTING for good, its async one read as True).
+    ("on_open", lambda: None),
+    ("on_close", lambda conn, extra: None),
+    ("retry", lambda: True),
+    ("retry", _async_retry),
     ("retry_on_1000", "no"),
     ("retry_on_1000", 0),
     ("clock", 5),
@@ -121,7 +135,10 @@ def test_the_bounds_themselves_are_accepted() -> None:
     assert ReconnectingClient(URI, max_attempts=None).max_attempts is None
 
 
-@pytest.mark.parametrize("uri", ["ws://h:99999", "ws://h:abc/", "ws://[::1/", "http://x/", "ws://"])
+@pytest.mark.parametrize(
+    "uri",
+    ["ws://h:99999", "ws://h:abc/", "ws://[::1/", "http://x/", "ws://", "ws://h:0/", "ws://h/a b"],
+)
 def test_an_invalid_uri_is_refused_at_once_as_an_invalid_option(uri: str) -> None:
     # A port out of range or not a number, an unclosed IPv6 bracket: these were a
     # bare ValueError of urllib's, not InvalidOption (guard.connect's URI check).
@@ -175,6 +192,28 @@ async def test_the_retry_predicate_overrides_the_table(server: Server) -> None:
     c = client(server, retry=lambda r: True if r.value == 4001 else None)
     async with c:
         await until(lambda: c.state is ClientState.BACKOFF)
+
+
+@pytest.mark.parametrize(
+    "retry", [lambda r: 1 / 0, lambda r: "yes"], ids=["raises", "answers a str"]
+)
+@serving
+async def test_a_failing_retry_predicate_is_logged_and_the_table_decides(
+    server: Server, caplog: pytest.LogCaptureFixture, retry: Any
+) -> None:
+    # The predicate's exception escaped the attempt's task: the client stayed in
+    # CONNECTING for good, its close() never returned.
+    server.mode, server.status = "refuse", 503
+    c = client(server, retry=retry, max_attempts=2)
+    async with c:
+        await until(lambda: c.state is ClientState.BACKOFF)  # 503: the table retries
+        server.clock.advance(c.last_delay or 0)
+        await until(lambda: c.state is ClientState.STOPPED)  # then gives up
+    assert c.stats.hook_errors == 2
+    failed = [r for r in caplog.records if "the retry predicate failed" in r.getMessage()]
+    assert len(failed) == 2
+    assert all(r.levelname == "ERROR" for r in failed)
+    assert "503" in failed[0].getMessage()
 
 
 @serving

@@ -113,6 +113,43 @@ async def test_request_subprotocol(h: Harness, transport: Transport) -> None:
         await conn.close()
 
 
+@pytest.mark.parametrize("transport", [t for t in TRANSPORTS if t.family == "asgi"], ids=str)
+async def test_accept_refuses_a_subprotocol_the_client_did_not_offer(
+    h: Harness, transport: Transport
+) -> None:
+    """Checked at the call, before anything reaches the server: it used to be sent
+    (``b'chat'`` by its repr), the server's side OPEN, the client's handshake failed."""
+    refused: asyncio.Queue[list[str]] = asyncio.Queue()
+
+    async def endpoint(native: Any) -> None:
+        conn = wsstate.guard(native, name="chat-endpoint")
+        errors = []
+        for bad in (b"chat", 123, ["chat"], "bad proto", "unoffered"):
+            try:
+                await conn.accept(bad)  # type: ignore[arg-type]
+            except (TypeError, ValueError) as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+            assert conn.state is State.CONNECTING  # nothing changed
+        assert await conn.accept("v2")
+        await refused.put(errors)
+        await conn.wait_closed()
+
+    served = await serve_handshakes(h, transport, endpoint)
+    offered = [Subprotocol("chat"), Subprotocol("v2")]
+    async with ws_connect(served.url(), subprotocols=offered, **WS_DEFAULTS) as ws:
+        errors = await asyncio.wait_for(refused.get(), 2.0)
+        assert ws.subprotocol == "v2"
+        await ws.close()
+    assert [e.split(":")[0] for e in errors] == [
+        "TypeError",
+        "TypeError",
+        "TypeError",
+        "ValueError",
+        "ValueError",
+    ]
+    assert "the client offered 'chat', 'v2'" in errors[-1]
+
+
 @SERVERS
 async def test_request_query_on_a_server(h: Harness, transport: Transport) -> None:
     """A server's query and repeated headers, as the client sent them."""

@@ -179,6 +179,11 @@ async def test_nan_delay_never_poisons_the_shared_timer_queue() -> None:
         "ws://h:99999/",  # a port out of range, not a number, a bracket left open:
         "ws://h:abc/",  # urllib's bare ValueError went through
         "ws://[::1/",
+        "ws://h:0/",  # websockets connected to port 80
+        "ws://h/a b",  # sent as it is: a malformed request line
+        "ws://h/chat\r\nX-Injected: 1",  # urllib dropped CR LF: another path
+        "ws://exa mple.com/",
+        "ws://h/\x00",
     ],
 )
 def test_connect_refuses_a_non_ws_uri_at_the_call(uri: str) -> None:

@@ -211,8 +211,19 @@ def test_a_bad_url_or_number_is_refused_at_construction(redis: RedisServer) -> N
         "redis://h/0?db=x",
         "redis://h/0?no_such_option=1",
         "unix://",
+        "redis://h/-1",  # Redis refused it at every attempt, logged at INFO
+        "redis://h/notadb",  # redis-py ignored it: db 0
+        "redis://h/0?db=-2",
+        "redis:// h/0",  # redis-py looked up " h"
+        "redis://h/0\r\n",
     ):
         assert "url" in _refused("url", ValueError, url, "c")
+    for option in ("decode_responses=yes", "encoding=latin-1", "encoding_errors=ignore"):
+        # The link parses bytes: str made every message fail, reconnect, and be lost
+        # with no gap reported.
+        message = _refused("url", ValueError, f"redis://h/0?{option}", "c")
+        assert option.split("=")[0] in message, message
+        assert "what the link reads" in message, message
     for option in ("socket_timeout", "socket_connect_timeout"):  # RedisHub's timeout= decides
         message = _refused("url", ValueError, f"redis://u:s3cret@h/0?{option}=0", "c")
         assert option in message, message
@@ -245,7 +256,14 @@ def test_a_bad_url_or_number_is_refused_at_construction(redis: RedisServer) -> N
     _refused("channel", TypeError, redis.url, b"c")
     _refused("channel", ValueError, redis.url, "\ud800")
     _refused("rng", TypeError, redis.url, "c", rng=5)
-    for good in ("rediss://h:6380/1", "unix:///run/redis.sock?db=2", "redis://[::1]", "REDIS://h"):
+    for good in (
+        "rediss://h:6380/1",
+        "unix:///run/redis.sock?db=2",
+        "redis://[::1]",
+        "REDIS://h",
+        "redis://h/",
+        "redis://h?db=5",
+    ):
         wsstate.RedisHub(good, "c")  # what redis-py accepts is accepted
 
     async def main() -> None:  # the smallest values accepted work against a real Redis

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import math
+import socket
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -26,6 +29,8 @@ from wsstate import InvalidOption
 from wsstate._websockets_options import CHECKS, checked
 
 URI = "ws://127.0.0.1:1/"
+#: asyncio's create_connection() takes all_errors from Python 3.12.
+ALL_ERRORS = "all_errors" in inspect.signature(asyncio.BaseEventLoop.create_connection).parameters
 
 # (options, the option named, a TypeError too)
 REFUSED: list[tuple[dict[str, Any], str, bool]] = [
@@ -72,6 +77,27 @@ REFUSED: list[tuple[dict[str, Any], str, bool]] = [
     ({"create_connection": int}, "create_connection", True),
     ({"create_connection": object()}, "create_connection", True),
     ({"reconnect_delays": lambda: iter([1.0])}, "reconnect_delays", False),
+    ({"subprotocols": [1]}, "subprotocols", True),
+    ({"subprotocols": ["chat room"]}, "subprotocols", False),
+    ({"ssl": 5}, "ssl", True),
+    ({"family": "x"}, "family", True),
+    ({"proto": True}, "proto", True),
+    ({"flags": 1.0}, "flags", True),
+    ({"sock": 5}, "sock", True),
+    ({"local_addr": "x"}, "local_addr", True),
+    ({"local_addr": ("127.0.0.1", "0")}, "local_addr", True),
+    ({"local_addr": ("127.0.0.1", 99999)}, "local_addr", False),
+    ({"server_hostname": 1}, "server_hostname", True),
+    ({"server_hostname": "example.com"}, "server_hostname", False),  # ws://: no TLS
+    ({"ssl_handshake_timeout": -1}, "ssl_handshake_timeout", False),
+    ({"ssl_handshake_timeout": 5}, "ssl_handshake_timeout", False),  # ws://: no TLS
+    ({"ssl_shutdown_timeout": math.nan}, "ssl_shutdown_timeout", False),
+    ({"happy_eyeballs_delay": "soon"}, "happy_eyeballs_delay", True),
+    ({"happy_eyeballs_delay": math.inf}, "happy_eyeballs_delay", False),
+    ({"interleave": "x"}, "interleave", True),
+    ({"interleave": 0}, "interleave", False),
+    *([({"all_errors": 1}, "all_errors", True)] if ALL_ERRORS else []),
+    ({"proxy": "https://127.0.0.1:3128", "proxy_ssl": 5}, "ssl", True),
 ]
 
 ACCEPTED: list[dict[str, Any]] = [
@@ -104,10 +130,34 @@ ACCEPTED: list[dict[str, Any]] = [
     {"process_exception": lambda exc: exc},
     {"create_connection": None},
     {"create_connection": ClientConnection},
+    {"subprotocols": ["chat", "v2.chat"]},
+    {"ssl": None},
+    {"family": socket.AF_INET, "proto": 0, "flags": 0},
+    {"local_addr": ("127.0.0.1", 0)},
+    {"happy_eyeballs_delay": 0.25, "interleave": 1},
+    *([{"all_errors": True}] if ALL_ERRORS else []),
+]
+
+SECURE_ACCEPTED: list[dict[str, Any]] = [
+    {"server_hostname": "example.com"},
+    {"ssl_handshake_timeout": 5, "ssl_shutdown_timeout": 2.5},
+    {"ssl": ssl.create_default_context()},
 ]
 
 
-@pytest.mark.parametrize(("options", "option", "type_error"), REFUSED, ids=repr)
+def _id(options: object) -> str:
+    """A test id that is the same in every process (no object addresses: xdist)."""
+    assert isinstance(options, dict)
+    plain = (int, float, str, bytes, tuple, type(None))
+    return ",".join(
+        f"{k}={v!r}" if isinstance(v, plain) else f"{k}:{type(v).__name__}"
+        for k, v in options.items()
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "option", "type_error"), REFUSED, ids=[_id(o) for o, _, _ in REFUSED]
+)
 def test_refused_at_the_call_naming_the_option(
     options: dict[str, Any], option: str, type_error: bool
 ) -> None:
@@ -118,16 +168,23 @@ def test_refused_at_the_call_naming_the_option(
         assert isinstance(info.value, TypeError) is type_error, info.value
 
 
-@pytest.mark.parametrize("options", ACCEPTED, ids=repr)
+@pytest.mark.parametrize("options", ACCEPTED, ids=_id)
 def test_accepted_and_passed_on_unchanged(options: dict[str, Any]) -> None:
     assert checked(options) == options
     wsstate.connect(URI, **options)
 
 
+@pytest.mark.parametrize("options", SECURE_ACCEPTED, ids=_id)
+def test_tls_options_accepted_for_a_wss_uri(options: dict[str, Any]) -> None:
+    assert checked(options, secure=True) == options
+    wsstate.connect("wss://127.0.0.1:1/", **options)
+    wsstate.connect("WSS://127.0.0.1:1/", **options)
+
+
 def test_every_check_is_in_the_table_above() -> None:
     # A check added to CHECKS without a refused row here is a check nobody saw fail.
-    refused = {option for options, option, _ in REFUSED for option in options}
-    assert set(CHECKS) <= refused
+    refused = {key for options, _, _ in REFUSED for key in options}
+    assert set(CHECKS) - refused <= ({"all_errors"} if not ALL_ERRORS else set())
 
 
 def test_an_iterator_of_headers_is_read_once_and_passed_on_as_read() -> None:

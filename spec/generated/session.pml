@@ -296,46 +296,46 @@ end:
 init {
     d_step {
         // the table
-        nxt[0] = S_ATTACHED; neff[0] = 1; eff[0] = 1;  // NEW/attach, line 74
-        nxt[1] = S_ATTACHED; neff[1] = 2; eff[3] = 1; eff[4] = 4;  // NEW/attach_resume, line 75
-        nxt[2] = S_ATTACHED; neff[2] = 2; eff[6] = 1;  // NEW/attach_gap, line 76
-        nxt[3] = S_NEW; neff[3] = 1; eff[9] = 6;  // NEW/app_send, line 77
-        nxt[4] = S_CLOSED; neff[4] = 2; eff[12] = 7;  // NEW/app_close, line 78
-        nxt[5] = NONE;  // NEW/page_close, line 79
-        nxt[6] = NONE;  // NEW/page_close_stale, line 80
-        nxt[7] = NONE;  // NEW/detach, line 81
-        nxt[8] = NONE;  // NEW/detach_stale, line 82
-        nxt[9] = NONE;  // NEW/grace_timeout, line 83
-        nxt[10] = S_ATTACHED; neff[10] = 2; eff[30] = 2; eff[31] = 1;  // ATTACHED/attach, line 86
-        nxt[11] = S_ATTACHED; neff[11] = 3; eff[33] = 2; eff[34] = 1; eff[35] = 4;  // ATTACHED/attach_resume, line 87
-        nxt[12] = S_ATTACHED; neff[12] = 3; eff[36] = 2; eff[37] = 1;  // ATTACHED/attach_gap, line 88
-        nxt[13] = S_ATTACHED; neff[13] = 1; eff[39] = 5;  // ATTACHED/app_send, line 89
-        nxt[14] = S_CLOSED; neff[14] = 3; eff[42] = 2; eff[43] = 7;  // ATTACHED/app_close, line 90
-        nxt[15] = S_CLOSED; neff[15] = 2; eff[45] = 2; eff[46] = 7;  // ATTACHED/page_close, line 91
-        nxt[16] = S_ATTACHED; neff[16] = 0;  // ATTACHED/page_close_stale, line 92
-        nxt[17] = S_DETACHED; neff[17] = 1; eff[51] = 8;  // ATTACHED/detach, line 93
-        nxt[18] = S_ATTACHED; neff[18] = 0;  // ATTACHED/detach_stale, line 94
-        nxt[19] = NONE;  // ATTACHED/grace_timeout, line 95
-        nxt[20] = S_ATTACHED; neff[20] = 2; eff[60] = 9; eff[61] = 1;  // DETACHED/attach, line 98
-        nxt[21] = S_ATTACHED; neff[21] = 3; eff[63] = 9; eff[64] = 1; eff[65] = 4;  // DETACHED/attach_resume, line 99
-        nxt[22] = S_ATTACHED; neff[22] = 3; eff[66] = 9; eff[67] = 1;  // DETACHED/attach_gap, line 100
-        nxt[23] = S_DETACHED; neff[23] = 1; eff[69] = 6;  // DETACHED/app_send, line 101
-        nxt[24] = S_CLOSED; neff[24] = 3; eff[72] = 9; eff[73] = 7;  // DETACHED/app_close, line 102
-        nxt[25] = S_CLOSED; neff[25] = 2; eff[75] = 9; eff[76] = 7;  // DETACHED/page_close, line 103
-        nxt[26] = S_DETACHED; neff[26] = 0;  // DETACHED/page_close_stale, line 104
-        nxt[27] = NONE;  // DETACHED/detach, line 105
-        nxt[28] = S_DETACHED; neff[28] = 0;  // DETACHED/detach_stale, line 106
-        nxt[29] = S_CLOSED; neff[29] = 1; eff[87] = 7;  // DETACHED/grace_timeout, line 107
-        nxt[30] = S_CLOSED; neff[30] = 1; eff[90] = 3;  // CLOSED/attach, line 110
-        nxt[31] = S_CLOSED; neff[31] = 1; eff[93] = 3;  // CLOSED/attach_resume, line 111
-        nxt[32] = S_CLOSED; neff[32] = 1; eff[96] = 3;  // CLOSED/attach_gap, line 112
-        nxt[33] = S_CLOSED; neff[33] = 1;  // CLOSED/app_send, line 113
-        nxt[34] = S_CLOSED; neff[34] = 1;  // CLOSED/app_close, line 114
-        nxt[35] = S_CLOSED; neff[35] = 0;  // CLOSED/page_close, line 115
-        nxt[36] = S_CLOSED; neff[36] = 0;  // CLOSED/page_close_stale, line 115
-        nxt[37] = S_CLOSED; neff[37] = 0;  // CLOSED/detach, line 115
-        nxt[38] = S_CLOSED; neff[38] = 0;  // CLOSED/detach_stale, line 115
-        nxt[39] = S_CLOSED; neff[39] = 0;  // CLOSED/grace_timeout, line 115
+        nxt[0] = S_ATTACHED; neff[0] = 1; eff[0] = 1;  // NEW/attach, line 75
+        nxt[1] = S_ATTACHED; neff[1] = 2; eff[3] = 1; eff[4] = 4;  // NEW/attach_resume, line 76
+        nxt[2] = S_ATTACHED; neff[2] = 2; eff[6] = 1;  // NEW/attach_gap, line 77
+        nxt[3] = S_NEW; neff[3] = 1; eff[9] = 6;  // NEW/app_send, line 78
+        nxt[4] = S_CLOSED; neff[4] = 2; eff[12] = 7;  // NEW/app_close, line 79
+        nxt[5] = NONE;  // NEW/page_close, line 80
+        nxt[6] = NONE;  // NEW/page_close_stale, line 81
+        nxt[7] = NONE;  // NEW/detach, line 82
+        nxt[8] = NONE;  // NEW/detach_stale, line 83
+        nxt[9] = NONE;  // NEW/grace_timeout, line 84
+        nxt[10] = S_ATTACHED; neff[10] = 2; eff[30] = 2; eff[31] = 1;  // ATTACHED/attach, line 87
+        nxt[11] = S_ATTACHED; neff[11] = 3; eff[33] = 2; eff[34] = 1; eff[35] = 4;  // ATTACHED/attach_resume, line 88
+        nxt[12] = S_ATTACHED; neff[12] = 3; eff[36] = 2; eff[37] = 1;  // ATTACHED/attach_gap, line 89
+        nxt[13] = S_ATTACHED; neff[13] = 1; eff[39] = 5;  // ATTACHED/app_send, line 90
+        nxt[14] = S_CLOSED; neff[14] = 3; eff[42] = 2; eff[43] = 7;  // ATTACHED/app_close, line 91
+        nxt[15] = S_CLOSED; neff[15] = 2; eff[45] = 2; eff[46] = 7;  // ATTACHED/page_close, line 92
+        nxt[16] = S_ATTACHED; neff[16] = 0;  // ATTACHED/page_close_stale, line 93
+        nxt[17] = S_DETACHED; neff[17] = 1; eff[51] = 8;  // ATTACHED/detach, line 94
+        nxt[18] = S_ATTACHED; neff[18] = 0;  // ATTACHED/detach_stale, line 95
+        nxt[19] = NONE;  // ATTACHED/grace_timeout, line 96
+        nxt[20] = S_ATTACHED; neff[20] = 2; eff[60] = 9; eff[61] = 1;  // DETACHED/attach, line 99
+        nxt[21] = S_ATTACHED; neff[21] = 3; eff[63] = 9; eff[64] = 1; eff[65] = 4;  // DETACHED/attach_resume, line 100
+        nxt[22] = S_ATTACHED; neff[22] = 3; eff[66] = 9; eff[67] = 1;  // DETACHED/attach_gap, line 101
+        nxt[23] = S_DETACHED; neff[23] = 1; eff[69] = 6;  // DETACHED/app_send, line 102
+        nxt[24] = S_CLOSED; neff[24] = 3; eff[72] = 9; eff[73] = 7;  // DETACHED/app_close, line 103
+        nxt[25] = S_CLOSED; neff[25] = 2; eff[75] = 9; eff[76] = 7;  // DETACHED/page_close, line 104
+        nxt[26] = S_DETACHED; neff[26] = 0;  // DETACHED/page_close_stale, line 105
+        nxt[27] = NONE;  // DETACHED/detach, line 106
+        nxt[28] = S_DETACHED; neff[28] = 0;  // DETACHED/detach_stale, line 107
+        nxt[29] = S_CLOSED; neff[29] = 1; eff[87] = 7;  // DETACHED/grace_timeout, line 108
+        nxt[30] = S_CLOSED; neff[30] = 1; eff[90] = 3;  // CLOSED/attach, line 111
+        nxt[31] = S_CLOSED; neff[31] = 1; eff[93] = 3;  // CLOSED/attach_resume, line 112
+        nxt[32] = S_CLOSED; neff[32] = 1; eff[96] = 3;  // CLOSED/attach_gap, line 113
+        nxt[33] = S_CLOSED; neff[33] = 1;  // CLOSED/app_send, line 114
+        nxt[34] = S_CLOSED; neff[34] = 1;  // CLOSED/app_close, line 115
+        nxt[35] = S_CLOSED; neff[35] = 0;  // CLOSED/page_close, line 116
+        nxt[36] = S_CLOSED; neff[36] = 0;  // CLOSED/page_close_stale, line 116
+        nxt[37] = S_CLOSED; neff[37] = 0;  // CLOSED/detach, line 116
+        nxt[38] = S_CLOSED; neff[38] = 0;  // CLOSED/detach_stale, line 116
+        nxt[39] = S_CLOSED; neff[39] = 0;  // CLOSED/grace_timeout, line 116
         st = S_NEW
     };
     run World()

@@ -3,12 +3,20 @@ shutdown) and the payloads of sends (connections, hubs, clients, sessions)."""
 
 from __future__ import annotations
 
+import inspect
 import math
+import types
 
 from .adapters.base import Data
 from .errors import InvalidOption
 
-__all__ = ["check_seconds", "check_text", "checked_at_least", "checked_payload"]
+__all__ = [
+    "callback_mismatch",
+    "check_seconds",
+    "check_text",
+    "checked_at_least",
+    "checked_payload",
+]
 
 
 def check_seconds(name: str, value: object, *, optional: bool) -> None:
@@ -68,7 +76,8 @@ def checked_at_least(name: str, value: object, minimum: float) -> float:
 
 def checked_payload(data: object) -> Data:
     """A send's payload as it is sent: a ``str`` or ``bytes`` as is, a bytes-like
-    (``bytearray``, ``memoryview``) copied to ``bytes``.
+    (``bytearray``, ``memoryview``, ``array.array``, anything with the buffer
+    protocol) copied to ``bytes``, its bytes in C order.
 
     Every public send checks its payload with this at the call, before anything
     changes or is queued: :class:`TypeError` for what is neither ``str`` nor
@@ -83,7 +92,12 @@ def checked_payload(data: object) -> Data:
         return data
     if isinstance(data, bytearray | memoryview):
         return bytes(data)
-    raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
+    try:
+        view = memoryview(data)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}") from None
+    with view:
+        return view.tobytes()
 
 
 def check_text(text: str) -> None:
@@ -101,3 +115,42 @@ def check_text(text: str) -> None:
             f"a text message must be encodable as UTF-8: {exc.reason} at position "
             f"{exc.start} ({text[exc.start : exc.start + 1]!r})"
         ) from None
+
+
+def callback_mismatch(callback: object, arguments: int) -> str | None:
+    """Why ``callback`` cannot be called with ``arguments`` positional arguments; None if
+    it can, or if it cannot be told (a builtin without a signature).
+
+    Hooks are registered long before they run (at a close, an expiry, a gap): a hook
+    that cannot take its arguments would fail only then, in a log. A plain function
+    or method is read off its code object (a microsecond: ``on_close`` is registered
+    per connection); anything else through :func:`inspect.signature`.
+    """
+    function: object = callback
+    bound = 0
+    if isinstance(function, types.MethodType):
+        function, bound = function.__func__, 1
+    if isinstance(function, types.FunctionType):
+        code = function.__code__
+        given = arguments + bound
+        required = code.co_argcount - len(function.__defaults__ or ())
+        kw_required = code.co_kwonlyargcount - len(function.__kwdefaults__ or {})
+        if (
+            required <= given
+            and (given <= code.co_argcount or code.co_flags & inspect.CO_VARARGS)
+            and kw_required <= 0
+        ):
+            return None
+    try:
+        signature = inspect.signature(callback)  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # no signature to read: called as it is
+        return None
+    try:
+        signature.bind(*([None] * arguments))
+    except TypeError as exc:
+        plural = "" if arguments == 1 else "s"
+        return (
+            f"it must take {arguments} positional argument{plural}; its signature is "
+            f"{signature} ({exc})"
+        )
+    return None

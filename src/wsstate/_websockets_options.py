@@ -12,17 +12,22 @@ a :class:`TypeError` for a value of the wrong type), by the rules websockets
 applies later, so that a value it would take is taken and nothing that
 reaches it fails for being malformed.
 
-What asyncio's ``create_connection()`` takes (``family``, ``local_addr``,
-``server_hostname``, ...) is asyncio's to check, on entry.
+What websockets passes on to asyncio's ``create_connection()`` (``family``,
+``local_addr``, ``happy_eyeballs_delay``, ``server_hostname``, ...) asyncio
+checks only once connecting too (``'<=' not supported between instances of
+'str' and 'int'`` on entry): each is checked here by its type and range.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import socket
+import ssl
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from ._checks import check_seconds, checked_at_least
 from .errors import InvalidOption
 
 __all__ = ["checked"]
@@ -196,6 +201,100 @@ def _create_connection(value: object) -> object:
     )
 
 
+def _subprotocols(value: object) -> object:
+    # websockets refuses what is not a list (TypeError, at its connect() call); its
+    # items it reads as header tokens only then.
+    if isinstance(value, list):
+        for item in value:
+            if not isinstance(item, str):
+                raise InvalidOption.wrong_type(
+                    "subprotocols", f"subprotocols must be a list of str, not {value!r}"
+                )
+            if not _TOKEN.fullmatch(item):
+                raise InvalidOption(
+                    "subprotocols", f"subprotocols: {item!r} is not a subprotocol name (a token)"
+                )
+    return value
+
+
+def _int(name: str) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        if value.__class__ is bool or not isinstance(value, int):
+            raise InvalidOption.wrong_type(name, f"{name} must be an int, not {value!r}")
+        return value
+
+    return check
+
+
+def _seconds(name: str, *, positive: bool) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        if value is None:
+            return None
+        if positive:
+            check_seconds(name, value, optional=False)
+        else:
+            checked_at_least(name, value, 0)
+        return value
+
+    return check
+
+
+def _local_addr(value: object) -> object:
+    what = "a (host, port) tuple, port 0-65535, or None"
+    if value is None:
+        return None
+    if not isinstance(value, tuple | list) or len(value) < 2:
+        raise InvalidOption.wrong_type("local_addr", f"local_addr must be {what}, not {value!r}")
+    host, port = value[0], value[1]
+    if not (host is None or isinstance(host, str)) or (
+        port.__class__ is bool or not isinstance(port, int)
+    ):
+        raise InvalidOption.wrong_type("local_addr", f"local_addr must be {what}, not {value!r}")
+    if not 0 <= port <= 65535:
+        raise InvalidOption("local_addr", f"local_addr must be {what}, not {value!r}")
+    return value
+
+
+def _interleave(value: object) -> object:
+    if value is None:
+        return None
+    if value.__class__ is bool or not isinstance(value, int):
+        raise InvalidOption.wrong_type(
+            "interleave", f"interleave must be an int >= 1 or None, not {value!r}"
+        )
+    if value < 1:
+        raise InvalidOption("interleave", f"interleave must be an int >= 1 or None, not {value!r}")
+    return value
+
+
+def _sock(value: object) -> object:
+    if value is None or isinstance(value, socket.socket):
+        return value
+    raise InvalidOption.wrong_type("sock", f"sock must be a socket.socket or None, not {value!r}")
+
+
+def _ssl(value: object) -> object:
+    if value is None or value.__class__ is bool or isinstance(value, ssl.SSLContext):
+        return value
+    raise InvalidOption.wrong_type(
+        "ssl", f"ssl must be an ssl.SSLContext, True, False or None, not {value!r}"
+    )
+
+
+def _server_hostname(value: object) -> object:
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidOption.wrong_type(
+        "server_hostname", f"server_hostname must be a str or None, not {value!r}"
+    )
+
+
+def _all_errors(value: object) -> object:
+    if value.__class__ is bool:
+        return value
+    raise InvalidOption.wrong_type("all_errors", f"all_errors must be a bool, not {value!r}")
+
+
 def _reconnect_delays(value: object) -> object:
     raise InvalidOption(
         "reconnect_delays",
@@ -218,21 +317,48 @@ CHECKS: Final[Mapping[str, Callable[[object], object]]] = {
     "process_exception": _process_exception,
     "create_connection": _create_connection,
     "reconnect_delays": _reconnect_delays,
+    "subprotocols": _subprotocols,
+    # What websockets passes on to asyncio's create_connection(), which checks it
+    # only once connecting (a raw '<=' not supported... on entry).
+    "ssl": _ssl,
+    "family": _int("family"),
+    "proto": _int("proto"),
+    "flags": _int("flags"),
+    "sock": _sock,
+    "local_addr": _local_addr,
+    "server_hostname": _server_hostname,
+    "ssl_handshake_timeout": _seconds("ssl_handshake_timeout", positive=True),
+    "ssl_shutdown_timeout": _seconds("ssl_shutdown_timeout", positive=True),
+    "happy_eyeballs_delay": _seconds("happy_eyeballs_delay", positive=False),
+    "interleave": _interleave,
+    "all_errors": _all_errors,
 }
 
+#: Options only a TLS connection (a ``wss://`` URI) can use: asyncio refuses them
+#: without TLS, on entry.
+_TLS_ONLY: Final = ("server_hostname", "ssl_handshake_timeout", "ssl_shutdown_timeout")
 
-def checked(options: dict[str, Any]) -> dict[str, Any]:
+
+def checked(options: dict[str, Any], *, secure: bool = True) -> dict[str, Any]:
     """websockets' options of a :func:`wsstate.connect` call, checked (module doc).
 
     Returns what to pass on; raises :class:`~wsstate.InvalidOption` at the first
-    invalid one. A ``proxy_ssl`` that contradicts an explicit ``proxy``'s scheme
-    (websockets' rule: TLS to an ``https://`` proxy only) is refused too.
+    invalid one. ``secure``: the URI is ``wss://``; without it the options of a
+    TLS connection are refused (asyncio's rule). A ``proxy_ssl`` that contradicts
+    an explicit ``proxy``'s scheme (websockets' rule: TLS to an ``https://`` proxy
+    only) is refused too.
     """
     passed = dict(options)
     for key, value in options.items():
         check = CHECKS.get(key)
+        if check is None and key.startswith("proxy_"):
+            check = CHECKS.get(key[6:])  # TLS to the proxy: checked as its own
         if check is not None:
             passed[key] = check(value)
+    if not secure:
+        for key in _TLS_ONLY:
+            if options.get(key) is not None:
+                raise InvalidOption(key, f"{key} applies to a wss:// URI only")
     proxy = options.get("proxy")
     if isinstance(proxy, str) and "proxy_ssl" in options:
         tls = proxy.lower().startswith("https:")

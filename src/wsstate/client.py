@@ -65,7 +65,7 @@ from types import MappingProxyType
 from typing import Any, Final, Protocol, TypeVar
 
 from . import _lifetime
-from ._checks import checked_at_least, checked_payload
+from ._checks import callback_mismatch, checked_at_least, checked_payload
 from .adapters.base import Data, Payload
 from .closecodes import validate_close
 from .connection import GuardedConnection
@@ -229,6 +229,12 @@ class ReconnectingClient:
         self.on_open = _callable("on_open", on_open)
         self.on_close = _callable("on_close", on_close)
         self.retry = _callable("retry", retry)
+        if inspect.iscoroutinefunction(retry):
+            raise InvalidOption.wrong_type(
+                "retry",
+                f"retry must return True, False or None at once, not a coroutine: {retry!r} "
+                "is an async function, and the decision cannot wait",
+            )
         if retry_on_1000.__class__ is not bool:
             raise InvalidOption.wrong_type(
                 "retry_on_1000", f"retry_on_1000 must be a bool, not {retry_on_1000!r}"
@@ -250,6 +256,10 @@ class ReconnectingClient:
         self.rng: random.Random = rng if rng is not None else random.Random()
         if name is not None and not isinstance(name, str):
             raise InvalidOption.wrong_type("name", f"name must be a str or None, not {name!r}")
+        if name == "":
+            raise InvalidOption(
+                "name", "name must not be empty: it prefixes the client's log lines"
+            )
         self.uri = uri
         self.name = name or f"client({uri})"
         self._options = options
@@ -459,8 +469,7 @@ class ReconnectingClient:
             conn = await connect(self.uri, **self._options).__aenter__()
         except Exception as exc:
             self._attempt_task = None
-            refusal = decide(classify_failure(exc, _wall()), self.retry)
-            self._failed(refusal, _REFUSED_EVENTS)
+            self._failed(self._decide(classify_failure(exc, _wall())), _REFUSED_EVENTS)
             return
         self._attempt_task = None
         self.stats.connections += 1
@@ -515,16 +524,31 @@ class ReconnectingClient:
         if generation != self.generation or self.connection is not conn:
             return
         code = conn.close_code if conn.closed_by is not ClosedBy.TRANSPORT else 1006
-        refusal = decide(
-            classify_close(
-                code,
-                conn.close_reason or "",
-                closed_by=(conn.closed_by or ClosedBy.TRANSPORT).value,
-                retry_on_1000=self.retry_on_1000,
-            ),
-            self.retry,
+        refusal = classify_close(
+            code,
+            conn.close_reason or "",
+            closed_by=(conn.closed_by or ClosedBy.TRANSPORT).value,
+            retry_on_1000=self.retry_on_1000,
         )
-        self._failed(refusal, _CLOSED_EVENTS)
+        self._failed(self._decide(refusal), _CLOSED_EVENTS)
+
+    def _decide(self, refusal: Refusal) -> Refusal:
+        """The table's decision with the ``retry`` predicate applied; a predicate that
+        raises, or answers anything but True, False or None, is the application's bug:
+        logged at ERROR (counted in ``hook_errors``) and the table's decision kept, so
+        the client goes on deciding (never stuck in CONNECTING)."""
+        try:
+            return decide(refusal, self.retry)
+        except Exception:
+            self.stats.hook_errors += 1
+            logger.error(
+                "%s: the retry predicate failed on %s; the table's decision (%s) stands",
+                self.name,
+                refusal.reason,
+                refusal.decision,
+                exc_info=True,
+            )
+            return refusal
 
     def _run_on_open(self, _: Data | None) -> None:
         self._async_steps.append(self._on_open_step)
@@ -673,9 +697,12 @@ def _count(name: str, value: object, minimum: int, *, optional: bool = False) ->
 
 
 def _callable(name: str, value: _T) -> _T:
-    """A hook or predicate: callable, or None."""
+    """A hook or predicate of one argument (the connection, the refusal): callable, or None."""
     if value is not None and not callable(value):
         raise InvalidOption.wrong_type(name, f"{name} must be callable or None, not {value!r}")
+    mismatch = None if value is None else callback_mismatch(value, 1)
+    if mismatch is not None:
+        raise InvalidOption.wrong_type(name, f"{name} {value!r} cannot be called: {mismatch}")
     return value
 
 

@@ -122,7 +122,7 @@ from types import MappingProxyType
 from typing import Any, Final, NamedTuple, NoReturn, Protocol, cast, runtime_checkable
 
 from . import _lifetime
-from ._checks import check_seconds, check_text, checked_payload
+from ._checks import callback_mismatch, check_seconds, check_text, checked_payload
 from ._timers import Timer, call_later1
 from .adapters.base import Data, Payload, Request, Transport, TransportClosed
 from .closecodes import InvalidCloseArgs, validate_close
@@ -338,6 +338,9 @@ class _Accepting(Protocol):
     async def accept(self, subprotocol: str | None = None) -> None:
         """Accept the handshake; TransportClosed if the peer left or it was refused."""
 
+    def offered_subprotocols(self) -> list[str]:
+        """The subprotocols the client offered, in its order."""
+
 
 class GuardedConnection:
     """A WebSocket connection whose every operation is decided by the transition table.
@@ -524,9 +527,17 @@ class GuardedConnection:
         open timeout fired, or ``close()`` refused it first). After the handshake
         (accepting twice) it raises :class:`~wsstate.InvalidState`; once CLOSED it
         returns False.
+
+        ``subprotocol``: one of those the client offered (its
+        ``Sec-WebSocket-Protocol``), or None; anything else raises here, before
+        anything changes: :class:`TypeError` for what is not a ``str``,
+        :class:`ValueError` for one the client did not offer (RFC 6455 4.2.2:
+        the client would fail the handshake the server took for accepted).
         """
         if _running_loop() is not self._loop:
             self._wrong_loop("accept")
+        if subprotocol is not None:
+            self._check_subprotocol(subprotocol)
         t = self._t
         event = accept_event(isinstance(t, _Accepting) and t.accepted)
         outcome: Effect | None = _OUTCOMES[event][self._m.state]
@@ -548,6 +559,20 @@ class GuardedConnection:
         if outcome is _RAISE_INVALID_STATE:
             raise InvalidState(f"accept() in state {self._m.state.value}: already accepted")
         return outcome is _RETURN_TRUE
+
+    def _check_subprotocol(self, subprotocol: object) -> None:
+        if not isinstance(subprotocol, str):
+            raise TypeError(f"accept() takes a subprotocol str or None, not {subprotocol!r}")
+        t = self._t
+        if not isinstance(t, _Accepting):
+            return  # no handshake of the application's: the table refuses the call
+        offered = t.offered_subprotocols()
+        if subprotocol not in offered:
+            raise ValueError(
+                f"accept(subprotocol={subprotocol!r}): the client offered "
+                f"{', '.join(map(repr, offered)) if offered else 'none'}; the server may "
+                "select only one of those"
+            )
 
     # -- sending ---------------------------------------------------------------
 
@@ -908,12 +933,18 @@ class GuardedConnection:
 
         Registered after that, it is called soon. A callback that raises (or
         returns an awaitable that fails) is logged once at ERROR and does not
-        stop the others. A ``callback`` that is not callable raises
-        :class:`TypeError` here, not at close time.
+        stop the others. A ``callback`` that is not callable, or cannot take the
+        connection as its one argument, raises :class:`TypeError` here, not at
+        close time.
         """
         if not callable(callback):
             raise TypeError(
                 f"on_close() takes a callable, not {type(callback).__name__}: {callback!r}"
+            )
+        mismatch = callback_mismatch(callback, 1)
+        if mismatch is not None:
+            raise TypeError(
+                f"on_close() callback {callback!r} is called with the connection: {mismatch}"
             )
         if self._m.state in TERMINAL:
             self._loop.call_soon(self._run_callback, callback)

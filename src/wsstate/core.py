@@ -112,10 +112,26 @@ class Machine:
         ``code`` and ``reason`` are the event's own close code and reason (the
         application's for ``app_close``, the peer's for ``peer_close``).
         Raises :class:`~wsstate.ImpossibleEvent` if the table says the event
-        cannot occur in the current state; the state is then unchanged.
+        cannot occur in the current state; the state is then unchanged. An
+        ``event`` that is not one of :class:`Event`, a ``code`` that is not an
+        ``int`` or a ``reason`` that is not a ``str`` raise :class:`TypeError`,
+        before anything changes (the code's value is the caller's to check, as
+        :meth:`GuardedConnection.close` does an application's).
         """
         state = self.state
-        row, books = _BY_STATE[state][event]
+        try:
+            row, books = _BY_STATE[state][event]
+        except (KeyError, TypeError):
+            raise TypeError(
+                f"feed() takes a wsstate.Event, not {event!r} "
+                f"(events: {', '.join(e.value for e in Event)})"
+            ) from None
+        if (code is not None and (code.__class__ is bool or not isinstance(code, int))) or (
+            reason is not None and not isinstance(reason, str)
+        ):
+            raise TypeError(
+                f"feed() takes an int code and a str reason (or None), not {code!r}, {reason!r}"
+            )
         nxt = row.next
         if nxt is None:
             raise ImpossibleEvent(state.value, event.value, row.note)

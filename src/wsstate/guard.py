@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
+import re
 import sys
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from types import ModuleType
@@ -88,6 +90,10 @@ def _options(options: dict[str, Any]) -> Options:
 def _check_name(name: object) -> str | None:
     if name is not None and not isinstance(name, str):
         raise InvalidOption.wrong_type("name", f"name must be a str, not {name!r}")
+    if name == "":
+        raise InvalidOption(
+            "name", "name must not be empty: it prefixes the connection's log lines"
+        )
     return name
 
 
@@ -188,8 +194,10 @@ def connect(uri: str, **options: Any) -> AbstractAsyncContextManager[GuardedConn
     naming it, also a TypeError for a value of the wrong type; a keyword neither
     wsstate nor websockets takes (TypeError); and what websockets checks when its
     ``connect()`` is made (``subprotocols`` not a list: TypeError; ``ssl`` for a
-    ``ws://`` URI: ValueError). What asyncio's ``create_connection()`` takes
-    (``local_addr``, ``family``, ...) is checked by asyncio, on entry.
+    ``ws://`` URI: ValueError). What websockets passes on to asyncio's
+    ``create_connection()`` (``local_addr``, ``family``, ``happy_eyeballs_delay``,
+    ``server_hostname``, ...) is checked here too, by its type and range, and
+    the TLS options are refused for a ``ws://`` URI.
     :class:`~wsstate.HandshakeFailed` on entry if the connection cannot be
     opened; no exception of websockets' own reaches the caller.
     """
@@ -220,7 +228,7 @@ def connect(uri: str, **options: Any) -> AbstractAsyncContextManager[GuardedConn
     if len(ws_options) > 1:  # more than the keepalive turned off
         from ._websockets_options import checked
 
-        ws_options = checked(ws_options)
+        ws_options = checked(ws_options, secure=uri[:4].lower() == "wss:")
     # websockets checks what it can of its own options when its connect() is made
     # (subprotocols a list, no ssl for ws://...): made now, so those errors come
     # from this call; it connects only when awaited, on entry.
@@ -230,7 +238,18 @@ def connect(uri: str, **options: Any) -> AbstractAsyncContextManager[GuardedConn
 def _check_uri(uri: object) -> None:
     if not isinstance(uri, str):
         raise InvalidOption.wrong_type("uri", f"uri must be a str, not {uri!r}")
+    # What urllib drops (CR, LF, tab) or websockets sends as it is (a space, a NUL)
+    # would make another request than the URI says, or a malformed one.
+    bad = _UNSAFE_IN_URI.search(uri)
+    if bad is not None:
+        raise InvalidOption(
+            "uri",
+            f"uri must not contain whitespace or control characters ({bad.group()!r} at "
+            f"{bad.start()}; percent-encode it): {uri!r}",
+        )
     try:
+        if urllib.parse.urlsplit(uri).port == 0:  # websockets would connect to 80 or 443
+            raise ValueError("port 0 is no port to connect to")
         _websockets_uri().parse_uri(uri)
     # A port out of range or not a number, a bracket left open: urllib's ValueError.
     except (_websockets_exceptions().InvalidURI, ValueError) as exc:
@@ -327,6 +346,8 @@ def _websockets_exceptions() -> ModuleType:
     return exceptions
 
 
+#: Characters a URI may not contain as they are (RFC 3986: percent-encoded if meant).
+_UNSAFE_IN_URI: Final = re.compile(r"[\x00-\x20\x7f]")
 _DEFAULTS: Final = Options()
 #: How many distinct sets of guard() options are kept checked (:func:`_options`).
 _KEPT_OPTIONS: Final = 64

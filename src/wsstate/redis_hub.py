@@ -70,13 +70,14 @@ import re
 import secrets
 import socket
 import struct
+import urllib.parse
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
-from ._checks import check_seconds, checked_at_least, checked_payload
+from ._checks import callback_mismatch, check_seconds, checked_at_least, checked_payload
 from .adapters.base import Data, Payload
 from .connection import GuardedConnection
 from .errors import ImpossibleEvent, InvalidOption
@@ -256,6 +257,11 @@ class RedisHub:
         if on_gap is not None and not callable(on_gap):
             raise InvalidOption.wrong_type(
                 "on_gap", f"on_gap must be callable or None, not {type(on_gap).__name__}"
+            )
+        mismatch = None if on_gap is None else callback_mismatch(on_gap, 2)
+        if mismatch is not None:
+            raise InvalidOption.wrong_type(
+                "on_gap", f"on_gap {on_gap!r} is called as on_gap(publisher, missed): {mismatch}"
             )
         if rng is not None and not callable(getattr(rng, "uniform", None)):
             raise InvalidOption.wrong_type(
@@ -670,7 +676,12 @@ def _check_url(url: object) -> None:
     options), then its connection class is built with what it read (an unknown
     query option, a bad ``protocol``): nothing is connected. A ``unix://`` url
     must name its socket; a query option that would override ``timeout``
-    (``socket_timeout``, ``socket_connect_timeout``) is refused, not obeyed.
+    (``socket_timeout``, ``socket_connect_timeout``) is refused, not obeyed, and
+    so is one that would change what the link reads (``decode_responses``,
+    ``encoding``, ``encoding_errors``: every message would fail to parse, and be
+    lost with no gap reported), a database that is not a number >= 0 (redis-py
+    ignores ``/notadb`` and sends ``/-1``, which Redis refuses at each attempt),
+    and whitespace or a control character (redis-py would look up ``" h"``).
     """
     if not isinstance(url, str):
         raise InvalidOption.wrong_type(
@@ -681,8 +692,12 @@ def _check_url(url: object) -> None:
 
     overridden: list[str] = []
     try:
+        if _UNSAFE_IN_URL.search(url):
+            raise ValueError("whitespace or a control character in it (percent-encode it)")
         pool = ConnectionPool.from_url(url)
-        overridden = sorted(_OWN_QUERY_OPTIONS.intersection(parse_url(url)))
+        parsed = parse_url(url)
+        overridden = sorted(_OWN_QUERY_OPTIONS.intersection(parsed))
+        _check_db(url, parsed)
         if issubclass(pool.connection_class, UnixDomainSocketConnection) and not (
             pool.connection_kwargs.get("path")
         ):
@@ -700,16 +715,36 @@ def _check_url(url: object) -> None:
         why = problem if redacted == url else "(the parser's message may quote them: withheld)"
         raise InvalidOption("url", f"url {redacted!r} is not a Redis url: {why}")
     if overridden:
-        raise InvalidOption(
-            "url",
-            f"url {_redacted(url)!r} sets {overridden[0]}, which would override "
-            "RedisHub's timeout: remove it from the url and pass timeout=",
+        option = overridden[0]
+        why = (
+            "which would override RedisHub's timeout: remove it from the url and pass timeout="
+            if option.startswith("socket_")
+            else "which would change what the link reads (str, not the bytes it parses): "
+            "remove it from the url"
         )
+        raise InvalidOption("url", f"url {_redacted(url)!r} sets {option}, {why}")
 
 
 #: redis-py's url query options that would replace what RedisHub passes from its
-#: own ``timeout`` (redis-py lets a url's options override the constructor's).
-_OWN_QUERY_OPTIONS: Final = frozenset({"socket_timeout", "socket_connect_timeout"})
+#: own ``timeout`` (redis-py lets a url's options override the constructor's), or
+#: change what the link reads (str instead of the bytes it parses).
+_OWN_QUERY_OPTIONS: Final = frozenset(
+    {"socket_timeout", "socket_connect_timeout", "decode_responses", "encoding", "encoding_errors"}
+)
+#: Characters a url may not hold as they are (percent-encoded if meant).
+_UNSAFE_IN_URL: Final = re.compile(r"[\x00-\x20\x7f]")
+
+
+def _check_db(url: str, parsed: Mapping[str, Any]) -> None:
+    """A ``redis://``/``rediss://`` url's database: its path, if any, a number >= 0."""
+    db = parsed.get("db")
+    if db is not None and (db.__class__ is not int or db < 0):
+        raise ValueError(f"database {db!r}: a number >= 0")
+    if parsed.get("path") is None:  # not unix://, whose path is the socket's
+        path = urllib.parse.urlsplit(url).path.lstrip("/")
+        if path and not path.isdigit():
+            raise ValueError(f"database {path!r} in the path: a number >= 0")
+
 
 #: The user info (up to the last "@": a password may hold "/", "?", "#" or "@"), and
 #: a ``password`` query option.

@@ -13,6 +13,7 @@ True (retry), False (stop) or None (keep the table's decision).
 from __future__ import annotations
 
 import email.utils
+import inspect
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -136,12 +137,24 @@ def classify_close(
 
 
 def decide(refusal: Refusal, predicate: RetryPredicate | None) -> Refusal:
-    """Apply the application's predicate to the table's decision."""
+    """Apply the application's predicate to the table's decision.
+
+    A verdict that is not True, False or None (a coroutine of an ``async def``
+    predicate, a truthy string) raises :class:`TypeError`: the client logs it and
+    keeps the table's decision.
+    """
     if predicate is None:
         return refusal
     verdict = predicate(refusal)
     if verdict is None:
         return refusal
+    if verdict.__class__ is not bool:
+        if inspect.isawaitable(verdict) and hasattr(verdict, "close"):
+            verdict.close()  # never awaited: no "coroutine was never awaited" warning
+        raise TypeError(
+            f"the retry predicate {predicate!r} answered {verdict!r}: it must return "
+            "True (retry), False (stop) or None (the table decides)"
+        )
     if not verdict:
         decision: Decision = "fatal"
     elif refusal.decision == "fatal":

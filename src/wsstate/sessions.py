@@ -66,7 +66,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Protocol, TypeVar
 
-from ._checks import checked_at_least, checked_payload
+from ._checks import callback_mismatch, checked_at_least, checked_payload
 from .adapters.base import Data, Payload
 from .connection import GuardedConnection
 from .errors import ImpossibleEvent, InvalidOption, InvalidState, WSStateError
@@ -530,6 +530,11 @@ class Sessions:
             raise InvalidOption.wrong_type(
                 "on_expire", f"on_expire must be callable or None, not {value!r}"
             )
+        mismatch = None if value is None else callback_mismatch(value, 1)
+        if mismatch is not None:
+            raise InvalidOption.wrong_type(
+                "on_expire", f"on_expire {value!r} is called with the session: {mismatch}"
+            )
         self._on_expire = value
 
     @property
@@ -614,10 +619,13 @@ class Sessions:
         """The page's close beacon: end the session unless a newer generation holds it.
 
         ``generation``: the generation the page was attached as, when it knows
-        it (a beacon naming an older one is a no-op), None or an ``int``
-        (:class:`TypeError` otherwise, before anything changes). Returns True if a
-        session with this id existed.
+        it (a beacon naming another one, older, or from an earlier session of the
+        same id, is a no-op), None or an ``int``. A ``session_id`` that is not a
+        ``str`` or a ``generation`` that is not an ``int`` raises :class:`TypeError`
+        before anything changes. Returns True if a session with this id existed.
         """
+        if not isinstance(session_id, str):
+            raise TypeError(f"session_id must be a str, not {session_id!r}")
         if generation is not None and (
             generation.__class__ is bool or not isinstance(generation, int)
         ):
@@ -625,7 +633,9 @@ class Sessions:
         session = self._sessions.get(session_id)
         if session is None:
             return False
-        stale = generation is not None and generation < session.generation
+        # Not the generation attached now: an older page's beacon, arriving late, or
+        # one of a session that ended and began again under the same id.
+        stale = generation is not None and generation != session.generation
         session._feed(Event.PAGE_CLOSE_STALE if stale else Event.PAGE_CLOSE, _Ctx())
         return True
 

@@ -134,7 +134,7 @@ class SessionMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.h.enabled(Event.PAGE_CLOSE_STALE))
     @rule(data=st.data())
     def page_close_stale(self, data: Any) -> None:
-        """remote: A close beacon naming an older generation arrived: that page is gone, a newer one holds the session."""
+        """remote: A close beacon naming another generation than the current arrived (an older page's, or one of an earlier session under the same id): that page is gone, another holds the session."""
         self._step(Event.PAGE_CLOSE_STALE, data)
 
     @precondition(lambda self: self.h.enabled(Event.DETACH))

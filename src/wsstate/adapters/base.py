@@ -13,7 +13,7 @@ import abc
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 __all__ = [
     "Callbacks",
@@ -29,11 +29,18 @@ __all__ = [
 
 #: A message: what a transport writes and what ``recv()`` returns.
 Data = str | bytes
-#: What a send takes: str or bytes-like. A bytes-like payload is copied to bytes
-#: when the send starts (an ``async`` send: when its coroutine starts running;
-#: ``send_threadsafe`` and ``broadcast_threadsafe``: at the call, in the caller's
-#: thread), so changing it afterwards changes nothing sent.
-Payload = str | bytes | bytearray | memoryview
+#: What a send takes: str or bytes-like (``bytes``, ``bytearray``, ``memoryview``,
+#: ``array.array``: anything with the buffer protocol, PEP 688's ``Buffer`` to a
+#: type checker). A bytes-like payload is copied to bytes when the send starts (an
+#: ``async`` send: when its coroutine starts running; ``send_threadsafe`` and
+#: ``broadcast_threadsafe``: at the call, in the caller's thread), so changing it
+#: afterwards changes nothing sent.
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+    Payload = str | Buffer
+else:
+    Payload = str | bytes | bytearray | memoryview
 
 
 def check_loop(loop: object) -> None:

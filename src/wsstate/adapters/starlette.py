@@ -394,6 +394,10 @@ class StarletteTransport(Transport):
             self._subprotocol,
         )
 
+    def offered_subprotocols(self) -> list[str]:
+        """The subprotocols the client offered (the ASGI scope's ``subprotocols``)."""
+        return [str(name) for name in self._ws.scope.get("subprotocols", ())]
+
     @property
     def queued(self) -> int:
         """Received messages waiting for :meth:`recv`."""

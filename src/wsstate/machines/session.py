@@ -62,7 +62,7 @@ class Event(enum.StrEnum):
     PAGE_CLOSE = "page_close"
     """remote: The page's close beacon arrived (Sessions.page_close), for the current generation or naming none."""
     PAGE_CLOSE_STALE = "page_close_stale"
-    """remote: A close beacon naming an older generation arrived: that page is gone, a newer one holds the session."""
+    """remote: A close beacon naming another generation than the current arrived (an older page's, or one of an earlier session under the same id): that page is gone, another holds the session."""
     DETACH = "detach"
     """transport: The current generation's connection closed (its closed notification)."""
     DETACH_STALE = "detach_stale"
@@ -167,77 +167,77 @@ _D, _I, _W, _E = logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR
 
 TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
     {
-        # line 74
+        # line 75
         (State.NEW, Event.ATTACH): Row(
             State.ATTACHED,
             (Effect.ADOPT,),
             _D,
             "the first generation of a new session: nothing to replay",
         ),
-        # line 75
+        # line 76
         (State.NEW, Event.ATTACH_RESUME): Row(
             State.ATTACHED,
             (Effect.ADOPT, Effect.REPLAY,),
             _D,
             "a page that saw nothing yet (last_seen 0) resumes a new session: nothing is missing",
         ),
-        # line 76
+        # line 77
         (State.NEW, Event.ATTACH_GAP): Row(
             State.ATTACHED,
             (Effect.ADOPT, Effect.REPORT_GAP,),
             _D,
             "a page that saw messages of a session that no longer exists (expired, restarted): a gap (scenario 35)",
         ),
-        # line 77
+        # line 78
         (State.NEW, Event.APP_SEND): Row(
             State.NEW,
             (Effect.HOLD,),
             _D,
             "kept in the history until the first connection attaches",
         ),
-        # line 78
+        # line 79
         (State.NEW, Event.APP_CLOSE): Row(
             State.CLOSED,
             (Effect.EXPIRE, Effect.RETURN_TRUE,),
             _D,
             "ended before any connection attached",
         ),
-        # line 79
+        # line 80
         (State.NEW, Event.PAGE_CLOSE): Row(
             None,
             (),
             _E,
             "Sessions.attach adopts the first connection at once: no beacon can reach a session before it",
         ),
-        # line 80
+        # line 81
         (State.NEW, Event.PAGE_CLOSE_STALE): Row(
             None,
             (),
             _E,
             "no generation exists yet: no beacon can name an older one",
         ),
-        # line 81
+        # line 82
         (State.NEW, Event.DETACH): Row(
             None,
             (),
             _E,
             "no connection is attached yet",
         ),
-        # line 82
+        # line 83
         (State.NEW, Event.DETACH_STALE): Row(
             None,
             (),
             _E,
             "no connection is attached yet",
         ),
-        # line 83
+        # line 84
         (State.NEW, Event.GRACE_TIMEOUT): Row(
             None,
             (),
             _E,
             "the grace timer is armed only on detach",
         ),
-        # line 86
+        # line 87
         (State.ATTACHED, Event.ATTACH): Row(
             State.ATTACHED,
             (Effect.SUPERSEDE, Effect.ADOPT,),
@@ -246,7 +246,7 @@ TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
             1000,
             "superseded",
         ),
-        # line 87
+        # line 88
         (State.ATTACHED, Event.ATTACH_RESUME): Row(
             State.ATTACHED,
             (Effect.SUPERSEDE, Effect.ADOPT, Effect.REPLAY,),
@@ -255,7 +255,7 @@ TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
             1000,
             "superseded",
         ),
-        # line 88
+        # line 89
         (State.ATTACHED, Event.ATTACH_GAP): Row(
             State.ATTACHED,
             (Effect.SUPERSEDE, Effect.ADOPT, Effect.REPORT_GAP,),
@@ -264,14 +264,14 @@ TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
             1000,
             "superseded",
         ),
-        # line 89
+        # line 90
         (State.ATTACHED, Event.APP_SEND): Row(
             State.ATTACHED,
             (Effect.TRANSMIT,),
             _D,
             "the hot path: to the current connection, and into the history",
         ),
-        # line 90
+        # line 91
         (State.ATTACHED, Event.APP_CLOSE): Row(
             State.CLOSED,
             (Effect.CLOSE_CONNECTION, Effect.EXPIRE, Effect.RETURN_TRUE,),
@@ -280,7 +280,7 @@ TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
             1000,
             "session closed",
         ),
-        # line 91
+        # line 92
         (State.ATTACHED, Event.PAGE_CLOSE): Row(
             State.CLOSED,
             (Effect.CLOSE_CONNECTION, Effect.EXPIRE,),
@@ -289,168 +289,168 @@ TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
             1001,
             "page closed",
         ),
-        # line 92
+        # line 93
         (State.ATTACHED, Event.PAGE_CLOSE_STALE): Row(
             State.ATTACHED,
             (),
             _D,
             "the unloading page's beacon after the reloaded page attached: it names an older generation, a no-op",
         ),
-        # line 93
+        # line 94
         (State.ATTACHED, Event.DETACH): Row(
             State.DETACHED,
             (Effect.ARM_GRACE,),
             _D,
             "the current connection closed: the page may come back within the grace window",
         ),
-        # line 94
+        # line 95
         (State.ATTACHED, Event.DETACH_STALE): Row(
             State.ATTACHED,
             (),
             _D,
             "an older generation's teardown after a reconnect (Solara #1012, NiceGUI #4253): a no-op",
         ),
-        # line 95
+        # line 96
         (State.ATTACHED, Event.GRACE_TIMEOUT): Row(
             None,
             (),
             _E,
             "attaching cancels the grace timer; it is armed only in DETACHED",
         ),
-        # line 98
+        # line 99
         (State.DETACHED, Event.ATTACH): Row(
             State.ATTACHED,
             (Effect.CANCEL_GRACE, Effect.ADOPT,),
             _D,
             "a fresh page within the grace window: the session continues, nothing replayed",
         ),
-        # line 99
+        # line 100
         (State.DETACHED, Event.ATTACH_RESUME): Row(
             State.ATTACHED,
             (Effect.CANCEL_GRACE, Effect.ADOPT, Effect.REPLAY,),
             _D,
             "the page came back within the grace window: every message after last_seen, once, in order (scenario 35)",
         ),
-        # line 100
+        # line 101
         (State.DETACHED, Event.ATTACH_GAP): Row(
             State.ATTACHED,
             (Effect.CANCEL_GRACE, Effect.ADOPT, Effect.REPORT_GAP,),
             _D,
             "the page came back but the history overflowed meanwhile: a gap is reported (scenario 35)",
         ),
-        # line 101
+        # line 102
         (State.DETACHED, Event.APP_SEND): Row(
             State.DETACHED,
             (Effect.HOLD,),
             _D,
             "no connection: kept in the bounded history for the resume",
         ),
-        # line 102
+        # line 103
         (State.DETACHED, Event.APP_CLOSE): Row(
             State.CLOSED,
             (Effect.CANCEL_GRACE, Effect.EXPIRE, Effect.RETURN_TRUE,),
             _D,
             "the application ends a detached session",
         ),
-        # line 103
+        # line 104
         (State.DETACHED, Event.PAGE_CLOSE): Row(
             State.CLOSED,
             (Effect.CANCEL_GRACE, Effect.EXPIRE,),
             _D,
             "the beacon after the socket's disconnect (scenario 20): end now, the grace timer is stopped",
         ),
-        # line 104
+        # line 105
         (State.DETACHED, Event.PAGE_CLOSE_STALE): Row(
             State.DETACHED,
             (),
             _D,
             "a beacon from an older generation than the one that detached: a no-op",
         ),
-        # line 105
+        # line 106
         (State.DETACHED, Event.DETACH): Row(
             None,
             (),
             _E,
             "the current connection's closure is fed once, and it detached already",
         ),
-        # line 106
+        # line 107
         (State.DETACHED, Event.DETACH_STALE): Row(
             State.DETACHED,
             (),
             _D,
             "an older generation's late teardown: a no-op, the grace timer keeps running",
         ),
-        # line 107
+        # line 108
         (State.DETACHED, Event.GRACE_TIMEOUT): Row(
             State.CLOSED,
             (Effect.EXPIRE,),
             _I,
             "the page did not come back within the grace window: on_expire fires once",
         ),
-        # line 110
+        # line 111
         (State.CLOSED, Event.ATTACH): Row(
             State.CLOSED,
             (Effect.REFUSE,),
             _D,
             "the session ended: Sessions.attach starts a new one under the id",
         ),
-        # line 111
+        # line 112
         (State.CLOSED, Event.ATTACH_RESUME): Row(
             State.CLOSED,
             (Effect.REFUSE,),
             _D,
             "the session ended: Sessions.attach starts a new one, which reports the gap",
         ),
-        # line 112
+        # line 113
         (State.CLOSED, Event.ATTACH_GAP): Row(
             State.CLOSED,
             (Effect.REFUSE,),
             _D,
             "the session ended: Sessions.attach starts a new one, which reports the gap",
         ),
-        # line 113
+        # line 114
         (State.CLOSED, Event.APP_SEND): Row(
             State.CLOSED,
             (Effect.DROP,),
             _D,
             "send after the session ended: dropped, quietly",
         ),
-        # line 114
+        # line 115
         (State.CLOSED, Event.APP_CLOSE): Row(
             State.CLOSED,
             (Effect.RETURN_FALSE,),
             _D,
             "close twice: a no-op",
         ),
-        # line 115, default row
+        # line 116, default row
         (State.CLOSED, Event.PAGE_CLOSE): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late detach, beacon or timer is absorbed; on_expire does not fire again (scenario 20)",
         ),
-        # line 115, default row
+        # line 116, default row
         (State.CLOSED, Event.PAGE_CLOSE_STALE): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late detach, beacon or timer is absorbed; on_expire does not fire again (scenario 20)",
         ),
-        # line 115, default row
+        # line 116, default row
         (State.CLOSED, Event.DETACH): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late detach, beacon or timer is absorbed; on_expire does not fire again (scenario 20)",
         ),
-        # line 115, default row
+        # line 116, default row
         (State.CLOSED, Event.DETACH_STALE): Row(
             State.CLOSED,
             (),
             _D,
             "terminal: a late detach, beacon or timer is absorbed; on_expire does not fire again (scenario 20)",
         ),
-        # line 115, default row
+        # line 116, default row
         (State.CLOSED, Event.GRACE_TIMEOUT): Row(
             State.CLOSED,
             (),

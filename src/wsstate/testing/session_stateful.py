@@ -16,8 +16,9 @@ attaches it with no ``last_seen``, ``attach_resume`` with the number of messages
 the page has seen, ``attach_gap`` with one beyond what was sent; ``app_send`` is
 ``send`` or ``try_send``; ``app_close`` is ``session.close()``; ``page_close`` and
 ``page_close_stale`` are :meth:`~wsstate.Sessions.page_close` naming the current
-and the previous generation; ``detach`` and ``detach_stale`` end the TCP
-connection of the current and of an older generation's raw peer;
+generation and another one (the previous or the next, drawn); ``detach`` and
+``detach_stale`` end the TCP connection of the current and of an older
+generation's raw peer;
 ``grace_timeout`` advances the clock by the grace window.
 
 The model is the generated ``SessionChart`` (python-statemachine). After every
@@ -326,7 +327,10 @@ async def _page_close(h: Harness, effects: tuple[Effect, ...], draw: Choices) ->
 
 async def _page_close_stale(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
     assert h.session is not None
-    assert h.sessions.page_close(SESSION_ID, generation=h.session.generation - 1)
+    # Another generation than the current, drawn: an older page's, or a newer one
+    # (a beacon of an earlier session under the same id).
+    other = h.session.generation + (-1 if draw.flag() else 1)
+    assert h.sessions.page_close(SESSION_ID, generation=other)
 
 
 async def _detach(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
