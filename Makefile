@@ -7,12 +7,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-# The other Pythons pyproject.toml declares (3.11 is $(PYTHON)'s, checked below). Each
+# The other Pythons pyproject.toml declares (3.11, the oldest, is meant to be $(PYTHON)'s:
+# the $(STAMP) rule refuses one older and names it when it is another). Each
 # one found (pyenv's newest X.Y.*, or a pythonX.Y on PATH that runs) gets its own .venv-X.Y and
 # runs PYTEST_OTHER; one not found is named and skipped (CI has them all).
 OTHER_PYTHONS ?= 3.12 3.13
 PYENV_ROOT ?= $(HOME)/.pyenv
-find_python = $(or $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/$(1).*/bin/python))),$(shell python$(1) -c 'import sys; print(sys.executable)' 2>/dev/null))
+# Newest by version, not by text (3.12.10 after 3.12.9).
+find_python = $(or $(shell ls -d $(PYENV_ROOT)/versions/$(1).*/bin/python 2>/dev/null | sort -V | tail -n 1),$(shell python$(1) -c 'import sys; print(sys.executable)' 2>/dev/null))
 FOUND_PYTHONS := $(foreach v,$(OTHER_PYTHONS),$(if $(call find_python,$(v)),$(v)))
 MISSING_PYTHONS := $(filter-out $(FOUND_PYTHONS),$(OTHER_PYTHONS))
 # What the other Pythons run: the generated stateful tests, the scenario suite and the
@@ -29,6 +31,8 @@ FLAKE_TESTS ?= tests/generated/test_connection_stateful.py
 # The first run installs for about 40 s: pip's own lines (one per package) show progress.
 $(STAMP): pyproject.toml
 	@echo "setting up $(VENV): wsstate and its dev extras (about 40 s the first time)"
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(f"$(PYTHON) is Python {v[0]}.{v[1]}: wsstate needs 3.11+" if v < (3, 11) else 0)'
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; v == (3, 11) or print(f"note: $(VENV) is Python {v[0]}.{v[1]}; 3.11, the oldest declared, is then not tested (make PYTHON=python3.11)")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --progress-bar off -e '.[dev]'

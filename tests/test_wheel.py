@@ -86,6 +86,7 @@ def test_wheel_carries_both_packages_and_the_specs(installed: tuple[Path, Path])
     assert "wsstate_tools/specs/connection.toml" in names
     assert "wsstate/machines/connection.py" in names
     assert "wsstate/py.typed" in names
+    assert [n for n in names if n.endswith(".dist-info/licenses/LICENSE")], "no LICENSE"
     assert not [n for n in names if n.startswith("tests/")]
 
 
@@ -115,6 +116,10 @@ def bare(installed: tuple[Path, Path]) -> dict[str, subprocess.CompletedProcess[
         for args in [a for a, _ in COMMANDS] + [UNKNOWN]
     }
     results["import"] = _run(bin_dir / "python", "-c", IMPORT_PROBE, cwd=work)
+    results["fuzz"] = _run(bin_dir / "wsstate", "fuzz", "--minutes", "0.01", cwd=work)
+    results["fuzz target"] = _run(
+        bin_dir / "wsstate", "fuzz", "--target", "ws://127.0.0.1:1/", "--minutes", "0.01", cwd=work
+    )
     return results
 
 
@@ -142,6 +147,17 @@ def test_installed_runtime_imports_without_the_testing_extra(
     result = bare["import"]
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "OPEN"
+
+
+@pytest.mark.parametrize("command", ["fuzz", "fuzz target"])
+def test_installed_fuzz_without_the_testing_extra_names_it(
+    bare: dict[str, subprocess.CompletedProcess[str]], command: str
+) -> None:
+    # It was a traceback (ModuleNotFoundError: statemachine), or workers dying one by one.
+    result = bare[command]
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "pip install 'wsstate[testing]'" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
 
 
 # --- issue 16, acceptance 1: the endpoint fuzzer and the pytest plugin, installed ----------

@@ -619,6 +619,13 @@ def _job(
 
 def main(args: argparse.Namespace) -> int:
     """Run the campaign (or one replay); exit 1 if anything failed."""
+    from wsstate.testing._extra import require_testing_extra
+
+    try:  # before any import of it, and before any worker starts
+        require_testing_extra("wsstate fuzz")
+    except ModuleNotFoundError as exc:
+        print(f"wsstate fuzz: {exc}", file=sys.stderr)
+        return 2
     if args.target is not None:
         from wsstate.testing.targets import resolve_target
 

@@ -85,6 +85,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Opcode
 
+from ._extra import require_testing_extra
 from .faultproxy import FaultProxy, ProxiedConnection, Side
 from .loopwatch import LoopWatch
 from .resources import ResourceSnapshot
@@ -929,6 +930,7 @@ def fuzz(
     runs; ``RuntimeError`` when called from a running event loop (it runs its
     own: one per thread, the same for every call).
     """
+    require_testing_extra("wsstate.testing.fuzz()")
     resolved = resolve_target(target, kind)
     explicit = _program(program) if program is not None else None
     examples = _count("examples", examples)

@@ -158,7 +158,7 @@ async def run(
     complete = True
     steps: list[tuple[str, Callable[[], Awaitable[list[Figure]]]]] = [
         ("1. send throughput", lambda: _send_throughput(s)),
-        ("2. decision cost", lambda: _decision_cost(s)),
+        ("2. decision cost", lambda: _decision_cost(s, notes)),
         (f"3. broadcast to {s.broadcast_connections:,} connections", lambda: _broadcast(s, notes)),
         ("4. memory per connection", lambda: _memory(s)),
         ("5. churn", lambda: _churn_against_sink(s)),

@@ -7,7 +7,12 @@ import time
 from .common import Figure, Settings, _interleave, _per_round
 
 
-async def _decision_cost(s: Settings) -> list[Figure]:
+async def _decision_cost(s: Settings, notes: list[str]) -> list[Figure]:
+    from wsstate.testing._extra import INSTALL, missing_testing_extra
+
+    if missing_testing_extra():  # the reference chart is python-statemachine's
+        notes.append(f"figure 2 skipped: {INSTALL}")
+        return []
     from wsstate.core import Machine
     from wsstate.machines.connection import TABLE, Event, State
     from wsstate.testing.charts.connection import ConnectionChart

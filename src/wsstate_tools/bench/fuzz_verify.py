@@ -13,6 +13,11 @@ WALK_STEPS = 100
 
 
 async def _fuzz_and_verify(root: Path | None, s: Settings, notes: list[str]) -> list[Figure]:
+    from wsstate.testing._extra import INSTALL, missing_testing_extra
+
+    if missing_testing_extra():  # the stateful harness: python-statemachine, Hypothesis
+        notes.append(f"figure 6 skipped: {INSTALL}")
+        return []
     from wsstate.machines.connection import Event
     from wsstate.testing import stateful
 

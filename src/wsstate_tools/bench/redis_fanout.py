@@ -465,8 +465,11 @@ async def _redis_fanout(s: Settings, notes: list[str]) -> list[Figure]:
         return []
     try:
         import broadcaster  # noqa: F401
-    except ImportError:
-        notes.append("12: broadcaster is not installed (pip install broadcaster): not measured")
+        import redis  # noqa: F401  (both sides' workers need redis-py)
+    except ImportError as exc:
+        notes.append(
+            f"12: {exc.name} is not installed (pip install 'wsstate[bench]'): not measured"
+        )
         return []
     # The issue's 3,000 connections; --quick: a tenth, one round.
     n, rounds, messages = (300, 1, 5) if s.verify_quick else (3_000, 3, 10)
