@@ -36,7 +36,14 @@ from websockets.asyncio.server import ServerConnection, serve
 
 import wsstate
 from wsstate.machines.link import TABLE, Effect, Event, State
-from wsstate.redis_hub import EFFECT_HANDLERS, OPERATION_OUTCOMES, classify, decode, encode
+from wsstate.redis_hub import (
+    EFFECT_HANDLERS,
+    OPERATION_OUTCOMES,
+    attempt_event,
+    classify,
+    decode,
+    encode,
+)
 from wsstate_tools.bench.redis_fanout import RedisServer
 
 
@@ -84,6 +91,80 @@ def test_classification_per_publisher() -> None:
     assert classify((5, 3), 5, 1) == (Event.PEER_MESSAGE_STALE, 0)
     assert classify((5, 3), 6, 1) == (Event.PEER_MESSAGE, 0)  # restarted: a new epoch
     assert classify((5, 3), 6, 4) == (Event.PEER_MESSAGE_GAP, 3)
+
+
+def test_classification_of_a_failed_attempt() -> None:
+    from redis import exceptions as e
+
+    table: list[tuple[BaseException, Event]] = [
+        (e.AuthenticationError("invalid username-password pair"), Event.ATTEMPT_REFUSED),
+        (e.AuthenticationError("Authentication required."), Event.ATTEMPT_REFUSED),
+        (e.AuthorizationError("no permission"), Event.ATTEMPT_REFUSED),
+        (e.ResponseError("DB index is out of range"), Event.ATTEMPT_REFUSED),
+        (e.NoPermissionError("this user has no permissions"), Event.ATTEMPT_REFUSED),
+        (e.ConnectionError("Error 111 connecting"), Event.ATTEMPT_FAILED),
+        (e.BusyLoadingError("Redis is loading the dataset in memory"), Event.ATTEMPT_FAILED),
+        (e.TimeoutError("Timeout reading from socket"), Event.ATTEMPT_FAILED),
+        (TimeoutError(), Event.ATTEMPT_FAILED),
+        (ConnectionResetError(), Event.ATTEMPT_FAILED),
+        (OSError("unreachable"), Event.ATTEMPT_FAILED),
+    ]
+    for exc, event in table:
+        assert attempt_event(exc) is event, exc
+
+
+def test_a_redis_that_refuses_the_link_is_a_warning_not_an_absence(
+    redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A password or a database Redis refuses: retried, but as a WARNING. It was logged
+    at INFO as "Redis is still away", the broadcasts to other processes lost for good."""
+    caplog.set_level(logging.DEBUG, logger="wsstate")
+
+    async def refused(url: str) -> list[logging.LogRecord]:
+        caplog.clear()
+        async with wsstate.RedisHub(url, "t", **_FAST) as hub:
+            await _until(lambda: hub.attempts >= 2)
+            assert hub.state in (State.BACKOFF, State.CONNECTING)
+        return [r for r in caplog.records if "attempt_refused" in r.getMessage()]
+
+    async def main() -> None:
+        # A database out of range (16 by default).
+        records = await refused(f"redis://127.0.0.1:{redis.port}/99")
+        assert records
+        assert {r.levelname for r in records} == {"WARNING"}
+        assert "DB index is out of range" in records[0].getMessage()
+        # A password required and not given.
+        client = Redis.from_url(redis.url)
+        await client.config_set("requirepass", "s3cret")
+        await client.aclose()
+        try:
+            records = await refused(redis.url)
+            assert records
+            assert {r.levelname for r in records} == {"WARNING"}
+            assert (
+                "Authentication" in records[0].getMessage() or "NOAUTH" in records[0].getMessage()
+            )
+            # The password given: the link is made.
+            url = f"redis://:s3cret@127.0.0.1:{redis.port}/0"
+            async with wsstate.RedisHub(url, "t", **_FAST) as hub:
+                assert await asyncio.wait_for(hub.wait_connected(), 5)
+        finally:
+            client = Redis.from_url(f"redis://:s3cret@127.0.0.1:{redis.port}/0")
+            await client.config_set("requirepass", "")
+            await client.aclose()
+        # Redis away is still an absence, at INFO.
+        redis.kill()
+        caplog.clear()
+        async with wsstate.RedisHub(redis.url, "t", **_FAST) as hub:
+            await _until(lambda: hub.attempts >= 2)
+        failed = [r for r in caplog.records if "attempt_failed" in r.getMessage()]
+        assert failed
+        assert {r.levelname for r in failed} == {"INFO"}
+        assert not [r for r in caplog.records if "attempt_refused" in r.getMessage()]
+
+    from redis.asyncio import Redis
+
+    asyncio.run(main())
 
 
 def test_options_are_checked_at_the_call() -> None:

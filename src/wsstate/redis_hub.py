@@ -35,6 +35,10 @@ Rules outside the table, each a classification or a mechanism:
    number, is ``peer_message``; a number beyond the next (or a known
    publisher's new epoch not starting at 1) is ``peer_message_gap``; a number
    already passed is ``peer_message_stale``.
+   *Classification of a failed attempt* (:func:`attempt_event`): Redis answered
+   with an error (a password, an ACL, a database) is ``attempt_refused``
+   (WARNING: only a fix of the configuration ends it); no answer is
+   ``attempt_failed``.
 2. *Generations*: each link (one subscription and one publishing connection,
    made by one attempt) has a listener and a publisher task; only the current
    link's tasks feed events, once.
@@ -90,6 +94,7 @@ __all__ = [
     "GapCallback",
     "LinkStats",
     "RedisHub",
+    "attempt_event",
     "classify",
     "decode",
     "encode",
@@ -508,7 +513,7 @@ class RedisHub:
             self._attempt_task = None
             await self._close_link(link)
             if self.state is State.CONNECTING:
-                self._feed(Event.ATTEMPT_FAILED, detail=_why(exc))
+                self._feed(attempt_event(exc), detail=_why(exc))
             return
         self._attempt_task = None
         if self.state is not State.CONNECTING:  # pragma: no cover - cancelled meanwhile
@@ -663,6 +668,23 @@ class RedisHub:
         if self._backoff is not None:
             self._backoff.cancel()
             self._backoff = None
+
+
+def attempt_event(exc: BaseException) -> Event:
+    """How a failed attempt ends, from its exception (a pure function: the table's
+    ``attempt_failed`` and ``attempt_refused`` rows decide what follows).
+
+    Redis answered with an error (redis-py's ``ResponseError``: a database out of
+    range, a command the ACL forbids) or refused the credentials
+    (``AuthenticationError``, ``AuthorizationError``): ``attempt_refused``, a
+    configuration only its fix ends. Anything else (no answer, a reset, a timeout,
+    Redis loading its data: ``BusyLoadingError``) is ``attempt_failed``: Redis away.
+    """
+    from redis.exceptions import AuthenticationError, AuthorizationError, ResponseError
+
+    if isinstance(exc, ResponseError | AuthenticationError | AuthorizationError):
+        return Event.ATTEMPT_REFUSED
+    return Event.ATTEMPT_FAILED
 
 
 def _why(exc: BaseException) -> str:

@@ -103,6 +103,8 @@ def render_link(spec: Spec, bounds: object = None) -> str:
     w("        fi;\n        msg = OWN; invariants() }\n")
     w("    :: d_step { !violated && pending && up -> pending = false; live = true; ")
     w("on_subscribed(); invariants() }\n")
+    w("    :: d_step { !violated && pending && up -> pending = false; on_attempt_refused(); ")
+    w("invariants() }\n")
     w("    :: d_step { !violated && pending -> pending = false; on_attempt_failed(); ")
     w("invariants() }\n")
     w("    :: d_step { !violated && !up -> up = true }\n")

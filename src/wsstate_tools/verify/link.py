@@ -33,7 +33,9 @@ Transitions (kind ``app``: A's application; ``env``: broker, P, timers;
 * A's listener reads the next message and the runtime classifies it as it
   does: ``own_message`` (0), ``peer_message`` (P's number after the last),
   ``peer_message_gap`` (beyond it), ``peer_message_stale`` (not beyond it);
-* an attempt in flight ends: ``subscribed`` (broker up) or ``attempt_failed``;
+* an attempt in flight ends: ``subscribed`` or ``attempt_refused`` (broker up:
+  it accepts, or answers with an error: a password, an ACL, a database) or
+  ``attempt_failed``;
 * faults: the broker drops A's connection, or restarts (down until it comes
   back), either of which ends the link (``link_lost``, the channel's content
   gone); it loses P's next message in transit, or delivers it twice;
@@ -231,6 +233,9 @@ class LinkModel:
             if w.up:
                 after = w._replace(pending=False, live=True)
                 yield "broker accepts -> subscribed", "env", self.fire(after, "subscribed")
+                after = w._replace(pending=False)
+                refused = self.fire(after, "attempt_refused")
+                yield "broker refuses (password, ACL, database) -> attempt_refused", "env", refused
             after = w._replace(pending=False)
             yield "attempt fails -> attempt_failed", "env", self.fire(after, "attempt_failed")
         if not w.up:

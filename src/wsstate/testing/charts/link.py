@@ -69,6 +69,10 @@ class LinkChart(StateChart[Any]):
         connecting.to(backoff)
         | closed.to(closed, internal=True)
     )
+    attempt_refused = (
+        connecting.to(backoff)
+        | closed.to(closed, internal=True)
+    )
     link_lost = (
         connected.to(backoff)
         | closed.to(closed, internal=True)
