@@ -13,6 +13,7 @@ from __future__ import annotations
 import array
 import functools
 from typing import Any
+from unittest.mock import MagicMock, Mock
 
 import pytest
 from support.harness import Harness, Role, eventually
@@ -52,8 +53,14 @@ SIGNATURES: list[tuple[Any, int, bool]] = [
     (_coroutine, 1, True),  # an async hook is awaited by the hooks that take one
     (functools.partial(lambda a, b: None, 1), 1, True),
     (functools.partial(lambda a, b: None, 1, 2), 1, False),
-    (print, 1, True),  # a builtin: read through its signature
-    (len, 2, False),
+    (print, 1, True),  # a builtin (C): taken as it is, its signature not read
+    (len, 2, True),
+    ([].append, 1, True),
+    (Mock(spec=_coroutine), 1, True),  # claims a function's class: it crashed the check
+    (MagicMock(spec_set=_coroutine), 1, True),
+    (functools.partial(lambda a, b: None, b=1), 1, True),  # keywords: by its signature
+    (functools.partial(lambda a, b, c: None, 1), 1, False),
+    (_Hook, 1, False),  # a class: its __init__ takes no argument
     (lambda publisher, missed: None, 2, True),
     (lambda publisher: None, 2, False),
 ]

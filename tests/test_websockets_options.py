@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import math
@@ -23,12 +24,27 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
 
 import wsstate
 from wsstate import InvalidOption
 from wsstate._websockets_options import CHECKS, checked
 
 URI = "ws://127.0.0.1:1/"
+
+
+class _DuckLogger:
+    """A logger that is no logging.Logger (a structlog-style wrapper): websockets takes it."""
+
+    def isEnabledFor(self, level: int) -> bool:
+        return False
+
+    def debug(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    info = warning = error = debug
+
+
 #: asyncio's create_connection() takes all_errors from Python 3.12.
 ALL_ERRORS = "all_errors" in inspect.signature(asyncio.BaseEventLoop.create_connection).parameters
 
@@ -74,7 +90,7 @@ REFUSED: list[tuple[dict[str, Any], str, bool]] = [
     ({"proxy": "https://127.0.0.1:3128", "proxy_ssl": None}, "proxy_ssl", False),
     ({"logger": "websockets.client"}, "logger", True),
     ({"process_exception": 5}, "process_exception", True),
-    ({"create_connection": int}, "create_connection", True),
+    ({"create_connection": 5}, "create_connection", True),
     ({"create_connection": object()}, "create_connection", True),
     ({"reconnect_delays": lambda: iter([1.0])}, "reconnect_delays", False),
     ({"subprotocols": [1]}, "subprotocols", True),
@@ -85,7 +101,7 @@ REFUSED: list[tuple[dict[str, Any], str, bool]] = [
     ({"flags": 1.0}, "flags", True),
     ({"sock": 5}, "sock", True),
     ({"local_addr": "x"}, "local_addr", True),
-    ({"local_addr": ("127.0.0.1", "0")}, "local_addr", True),
+    ({"local_addr": ("127.0.0.1", 1.5)}, "local_addr", True),
     ({"local_addr": ("127.0.0.1", 99999)}, "local_addr", False),
     ({"server_hostname": 1}, "server_hostname", True),
     ({"server_hostname": "example.com"}, "server_hostname", False),  # ws://: no TLS
@@ -95,9 +111,13 @@ REFUSED: list[tuple[dict[str, Any], str, bool]] = [
     ({"happy_eyeballs_delay": "soon"}, "happy_eyeballs_delay", True),
     ({"happy_eyeballs_delay": math.inf}, "happy_eyeballs_delay", False),
     ({"interleave": "x"}, "interleave", True),
-    ({"interleave": 0}, "interleave", False),
+    ({"interleave": -1}, "interleave", False),
     *([({"all_errors": 1}, "all_errors", True)] if ALL_ERRORS else []),
     ({"proxy": "https://127.0.0.1:3128", "proxy_ssl": 5}, "ssl", True),
+    ({"proxy_ssl": True}, "proxy_ssl", False),  # no proxy: create_connection refused it
+    ({"proxy": None, "proxy_server_hostname": "p"}, "proxy_server_hostname", False),
+    ({"proxy": "http://127.0.0.1:99999"}, "proxy", False),  # was urllib's ValueError
+    ({"proxy": "http://[::1"}, "proxy", False),
 ]
 
 ACCEPTED: list[dict[str, Any]] = [
@@ -135,6 +155,12 @@ ACCEPTED: list[dict[str, Any]] = [
     {"family": socket.AF_INET, "proto": 0, "flags": 0},
     {"local_addr": ("127.0.0.1", 0)},
     {"happy_eyeballs_delay": 0.25, "interleave": 1},
+    {"interleave": 0},
+    {"local_addr": ("127.0.0.1", "0")},  # what getaddrinfo takes: a service too
+    {"local_addr": ("127.0.0.1", None)},
+    {"create_connection": functools.partial(ClientConnection)},
+    {"logger": _DuckLogger()},
+    {"additional_headers": Headers([("X-A", "1"), ("X-A", "2")])},  # a name twice
     *([{"all_errors": True}] if ALL_ERRORS else []),
 ]
 
@@ -195,8 +221,11 @@ def test_an_iterator_of_headers_is_read_once_and_passed_on_as_read() -> None:
 
 def test_proxy_prefixed_tls_keywords_are_websockets_and_others_are_not() -> None:
     wsstate.connect(URI, proxy="https://127.0.0.1:3128", proxy_ssl_handshake_timeout=5)
-    with pytest.raises(TypeError, match="'proxy_bogus'"):
-        wsstate.connect(URI, proxy_bogus=1)
+    # Only websockets' four for TLS to the proxy: the others were taken and failed
+    # on entry with a bare TypeError of asyncio's.
+    for other in ("proxy_bogus", "proxy_max_size", "proxy_origin", "proxy_family"):
+        with pytest.raises(TypeError, match=f"'{other}'"):
+            wsstate.connect(URI, proxy="http://127.0.0.1:3128", **{other: 1})
 
 
 async def _echo_headers(ws: ServerConnection) -> None:
@@ -239,6 +268,26 @@ async def test_valid_limits_and_headers_reach_websockets() -> None:
         with pytest.raises(wsstate.ConnectionClosed):
             await conn.recv()
         assert conn.close_code == 1009
+
+
+async def test_a_reconnecting_client_sends_an_iterator_of_headers_every_time() -> None:
+    # The client's options were checked once (reading the generator) and then passed
+    # unchecked: the generator, empty, to every attempt: the header never arrived.
+    def generated() -> Iterator[tuple[str, str]]:
+        yield ("X-A", "again")
+
+    seen: list[object] = []
+    async with echo_server() as port:
+        connections = wsstate.reconnect(
+            f"ws://127.0.0.1:{port}/", additional_headers=generated(), backoff_initial=0
+        )
+        async with contextlib.aclosing(connections):
+            async for conn in connections:
+                seen.append(await conn.recv())
+                if len(seen) == 2:
+                    break
+                await conn.close()  # closed here: the client opens the next generation
+    assert seen == ["['again']", "['again']"]
 
 
 async def _connect_proxy(

@@ -3,9 +3,11 @@ shutdown) and the payloads of sends (connections, hubs, clients, sessions)."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import types
+from typing import Final, cast
 
 from .adapters.base import Data
 from .errors import InvalidOption
@@ -48,6 +50,17 @@ def check_seconds(name: str, value: object, *, optional: bool) -> None:
 
 
 _NUMBER = (int, float)
+
+#: Callables implemented in C: their signature is not read (module doc of callback_mismatch).
+_BUILTIN_CALLABLES: Final = frozenset(
+    {
+        types.BuiltinFunctionType,
+        types.BuiltinMethodType,
+        types.MethodWrapperType,
+        types.MethodDescriptorType,
+        types.WrapperDescriptorType,
+    }
+)
 
 
 def _what(optional: bool) -> str:
@@ -122,35 +135,55 @@ def callback_mismatch(callback: object, arguments: int) -> str | None:
     it can, or if it cannot be told (a builtin without a signature).
 
     Hooks are registered long before they run (at a close, an expiry, a gap): a hook
-    that cannot take its arguments would fail only then, in a log. A plain function
-    or method is read off its code object (a microsecond: ``on_close`` is registered
-    per connection); anything else through :func:`inspect.signature`.
+    that cannot take its arguments would fail only then, in a log. ``on_close`` is
+    registered per connection, so what is common is read without
+    :func:`inspect.signature` (tens of microseconds): a plain function, a method of
+    one, a callable object whose ``__call__`` is one, a ``functools.partial`` of one
+    without keywords, off their code objects (under a microsecond); a builtin (C)
+    callable is taken as it is; anything else (a class, a partial with keywords, a
+    ``Mock(spec=f)``) through :func:`inspect.signature`.
     """
+    wanted = arguments
     function: object = callback
     bound = 0
-    if isinstance(function, types.MethodType):
-        function, bound = function.__func__, 1
-    if isinstance(function, types.FunctionType):
-        code = function.__code__
+    kind = type(function)  # exact types: a Mock(spec=f) claims f's class
+    if kind is functools.partial:
+        partial = cast("functools.partial[object]", function)
+        if not partial.keywords:
+            function, kind = partial.func, type(partial.func)
+            arguments += len(partial.args)
+    elif kind not in (types.FunctionType, types.MethodType) and not isinstance(function, type):
+        call = getattr(kind, "__call__", None)  # noqa: B004 - the type's, not the instance's
+        if type(call) is types.FunctionType:
+            function, kind, bound = call, types.FunctionType, 1
+    if kind is types.MethodType:
+        method = cast(types.MethodType, function)
+        function, kind, bound = method.__func__, type(method.__func__), bound + 1
+    if kind is types.FunctionType:
+        code = cast(types.FunctionType, function).__code__
+        defaults = cast(types.FunctionType, function).__defaults__ or ()
+        kw_defaults = cast(types.FunctionType, function).__kwdefaults__ or {}
         given = arguments + bound
-        required = code.co_argcount - len(function.__defaults__ or ())
-        kw_required = code.co_kwonlyargcount - len(function.__kwdefaults__ or {})
+        required = code.co_argcount - len(defaults)
         if (
             required <= given
             and (given <= code.co_argcount or code.co_flags & inspect.CO_VARARGS)
-            and kw_required <= 0
+            and code.co_kwonlyargcount <= len(kw_defaults)
         ):
             return None
+    elif kind in _BUILTIN_CALLABLES:
+        return None  # C: no cheap signature, and most take what they are given
+    # The callback as it is called (a partial's own arguments and a method's self bound).
     try:
         signature = inspect.signature(callback)  # type: ignore[arg-type]
-    except (TypeError, ValueError):  # no signature to read: called as it is
+    except Exception:  # no signature to read (a builtin, an odd object): called as it is
         return None
     try:
-        signature.bind(*([None] * arguments))
+        signature.bind(*([None] * wanted))
     except TypeError as exc:
-        plural = "" if arguments == 1 else "s"
+        plural = "" if wanted == 1 else "s"
         return (
-            f"it must take {arguments} positional argument{plural}; its signature is "
+            f"it must take {wanted} positional argument{plural}; its signature is "
             f"{signature} ({exc})"
         )
     return None

@@ -20,10 +20,10 @@ checks only once connecting too (``'<=' not supported between instances of
 
 from __future__ import annotations
 
-import logging
 import re
 import socket
 import ssl
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -120,7 +120,10 @@ def _additional_headers(value: object) -> object:
             "additional_headers", f"additional_headers must be {what}, not {value!r}"
         )
     passed: object = value
-    if hasattr(value, "keys"):
+    raw_items = getattr(value, "raw_items", None)
+    if callable(raw_items):  # websockets' Headers: a name may come more than once
+        pairs = list(raw_items())
+    elif hasattr(value, "keys"):
         # keys(), not iteration: what websockets' Headers.update() reads of a mapping
         names = value.keys()
         pairs = [(key, value[key]) for key in names]  # type: ignore[index]
@@ -168,17 +171,23 @@ def _proxy(value: object) -> object:
 
     try:
         parse_proxy(value)
-    except InvalidProxy as exc:
+        urllib.parse.urlsplit(value).port  # noqa: B018 - a bad port raises (as on entry)
+    except (InvalidProxy, ValueError) as exc:
         raise InvalidOption("proxy", f"proxy must be a proxy's URL: {exc}") from None
     return value
 
 
 def _logger(value: object) -> object:
-    if value is None or isinstance(value, logging.Logger | logging.LoggerAdapter):
+    # websockets asks isEnabledFor() and logs through debug() ... error(): anything
+    # with those (a Logger, a LoggerAdapter, a structlog-style wrapper) is one.
+    if value is None or all(callable(getattr(value, name, None)) for name in _LOGGER_METHODS):
         return value
     raise InvalidOption.wrong_type(
-        "logger", f"logger must be a logging.Logger, a LoggerAdapter or None, not {value!r}"
+        "logger", f"logger must be a logging.Logger (or alike) or None, not {value!r}"
     )
+
+
+_LOGGER_METHODS: Final = ("isEnabledFor", "debug", "info", "warning", "error")
 
 
 def _process_exception(value: object) -> object:
@@ -190,14 +199,14 @@ def _process_exception(value: object) -> object:
 
 
 def _create_connection(value: object) -> object:
-    from websockets.asyncio.client import ClientConnection
-
-    if value is None or (isinstance(value, type) and issubclass(value, ClientConnection)):
+    # websockets calls it to make the connection: a ClientConnection subclass, or a
+    # wrapper that returns one (a functools.partial, a function).
+    if value is None or callable(value):
         return value
     raise InvalidOption.wrong_type(
         "create_connection",
-        f"create_connection must be a subclass of websockets' ClientConnection or None, "
-        f"not {value!r}",
+        f"create_connection must be a subclass of websockets' ClientConnection (or a "
+        f"callable returning one) or None, not {value!r}",
     )
 
 
@@ -240,17 +249,21 @@ def _seconds(name: str, *, positive: bool) -> Callable[[object], object]:
 
 
 def _local_addr(value: object) -> object:
-    what = "a (host, port) tuple, port 0-65535, or None"
+    # What asyncio hands getaddrinfo(): a host (or None) and a port: an int 0-65535,
+    # a service name or number as a str, or None.
+    what = "a (host, port) tuple (port an int 0-65535, a str or None), or None"
     if value is None:
         return None
     if not isinstance(value, tuple | list) or len(value) < 2:
         raise InvalidOption.wrong_type("local_addr", f"local_addr must be {what}, not {value!r}")
     host, port = value[0], value[1]
-    if not (host is None or isinstance(host, str)) or (
-        port.__class__ is bool or not isinstance(port, int)
+    if not (host is None or isinstance(host, str)) or not (
+        port is None
+        or isinstance(port, str)
+        or (isinstance(port, int) and port.__class__ is not bool)
     ):
         raise InvalidOption.wrong_type("local_addr", f"local_addr must be {what}, not {value!r}")
-    if not 0 <= port <= 65535:
+    if isinstance(port, int) and not 0 <= port <= 65535:
         raise InvalidOption("local_addr", f"local_addr must be {what}, not {value!r}")
     return value
 
@@ -260,10 +273,10 @@ def _interleave(value: object) -> object:
         return None
     if value.__class__ is bool or not isinstance(value, int):
         raise InvalidOption.wrong_type(
-            "interleave", f"interleave must be an int >= 1 or None, not {value!r}"
+            "interleave", f"interleave must be an int >= 0 or None, not {value!r}"
         )
-    if value < 1:
-        raise InvalidOption("interleave", f"interleave must be an int >= 1 or None, not {value!r}")
+    if value < 0:
+        raise InvalidOption("interleave", f"interleave must be an int >= 0 or None, not {value!r}")
     return value
 
 
@@ -334,6 +347,16 @@ CHECKS: Final[Mapping[str, Callable[[object], object]]] = {
     "all_errors": _all_errors,
 }
 
+#: What websockets takes for TLS to an ``https://`` proxy (its docs: these four).
+PROXY_TLS: Final = frozenset(
+    {
+        "proxy_ssl",
+        "proxy_server_hostname",
+        "proxy_ssl_handshake_timeout",
+        "proxy_ssl_shutdown_timeout",
+    }
+)
+
 #: Options only a TLS connection (a ``wss://`` URI) can use: asyncio refuses them
 #: without TLS, on entry.
 _TLS_ONLY: Final = ("server_hostname", "ssl_handshake_timeout", "ssl_shutdown_timeout")
@@ -351,10 +374,16 @@ def checked(options: dict[str, Any], *, secure: bool = True) -> dict[str, Any]:
     passed = dict(options)
     for key, value in options.items():
         check = CHECKS.get(key)
-        if check is None and key.startswith("proxy_"):
-            check = CHECKS.get(key[6:])  # TLS to the proxy: checked as its own
+        if check is None and key in PROXY_TLS:
+            check = CHECKS[key[6:]]  # TLS to the proxy: checked as its own
         if check is not None:
             passed[key] = check(value)
+    proxy_tls = sorted(set(options) & PROXY_TLS)
+    if proxy_tls and not isinstance(options.get("proxy"), str):
+        # Without a proxy websockets hands them to create_connection(), which refuses them.
+        raise InvalidOption(
+            proxy_tls[0], f"{proxy_tls[0]} applies to an https:// proxy given as proxy=..."
+        )
     if not secure:
         for key in _TLS_ONLY:
             if options.get(key) is not None:

@@ -59,7 +59,7 @@ import inspect
 import logging
 import random
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Protocol, TypeVar
@@ -70,7 +70,7 @@ from .adapters.base import Data, Payload
 from .closecodes import validate_close
 from .connection import GuardedConnection
 from .errors import ClosedBy, ConnectionClosed, ImpossibleEvent, InvalidOption
-from .guard import connect
+from .guard import checked_keywords, connect
 from .machines.client import INITIAL, TABLE, TERMINAL, Effect, Event, Row, State
 from .retry import Refusal, classify_close, classify_failure, decide
 
@@ -217,7 +217,9 @@ class ReconnectingClient:
         # Everything is checked now, not at the first attempt or the first delay:
         # a NaN delay is a client in BACKOFF for good, a retry that is not callable
         # one stuck in CONNECTING.
-        connect(uri, **options)  # the uri and the connection's options
+        # The uri and the connection's options, kept as checked: an iterator of headers
+        # is read once, here, and each attempt passes the list read.
+        options = checked_keywords(uri, options)
         self.backoff_initial = checked_at_least("backoff_initial", backoff_initial, 0)
         self.backoff_factor = checked_at_least("backoff_factor", backoff_factor, 1)
         self.backoff_max = checked_at_least("backoff_max", backoff_max, 0)
@@ -756,7 +758,7 @@ if frozenset({State.STOPPED}) != TERMINAL:  # pragma: no cover - the spec change
     raise ImportError("the client runtime expects STOPPED as the only terminal state")
 
 
-def reconnect(uri: str, **options: Any) -> AsyncIterator[GuardedConnection]:
+def reconnect(uri: str, **options: Any) -> AsyncGenerator[GuardedConnection, None]:
     """``async for conn in wsstate.reconnect(uri)``: one connection per generation.
 
     The same options, backoff and classification as :class:`ReconnectingClient`,
@@ -788,7 +790,7 @@ def reconnect(uri: str, **options: Any) -> AsyncIterator[GuardedConnection]:
 
 async def _generations(
     client: ReconnectingClient, ready: asyncio.Queue[GuardedConnection | None]
-) -> AsyncIterator[GuardedConnection]:
+) -> AsyncGenerator[GuardedConnection, None]:
     """The iteration of :func:`reconnect`: starts ``client``, yields what ``ready`` gets."""
     stopper = asyncio.get_running_loop().create_task(client.wait_stopped())
     stopper.add_done_callback(lambda _: ready.put_nowait(None))

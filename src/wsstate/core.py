@@ -133,8 +133,8 @@ class Machine:
                 f"feed() takes an int code and a str reason (or None), not {code!r}, {reason!r}"
             )
         nxt = row.next
-        if nxt is None:
-            raise ImpossibleEvent(state.value, event.value, row.note)
+        if nxt is None:  # an event given by its value ("app_close") is found too
+            raise ImpossibleEvent(state.value, Event(event).value, row.note)
         if books is not None:
             self._bookkeep(row, books, code, reason)
         self.state = nxt

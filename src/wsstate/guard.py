@@ -202,13 +202,9 @@ def connect(uri: str, **options: Any) -> AbstractAsyncContextManager[GuardedConn
     opened; no exception of websockets' own reaches the caller.
     """
     _check_uri(uri)
-    keys = _websockets_connect_keys()
-    unknown = sorted(
-        key
-        for key in set(options) - _GUARD_KEYS - keys
-        # websockets' keywords for TLS to an https:// proxy: create_connection's, prefixed
-        if not (key.startswith("proxy_") and key[6:] in keys)
-    )
+    # websockets' own, those it passes on to create_connection(), and its four for TLS
+    # to an https:// proxy.
+    unknown = sorted(set(options) - _GUARD_KEYS - _websockets_connect_keys())
     if unknown:
         raise TypeError(
             f"connect() got unknown option(s) {', '.join(map(repr, unknown))}: neither "
@@ -225,14 +221,27 @@ def connect(uri: str, **options: Any) -> AbstractAsyncContextManager[GuardedConn
             ws_options[key] = value
     name = _check_name(guard_options.pop("name", None))
     opts = _options(guard_options) if guard_options else _DEFAULTS
+    again = options
     if len(ws_options) > 1:  # more than the keepalive turned off
         from ._websockets_options import checked
 
         ws_options = checked(ws_options, secure=uri[:4].lower() == "wss:")
+        # What a reconnecting client passes again: an iterator of headers read once.
+        again = {**options, **{k: v for k, v in ws_options.items() if k not in _GUARD_KEYS}}
     # websockets checks what it can of its own options when its connect() is made
     # (subprotocols a list, no ssl for ws://...): made now, so those errors come
     # from this call; it connects only when awaited, on entry.
-    return _Connection(uri, opts, name, _websockets_client().connect(uri, **ws_options))
+    connection = _Connection(uri, opts, name, _websockets_client().connect(uri, **ws_options))
+    connection.keywords = again
+    return connection
+
+
+def checked_keywords(uri: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``connect(uri, **options)``'s checks; the keywords to pass to each later call
+    (a reconnecting client's attempts: an iterator of headers as the list read)."""
+    made = connect(uri, **options)
+    assert isinstance(made, _Connection)
+    return made.keywords
 
 
 def _check_uri(uri: object) -> None:
@@ -260,8 +269,8 @@ def _check_uri(uri: object) -> None:
 
 @functools.cache
 def _websockets_connect_keys() -> frozenset[str]:
-    """Keywords websockets' connect() takes, its own and those it passes on to
-    ``loop.create_connection()``."""
+    """Keywords websockets' connect() takes: its own, those it passes on to
+    ``loop.create_connection()``, and its four for TLS to an ``https://`` proxy."""
     import asyncio
 
     names: set[str] = set()
@@ -272,13 +281,15 @@ def _websockets_connect_keys() -> frozenset[str]:
         for p in inspect.signature(function).parameters.values():
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
                 names.add(p.name)
-    return frozenset(names - {"self", "uri", "host", "port", "protocol_factory"})
+    from ._websockets_options import PROXY_TLS
+
+    return frozenset(names - {"self", "uri", "host", "port", "protocol_factory"}) | PROXY_TLS
 
 
 class _Connection(AbstractAsyncContextManager[GuardedConnection]):
     """What :func:`connect` returns: opens on entry, closes on exit."""
 
-    __slots__ = ("_conn", "_connector", "_name", "_options", "_uri")
+    __slots__ = ("_conn", "_connector", "_name", "_options", "_uri", "keywords")
 
     def __init__(
         self, uri: str, options: Options, name: str | None, connector: Awaitable[Connection]
@@ -288,6 +299,9 @@ class _Connection(AbstractAsyncContextManager[GuardedConnection]):
         self._name = name
         self._connector = connector  # websockets' connect(): each await opens one
         self._conn: GuardedConnection | None = None
+        #: The keywords to make the same connection again, as checked (an iterator of
+        #: headers as the list read from it): a reconnecting client's.
+        self.keywords: dict[str, Any] = {}
 
     async def __aenter__(self) -> GuardedConnection:
         if self._conn is not None:

@@ -699,10 +699,11 @@ def _check_url(url: object) -> None:
     query option, a bad ``protocol``): nothing is connected. A ``unix://`` url
     must name its socket; a query option that would override ``timeout``
     (``socket_timeout``, ``socket_connect_timeout``) is refused, not obeyed, and
-    so is one that would change what the link reads (``decode_responses``,
-    ``encoding``, ``encoding_errors``: every message would fail to parse, and be
-    lost with no gap reported), a database that is not a number >= 0 (redis-py
-    ignores ``/notadb`` and sends ``/-1``, which Redis refuses at each attempt),
+    so is one that would change what the link reads (``decode_responses``, which
+    redis-py takes as true whatever its value, ``False`` included: every message
+    would fail to parse, and be lost with no gap reported), a
+    database that is not a number >= 0 (redis-py ignores ``/notadb`` and sends
+    ``/-1``, which Redis refuses at each attempt),
     and whitespace or a control character (redis-py would look up ``" h"``).
     """
     if not isinstance(url, str):
@@ -724,7 +725,10 @@ def _check_url(url: object) -> None:
             pool.connection_kwargs.get("path")
         ):
             raise ValueError("a unix:// url names the socket's path (unix:///path/to.sock)")
-        pool.connection_class(**pool.connection_kwargs)  # built, not connected
+        made = pool.connection_class(**pool.connection_kwargs)  # built, not connected
+        # As redis-py reads the option: a url's value is a str, so "False" decodes too.
+        if getattr(getattr(made, "encoder", None), "decode_responses", False):
+            overridden.append("decode_responses")
     except (ValueError, TypeError, RedisError) as exc:
         problem: str | None = str(exc)
     else:
@@ -750,9 +754,7 @@ def _check_url(url: object) -> None:
 #: redis-py's url query options that would replace what RedisHub passes from its
 #: own ``timeout`` (redis-py lets a url's options override the constructor's), or
 #: change what the link reads (str instead of the bytes it parses).
-_OWN_QUERY_OPTIONS: Final = frozenset(
-    {"socket_timeout", "socket_connect_timeout", "decode_responses", "encoding", "encoding_errors"}
-)
+_OWN_QUERY_OPTIONS: Final = frozenset({"socket_timeout", "socket_connect_timeout"})
 #: Characters a url may not hold as they are (percent-encoded if meant).
 _UNSAFE_IN_URL: Final = re.compile(r"[\x00-\x20\x7f]")
 
@@ -763,7 +765,8 @@ def _check_db(url: str, parsed: Mapping[str, Any]) -> None:
     if db is not None and (db.__class__ is not int or db < 0):
         raise ValueError(f"database {db!r}: a number >= 0")
     if parsed.get("path") is None:  # not unix://, whose path is the socket's
-        path = urllib.parse.urlsplit(url).path.lstrip("/")
+        # As redis-py reads it: unquoted, slashes around it dropped.
+        path = urllib.parse.unquote(urllib.parse.urlsplit(url).path).strip("/")
         if path and not path.isdigit():
             raise ValueError(f"database {path!r} in the path: a number >= 0")
 
