@@ -247,6 +247,13 @@ def checked_keywords(uri: str, options: dict[str, Any]) -> dict[str, Any]:
 def _check_uri(uri: object) -> None:
     if not isinstance(uri, str):
         raise InvalidOption.wrong_type("uri", f"uri must be a str, not {uri!r}")
+    _check_uri_text(str(uri))
+
+
+#: A client connects to a few URIs again and again: each is checked once (a failed
+#: check raises, and is not kept).
+@functools.lru_cache(maxsize=64)
+def _check_uri_text(uri: str) -> None:
     # What urllib drops (CR, LF, tab) or websockets sends as it is (a space, a NUL)
     # would make another request than the URI says, or a malformed one.
     bad = _UNSAFE_IN_URI.search(uri)
