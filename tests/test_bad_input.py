@@ -36,6 +36,12 @@ async def _coroutine(x: object) -> None:
     pass
 
 
+class _StaticCall:
+    @staticmethod
+    def __call__(x: object) -> None:
+        pass
+
+
 # (callback, arguments it is called with, can it take them)
 SIGNATURES: list[tuple[Any, int, bool]] = [
     (lambda: None, 1, False),
@@ -53,9 +59,14 @@ SIGNATURES: list[tuple[Any, int, bool]] = [
     (_coroutine, 1, True),  # an async hook is awaited by the hooks that take one
     (functools.partial(lambda a, b: None, 1), 1, True),
     (functools.partial(lambda a, b: None, 1, 2), 1, False),
-    (print, 1, True),  # a builtin (C): taken as it is, its signature not read
-    (len, 2, True),
+    (print, 1, True),  # a builtin (C): its signature read once per kind, and kept
+    (len, 2, False),
     ([].append, 1, True),
+    ([].insert, 1, False),
+    (functools.partial(len), 2, False),
+    (functools.partial(divmod, 7), 1, True),
+    (_StaticCall(), 1, True),  # __call__ a staticmethod: no instance passed
+    (_StaticCall(), 2, False),
     (Mock(spec=_coroutine), 1, True),  # claims a function's class: it crashed the check
     (MagicMock(spec_set=_coroutine), 1, True),
     (functools.partial(lambda a, b: None, b=1), 1, True),  # keywords: by its signature

@@ -102,6 +102,19 @@ def test_classification_of_a_failed_attempt() -> None:
         (e.AuthorizationError("no permission"), Event.ATTEMPT_REFUSED),
         (e.ResponseError("DB index is out of range"), Event.ATTEMPT_REFUSED),
         (e.NoPermissionError("this user has no permissions"), Event.ATTEMPT_REFUSED),
+        # Error replies of a busy or waiting Redis clear up by themselves: an absence.
+        (e.ResponseError("BUSY Redis is busy running a script."), Event.ATTEMPT_FAILED),
+        (
+            e.ResponseError("MISCONF Redis is configured to save RDB snapshots"),
+            Event.ATTEMPT_FAILED,
+        ),
+        (e.MasterDownError("Link with MASTER is down"), Event.ATTEMPT_FAILED),
+        (e.ClusterDownError("The cluster is down"), Event.ATTEMPT_FAILED),
+        (e.TryAgainError("Multiple keys request during rehashing"), Event.ATTEMPT_FAILED),
+        (
+            e.OutOfMemoryError("command not allowed when used memory > 'maxmemory'"),
+            Event.ATTEMPT_FAILED,
+        ),
         (e.ConnectionError("Error 111 connecting"), Event.ATTEMPT_FAILED),
         (e.BusyLoadingError("Redis is loading the dataset in memory"), Event.ATTEMPT_FAILED),
         (e.TimeoutError("Timeout reading from socket"), Event.ATTEMPT_FAILED),
@@ -297,6 +310,8 @@ def test_a_bad_url_or_number_is_refused_at_construction(redis: RedisServer) -> N
         "redis://h/0?db=-2",
         "redis:// h/0",  # redis-py looked up " h"
         "redis://h/0\r\n",
+        "redis://h/0?encoding=no-such-codec",  # looked up at every attempt, failing at INFO
+        "redis://h/0?encoding_errors=no-such-handler",
     ):
         assert "url" in _refused("url", ValueError, url, "c")
     for option in ("decode_responses=yes", "decode_responses=False"):  # a str: true

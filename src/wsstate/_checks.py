@@ -7,7 +7,7 @@ import functools
 import inspect
 import math
 import types
-from typing import Final, cast
+from typing import Any, Final, cast
 
 from .adapters.base import Data
 from .errors import InvalidOption
@@ -138,10 +138,11 @@ def callback_mismatch(callback: object, arguments: int) -> str | None:
     that cannot take its arguments would fail only then, in a log. ``on_close`` is
     registered per connection, so what is common is read without
     :func:`inspect.signature` (tens of microseconds): a plain function, a method of
-    one, a callable object whose ``__call__`` is one, a ``functools.partial`` of one
-    without keywords, off their code objects (under a microsecond); a builtin (C)
-    callable is taken as it is; anything else (a class, a partial with keywords, a
-    ``Mock(spec=f)``) through :func:`inspect.signature`.
+    one, a callable object whose ``__call__`` is one (a ``Mock`` too), a
+    ``functools.partial`` of one without keywords, off their code objects (under
+    two microseconds); a builtin (C) callable through its signature, read once per
+    kind (``list.append``) and kept; anything else (a class, a partial with
+    keywords) through :func:`inspect.signature`.
     """
     wanted = arguments
     function: object = callback
@@ -153,9 +154,17 @@ def callback_mismatch(callback: object, arguments: int) -> str | None:
             function, kind = partial.func, type(partial.func)
             arguments += len(partial.args)
     elif kind not in (types.FunctionType, types.MethodType) and not isinstance(function, type):
-        call = getattr(kind, "__call__", None)  # noqa: B004 - the type's, not the instance's
+        call = _raw_call(kind)  # as defined: a staticmethod's takes no instance
+        if type(call) is staticmethod or type(call) is classmethod:
+            # (inspect.signature drops a staticmethod __call__'s first parameter)
+            bound = 0 if type(call) is staticmethod else 1
+            call = call.__func__
+        else:
+            bound = 1
         if type(call) is types.FunctionType:
-            function, kind, bound = call, types.FunctionType, 1
+            function, kind = call, types.FunctionType
+        else:
+            bound = 0
     if kind is types.MethodType:
         method = cast(types.MethodType, function)
         function, kind, bound = method.__func__, type(method.__func__), bound + 1
@@ -172,7 +181,30 @@ def callback_mismatch(callback: object, arguments: int) -> str | None:
         ):
             return None
     elif kind in _BUILTIN_CALLABLES:
-        return None  # C: no cheap signature, and most take what they are given
+        # The verdict, read once per kind, name, owner and count (a builtin's
+        # signature costs tens of microseconds to read, a few to bind).
+        key = (
+            kind,
+            getattr(function, "__qualname__", None),
+            type(getattr(function, "__self__", None)),
+            arguments,
+            wanted,
+        )
+        verdict = _BUILTIN_VERDICTS.get(key, _UNREAD)
+        if verdict is _UNREAD:
+            verdict = None
+            try:
+                signature = inspect.signature(function)  # type: ignore[arg-type]
+            except Exception:  # no signature to read: called as it is
+                signature = None
+            if signature is not None:
+                try:
+                    signature.bind(*([None] * arguments))
+                except TypeError as exc:
+                    verdict = _mismatch(wanted, signature, exc)
+            if len(_BUILTIN_VERDICTS) < _KEPT_VERDICTS:
+                _BUILTIN_VERDICTS[key] = verdict
+        return cast("str | None", verdict)
     # The callback as it is called (a partial's own arguments and a method's self bound).
     try:
         signature = inspect.signature(callback)  # type: ignore[arg-type]
@@ -181,9 +213,29 @@ def callback_mismatch(callback: object, arguments: int) -> str | None:
     try:
         signature.bind(*([None] * wanted))
     except TypeError as exc:
-        plural = "" if wanted == 1 else "s"
-        return (
-            f"it must take {wanted} positional argument{plural}; its signature is "
-            f"{signature} ({exc})"
-        )
+        return _mismatch(wanted, signature, exc)
     return None
+
+
+def _mismatch(arguments: int, signature: object, exc: TypeError) -> str:
+    plural = "" if arguments == 1 else "s"
+    return (
+        f"it must take {arguments} positional argument{plural}; its signature is "
+        f"{signature} ({exc})"
+    )
+
+
+def _raw_call(kind: type) -> object:
+    """``kind``'s ``__call__`` as its class defines it (a staticmethod unwrapped is not)."""
+    for klass in kind.__mro__:
+        call = klass.__dict__.get("__call__")
+        if call is not None:
+            return call
+    return None
+
+
+#: A builtin callable's verdict (callback_mismatch's), by its kind, name, owner and the
+#: arguments it is given.
+_BUILTIN_VERDICTS: Final[dict[tuple[type, object, type, int, int], str | None]] = {}
+_KEPT_VERDICTS: Final = 256
+_UNREAD: Final[Any] = object()

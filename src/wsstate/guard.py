@@ -247,7 +247,7 @@ def checked_keywords(uri: str, options: dict[str, Any]) -> dict[str, Any]:
 def _check_uri(uri: object) -> None:
     if not isinstance(uri, str):
         raise InvalidOption.wrong_type("uri", f"uri must be a str, not {uri!r}")
-    _check_uri_text(str(uri))
+    _check_uri_text(uri)
 
 
 #: A client connects to a few URIs again and again: each is checked once (a failed

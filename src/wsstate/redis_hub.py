@@ -66,6 +66,7 @@ redis-py is imported when a hub is created (its url is checked), never by
 from __future__ import annotations
 
 import asyncio
+import codecs
 import inspect
 import logging
 import os
@@ -677,14 +678,37 @@ def attempt_event(exc: BaseException) -> Event:
     Redis answered with an error (redis-py's ``ResponseError``: a database out of
     range, a command the ACL forbids) or refused the credentials
     (``AuthenticationError``, ``AuthorizationError``): ``attempt_refused``, a
-    configuration only its fix ends. Anything else (no answer, a reset, a timeout,
-    Redis loading its data: ``BusyLoadingError``) is ``attempt_failed``: Redis away.
+    configuration only its fix ends; but an error reply Redis gives while it is
+    busy or waiting for its master (``BUSY``, ``MASTERDOWN``, ``MISCONF``,
+    ``TRYAGAIN``, ``CLUSTERDOWN``, ``OOM``, ``LOADING``) clears up by itself, as
+    anything else does (no answer, a reset, a timeout): ``attempt_failed``, Redis
+    away.
     """
-    from redis.exceptions import AuthenticationError, AuthorizationError, ResponseError
+    from redis.exceptions import (
+        AuthenticationError,
+        AuthorizationError,
+        BusyLoadingError,
+        ClusterDownError,
+        OutOfMemoryError,
+        ResponseError,
+        TryAgainError,
+    )
 
-    if isinstance(exc, ResponseError | AuthenticationError | AuthorizationError):
+    if isinstance(exc, AuthenticationError | AuthorizationError):
         return Event.ATTEMPT_REFUSED
+    if isinstance(exc, BusyLoadingError | ClusterDownError | OutOfMemoryError | TryAgainError):
+        return Event.ATTEMPT_FAILED
+    if isinstance(exc, ResponseError):
+        code = str(exc).split(" ", 1)[0]
+        return Event.ATTEMPT_FAILED if code in _TRANSIENT_REPLIES else Event.ATTEMPT_REFUSED
     return Event.ATTEMPT_FAILED
+
+
+#: Error replies of a Redis that is busy or waiting, which clear up by themselves
+#: (redis-py raises a plain ResponseError for these; its message starts with the code).
+_TRANSIENT_REPLIES: Final = frozenset(
+    {"BUSY", "MASTERDOWN", "MISCONF", "TRYAGAIN", "CLUSTERDOWN", "OOM", "LOADING"}
+)
 
 
 def _why(exc: BaseException) -> str:
@@ -726,10 +750,13 @@ def _check_url(url: object) -> None:
         ):
             raise ValueError("a unix:// url names the socket's path (unix:///path/to.sock)")
         made = pool.connection_class(**pool.connection_kwargs)  # built, not connected
+        # redis-py looks its codec up only when it first encodes: at every attempt.
+        codecs.lookup(pool.connection_kwargs.get("encoding", "utf-8"))
+        codecs.lookup_error(pool.connection_kwargs.get("encoding_errors", "strict"))
         # As redis-py reads the option: a url's value is a str, so "False" decodes too.
         if getattr(getattr(made, "encoder", None), "decode_responses", False):
             overridden.append("decode_responses")
-    except (ValueError, TypeError, RedisError) as exc:
+    except (ValueError, TypeError, LookupError, RedisError) as exc:
         problem: str | None = str(exc)
     else:
         problem = None
