@@ -42,6 +42,12 @@ class _StaticCall:
         pass
 
 
+class _StaticCall2:
+    @staticmethod
+    def __call__(x: object, y: object) -> None:
+        pass
+
+
 # (callback, arguments it is called with, can it take them)
 SIGNATURES: list[tuple[Any, int, bool]] = [
     (lambda: None, 1, False),
@@ -67,6 +73,8 @@ SIGNATURES: list[tuple[Any, int, bool]] = [
     (functools.partial(divmod, 7), 1, True),
     (_StaticCall(), 1, True),  # __call__ a staticmethod: no instance passed
     (_StaticCall(), 2, False),
+    (_StaticCall2(), 1, False),  # inspect.signature reads it as (y): it was accepted
+    (_StaticCall2(), 2, True),
     (Mock(spec=_coroutine), 1, True),  # claims a function's class: it crashed the check
     (MagicMock(spec_set=_coroutine), 1, True),
     (functools.partial(lambda a, b: None, b=1), 1, True),  # keywords: by its signature

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import re
 import types
 from typing import Any, Final, cast
 
@@ -14,6 +15,7 @@ from .errors import InvalidOption
 
 __all__ = [
     "callback_mismatch",
+    "check_hook",
     "check_seconds",
     "check_text",
     "checked_at_least",
@@ -50,6 +52,11 @@ def check_seconds(name: str, value: object, *, optional: bool) -> None:
 
 
 _NUMBER = (int, float)
+
+#: Characters a URL (a client's ``ws://`` URI, a Redis url) may not hold as they are:
+#: whitespace and controls, which urllib drops or a request carries as they are
+#: (RFC 3986: percent-encoded if meant).
+UNSAFE_IN_URL: Final = re.compile(r"[\x00-\x20\x7f]")
 
 #: Callables implemented in C: their signature is not read (module doc of callback_mismatch).
 _BUILTIN_CALLABLES: Final = frozenset(
@@ -130,6 +137,19 @@ def check_text(text: str) -> None:
         ) from None
 
 
+def check_hook(name: str, hook: object, arguments: int, called: str) -> None:
+    """Refuse a hook option that is neither None nor a callable taking ``arguments``
+    positional arguments (``called``: how it is called, for the message), with
+    :class:`~wsstate.InvalidOption` naming it (a :class:`TypeError` too)."""
+    if hook is None:
+        return
+    if not callable(hook):
+        raise InvalidOption.wrong_type(name, f"{name} must be callable or None, not {hook!r}")
+    mismatch = callback_mismatch(hook, arguments)
+    if mismatch is not None:
+        raise InvalidOption.wrong_type(name, f"{name} {hook!r} is called {called}: {mismatch}")
+
+
 def callback_mismatch(callback: object, arguments: int) -> str | None:
     """Why ``callback`` cannot be called with ``arguments`` positional arguments; None if
     it can, or if it cannot be told (a builtin without a signature).
@@ -169,18 +189,25 @@ def callback_mismatch(callback: object, arguments: int) -> str | None:
         method = cast(types.MethodType, function)
         function, kind, bound = method.__func__, type(method.__func__), bound + 1
     if kind is types.FunctionType:
-        code = cast(types.FunctionType, function).__code__
-        defaults = cast(types.FunctionType, function).__defaults__ or ()
-        kw_defaults = cast(types.FunctionType, function).__kwdefaults__ or {}
-        given = arguments + bound
-        required = code.co_argcount - len(defaults)
+        plain = cast(types.FunctionType, function)
+        code = plain.__code__
+        given = arguments + bound  # a method's instance and a partial's arguments too
+        required = code.co_argcount - len(plain.__defaults__ or ())
         if (
             required <= given
             and (given <= code.co_argcount or code.co_flags & inspect.CO_VARARGS)
-            and code.co_kwonlyargcount <= len(kw_defaults)
+            and code.co_kwonlyargcount <= len(plain.__kwdefaults__ or {})
         ):
             return None
-    elif kind in _BUILTIN_CALLABLES:
+        # Said with the function's own signature (inspect.signature of the callable
+        # itself would drop a staticmethod __call__'s first parameter).
+        signature = inspect.signature(plain)
+        try:
+            signature.bind(*([None] * given))
+        except TypeError as exc:
+            return _mismatch(wanted, signature, exc)
+        return None  # pragma: no cover - the code object said otherwise
+    if kind in _BUILTIN_CALLABLES:
         # The verdict, read once per kind, name, owner and count (a builtin's
         # signature costs tens of microseconds to read, a few to bind).
         key = (
@@ -194,14 +221,14 @@ def callback_mismatch(callback: object, arguments: int) -> str | None:
         if verdict is _UNREAD:
             verdict = None
             try:
-                signature = inspect.signature(function)  # type: ignore[arg-type]
+                read = inspect.signature(function)  # type: ignore[arg-type]
             except Exception:  # no signature to read: called as it is
-                signature = None
-            if signature is not None:
+                read = None
+            if read is not None:
                 try:
-                    signature.bind(*([None] * arguments))
+                    read.bind(*([None] * arguments))
                 except TypeError as exc:
-                    verdict = _mismatch(wanted, signature, exc)
+                    verdict = _mismatch(wanted, read, exc)
             if len(_BUILTIN_VERDICTS) < _KEPT_VERDICTS:
                 _BUILTIN_VERDICTS[key] = verdict
         return cast("str | None", verdict)

@@ -69,28 +69,34 @@ def _max_size(value: object) -> object:
     return value
 
 
-def _max_queue(value: object) -> object:
-    # websockets: None (no flow control), an int high-water mark (its low one a
-    # quarter), or (high, low), either None (derived from the other), high >= low.
-    shape = "an int >= 0, None, or a (high, low) tuple of those with high >= low"
-    high, low = _parts("max_queue", value, shape) or (value, None)
-    high = _limit("max_queue", high, value, shape, minimum=0, optional=True)
-    low = _limit("max_queue", low, value, shape, minimum=0, optional=True)
-    if high is not None and low is not None and high < low:
-        raise InvalidOption("max_queue", f"max_queue must be {shape}, not {value!r}")
-    return value
+def _marks(name: str, shape: str, *, high_optional: bool) -> Callable[[object], object]:
+    """A (high, low) option: an int high-water mark, or a tuple of both, low <= high."""
+
+    def check(value: object) -> object:
+        high, low = _parts(name, value, shape) or (value, None)
+        high = _limit(name, high, value, shape, minimum=0, optional=high_optional)
+        low = _limit(name, low, value, shape, minimum=0, optional=True)
+        if high is not None and low is not None and high < low:
+            raise InvalidOption(name, f"{name} must be {shape}, not {value!r}")
+        return value
+
+    return check
 
 
-def _write_limit(value: object) -> object:
-    # websockets: an int high-water mark of the write buffer, or (high, low) with
-    # low None (asyncio's default) or <= high (asyncio's set_write_buffer_limits).
-    shape = "an int >= 0, or a (high, low) tuple with low an int <= high or None"
-    high, low = _parts("write_limit", value, shape) or (value, None)
-    high = _limit("write_limit", high, value, shape, minimum=0, optional=False)
-    low = _limit("write_limit", low, value, shape, minimum=0, optional=True)
-    if high is not None and low is not None and high < low:
-        raise InvalidOption("write_limit", f"write_limit must be {shape}, not {value!r}")
-    return value
+#: websockets: None (no flow control), an int high-water mark (its low one a
+#: quarter), or (high, low), either None (derived from the other), high >= low.
+_max_queue: Final = _marks(
+    "max_queue",
+    "an int >= 0, None, or a (high, low) tuple of those with high >= low",
+    high_optional=True,
+)
+#: websockets: an int high-water mark of the write buffer, or (high, low) with low
+#: None (asyncio's default) or <= high (asyncio's set_write_buffer_limits).
+_write_limit: Final = _marks(
+    "write_limit",
+    "an int >= 0, or a (high, low) tuple with low an int <= high or None",
+    high_optional=False,
+)
 
 
 def _header_value(name: str, value: object) -> str:

@@ -65,7 +65,7 @@ from types import MappingProxyType
 from typing import Any, Final, Protocol, TypeVar
 
 from . import _lifetime
-from ._checks import callback_mismatch, checked_at_least, checked_payload
+from ._checks import check_hook, checked_at_least, checked_payload
 from .adapters.base import Data, Payload
 from .closecodes import validate_close
 from .connection import GuardedConnection
@@ -700,11 +700,7 @@ def _count(name: str, value: object, minimum: int, *, optional: bool = False) ->
 
 def _callable(name: str, value: _T) -> _T:
     """A hook or predicate of one argument (the connection, the refusal): callable, or None."""
-    if value is not None and not callable(value):
-        raise InvalidOption.wrong_type(name, f"{name} must be callable or None, not {value!r}")
-    mismatch = None if value is None else callback_mismatch(value, 1)
-    if mismatch is not None:
-        raise InvalidOption.wrong_type(name, f"{name} {value!r} cannot be called: {mismatch}")
+    check_hook(name, value, 1, "with one argument")
     return value
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
-import re
 import sys
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -13,6 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
+from ._checks import UNSAFE_IN_URL
 from .adapters.base import Transport
 from .connection import GuardedConnection, Options
 from .errors import HandshakeFailed, InvalidOption
@@ -256,7 +256,7 @@ def _check_uri(uri: object) -> None:
 def _check_uri_text(uri: str) -> None:
     # What urllib drops (CR, LF, tab) or websockets sends as it is (a space, a NUL)
     # would make another request than the URI says, or a malformed one.
-    bad = _UNSAFE_IN_URI.search(uri)
+    bad = UNSAFE_IN_URL.search(uri)
     if bad is not None:
         raise InvalidOption(
             "uri",
@@ -367,8 +367,6 @@ def _websockets_exceptions() -> ModuleType:
     return exceptions
 
 
-#: Characters a URI may not contain as they are (RFC 3986: percent-encoded if meant).
-_UNSAFE_IN_URI: Final = re.compile(r"[\x00-\x20\x7f]")
 _DEFAULTS: Final = Options()
 #: How many distinct sets of guard() options are kept checked (:func:`_options`).
 _KEPT_OPTIONS: Final = 64

@@ -82,7 +82,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
-from ._checks import callback_mismatch, check_seconds, checked_at_least, checked_payload
+from ._checks import (
+    UNSAFE_IN_URL,
+    check_hook,
+    check_seconds,
+    checked_at_least,
+    checked_payload,
+)
 from .adapters.base import Data, Payload
 from .connection import GuardedConnection
 from .errors import ImpossibleEvent, InvalidOption
@@ -260,15 +266,7 @@ class RedisHub:
         checked_at_least("backoff_factor", backoff_factor, 1)
         if publisher is not None:
             _check_name("publisher", publisher, limit=_MAX_PUBLISHER)
-        if on_gap is not None and not callable(on_gap):
-            raise InvalidOption.wrong_type(
-                "on_gap", f"on_gap must be callable or None, not {type(on_gap).__name__}"
-            )
-        mismatch = None if on_gap is None else callback_mismatch(on_gap, 2)
-        if mismatch is not None:
-            raise InvalidOption.wrong_type(
-                "on_gap", f"on_gap {on_gap!r} is called as on_gap(publisher, missed): {mismatch}"
-            )
+        check_hook("on_gap", on_gap, 2, "as on_gap(publisher, missed)")
         if rng is not None and not callable(getattr(rng, "uniform", None)):
             raise InvalidOption.wrong_type(
                 "rng", f"rng must be a random.Random or None, not {type(rng).__name__}"
@@ -739,7 +737,7 @@ def _check_url(url: object) -> None:
 
     overridden: list[str] = []
     try:
-        if _UNSAFE_IN_URL.search(url):
+        if UNSAFE_IN_URL.search(url):
             raise ValueError("whitespace or a control character in it (percent-encode it)")
         pool = ConnectionPool.from_url(url)
         parsed = parse_url(url)
@@ -782,8 +780,6 @@ def _check_url(url: object) -> None:
 #: own ``timeout`` (redis-py lets a url's options override the constructor's), or
 #: change what the link reads (str instead of the bytes it parses).
 _OWN_QUERY_OPTIONS: Final = frozenset({"socket_timeout", "socket_connect_timeout"})
-#: Characters a url may not hold as they are (percent-encoded if meant).
-_UNSAFE_IN_URL: Final = re.compile(r"[\x00-\x20\x7f]")
 
 
 def _check_db(url: str, parsed: Mapping[str, Any]) -> None:

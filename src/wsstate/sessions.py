@@ -66,7 +66,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Protocol, TypeVar
 
-from ._checks import callback_mismatch, checked_at_least, checked_payload
+from ._checks import check_hook, checked_at_least, checked_payload
 from .adapters.base import Data, Payload
 from .connection import GuardedConnection
 from .errors import ImpossibleEvent, InvalidOption, InvalidState, WSStateError
@@ -526,15 +526,7 @@ class Sessions:
 
     @on_expire.setter
     def on_expire(self, value: ExpireCallback | None) -> None:
-        if value is not None and not callable(value):
-            raise InvalidOption.wrong_type(
-                "on_expire", f"on_expire must be callable or None, not {value!r}"
-            )
-        mismatch = None if value is None else callback_mismatch(value, 1)
-        if mismatch is not None:
-            raise InvalidOption.wrong_type(
-                "on_expire", f"on_expire {value!r} is called with the session: {mismatch}"
-            )
+        check_hook("on_expire", value, 1, "with the session")
         self._on_expire = value
 
     @property
@@ -616,7 +608,7 @@ class Sessions:
         return ended
 
     def page_close(self, session_id: str, generation: int | None = None) -> bool:
-        """The page's close beacon: end the session unless a newer generation holds it.
+        """The page's close beacon: end the session unless another generation holds it.
 
         ``generation``: the generation the page was attached as, when it knows
         it (a beacon naming another one, older, or from an earlier session of the
