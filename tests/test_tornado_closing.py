@@ -386,3 +386,52 @@ async def test_the_handlers_own_close_without_a_code_sends_1000(h: Harness) -> N
     conn = conns[0]
     await eventually(lambda: conn.state is State.CLOSED)
     assert (conn.close_code, conn.closed_by, conn.clean) == (1000, ClosedBy.LOCAL, True)
+
+
+@pytest.mark.parametrize("ending", ["ours", "peer_close", "peer_drop"])
+def test_a_guarded_client_connection_is_not_left_unclosed(ending: str) -> None:
+    # tornado warns "Unclosed WebSocketClientConnection" when a client connection
+    # whose close() was never called is freed, even one the peer closed.
+    import gc
+    import warnings
+
+    from websockets.asyncio.server import ServerConnection, serve
+
+    async def handler(ws: ServerConnection) -> None:
+        if ending != "ours":
+            await ws.recv()  # the client is guarded
+        if ending == "peer_close":
+            await ws.close(4000, "bye")
+        elif ending == "peer_drop":
+            assert ws.transport is not None
+            ws.transport.abort()
+        else:
+            async for message in ws:
+                await ws.send(message)
+
+    async def main() -> tuple[int | None, ClosedBy | None]:
+        async with serve(handler, "127.0.0.1", 0, ping_interval=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            native = await tornado.websocket.websocket_connect(f"ws://127.0.0.1:{port}/")
+            conn = wsstate.guard(native, ping_interval=None)
+            del native
+            if ending == "ours":
+                await conn.close()
+            else:
+                await conn.send("go")
+                with contextlib.suppress(wsstate.ConnectionClosed):
+                    await asyncio.wait_for(conn.recv(), STEP)
+                await eventually(lambda: conn.state is State.CLOSED, within=STEP)
+            return conn.close_code, conn.closed_by
+
+    gc.collect()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, closed_by = asyncio.run(main())
+        gc.collect()
+    assert (code, closed_by) == {
+        "ours": (1000, ClosedBy.LOCAL),
+        "peer_close": (4000, ClosedBy.REMOTE),
+        "peer_drop": (1006, ClosedBy.TRANSPORT),
+    }[ending]
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []

@@ -67,7 +67,10 @@ Private attributes read or set (pinned to tornado 6.6): the protocol's
 ``_write_frame``, ``_compressor``, ``_ping_coroutine``,
 ``_handle_message`` and ``_abort`` (wrapped; the names of the functions that
 call ``_abort``, :func:`abort_fault`), ``stream`` (its ``error`` and
-``_write_buffer``), ``client_terminated``, ``server_terminated``.
+``_write_buffer``), ``client_terminated``, ``server_terminated``; a client
+connection's ``protocol`` is set to None once the closure is reported, as its
+own ``close()`` does (else tornado warns "Unclosed WebSocketClientConnection"
+when it is freed).
 """
 
 from __future__ import annotations
@@ -366,6 +369,11 @@ class TornadoTransport(Transport):
             proto.__dict__.pop("close", None)
             proto.__dict__.pop("_handle_message", None)
             proto.__dict__.pop("_abort", None)
+            if isinstance(ws, WebSocketClientConnection):
+                # What the client connection's own close() leaves: without it,
+                # tornado warns "Unclosed WebSocketClientConnection" when the
+                # object is freed, however the connection ended.
+                ws.protocol = None
 
         setattr(ws, "on_ws_connection_close", on_ws_connection_close)  # noqa: B010
 
