@@ -48,7 +48,7 @@ from typing import Any
 import pytest
 from support.harness import ROLES, Harness, Recorder, Role
 
-from wsstate_tools.bench.redis_fanout import INSTALL_HINT, RedisServer
+from wsstate.testing.redis_server import INSTALL_HINT, RedisServer
 
 __all__ = [
     "h",
@@ -109,6 +109,7 @@ COVERAGE_STATE = {
     "wsstate.testing.stateful": ("_SEEN", "STATS"),
     "wsstate.testing.session_stateful": ("_SEEN", "STATS"),
     "wsstate.testing.client_stateful": ("_SEEN", "STATS"),
+    "wsstate.testing.link_stateful": ("_SEEN", "STATS"),
 }
 _WORKEROUTPUT_KEY = "wsstate_coverage"
 _MERGED = pytest.StashKey[set[str]]()

@@ -69,9 +69,7 @@ from wsstate import ClosedBy, GuardedConnection
 from wsstate.adapters.websockets import WebsocketsTransport
 from wsstate.machines.session import State as SessionState
 from wsstate.testing import EndpointFailure, FuzzReport, Step, fuzz
-from wsstate_tools.bench.redis_fanout import (
-    RedisServer,
-)
+from wsstate.testing.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -19,8 +19,18 @@ from collections.abc import Iterator
 import pytest
 
 from wsstate.machines.connection import Event
-from wsstate.testing import _heap, client_stateful, session_stateful
+from wsstate.testing import _heap, client_stateful, link_stateful, session_stateful
 from wsstate.testing.stateful import FirstChoices, Harness, open_site
+
+_Harness = (
+    type[client_stateful.Harness] | type[session_stateful.Harness] | type[link_stateful.Harness]
+)
+#: The harnesses that start their own servers (the connection's runs in a site).
+HARNESSES: list[_Harness] = [
+    client_stateful.Harness,
+    session_stateful.Harness,
+    link_stateful.Harness,
+]
 
 
 @pytest.fixture(autouse=True)
@@ -135,9 +145,9 @@ def test_a_site_that_fails_to_open_leaves_nothing_held() -> None:
     assert (_heap._depth, gc.get_freeze_count()) == (0, 0)
 
 
-@pytest.mark.parametrize("harness", [client_stateful.Harness, session_stateful.Harness])
+@pytest.mark.parametrize("harness", HARNESSES)
 def test_a_harness_stopped_twice_reports_its_own_failure_not_a_hold_error(
-    harness: type[client_stateful.Harness] | type[session_stateful.Harness],
+    harness: _Harness,
 ) -> None:
     """Hypothesis calls teardown (stop()) after a rule whose stop() failed."""
 
@@ -151,9 +161,9 @@ def test_a_harness_stopped_twice_reports_its_own_failure_not_a_hold_error(
     assert (_heap._depth, gc.get_freeze_count()) == (0, 0)
 
 
-@pytest.mark.parametrize("harness", [client_stateful.Harness, session_stateful.Harness])
+@pytest.mark.parametrize("harness", HARNESSES)
 def test_a_harness_that_fails_to_start_leaves_nothing_held(
-    harness: type[client_stateful.Harness] | type[session_stateful.Harness],
+    harness: _Harness,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     async def refuse(self: object) -> None:

@@ -44,7 +44,7 @@ from wsstate.redis_hub import (
     decode,
     encode,
 )
-from wsstate_tools.bench.redis_fanout import RedisServer
+from wsstate.testing.redis_server import RedisServer
 
 
 def test_every_declared_effect_is_handled() -> None:
@@ -203,8 +203,8 @@ def test_two_hubs_through_a_redis_that_restarts(
 
     async def main() -> None:
         gaps: list[tuple[str, int]] = []
-        options = {"backoff_initial": 0.02, "backoff_max": 0.1, "timeout": 1.0}
-        a = wsstate.RedisHub(redis.url, "t", publisher="a", **options)  # type: ignore[arg-type]
+        options: dict[str, Any] = {"backoff_initial": 0.02, "backoff_max": 0.1, "timeout": 1.0}
+        a = wsstate.RedisHub(redis.url, "t", publisher="a", **options)
         b = wsstate.RedisHub(
             redis.url,
             "t",
@@ -352,6 +352,8 @@ def test_a_bad_url_or_number_is_refused_at_construction(redis: RedisServer) -> N
     _refused("channel", TypeError, redis.url, b"c")
     _refused("channel", ValueError, redis.url, "\ud800")
     _refused("rng", TypeError, redis.url, "c", rng=5)
+    for clock in (5, "loop", object()):
+        _refused("clock", TypeError, redis.url, "c", clock=clock)
     for good in (
         "rediss://h:6380/1",
         "unix:///run/redis.sock?db=2",

@@ -86,21 +86,21 @@ inline pop_wire() {
 inline on_start() {
     nlocal = 0; nremote = 0;
     if
-    :: st == S_IDLE ->  // line 83
+    :: st == S_IDLE ->  // line 84
         if :: pending || live -> fail(v_single_link) :: else -> skip fi;
         if :: !gap -> fail(v_backoff_between_attempts) :: else -> skip fi;
         pending = true; gap = false;
         if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
         st = S_CONNECTING
-    :: st == S_CONNECTING ->  // line 97
+    :: st == S_CONNECTING ->  // line 98
         if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
         st = S_CONNECTING
-    :: st == S_CONNECTED ->  // line 111
+    :: st == S_CONNECTED ->  // line 112
         st = S_CONNECTED
-    :: st == S_BACKOFF ->  // line 125
+    :: st == S_BACKOFF ->  // line 126
         if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
         st = S_BACKOFF
-    :: st == S_CLOSED ->  // line 139
+    :: st == S_CLOSED ->  // line 140
         if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
         if :: pending -> fail(v_link_released) :: else -> skip fi;
         st = S_CLOSED
@@ -110,34 +110,34 @@ inline on_start() {
 inline on_app_broadcast() {
     nlocal = 0; nremote = 0;
     if
-    :: st == S_IDLE ->  // line 84
+    :: st == S_IDLE ->  // line 85
         nlocal++;
         nremote++;
         if :: nlocal != 1 -> fail(v_local_delivery_always) :: else -> skip fi;
         if :: nremote != 1 -> fail(v_remote_accounted) :: else -> skip fi;
         if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
         st = S_IDLE
-    :: st == S_CONNECTING ->  // line 98
+    :: st == S_CONNECTING ->  // line 99
         nlocal++;
         nremote++;
         if :: nlocal != 1 -> fail(v_local_delivery_always) :: else -> skip fi;
         if :: nremote != 1 -> fail(v_remote_accounted) :: else -> skip fi;
         if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
         st = S_CONNECTING
-    :: st == S_CONNECTED ->  // line 112
+    :: st == S_CONNECTED ->  // line 113
         nlocal++;
         inflight++; nremote++;
         if :: nlocal != 1 -> fail(v_local_delivery_always) :: else -> skip fi;
         if :: nremote != 1 -> fail(v_remote_accounted) :: else -> skip fi;
         st = S_CONNECTED
-    :: st == S_BACKOFF ->  // line 126
+    :: st == S_BACKOFF ->  // line 127
         nlocal++;
         nremote++;
         if :: nlocal != 1 -> fail(v_local_delivery_always) :: else -> skip fi;
         if :: nremote != 1 -> fail(v_remote_accounted) :: else -> skip fi;
         if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
         st = S_BACKOFF
-    :: st == S_CLOSED ->  // line 140
+    :: st == S_CLOSED ->  // line 141
         nlocal++;
         nremote++;
         if :: nlocal != 1 -> fail(v_local_delivery_always) :: else -> skip fi;
@@ -151,26 +151,26 @@ inline on_app_broadcast() {
 inline on_app_close() {
     nlocal = 0; nremote = 0;
     if
-    :: st == S_IDLE ->  // line 85
+    :: st == S_IDLE ->  // line 86
         if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
         if :: pending -> fail(v_link_released) :: else -> skip fi;
         st = S_CLOSED
-    :: st == S_CONNECTING ->  // line 99
+    :: st == S_CONNECTING ->  // line 100
         pending = false;
         if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
         if :: pending -> fail(v_link_released) :: else -> skip fi;
         st = S_CLOSED
-    :: st == S_CONNECTED ->  // line 113
+    :: st == S_CONNECTED ->  // line 114
         live = false; clear_wire(); inflight = 0;
         if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
         if :: pending -> fail(v_link_released) :: else -> skip fi;
         st = S_CLOSED
-    :: st == S_BACKOFF ->  // line 127
+    :: st == S_BACKOFF ->  // line 128
         timers = timers & ~T_backoff_timer;
         if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
         if :: pending -> fail(v_link_released) :: else -> skip fi;
         st = S_CLOSED
-    :: st == S_CLOSED ->  // line 141
+    :: st == S_CLOSED ->  // line 142
         if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
         if :: pending -> fail(v_link_released) :: else -> skip fi;
         st = S_CLOSED
@@ -180,15 +180,15 @@ inline on_app_close() {
 inline on_subscribed() {
     nlocal = 0; nremote = 0;
     if
-    :: st == S_IDLE ->  // line 86
+    :: st == S_IDLE ->  // line 87
         fail(v_impossible_event)
-    :: st == S_CONNECTING ->  // line 100
+    :: st == S_CONNECTING ->  // line 101
         st = S_CONNECTED
-    :: st == S_CONNECTED ->  // line 114
+    :: st == S_CONNECTED ->  // line 115
         fail(v_impossible_event)
-    :: st == S_BACKOFF ->  // line 128
+    :: st == S_BACKOFF ->  // line 129
         fail(v_impossible_event)
-    :: st == S_CLOSED ->  // line 142
+    :: st == S_CLOSED ->  // line 143
         if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
         if :: pending -> fail(v_link_released) :: else -> skip fi;
         st = S_CLOSED
@@ -196,26 +196,6 @@ inline on_subscribed() {
 }
 
 inline on_attempt_failed() {
-    nlocal = 0; nremote = 0;
-    if
-    :: st == S_IDLE ->  // line 87
-        fail(v_impossible_event)
-    :: st == S_CONNECTING ->  // line 101
-        timers = timers | T_backoff_timer;
-        if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
-        st = S_BACKOFF
-    :: st == S_CONNECTED ->  // line 115
-        fail(v_impossible_event)
-    :: st == S_BACKOFF ->  // line 129
-        fail(v_impossible_event)
-    :: st == S_CLOSED ->  // line 142
-        if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
-        if :: pending -> fail(v_link_released) :: else -> skip fi;
-        st = S_CLOSED
-    fi
-}
-
-inline on_attempt_refused() {
     nlocal = 0; nremote = 0;
     if
     :: st == S_IDLE ->  // line 88
@@ -228,7 +208,27 @@ inline on_attempt_refused() {
         fail(v_impossible_event)
     :: st == S_BACKOFF ->  // line 130
         fail(v_impossible_event)
-    :: st == S_CLOSED ->  // line 142
+    :: st == S_CLOSED ->  // line 143
+        if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
+        if :: pending -> fail(v_link_released) :: else -> skip fi;
+        st = S_CLOSED
+    fi
+}
+
+inline on_attempt_refused() {
+    nlocal = 0; nremote = 0;
+    if
+    :: st == S_IDLE ->  // line 89
+        fail(v_impossible_event)
+    :: st == S_CONNECTING ->  // line 103
+        timers = timers | T_backoff_timer;
+        if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
+        st = S_BACKOFF
+    :: st == S_CONNECTED ->  // line 117
+        fail(v_impossible_event)
+    :: st == S_BACKOFF ->  // line 131
+        fail(v_impossible_event)
+    :: st == S_CLOSED ->  // line 143
         if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
         if :: pending -> fail(v_link_released) :: else -> skip fi;
         st = S_CLOSED
@@ -238,18 +238,18 @@ inline on_attempt_refused() {
 inline on_link_lost() {
     nlocal = 0; nremote = 0;
     if
-    :: st == S_IDLE ->  // line 89
+    :: st == S_IDLE ->  // line 90
         fail(v_impossible_event)
-    :: st == S_CONNECTING ->  // line 103
+    :: st == S_CONNECTING ->  // line 104
         fail(v_impossible_event)
-    :: st == S_CONNECTED ->  // line 117
+    :: st == S_CONNECTED ->  // line 118
         live = false; clear_wire(); inflight = 0;
         timers = timers | T_backoff_timer;
         if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
         st = S_BACKOFF
-    :: st == S_BACKOFF ->  // line 131
+    :: st == S_BACKOFF ->  // line 132
         fail(v_impossible_event)
-    :: st == S_CLOSED ->  // line 142
+    :: st == S_CLOSED ->  // line 143
         if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
         if :: pending -> fail(v_link_released) :: else -> skip fi;
         st = S_CLOSED
@@ -259,19 +259,19 @@ inline on_link_lost() {
 inline on_peer_message() {
     nlocal = 0; nremote = 0;
     if
-    :: st == S_IDLE ->  // line 90
+    :: st == S_IDLE ->  // line 91
         fail(v_impossible_event)
-    :: st == S_CONNECTING ->  // line 104
+    :: st == S_CONNECTING ->  // line 105
         fail(v_impossible_event)
-    :: st == S_CONNECTED ->  // line 118
+    :: st == S_CONNECTED ->  // line 119
         if :: msg == OWN -> fail(v_local_delivered_once) :: else -> skip fi;
         if :: (delivered & (1 << msg)) != 0 -> fail(v_delivered_at_most_once) :: else -> skip fi;
         if :: ((delivered | reported) & ((1 << msg) - 2)) != ((1 << msg) - 2) -> fail(v_gap_always_reported) :: else -> skip fi;
         delivered = delivered | (1 << msg); last = msg;
         st = S_CONNECTED
-    :: st == S_BACKOFF ->  // line 132
+    :: st == S_BACKOFF ->  // line 133
         fail(v_impossible_event)
-    :: st == S_CLOSED ->  // line 142
+    :: st == S_CLOSED ->  // line 143
         if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
         if :: pending -> fail(v_link_released) :: else -> skip fi;
         st = S_CLOSED
@@ -281,20 +281,20 @@ inline on_peer_message() {
 inline on_peer_message_gap() {
     nlocal = 0; nremote = 0;
     if
-    :: st == S_IDLE ->  // line 91
+    :: st == S_IDLE ->  // line 92
         fail(v_impossible_event)
-    :: st == S_CONNECTING ->  // line 105
+    :: st == S_CONNECTING ->  // line 106
         fail(v_impossible_event)
-    :: st == S_CONNECTED ->  // line 119
+    :: st == S_CONNECTED ->  // line 120
         if :: msg > last + 1 -> reported = reported | ((1 << msg) - (1 << (last + 1))) :: else -> skip fi;
         if :: msg == OWN -> fail(v_local_delivered_once) :: else -> skip fi;
         if :: (delivered & (1 << msg)) != 0 -> fail(v_delivered_at_most_once) :: else -> skip fi;
         if :: ((delivered | reported) & ((1 << msg) - 2)) != ((1 << msg) - 2) -> fail(v_gap_always_reported) :: else -> skip fi;
         delivered = delivered | (1 << msg); last = msg;
         st = S_CONNECTED
-    :: st == S_BACKOFF ->  // line 133
+    :: st == S_BACKOFF ->  // line 134
         fail(v_impossible_event)
-    :: st == S_CLOSED ->  // line 142
+    :: st == S_CLOSED ->  // line 143
         if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
         if :: pending -> fail(v_link_released) :: else -> skip fi;
         st = S_CLOSED
@@ -302,24 +302,6 @@ inline on_peer_message_gap() {
 }
 
 inline on_peer_message_stale() {
-    nlocal = 0; nremote = 0;
-    if
-    :: st == S_IDLE ->  // line 92
-        fail(v_impossible_event)
-    :: st == S_CONNECTING ->  // line 106
-        fail(v_impossible_event)
-    :: st == S_CONNECTED ->  // line 120
-        st = S_CONNECTED
-    :: st == S_BACKOFF ->  // line 134
-        fail(v_impossible_event)
-    :: st == S_CLOSED ->  // line 142
-        if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
-        if :: pending -> fail(v_link_released) :: else -> skip fi;
-        st = S_CLOSED
-    fi
-}
-
-inline on_own_message() {
     nlocal = 0; nremote = 0;
     if
     :: st == S_IDLE ->  // line 93
@@ -330,7 +312,25 @@ inline on_own_message() {
         st = S_CONNECTED
     :: st == S_BACKOFF ->  // line 135
         fail(v_impossible_event)
-    :: st == S_CLOSED ->  // line 142
+    :: st == S_CLOSED ->  // line 143
+        if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
+        if :: pending -> fail(v_link_released) :: else -> skip fi;
+        st = S_CLOSED
+    fi
+}
+
+inline on_own_message() {
+    nlocal = 0; nremote = 0;
+    if
+    :: st == S_IDLE ->  // line 94
+        fail(v_impossible_event)
+    :: st == S_CONNECTING ->  // line 108
+        fail(v_impossible_event)
+    :: st == S_CONNECTED ->  // line 122
+        st = S_CONNECTED
+    :: st == S_BACKOFF ->  // line 136
+        fail(v_impossible_event)
+    :: st == S_CLOSED ->  // line 143
         if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
         if :: pending -> fail(v_link_released) :: else -> skip fi;
         st = S_CLOSED
@@ -340,19 +340,19 @@ inline on_own_message() {
 inline on_backoff_elapsed() {
     nlocal = 0; nremote = 0;
     if
-    :: st == S_IDLE ->  // line 94
+    :: st == S_IDLE ->  // line 95
         fail(v_impossible_event)
-    :: st == S_CONNECTING ->  // line 108
+    :: st == S_CONNECTING ->  // line 109
         fail(v_impossible_event)
-    :: st == S_CONNECTED ->  // line 122
+    :: st == S_CONNECTED ->  // line 123
         fail(v_impossible_event)
-    :: st == S_BACKOFF ->  // line 136
+    :: st == S_BACKOFF ->  // line 137
         if :: pending || live -> fail(v_single_link) :: else -> skip fi;
         if :: !gap -> fail(v_backoff_between_attempts) :: else -> skip fi;
         pending = true; gap = false;
         if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
         st = S_CONNECTING
-    :: st == S_CLOSED ->  // line 142
+    :: st == S_CLOSED ->  // line 143
         if :: live || inflight > 0 -> fail(v_link_released) :: else -> skip fi;
         if :: pending -> fail(v_link_released) :: else -> skip fi;
         st = S_CLOSED

@@ -94,6 +94,7 @@ from .connection import GuardedConnection
 from .errors import ImpossibleEvent, InvalidOption
 from .hub import BroadcastResult, Hub
 from .machines.link import INITIAL, TABLE, Effect, Event, Row, State
+from .sessions import Clock, TimerHandle, checked_clock
 
 __all__ = [
     "EFFECT_HANDLERS",
@@ -224,14 +225,17 @@ class RedisHub:
     channel (default ``host:pid:random``; unique per process; at most 65,535
     bytes of UTF-8); ``timeout`` bounds each attempt and each publish; the
     backoff is the reconnecting client's; ``rng`` (a seeded ``random.Random``)
-    is for tests. Requires redis-py (``pip install 'wsstate[redis]'``).
+    and ``clock`` (where the backoff delay runs, a :class:`~wsstate.Clock` such
+    as :class:`wsstate.testing.ManualClock`; the event loop's by default) are
+    for tests. Requires redis-py (``pip install 'wsstate[redis]'``).
 
     Every argument is checked here (:class:`~wsstate.InvalidOption` naming it,
     also a :class:`TypeError` for a wrong type): ``url`` by redis-py's own
     parser (``redis://``, ``rediss://``, ``unix://``), without connecting;
     ``timeout`` and ``ping_interval`` finite and positive, the backoff's delays
     finite and ``>= 0`` (as the reconnecting client's); ``backoff_factor`` finite and
-    at least 1; ``channel`` and ``publisher`` non-empty text UTF-8 can encode.
+    at least 1; ``channel`` and ``publisher`` non-empty text UTF-8 can encode;
+    ``clock`` has a callable ``call_later``.
 
     Threads: the hub belongs to the event loop :meth:`start` was first called
     on (and its local members to theirs); :meth:`start`, :meth:`broadcast` and
@@ -252,6 +256,7 @@ class RedisHub:
         timeout: float = 5.0,
         ping_interval: float = 5.0,
         rng: Any = None,
+        clock: Clock | None = None,
     ) -> None:
         import importlib.util
 
@@ -288,6 +293,8 @@ class RedisHub:
         self.timeout = float(timeout)
         self.ping_interval = float(ping_interval)
         self.rng: random.Random = rng if rng is not None else random.Random()
+        self.clock: Clock = checked_clock(clock)
+        """Where the backoff timer runs (the running event loop's clock by default)."""
         self.hub = Hub()
         """The local members."""
         self.state: State = INITIAL
@@ -303,7 +310,7 @@ class RedisHub:
         self._link: _Link | None = None
         self._candidate: _Link | None = None
         self._attempt_task: asyncio.Task[None] | None = None
-        self._backoff: asyncio.TimerHandle | None = None
+        self._backoff: TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._connected = asyncio.Event()
         self._closed = asyncio.Event()
@@ -656,7 +663,7 @@ class RedisHub:
         delay = self.next_delay()
         self.last_delay = delay
         logger.info("%s: next attempt in %.3f s (%d failed)", self.publisher, delay, self.attempts)
-        self._backoff = asyncio.get_running_loop().call_later(delay, self._backoff_fired)
+        self._backoff = self.clock.call_later(delay, self._backoff_fired)
 
     def _backoff_fired(self) -> None:
         self._backoff = None

@@ -64,7 +64,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar, cast
 
 from ._checks import check_hook, checked_at_least, checked_payload
 from .adapters.base import Data, Payload
@@ -119,6 +119,19 @@ class LoopClock:
 
     def call_later(self, delay: float, callback: Callable[[], object]) -> TimerHandle:
         return asyncio.get_running_loop().call_later(delay, callback)
+
+
+def checked_clock(value: object) -> Clock:
+    """The ``clock`` option's value: None is the running loop's (:class:`LoopClock`);
+    anything without a callable ``call_later`` is refused (InvalidOption, a TypeError)."""
+    if value is None:
+        return LoopClock()
+    if not callable(getattr(value, "call_later", None)):
+        raise InvalidOption.wrong_type(
+            "clock",
+            f"clock must be a wsstate.Clock (with call_later(delay, callback)), not {value!r}",
+        )
+    return cast(Clock, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -536,14 +549,7 @@ class Sessions:
 
     @clock.setter
     def clock(self, value: Clock | None) -> None:
-        if value is None:  # as given to the constructor: the running loop's
-            value = LoopClock()
-        elif not callable(getattr(value, "call_later", None)):
-            raise InvalidOption.wrong_type(
-                "clock",
-                f"clock must be a wsstate.Clock (with call_later(delay, callback)), not {value!r}",
-            )
-        self._clock = value
+        self._clock = checked_clock(value)
 
     def attach(
         self, session_id: str, conn: GuardedConnection, last_seen: int | None = None

@@ -28,7 +28,8 @@ from collections import Counter
 import pytest
 from support.transports import Transport
 
-from wsstate_tools.bench.redis_fanout import INSTALL_HINT, Clients, RedisServer, Workers
+from wsstate.testing.redis_server import INSTALL_HINT, RedisServer
+from wsstate_tools.bench.redis_fanout import Clients, Workers
 
 WORKERS = 3
 PER_WORKER = 100

@@ -181,420 +181,420 @@ _D, _I, _W, _E = logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR
 
 TABLE: Final[Mapping[tuple[State, Event], Row]] = MappingProxyType(
     {
-        # line 83
+        # line 84
         (State.IDLE, Event.START): Row(
             State.CONNECTING,
             (Effect.ATTEMPT, Effect.RETURN_TRUE,),
             _I,
             "The first attempt is made at once.",
         ),
-        # line 84
+        # line 85
         (State.IDLE, Event.APP_BROADCAST): Row(
             State.IDLE,
             (Effect.DELIVER_LOCAL, Effect.COUNT_LOST,),
             _D,
             "Not started: the local members get it; no other process can.",
         ),
-        # line 85
+        # line 86
         (State.IDLE, Event.APP_CLOSE): Row(
             State.CLOSED,
             (Effect.RETURN_TRUE,),
             _I,
             "Closed before it started: no attempt is ever made.",
         ),
-        # line 86
+        # line 87
         (State.IDLE, Event.SUBSCRIBED): Row(
             None,
             (),
             _E,
             "No attempt was made.",
         ),
-        # line 87
+        # line 88
         (State.IDLE, Event.ATTEMPT_FAILED): Row(
             None,
             (),
             _E,
             "No attempt was made.",
         ),
-        # line 88
+        # line 89
         (State.IDLE, Event.ATTEMPT_REFUSED): Row(
             None,
             (),
             _E,
             "No attempt was made.",
         ),
-        # line 89
+        # line 90
         (State.IDLE, Event.LINK_LOST): Row(
             None,
             (),
             _E,
             "No link.",
         ),
-        # line 90
+        # line 91
         (State.IDLE, Event.PEER_MESSAGE): Row(
             None,
             (),
             _E,
             "No listener: messages are read only by the link's listener.",
         ),
-        # line 91
+        # line 92
         (State.IDLE, Event.PEER_MESSAGE_GAP): Row(
             None,
             (),
             _E,
             "No listener: messages are read only by the link's listener.",
         ),
-        # line 92
+        # line 93
         (State.IDLE, Event.PEER_MESSAGE_STALE): Row(
             None,
             (),
             _E,
             "No listener: messages are read only by the link's listener.",
         ),
-        # line 93
+        # line 94
         (State.IDLE, Event.OWN_MESSAGE): Row(
             None,
             (),
             _E,
             "No listener: messages are read only by the link's listener.",
         ),
-        # line 94
+        # line 95
         (State.IDLE, Event.BACKOFF_ELAPSED): Row(
             None,
             (),
             _E,
             "The backoff timer is not armed.",
         ),
-        # line 97
+        # line 98
         (State.CONNECTING, Event.START): Row(
             State.CONNECTING,
             (Effect.RETURN_FALSE,),
             _D,
             "Already started.",
         ),
-        # line 98
+        # line 99
         (State.CONNECTING, Event.APP_BROADCAST): Row(
             State.CONNECTING,
             (Effect.DELIVER_LOCAL, Effect.COUNT_LOST,),
             _D,
             "Not subscribed yet: local members get it; its number is used, so the others see the gap (scenario 38).",
         ),
-        # line 99
+        # line 100
         (State.CONNECTING, Event.APP_CLOSE): Row(
             State.CLOSED,
             (Effect.CANCEL_ATTEMPT, Effect.RETURN_TRUE,),
             _I,
             "The attempt is cancelled; no other follows.",
         ),
-        # line 100
+        # line 101
         (State.CONNECTING, Event.SUBSCRIBED): Row(
             State.CONNECTED,
             (Effect.ADOPT_LINK, Effect.RESET_ATTEMPTS,),
             _I,
             "Subscribed: broadcasts are published again, the listener runs.",
         ),
-        # line 101
+        # line 102
         (State.CONNECTING, Event.ATTEMPT_FAILED): Row(
             State.BACKOFF,
             (Effect.COUNT_ATTEMPT, Effect.ARM_BACKOFF_TIMER,),
             _I,
             "Redis is still away: retried after a jittered delay.",
         ),
-        # line 102
+        # line 103
         (State.CONNECTING, Event.ATTEMPT_REFUSED): Row(
             State.BACKOFF,
             (Effect.COUNT_ATTEMPT, Effect.ARM_BACKOFF_TIMER,),
             _W,
             "Redis refused the link (its password, its ACL, its database): retried after a jittered delay, as an absence is, but logged as a warning: only a fix of the configuration ends it.",
         ),
-        # line 103
+        # line 104
         (State.CONNECTING, Event.LINK_LOST): Row(
             None,
             (),
             _E,
             "No link yet: a failing attempt is attempt_failed.",
         ),
-        # line 104
+        # line 105
         (State.CONNECTING, Event.PEER_MESSAGE): Row(
             None,
             (),
             _E,
             "The listener starts with the link (adopt_link).",
         ),
-        # line 105
+        # line 106
         (State.CONNECTING, Event.PEER_MESSAGE_GAP): Row(
             None,
             (),
             _E,
             "The listener starts with the link (adopt_link).",
         ),
-        # line 106
+        # line 107
         (State.CONNECTING, Event.PEER_MESSAGE_STALE): Row(
             None,
             (),
             _E,
             "The listener starts with the link (adopt_link).",
         ),
-        # line 107
+        # line 108
         (State.CONNECTING, Event.OWN_MESSAGE): Row(
             None,
             (),
             _E,
             "The listener starts with the link (adopt_link).",
         ),
-        # line 108
+        # line 109
         (State.CONNECTING, Event.BACKOFF_ELAPSED): Row(
             None,
             (),
             _E,
             "The backoff timer ran out before this attempt.",
         ),
-        # line 111
+        # line 112
         (State.CONNECTED, Event.START): Row(
             State.CONNECTED,
             (Effect.RETURN_FALSE,),
             _D,
             "Already started.",
         ),
-        # line 112
+        # line 113
         (State.CONNECTED, Event.APP_BROADCAST): Row(
             State.CONNECTED,
             (Effect.DELIVER_LOCAL, Effect.PUBLISH,),
             _D,
             "The hot path: local members at once, then the channel.",
         ),
-        # line 113
+        # line 114
         (State.CONNECTED, Event.APP_CLOSE): Row(
             State.CLOSED,
             (Effect.DROP_LINK, Effect.RETURN_TRUE,),
             _I,
             "The link is closed; publishes not yet acknowledged are counted as lost.",
         ),
-        # line 114
+        # line 115
         (State.CONNECTED, Event.SUBSCRIBED): Row(
             None,
             (),
             _E,
             "One attempt at a time.",
         ),
-        # line 115
+        # line 116
         (State.CONNECTED, Event.ATTEMPT_FAILED): Row(
             None,
             (),
             _E,
             "No attempt in progress.",
         ),
-        # line 116
+        # line 117
         (State.CONNECTED, Event.ATTEMPT_REFUSED): Row(
             None,
             (),
             _E,
             "No attempt in progress.",
         ),
-        # line 117
+        # line 118
         (State.CONNECTED, Event.LINK_LOST): Row(
             State.BACKOFF,
             (Effect.DROP_LINK, Effect.COUNT_ATTEMPT, Effect.ARM_BACKOFF_TIMER,),
             _W,
             "Redis went away: the listener is not left dead (python-socketio #1581); reconnect after a jittered delay (scenario 38).",
         ),
-        # line 118
+        # line 119
         (State.CONNECTED, Event.PEER_MESSAGE): Row(
             State.CONNECTED,
             (Effect.DELIVER_REMOTE,),
             _D,
             "In order: to the local members.",
         ),
-        # line 119
+        # line 120
         (State.CONNECTED, Event.PEER_MESSAGE_GAP): Row(
             State.CONNECTED,
             (Effect.REPORT_GAP, Effect.DELIVER_REMOTE,),
             _I,
             "Messages were missed (link down, Redis restarted): the application hears of it before the next message, never silently (scenario 38).",
         ),
-        # line 120
+        # line 121
         (State.CONNECTED, Event.PEER_MESSAGE_STALE): Row(
             State.CONNECTED,
             (Effect.DISCARD,),
             _D,
             "Already delivered: never twice.",
         ),
-        # line 121
+        # line 122
         (State.CONNECTED, Event.OWN_MESSAGE): Row(
             State.CONNECTED,
             (Effect.DISCARD,),
             _D,
             "Delivered locally when it was broadcast: not twice.",
         ),
-        # line 122
+        # line 123
         (State.CONNECTED, Event.BACKOFF_ELAPSED): Row(
             None,
             (),
             _E,
             "The backoff timer ran out before this attempt.",
         ),
-        # line 125
+        # line 126
         (State.BACKOFF, Event.START): Row(
             State.BACKOFF,
             (Effect.RETURN_FALSE,),
             _D,
             "Already started.",
         ),
-        # line 126
+        # line 127
         (State.BACKOFF, Event.APP_BROADCAST): Row(
             State.BACKOFF,
             (Effect.DELIVER_LOCAL, Effect.COUNT_LOST,),
             _D,
             "No link: local members get it, the others will see the gap (scenario 38).",
         ),
-        # line 127
+        # line 128
         (State.BACKOFF, Event.APP_CLOSE): Row(
             State.CLOSED,
             (Effect.CANCEL_BACKOFF_TIMER, Effect.RETURN_TRUE,),
             _I,
             "The pending delay is cancelled: CLOSED at once.",
         ),
-        # line 128
+        # line 129
         (State.BACKOFF, Event.SUBSCRIBED): Row(
             None,
             (),
             _E,
             "No attempt in progress.",
         ),
-        # line 129
+        # line 130
         (State.BACKOFF, Event.ATTEMPT_FAILED): Row(
             None,
             (),
             _E,
             "No attempt in progress.",
         ),
-        # line 130
+        # line 131
         (State.BACKOFF, Event.ATTEMPT_REFUSED): Row(
             None,
             (),
             _E,
             "No attempt in progress.",
         ),
-        # line 131
+        # line 132
         (State.BACKOFF, Event.LINK_LOST): Row(
             None,
             (),
             _E,
             "The link was dropped; its loss is fed once.",
         ),
-        # line 132
+        # line 133
         (State.BACKOFF, Event.PEER_MESSAGE): Row(
             None,
             (),
             _E,
             "The listener was stopped with its link.",
         ),
-        # line 133
+        # line 134
         (State.BACKOFF, Event.PEER_MESSAGE_GAP): Row(
             None,
             (),
             _E,
             "The listener was stopped with its link.",
         ),
-        # line 134
+        # line 135
         (State.BACKOFF, Event.PEER_MESSAGE_STALE): Row(
             None,
             (),
             _E,
             "The listener was stopped with its link.",
         ),
-        # line 135
+        # line 136
         (State.BACKOFF, Event.OWN_MESSAGE): Row(
             None,
             (),
             _E,
             "The listener was stopped with its link.",
         ),
-        # line 136
+        # line 137
         (State.BACKOFF, Event.BACKOFF_ELAPSED): Row(
             State.CONNECTING,
             (Effect.ATTEMPT,),
             _I,
             "The delay ran out: the next attempt.",
         ),
-        # line 139
+        # line 140
         (State.CLOSED, Event.START): Row(
             State.CLOSED,
             (Effect.RETURN_FALSE,),
             _D,
             "Closed for good: a link is not restarted.",
         ),
-        # line 140
+        # line 141
         (State.CLOSED, Event.APP_BROADCAST): Row(
             State.CLOSED,
             (Effect.DELIVER_LOCAL, Effect.COUNT_LOST,),
             _D,
             "The link is closed; the hub's local members still get it.",
         ),
-        # line 141
+        # line 142
         (State.CLOSED, Event.APP_CLOSE): Row(
             State.CLOSED,
             (Effect.RETURN_FALSE,),
             _D,
             "Idempotent.",
         ),
-        # line 142, default row
+        # line 143, default row
         (State.CLOSED, Event.SUBSCRIBED): Row(
             State.CLOSED,
             (),
             _D,
             "Terminal: a late attempt end, loss, message or timer is absorbed.",
         ),
-        # line 142, default row
+        # line 143, default row
         (State.CLOSED, Event.ATTEMPT_FAILED): Row(
             State.CLOSED,
             (),
             _D,
             "Terminal: a late attempt end, loss, message or timer is absorbed.",
         ),
-        # line 142, default row
+        # line 143, default row
         (State.CLOSED, Event.ATTEMPT_REFUSED): Row(
             State.CLOSED,
             (),
             _D,
             "Terminal: a late attempt end, loss, message or timer is absorbed.",
         ),
-        # line 142, default row
+        # line 143, default row
         (State.CLOSED, Event.LINK_LOST): Row(
             State.CLOSED,
             (),
             _D,
             "Terminal: a late attempt end, loss, message or timer is absorbed.",
         ),
-        # line 142, default row
+        # line 143, default row
         (State.CLOSED, Event.PEER_MESSAGE): Row(
             State.CLOSED,
             (),
             _D,
             "Terminal: a late attempt end, loss, message or timer is absorbed.",
         ),
-        # line 142, default row
+        # line 143, default row
         (State.CLOSED, Event.PEER_MESSAGE_GAP): Row(
             State.CLOSED,
             (),
             _D,
             "Terminal: a late attempt end, loss, message or timer is absorbed.",
         ),
-        # line 142, default row
+        # line 143, default row
         (State.CLOSED, Event.PEER_MESSAGE_STALE): Row(
             State.CLOSED,
             (),
             _D,
             "Terminal: a late attempt end, loss, message or timer is absorbed.",
         ),
-        # line 142, default row
+        # line 143, default row
         (State.CLOSED, Event.OWN_MESSAGE): Row(
             State.CLOSED,
             (),
             _D,
             "Terminal: a late attempt end, loss, message or timer is absorbed.",
         ),
-        # line 142, default row
+        # line 143, default row
         (State.CLOSED, Event.BACKOFF_ELAPSED): Row(
             State.CLOSED,
             (),

@@ -147,6 +147,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any)
         "wsstate.testing.stateful",
         "wsstate.testing.session_stateful",
         "wsstate.testing.client_stateful",
+        "wsstate.testing.link_stateful",
     ):
         module = sys.modules.get(name)
         if module is not None:

@@ -1,7 +1,7 @@
 """Broadcast across processes through Redis: the parts the tests and figure 12 share.
 
-* :class:`RedisServer`: a real ``redis-server`` (the Debian package) on a free
-  loopback port, started, killed (SIGKILL) and restarted on the same port;
+* :class:`RedisServer` (from :mod:`wsstate.testing.redis_server`): a real
+  ``redis-server`` on a free loopback port;
 * the worker program (``python -m wsstate_tools.bench.redis_fanout worker``):
   a websockets server whose connections are members of a
   :class:`wsstate.RedisHub` (``--mode wsstate``) or subscribers of the
@@ -29,7 +29,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -37,82 +36,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from wsstate.testing.redis_server import INSTALL_HINT, RedisServer
+
 from .common import Figure, Settings
 
-__all__ = ["INSTALL_HINT", "Clients", "RedisServer", "Workers", "free_port", "worker_main"]
-
-INSTALL_HINT = (
-    "redis-server is not installed: apt-get install redis-server (.ci/run installs it when missing)"
-)
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class RedisServer:
-    """A real ``redis-server`` on loopback; :meth:`kill` and :meth:`start` again keep the port."""
-
-    def __init__(self, port: int | None = None) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError(INSTALL_HINT)
-        self.binary = binary
-        self.port = port or free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 10.0) -> float:
-        """Start it and wait until it answers PING; return when (time.time())."""
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return time.time()
-            except OSError:
-                pass
-            if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}")
-            time.sleep(0.02)
-        raise RuntimeError(f"redis-server did not answer on port {self.port}")
-
-    def kill(self) -> None:
-        """SIGKILL: every connection is cut, nothing is said to the clients."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
-
-    def __enter__(self) -> RedisServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.kill()
-
+__all__ = ["Clients", "Workers", "worker_main"]
 
 # -- the worker program -------------------------------------------------------------
 

@@ -1,0 +1,99 @@
+"""The Redis link's mutation check: its generated stateful suite catches seeded runtime bugs.
+
+Each mutant breaks :class:`wsstate.RedisHub` in one way seen in the field's
+fan-out libraries (shared/ANCHORS.md): a listener that dies silently
+(python-socketio #1581), a gap never reported, a duplicate delivered twice, a
+reconnect without a delay, a refusal taken for an absence, a backoff that never
+resets, a close that leaves the link open. Under each, the link's deterministic
+tour of the pair named (its path from a fresh hub, against a real Redis:
+:func:`wsstate.testing.link_stateful.run_tour`) must fail; without a mutant the
+whole tour passes (the control: each failure is its mutant's).
+The model checker's mutants of the link's *table* are tests/fixtures/mutants/link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+from wsstate import redis_hub
+from wsstate.machines.link import Effect, Event, State
+from wsstate.redis_hub import RedisHub
+from wsstate.testing.link_stateful import run_tour
+
+
+def _without(effect: Effect) -> Callable[[pytest.MonkeyPatch], None]:
+    """The runtime forgets one of the table's effects."""
+
+    def apply(mp: pytest.MonkeyPatch) -> None:
+        kept = {e: f for e, f in redis_hub._EFFECTS.items() if e is not effect}
+        mp.setattr(redis_hub, "_EFFECTS", MappingProxyType(kept))
+
+    return apply
+
+
+def _stale_delivered(mp: pytest.MonkeyPatch) -> None:
+    classify = redis_hub.classify
+
+    def no_duplicates(last: tuple[int, int] | None, epoch: int, seq: int) -> tuple[Event, int]:
+        event, missed = classify(last, epoch, seq)
+        return (Event.PEER_MESSAGE, 0) if event is Event.PEER_MESSAGE_STALE else (event, missed)
+
+    mp.setattr(redis_hub, "classify", no_duplicates)
+
+
+def _silent_gap(mp: pytest.MonkeyPatch) -> None:
+    async def report(self: RedisHub, publisher: str, missed: int) -> None:
+        return None
+
+    mp.setattr(RedisHub, "_report", report)
+
+
+def _listener_dies(mp: pytest.MonkeyPatch) -> None:
+    def lost(self: RedisHub, link: Any, exc: BaseException) -> None:
+        return None  # the listener ends; nobody hears of it
+
+    mp.setattr(RedisHub, "_lost", lost)
+
+
+def _refusal_is_absence(mp: pytest.MonkeyPatch) -> None:
+    mp.setattr(redis_hub, "attempt_event", lambda exc: Event.ATTEMPT_FAILED)
+
+
+#: mutant -> (how it breaks the runtime, a pair the tour must fail at)
+MUTANTS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], str]] = {
+    "stale_delivered": (_stale_delivered, "CONNECTED/peer_message_stale"),
+    "silent_gap": (_silent_gap, "CONNECTED/peer_message_gap"),
+    "listener_dies": (_listener_dies, "CONNECTED/link_lost"),
+    "refusal_is_absence": (_refusal_is_absence, "CONNECTING/attempt_refused"),
+    "no_backoff_timer": (_without(Effect.ARM_BACKOFF_TIMER), "CONNECTING/attempt_failed"),
+    "attempts_never_reset": (_without(Effect.RESET_ATTEMPTS), "CONNECTING/subscribed"),
+    "backoff_not_cancelled": (_without(Effect.CANCEL_BACKOFF_TIMER), "BACKOFF/app_close"),
+    "close_keeps_the_link": (_without(Effect.DROP_LINK), "CONNECTED/app_close"),
+}
+
+
+@contextlib.contextmanager
+def _mutated(name: str) -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        MUTANTS[name][0](mp)
+        yield
+
+
+@pytest.mark.parametrize("mutant", sorted(MUTANTS))
+def test_the_link_tour_catches(mutant: str) -> None:
+    pair = MUTANTS[mutant][1]
+    state, event = pair.split("/")
+    with _mutated(mutant):
+        failures = asyncio.run(run_tour(pairs=[(State(state), Event(event))]))
+    assert failures, f"{mutant} not caught at {pair}"
+    assert failures[0].startswith(pair + ":"), failures
+
+
+def test_the_unmutated_link_passes_the_tour() -> None:
+    assert asyncio.run(run_tour()) == []
