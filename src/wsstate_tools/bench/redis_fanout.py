@@ -36,8 +36,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from wsstate.testing.redis_server import INSTALL_HINT, RedisServer
-
 from .common import Figure, Settings
 
 __all__ = ["Clients", "Workers", "worker_main"]
@@ -361,6 +359,8 @@ def _percentile(values: Sequence[float], q: float) -> float:
 async def _latency_round(
     mode: str, connections: int, messages: int, interval: float
 ) -> tuple[float, float]:
+    from wsstate.testing.redis_server import RedisServer  # imports wsstate: not at load
+
     with RedisServer() as redis:
         workers = Workers(redis.url, mode=mode)
         await workers.start()
@@ -389,6 +389,8 @@ async def _latency_round(
 async def _redis_fanout(s: Settings, notes: list[str]) -> list[Figure]:
     """Figure 12: p50 and p99 latency, wsstate.RedisHub vs broadcaster, one round each."""
     if shutil.which("redis-server") is None:
+        from wsstate.testing.redis_server import INSTALL_HINT
+
         notes.append(f"12: not measured: {INSTALL_HINT}")
         return []
     try:
