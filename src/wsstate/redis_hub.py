@@ -517,9 +517,9 @@ class RedisHub:
             raise
         except Exception as exc:  # Redis away, refusing, loading, timing out
             self._attempt_task = None
-            await self._close_link(link)
-            if self.state is State.CONNECTING:
+            if self.state is State.CONNECTING:  # the table hears of it first
                 self._feed(attempt_event(exc), detail=_why(exc))
+            await self._close_link(link)
             return
         self._attempt_task = None
         if self.state is not State.CONNECTING:  # pragma: no cover - cancelled meanwhile

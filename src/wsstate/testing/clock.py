@@ -48,6 +48,12 @@ class ManualClock:
         """Timers armed and not cancelled."""
         return sum(1 for _, _, t in self._heap if not t.cancelled)
 
+    @property
+    def next_due(self) -> float | None:
+        """Seconds until the earliest timer armed and not cancelled is due (None: none)."""
+        due = [t.when for _, _, t in self._heap if not t.cancelled]
+        return min(due) - self.now if due else None
+
     def advance(self, seconds: float) -> int:
         """Move time forward by ``seconds``; run every callback due; return how many ran."""
         if seconds < 0:

@@ -49,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -98,10 +99,13 @@ CHANNEL: Final = "wsstate-link-harness"
 PUBLISHER: Final = "hub"
 PEER: Final = "peer"
 BACKOFF_MAX: Final = 4.0
-#: Longer than any step: an attempt held by the proxy must not time out on its own.
-TIMEOUT: Final = 60.0
+#: Longer than any example: an attempt held by the proxy must not time out on its own,
+#: nor the idle publisher ping (close() is bounded by SETTLE instead: close_hub).
+TIMEOUT: Final = 3600.0
 SETTLE: Final = 5.0
-REFUSING_PASSWORD: Final = "not-the-hubs"
+#: The hub's Redis user: attempt_refused takes its channels away (ACL SETUSER).
+USER: Final = "hub"
+PASSWORD: Final = "hub-secret"
 
 _NOTHING_LEFT: Final = (
     "every row entering CLOSED cancels the attempt, drops the link (its listener) or "
@@ -155,6 +159,10 @@ class _Expected:
     received: int = 0
     duplicates: int = 0
     attempts: int = 0
+    started: int = 0
+    """Attempts started (each row with ``attempt``): stats.attempts."""
+    adopted: int = 0
+    """Links adopted (each row with ``adopt_link``): stats.links."""
 
 
 @dataclass
@@ -181,20 +189,30 @@ class Harness:
         self.channel: list[tuple[str, int, int, str | bytes]] = []
         self.forged: list[tuple[str, int, int, str | bytes]] = []  # own_message's frames
         self.handler = _Records(PUBLISHER)
-        self._watching = Watching(self.handler, logging.getLogger())
-        self.watch = self._watching.watch
-        self.redis = RedisServer()
+        self._fed = 0  # transitions taken and fed to the chart
         self._server: Server | None = None
         self._listening: asyncio.Task[None] | None = None
+        self._listen_error: BaseException | None = None
         self._released = False
+        self._watching = Watching(self.handler, logging.getLogger())
+        self.watch = self._watching.watch
         try:
-            await asyncio.to_thread(self.redis.start)
+            self.redis = RedisServer()
+            self.redis.start()  # ~20 ms; nothing else runs in this loop yet
             self.proxy = await FaultProxy("127.0.0.1", self.redis.port).start()
             self.admin = Redis.from_url(self.redis.url)
+            await self.admin.acl_setuser(
+                USER,
+                enabled=True,
+                passwords=[f"+{PASSWORD}"],
+                keys=["*"],
+                channels=["*"],
+                categories=["+@all"],
+            )
             await self._subscribe_raw()
             await self._serve()
             self.hub = RedisHub(
-                f"redis://127.0.0.1:{self.proxy.port}/0",
+                f"redis://{USER}:{PASSWORD}@127.0.0.1:{self.proxy.port}/0",
                 CHANNEL,
                 publisher=PUBLISHER,
                 on_gap=lambda publisher, missed: self.gaps.append((publisher, missed)),
@@ -220,12 +238,16 @@ class Harness:
             pass
 
         async def listen() -> None:
-            while True:
-                reply = await self.raw.get_message(timeout=None)
-                if reply is not None and reply.get("type") == "message":
-                    message = decode(reply["data"])
-                    assert message is not None, f"not a RedisHub frame: {reply['data']!r}"
-                    self.channel.append(message)
+            try:
+                while True:
+                    reply = await self.raw.get_message(timeout=None)
+                    if reply is not None and reply.get("type") == "message":
+                        message = decode(reply["data"])
+                        if message is None:
+                            raise AssertionError(f"not a RedisHub frame: {reply['data']!r}")
+                        self.channel.append(message)
+            except Exception as exc:  # check() reports it
+                self._listen_error = exc
 
         self._listening = asyncio.get_running_loop().create_task(listen())
 
@@ -270,36 +292,67 @@ class Harness:
         STATS["steps"] += 1
         start = self.model_state
         row = TABLE[(start, event)]
-        taken = len(self.handler.taken)
         await DRIVERS[event](self, row.effects, draw)
-        getattr(self.chart, event.value)()
-        self.steps.append(f"{event.value} -> {self.model_state.value}")
-        # The hub took this very transition (the first it took during the step).
-        ok = await wait_until(lambda: len(self.handler.taken) > taken, SETTLE)
+        # The first transition the hub took since the last step is this very one.
+        ok = await wait_until(lambda: len(self.handler.taken) > self._fed, SETTLE)
         assert ok, f"{event.value} in {start.value}: the hub took no transition"
-        assert self.handler.taken[taken] == (start, event, self.model_state), (
-            f"the hub took {self.handler.taken[taken]}, the table {start, event}; {self.steps}"
-        )
+        first = self.handler.taken[self._fed]
+        assert first[:2] == (start, event), f"the hub took {first} first, driven {event.value}"
+        self.follow()
+        self.steps.append(f"{event.value} -> {self.model_state.value}")
         for effect in row.effects:
             if effect is Effect.COUNT_ATTEMPT:
                 self.expected.attempts += 1
             elif effect is Effect.RESET_ATTEMPTS:
                 self.expected.attempts = 0
-        _SEEN.add((start, event))
+        for effect in row.effects:
+            if effect is Effect.ATTEMPT:
+                self.expected.started += 1
+            elif effect is Effect.ADOPT_LINK:
+                self.expected.adopted += 1
+        taken = len(self.handler.taken)
         await self.check()
+        # What followed on its own can only be a broadcast's echo (own_message).
+        later = self.handler.taken[taken:]
+        assert all(t == (State.CONNECTED, Event.OWN_MESSAGE, State.CONNECTED) for t in later), (
+            f"{event.value}: then the hub took {later} on its own; {self.steps}"
+        )
+        self.follow()
+        assert self.hub.state is self.model_state, f"hub {self.hub.state}; {self.steps}"
+
+    def follow(self) -> None:
+        """Feed the chart every transition the hub took since the last feed, each checked
+        (the driven one, and a broadcast's echo)."""
+        for state, event, nxt in self.handler.taken[self._fed :]:
+            assert self.model_state is state, (
+                f"the hub took {event} in {state}, model {self.model_state}; {self.steps}"
+            )
+            getattr(self.chart, event.value)()
+            assert self.model_state is nxt, f"{event} in {state}: hub {nxt}, the table differs"
+            _SEEN.add((state, event))
+        self._fed = len(self.handler.taken)
 
     async def check(self) -> None:
         hub, expected = self.hub, self.expected
         state = self.model_state
         assert hub.state is state, f"hub is {hub.state}, model is {state}; steps {self.steps}"
         assert hub.attempts == expected.attempts, f"attempts {hub.attempts} != {expected.attempts}"
+        assert self._listen_error is None, f"the raw subscriber failed: {self._listen_error!r}"
+        started = (hub.stats.attempts, hub.stats.links)
+        assert started == (expected.started, expected.adopted), (
+            f"(attempts started, links) {started} != {(expected.started, expected.adopted)}"
+        )
         armed = 1 if state is State.BACKOFF else 0
         assert self.clock.pending == armed, f"{self.clock.pending} backoff timers in {state}"
         if armed:
-            # Full jitter under the cap of this many failures (the reconnecting client's).
+            # Full jitter under the cap of this many failures (the reconnecting client's),
+            # and the timer armed is the delay drawn.
             cap = min(BACKOFF_MAX, hub.backoff_initial * hub.backoff_factor ** (hub.attempts - 1))
             assert hub.last_delay is not None
             assert 0 <= hub.last_delay <= cap, f"delay {hub.last_delay} over the cap {cap}"
+            due = self.clock.next_due
+            assert due is not None
+            assert math.isclose(due, hub.last_delay, abs_tol=1e-9), (due, hub.last_delay)
         ok = await wait_until(
             lambda: (
                 self.page.messages == expected.member
@@ -315,9 +368,13 @@ class Harness:
         )
         assert self.gaps == expected.gaps, f"on_gap {self.gaps}, expected {expected.gaps}"
         if state in (State.IDLE, State.BACKOFF, State.CLOSED):
-            # No link, no attempt: none of the hub's connections to Redis is left open.
-            ok = await wait_until(lambda: not self.proxy.connections, SETTLE)
-            assert ok, f"{len(self.proxy.connections)} connections to Redis open in {state}"
+            # No link, no attempt: none of the hub's tasks (attempt, listener, publisher,
+            # closing) is left, nor any of its connections to Redis.
+            ok = await wait_until(lambda: self.idle(), SETTLE)
+            assert ok, (
+                f"in {state}: {len(self.proxy.connections)} connections to Redis open, "
+                f"tasks {[t for t in self.hub._tasks if not t.done()]}"
+            )
         stats = hub.stats
         counts = (stats.published, stats.lost, stats.received, stats.missed)
         want = (
@@ -330,13 +387,18 @@ class Harness:
         assert not self.handler.errors, [r.getMessage() for r in self.handler.errors]
         assert not self.watch.calls, self.watch.describe()
 
+    def idle(self) -> bool:
+        """No task of the hub running, no connection of it to Redis open."""
+        return not self.proxy.connections and all(t.done() for t in self.hub._tasks)
+
     async def stop(self) -> None:
         try:
-            await self.close_hub()
-            assert self.hub.state is State.CLOSED
-            self.proxy.heal()
+            if hasattr(self, "hub"):
+                await self.close_hub()
+                self.proxy.heal()
+                assert await wait_until(self.idle, SETTLE), "the closed hub left work behind"
+                assert self.clock.pending == 0, "the closed hub left its backoff timer armed"
             assert not self.handler.errors, [r.getMessage() for r in self.handler.errors]
-            _SEEN.update((s, e) for s, e, _ in self.handler.taken)
         finally:
             await self._release()
 
@@ -346,24 +408,31 @@ class Harness:
             return
         self._released = True
         try:
+            hub = getattr(self, "hub", None)
+            tasks = [t for t in (hub._tasks if hub is not None else ()) if not t.done()]
             if self._listening is not None:
-                self._listening.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._listening
-            for name in ("raw", "admin"):
-                thing = getattr(self, name, None)
+                tasks.append(self._listening)
+            for task in tasks:  # a hub whose close() failed, and the raw subscriber
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            # Each part on its own: one failing to close does not keep the next open.
+            for part in ("raw", "admin"):
+                thing = getattr(self, part, None)
                 if thing is not None:
-                    await thing.aclose()
-            if self._server is not None:
-                if hasattr(self, "member"):
-                    self.member.abort()
+                    with contextlib.suppress(Exception):
+                        await thing.aclose()
+            if hasattr(self, "member"):
+                self.member.abort()
+                with contextlib.suppress(Exception):
                     await self.page.close()
+            if self._server is not None:
                 self._server.close()
                 await self._server.wait_closed()
             if hasattr(self, "proxy"):
                 await self.proxy.close()
         finally:
-            self.redis.kill()
+            if hasattr(self, "redis"):
+                self.redis.kill()
             self._watching.end()
 
     # -- what drivers share -----------------------------------------------------------
@@ -444,12 +513,14 @@ async def _attempt_failed(h: Harness, effects: tuple[Effect, ...], draw: Choices
 
 
 async def _attempt_refused(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
-    await h.admin.config_set("requirepass", REFUSING_PASSWORD)
+    # The held connection is authenticated once its AUTH goes through; its SUBSCRIBE
+    # then gets NOPERM: the hub's user may no longer use any channel.
+    await h.admin.acl_setuser(USER, enabled=True, reset_channels=True)
     try:
         h.hold(False)
         await _until_state(h, State.BACKOFF)
     finally:
-        await h.admin.config_set("requirepass", "")
+        await h.admin.acl_setuser(USER, enabled=True, channels=["*"])
 
 
 async def _link_lost(h: Harness, effects: tuple[Effect, ...], draw: Choices) -> None:
@@ -588,17 +659,22 @@ async def run_tour(
     for state, event in drivable_pairs(role) if pairs is None else pairs:
         h = Harness(role)
         await h.start()
+        where = "path"
         try:
             choices = FirstChoices()
             for step in _PREFIX.get((state, event), _PATHS[state]):
                 await h.step(step, choices)
             assert h.model_state is state, f"reached {h.model_state}, wanted {state}"
+            where = "pair"
             await h.step(event, choices)
+            where = "stop"
+            await h.stop()
         except Exception as exc:  # a failed check or a crash: both are findings
-            failures.append(f"{state}/{event}: {exc!r} after {h.steps}")
+            failures.append(f"{state}/{event} ({where}): {exc!r} after {h.steps}")
         finally:
-            with contextlib.suppress(Exception):
-                await h.stop()
+            if where != "stop":
+                with contextlib.suppress(Exception):
+                    await h.stop()  # the finding is the failure above
     return failures
 
 
