@@ -63,6 +63,20 @@ def _listener_dies(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(RedisHub, "_lost", lost)
 
 
+def _in_flight_forgotten(mp: pytest.MonkeyPatch) -> None:
+    drop = redis_hub._EFFECTS[Effect.DROP_LINK]
+
+    def forget(self: RedisHub) -> None:
+        if self._link is not None:  # the publishes in flight are neither lost nor published
+            self._link.sending = []
+            self._link.queue.clear()
+        drop(self)
+
+    mp.setattr(
+        redis_hub, "_EFFECTS", MappingProxyType({**redis_hub._EFFECTS, Effect.DROP_LINK: forget})
+    )
+
+
 def _refusal_is_absence(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(redis_hub, "attempt_event", lambda exc: Event.ATTEMPT_FAILED)
 
@@ -106,6 +120,11 @@ MUTANTS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], str, str]] = {
         "CONNECTED/link_lost",
         "connections to Redis open",
     ),
+    "in_flight_forgotten": (
+        _in_flight_forgotten,
+        "CONNECTED/app_broadcast+link_lost",
+        "TimeoutError",
+    ),
     "close_keeps_the_attempt": (
         _without(Effect.CANCEL_ATTEMPT),
         "CONNECTING/app_close",
@@ -124,9 +143,14 @@ def _mutated(name: str) -> Iterator[None]:
 @pytest.mark.parametrize("mutant", sorted(MUTANTS))
 def test_the_link_tour_catches(mutant: str) -> None:
     _, pair, says = MUTANTS[mutant]
-    state, event = pair.split("/")
+    state, events = pair.split("/")
+    event, _, second = events.partition("+")
+    if second:  # two operations together (CONCURRENT_PAIRS)
+        tour = run_tour(pairs=[], concurrent=[(Event(event), Event(second))])
+    else:
+        tour = run_tour(pairs=[(State(state), Event(event))])
     with _mutated(mutant):
-        failures = asyncio.run(run_tour(pairs=[(State(state), Event(event))]))
+        failures = asyncio.run(tour)
     assert failures, f"{mutant} not caught at {pair}"
     # Caught at the pair itself (not on the path to it, nor when the hub stops), by
     # the check that names the bug.
