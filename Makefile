@@ -24,7 +24,7 @@ PYTEST_OTHER ?= tests/generated tests/scenarios tests/test_verify.py tests/test_
 	tests/test_bench_instructions.py tests/test_bench.py::test_bench_only_runs_the_figures_named
 # make flake-check: RUNS runs of the generated stateful tests per Python, fresh seeds.
 RUNS ?= 10
-FLAKE_TESTS ?= tests/generated/test_connection_stateful.py
+FLAKE_TESTS ?= tests/generated
 
 .PHONY: demo test test-all check lint typecheck pytest pytest-other venvs flake-check docs generate clean
 

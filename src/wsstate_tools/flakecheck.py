@@ -29,7 +29,7 @@ from typing import Final
 
 __all__ = ["Run", "main", "run_once"]
 
-DEFAULT_TESTS: Final = ("tests/generated/test_connection_stateful.py",)
+DEFAULT_TESTS: Final = ("tests/generated",)  # every machine with a harness
 PROFILE: Final = "seeded"
 #: A run that takes longer than this is killed and counted as a failure.
 RUN_LIMIT: Final = 1800.0
