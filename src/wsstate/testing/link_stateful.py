@@ -65,7 +65,7 @@ from ..connection import GuardedConnection
 from ..guard import guard
 from ..machines.link import TABLE, Effect, Event, State
 from ..redis_hub import RedisHub, decode, encode
-from ._watching import Watching
+from ._watching import Transitions, Watching
 from .charts.link import LinkChart
 from .clock import ManualClock
 from .faultproxy import FaultProxy
@@ -131,23 +131,6 @@ _SEEN: Final[set[tuple[State, Event]]] = set()
 STATS: Final[dict[str, int]] = {"examples": 0, "steps": 0}
 
 
-class _Records(logging.Handler):
-    """The hub's transitions and any ERROR record."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(logging.DEBUG)
-        self.name_ = name
-        self.taken: list[tuple[State, Event, State]] = []
-        self.errors: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.ERROR:
-            self.errors.append(record)
-        t = getattr(record, "wsstate_transition", None)
-        if t is not None and t[0] == self.name_ and isinstance(t[1], State):
-            self.taken.append((t[1], t[2], t[3]))
-
-
 def open_site(role: Role) -> NoSite:
     """The generated tests' per-example site: none here (each harness starts its own Redis)."""
     return NoSite()
@@ -198,7 +181,7 @@ class Harness:
         self.gaps: list[tuple[str, int]] = []
         self.channel: list[tuple[str, int, int, str | bytes]] = []
         self.forged: list[tuple[str, int, int, str | bytes]] = []  # own_message's frames
-        self.handler = _Records(PUBLISHER)
+        self.handler = Transitions[State, Event](PUBLISHER, State)
         self._fed = 0  # transitions taken and fed to the chart
         self._server: Server | None = None
         self._listening: asyncio.Task[None] | None = None

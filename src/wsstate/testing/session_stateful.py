@@ -47,7 +47,7 @@ from ..connection import GuardedConnection
 from ..guard import guard
 from ..machines.session import TABLE, Effect, Event, State
 from ..sessions import Session, SessionClosed, Sessions
-from ._watching import Watching
+from ._watching import Transitions, Watching
 from .charts.session import SessionChart
 from .clock import ManualClock
 from .peer import RawPeer
@@ -102,23 +102,6 @@ _SEEN: Final[set[tuple[State, Event]]] = set()
 STATS: Final[dict[str, int]] = {"examples": 0, "steps": 0}
 
 
-class _Records(logging.Handler):
-    """The session's transitions and any ERROR record."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(logging.DEBUG)
-        self.name_ = name
-        self.taken: list[tuple[State, Event, State]] = []
-        self.errors: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.ERROR:
-            self.errors.append(record)
-        t = getattr(record, "wsstate_transition", None)
-        if t is not None and t[0] == self.name_ and isinstance(t[1], State):
-            self.taken.append((t[1], t[2], t[3]))
-
-
 @dataclass
 class _Page:
     """One generation's connection, seen from both ends."""
@@ -158,7 +141,7 @@ class Harness:
         self.sent: list[str] = []  # the session's messages, by number - 1
         self._starts: dict[int, int] = {}  # generation -> index of its first message
         self.name = f"session {SESSION_ID}"
-        self.handler = _Records(self.name)
+        self.handler = Transitions[State, Event](self.name, State)
         self._watching = Watching(self.handler, logging.getLogger())
         self.watch = self._watching.watch
         try:
