@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
+from support.coverage import uncounted
 
 from wsstate.machines.connection import Event
 from wsstate.testing.mutants import MUTANTS, NOT_A_BUG_ON, TIMER_MUTANTS
@@ -32,6 +34,13 @@ from wsstate.testing.stateful import (
 )
 
 GENERATED = Path(__file__).parent / "generated" / "test_connection_stateful.py"
+
+
+@pytest.fixture(autouse=True)
+def _not_counted() -> Iterator[None]:
+    """The runs here drive mutants: what they take is not the runtime's coverage."""
+    with uncounted():
+        yield
 
 
 def _generated() -> ModuleType:
