@@ -530,3 +530,61 @@ def test_a_cancelled_broadcast_is_counted_once(redis: RedisServer, then: str) ->
             assert a.stats.published + a.stats.lost == 3
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("hook_kind", ["waits", "ignores a cancellation"])
+def test_close_leaves_no_on_gap_hook_running(
+    redis: RedisServer, caplog: pytest.LogCaptureFixture, hook_kind: str
+) -> None:
+    # An awaited on_gap that never returns holds the listener; close() cancels it with
+    # the link. One that ignores that cancellation used to keep running after close()
+    # returned (close() waited `timeout` for it, then left it), and delivered the
+    # message after the gap to the members of a closed hub.
+    import redis.asyncio as aioredis
+
+    caplog.set_level(logging.WARNING, logger="wsstate")
+    hook: list[str] = []
+
+    async def on_gap(publisher: str, missed: int) -> None:
+        hook.append(f"{publisher} {missed}")
+        if hook_kind != "waits":
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                hook.append("ignored")
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            hook.append("cancelled")
+            raise
+
+    async def main() -> None:
+        hub = wsstate.RedisHub(redis.url, "t", publisher="B", on_gap=on_gap, **_FAST)
+        raw = aioredis.Redis.from_url(redis.url)
+        try:
+            async with hub, _member(hub) as theirs:
+                await _connected(hub)
+                await raw.publish("t", encode("A", 7, 1, "m1"))
+                await _until(lambda: theirs == ["m1"])
+                await raw.publish("t", encode("A", 7, 5, "m5"))  # 3 missed
+                await _until(lambda: hook == ["A 3"])
+                started = time.monotonic()
+                assert await hub.close()
+                took = time.monotonic() - started
+                if hook_kind == "waits":  # cancelled with the link, at once
+                    assert took < 0.5, took
+                    assert hook == ["A 3", "cancelled"]
+                else:  # timeout=1.0 to end, then cancelled again
+                    assert 0.9 < took < 1.9, took
+                    assert hook == ["A 3", "ignored", "cancelled"]
+                assert not [t for t in hub._tasks if not t.done()]
+                await asyncio.sleep(0.2)
+                assert theirs == ["m1"]  # m5 is not delivered by a closed hub
+                assert hub.stats.gaps == 1
+        finally:
+            await raw.aclose()
+
+    asyncio.run(main())
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    cancelled = [w for w in warnings if "after close()" in w]
+    assert len(cancelled) == (0 if hook_kind == "waits" else 1), warnings

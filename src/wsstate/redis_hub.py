@@ -361,8 +361,11 @@ class RedisHub:
         """Close the link for good (from any state; idempotent); True for the call that did.
 
         The local members stay: close them with ``hub.hub.close(code)``. Broadcasts
-        after this reach the local members only. Raises :class:`RuntimeError`
-        from another event loop than the hub's (nothing changes).
+        after this reach the local members only. The hub's tasks (its link's, and
+        an awaited ``on_gap`` hook with the message it precedes) get ``timeout``
+        seconds to end; what still runs then is cancelled, logged at WARNING,
+        and waited for up to ``timeout`` more. Raises :class:`RuntimeError` from
+        another event loop than the hub's (nothing changes).
         """
         self._check_loop("close")
         row = self._feed(Event.APP_CLOSE)
@@ -370,7 +373,20 @@ class RedisHub:
         self._connected.set()
         pending = [t for t in self._tasks if not t.done()]
         if pending:
-            await asyncio.wait(pending, timeout=self.timeout)
+            _, still = await asyncio.wait(pending, timeout=self.timeout)
+            if still:
+                # An on_gap hook that does not return holds the listener: nothing of
+                # the hub may run on after close(), so it is cancelled.
+                logger.warning(
+                    "%s: %d task(s) still running %.3g s after close() (an on_gap hook "
+                    "that does not return?): cancelled",
+                    self.publisher,
+                    len(still),
+                    self.timeout,
+                )
+                for task in still:
+                    task.cancel()
+                await asyncio.wait(still, timeout=self.timeout)
         return Effect.RETURN_TRUE in row.effects
 
     async def wait_connected(self) -> bool:
