@@ -11,6 +11,10 @@
 * ``wsstate fuzz --target``: a campaign on two workers finds the naive
   endpoint's failure, with one display and one summary, and prints a replay
   command; a bad option or a campaign without a checkout is a clear error.
+* ``wsstate fuzz --machine NAME``: a campaign of each machine's generated
+  stateful tests, its coverage per role in the summary; a bug seeded into the
+  Redis link is reported with a replay command naming the machine, and the
+  replay reproduces it.
 """
 
 from __future__ import annotations
@@ -20,9 +24,13 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.coverage import uncounted
+
+from wsstate import RedisHub
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -126,6 +134,9 @@ def _cli(command: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
         ("--workers -1", "--workers: must be at least 1"),
         ("--workers two", "--workers: not an integer"),
         ("--minutes inf", "--minutes: must be a finite number above 0, not inf"),
+        ("--machine bogus", "--machine: no machine 'bogus' with generated stateful tests"),
+        ("--machine link --role server", "--role: unknown role 'server' of the link machine"),
+        ("--role bogus", "--role: unknown role 'bogus' of the connection machine"),
     ],
 )
 def test_wsstate_fuzz_refuses_bad_options_before_anything_runs(
@@ -134,6 +145,85 @@ def test_wsstate_fuzz_refuses_bad_options_before_anything_runs(
     status, err = _cli(f"wsstate fuzz --minutes 0.1 {options}", capsys)
     assert status == 2
     assert message in err
+
+
+def _machines_with_tests() -> list[str]:
+    from wsstate_tools.paths import spec_paths
+    from wsstate_tools.spec import loader
+
+    return [p.stem for p in spec_paths(ROOT) if loader.load(p).harness is not None]
+
+
+def test_every_machine_with_a_harness_has_a_campaign() -> None:
+    assert set(_machines_with_tests()) == {"connection", "client", "session", "link"}
+
+
+@pytest.mark.parametrize("machine", _machines_with_tests())
+def test_wsstate_fuzz_runs_each_machines_generated_tests(
+    machine: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib
+
+    from wsstate_tools.cli import main
+    from wsstate_tools.paths import spec_path
+    from wsstate_tools.spec import loader
+
+    harness = importlib.import_module(str(loader.load(spec_path(machine, ROOT)).harness))
+    roles = ("server", "client") if machine == "connection" else tuple(harness.ROLES)
+    capsys.readouterr()
+    status = main(
+        shlex.split(
+            f"--root {ROOT} fuzz --machine {machine} --minutes 0.03 --workers 1 "
+            "--examples 2 --steps 4"
+        )
+    )
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert f"generated stateful tests of the {machine} machine ({', '.join(roles)})" in out
+    assert re.search(r"examples: [1-9]\d*, steps: [1-9]", out), out
+    coverage = re.search(r"transition coverage: (.*)", out)
+    assert coverage is not None, out
+    for role in roles:  # each role's pairs seen, out of its drivable ones
+        drivable = len(harness.drivable_pairs(role))
+        assert re.search(rf"\b{re.escape(role)} [1-9]\d*/{drivable}\b", coverage[1]), out
+    assert "failures: 0" in out
+
+
+def test_a_failing_link_campaign_names_the_machine_in_its_replay(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start = RedisHub.start
+
+    def start_says_no(self: RedisHub) -> bool:  # seeded: the call that started it says False
+        start(self)
+        return False
+
+    monkeypatch.setattr(RedisHub, "start", start_says_no)
+    capsys.readouterr()
+    with uncounted():  # a seeded bug's run: not the link's coverage
+        _failing_campaign_and_replay(capsys, monkeypatch, start)
+
+
+def _failing_campaign_and_replay(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    start: Callable[[RedisHub], bool],
+) -> None:
+    from wsstate_tools.cli import main
+
+    status = main(shlex.split(f"--root {ROOT} fuzz --machine link --minutes 0.02 --workers 1"))
+    out = capsys.readouterr().out
+    assert status == 1, out
+    replay = re.search(r"replay: (wsstate fuzz --machine link --replay \d+ --role redis .*)", out)
+    assert replay is not None, out
+    # The replay command runs the same chunk again and fails the same way, ...
+    status = main(["--root", str(ROOT), *shlex.split(replay[1])[1:]])
+    out = capsys.readouterr().out
+    assert status == 1, out
+    assert "FAILED" in out
+    # ... and passes once the bug is gone.
+    monkeypatch.setattr(RedisHub, "start", start)
+    assert main(["--root", str(ROOT), *shlex.split(replay[1])[1:]]) == 0
 
 
 def test_wsstate_fuzz_without_target_outside_a_checkout_says_it_needs_one(

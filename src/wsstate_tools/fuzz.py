@@ -7,8 +7,9 @@ Two campaigns:
   checkout; ``module:attribute`` is imported with ``--app-dir``, default the
   current directory, on ``sys.path``, as uvicorn does);
 * without ``--target``: this project's generated Hypothesis state machines
-  (``tests/generated/``), which only a checkout has: elsewhere the command
-  says so and exits 2.
+  (``tests/generated/``) of one machine, ``--machine NAME`` (default
+  ``connection``; any ``spec/*.toml`` that names a harness), which only a
+  checkout has: elsewhere the command says so and exits 2.
 
 Either runs in chunks of ``--examples`` examples, each chunk with its own seed,
 until ``--minutes`` are up, on ``--workers`` processes (default: the number of
@@ -41,7 +42,8 @@ if TYPE_CHECKING:
 
 __all__ = ["add_arguments", "main"]
 
-GENERATED: Final = Path("tests/generated/test_connection_stateful.py")
+#: The machine ``--machine`` runs by default.
+DEFAULT_MACHINE: Final = "connection"
 CHUNK: Final = 5
 STEPS: Final = 20
 TARGET_STEPS: Final = 12
@@ -50,20 +52,64 @@ TARGET_CHUNK: Final = 20
 PROGRESS_EVERY: Final = 1.0
 
 
-def _role(text: str) -> str:
-    """``--role``: ``both``, ``all`` or a role of ``wsstate.testing.stateful.ROLES``.
+@dataclass(frozen=True)
+class Machine:
+    """A machine with generated stateful tests, as its spec names them (picklable)."""
 
-    Checked when given, not as ``choices``: building the parser imports no runtime.
-    """
-    if text in ("both", "all"):
-        return text
-    from wsstate.testing.stateful import ROLES
+    name: str
+    #: The module of its stateful harness (``machine.harness`` in its spec).
+    harness: str
+    #: The Hypothesis state machine of the generated tests (``ConnectionMachine``).
+    cls: str
+    #: The generated tests, relative to the checkout's root.
+    path: str
 
-    if text not in ROLES:
-        raise argparse.ArgumentTypeError(
-            f"unknown role {text!r}; choose from {', '.join(ROLES)}, both, all"
+    def module(self) -> ModuleType:
+        """The harness module (what counts the steps and the pairs seen)."""
+        return importlib.import_module(self.harness)
+
+    def roles(self) -> tuple[str, ...]:
+        """The harness's roles, in its order."""
+        return tuple(self.module().ROLES)
+
+
+def _machine(root: Path, name: str) -> Machine:
+    """The machine ``name`` of the checkout at ``root``; ValueError naming those there are."""
+    from .generate.common import class_prefix
+    from .generate.stateful import stateful_tests_path
+    from .paths import SPEC_DIR
+    from .spec import loader
+
+    specs = {p.stem: p for p in sorted((root / SPEC_DIR).glob("*.toml"))}
+    if not specs:
+        raise _no_checkout(root / SPEC_DIR)
+    path = specs.get(name)
+    spec = loader.load(path) if path is not None else None
+    if spec is None or spec.harness is None:
+        with_tests = [n for n, p in specs.items() if loader.load(p).harness is not None]
+        raise ValueError(
+            f"--machine: no machine {name!r} with generated stateful tests in "
+            f"{root / SPEC_DIR}; choose from {', '.join(with_tests) or 'none'}"
         )
-    return text
+    return Machine(
+        name, spec.harness, class_prefix(spec) + "Machine", stateful_tests_path(spec).as_posix()
+    )
+
+
+def _roles(machine: Machine, role: str) -> tuple[str, ...]:
+    """``--role`` for ``machine``: ``both`` (the connection's websockets server and
+    client; another machine's every role), ``all`` or one of its harness's roles."""
+    roles = machine.roles()
+    if role == "all" or (role == "both" and machine.name != DEFAULT_MACHINE):
+        return roles
+    if role == "both":
+        return ("server", "client")
+    if role not in roles:
+        raise ValueError(
+            f"--role: unknown role {role!r} of the {machine.name} machine; choose from "
+            f"{', '.join(roles)}, both, all"
+        )
+    return (role,)
 
 
 def _minutes(text: str) -> float:
@@ -175,13 +221,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "temporary one)",
     )
     parser.add_argument(
+        "--machine",
+        default=DEFAULT_MACHINE,
+        help=(
+            "without --target: whose generated stateful tests to run, a machine of spec/ "
+            f"that names a harness (default: {DEFAULT_MACHINE}; a wrong name lists them)"
+        ),
+    )
+    parser.add_argument(
         "--role",
-        type=_role,
         default="both",
         help=(
-            "without --target: which side is guarded, a role of the stateful harness "
-            "(wsstate.testing.stateful.ROLES; a wrong name lists them), both (default: "
-            "the websockets server and client, alternating) or all (every role)"
+            "without --target: which side is guarded, a role of the machine's stateful "
+            "harness (a wrong name lists them), both (default: the connection's websockets "
+            "server and client, alternating; another machine's every role) or all (every role)"
         ),
     )
     parser.add_argument(
@@ -220,6 +273,7 @@ class Job:
     close_timeout: float
     roles: tuple[str, ...]
     root: str | None
+    machine: Machine | None = None  # None with --target
     kind: Kind | None = None
     lifespan: bool = True
     connections: int = 3
@@ -252,16 +306,22 @@ class Progress:
     crashed: str | None = None
 
 
-def _load(root: Path) -> ModuleType:
-    path = root / GENERATED
+def _no_checkout(path: Path) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"{path} not found: `wsstate fuzz` without --target runs this project's generated "
+        "stateful tests, which only a checkout of wsstate has (run it in one, after "
+        "`wsstate generate`); to fuzz an endpoint anywhere, give --target URL or "
+        "--target module:app"
+    )
+
+
+def _load(root: Path, machine: Machine) -> ModuleType:
+    path = root / machine.path
     if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} not found: `wsstate fuzz` without --target runs this project's generated "
-            "stateful tests, which only a checkout of wsstate has (run it in one, after "
-            "`wsstate generate`); to fuzz an endpoint anywhere, give --target URL or "
-            "--target module:app"
-        )
-    spec = importlib.util.spec_from_file_location("wsstate_generated_stateful", path)
+        raise _no_checkout(path)
+    spec = importlib.util.spec_from_file_location(
+        f"wsstate_generated_{machine.name}_stateful", path
+    )
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -301,21 +361,21 @@ def _settings(examples: int, steps: int, database: str | None) -> Any:
 
 def _chunk(
     module: ModuleType,
+    machine: Machine,
     role: str,
     seed: int,
     examples: int,
     steps: int,
     database: str | None = None,
 ) -> str | None:
-    """Run one chunk of a generated machine; return the failure text, or None."""
+    """Run one chunk of a generated machine's role; return the failure text, or None."""
     from hypothesis import seed as with_seed
     from hypothesis.stateful import run_state_machine_as_test
 
-    name = "".join(part.capitalize() for part in role.split("-")) + "Side"
-    machine: Any = getattr(module, name, None)  # the role's generated machine (ServerSide...)
-    if machine is None:  # the module exports only TestCases: build the role's machine
-        machine = type(name, (module.ConnectionMachine,), {"role": role})
-    seeded = with_seed(seed)(machine)
+    # The generated module keeps each role's TestCase only: build the role's machine.
+    name = machine.module().class_name(role)
+    cls: Any = type(name, (getattr(module, machine.cls),), {"role": role})
+    seeded = with_seed(seed)(cls)
     try:
         run_state_machine_as_test(seeded, settings=_settings(examples, steps, database))
     except Exception as exc:
@@ -334,9 +394,11 @@ def _describe(exc: BaseException) -> str:
     return text
 
 
-def _replay_generated(seed: int, role: str, examples: int, steps: int) -> str:
+def _replay_generated(machine: Machine, seed: int, role: str, examples: int, steps: int) -> str:
+    which = "" if machine.name == DEFAULT_MACHINE else f"--machine {machine.name} "
     return (
-        f"wsstate fuzz --replay {seed} --role {role} --examples {examples} --steps {steps} "
+        f"wsstate fuzz {which}--replay {seed} --role {role} --examples {examples} "
+        f"--steps {steps} "
         "--workers 1"
     )
 
@@ -401,7 +463,8 @@ def _replay_target(job: Job, seed: int) -> str:
 def _prepare(job: Job) -> ModuleType | None:
     """Import what the job runs: the generated module, or put the app dir on sys.path."""
     if job.target is None:
-        return _load(_generated_root(job.root))
+        assert job.machine is not None
+        return _load(_generated_root(job.root), job.machine)
     if "://" not in job.target:
         sys.path.insert(0, str(Path(job.app_dir).resolve()))
     return None
@@ -421,16 +484,17 @@ def run_job(job: Job, report: Any) -> None:
                 progress.examples += examples
                 progress.steps += steps
             else:
-                from wsstate.testing import stateful
-
-                error = _chunk(module, role, seed, job.examples, job.steps, job.database)
+                machine = job.machine
+                assert machine is not None
+                harness = machine.module()
+                error = _chunk(module, machine, role, seed, job.examples, job.steps, job.database)
                 failure = None
                 if error:
-                    replay = _replay_generated(seed, role, job.examples, job.steps)
+                    replay = _replay_generated(machine, seed, role, job.examples, job.steps)
                     failure = Failure(role, seed, error, replay)
-                progress.examples = stateful.STATS["examples"]
-                progress.steps = stateful.STATS["steps"]
-                progress.coverage = {r: set(s) for r, s in stateful.coverage().items()}
+                progress.examples = harness.STATS["examples"]
+                progress.steps = harness.STATS["steps"]
+                progress.coverage = {r: set(s) for r, s in harness.coverage().items()}
             progress.chunks += 1
             if failure is not None:
                 progress.failures.append(failure)
@@ -449,17 +513,17 @@ def _worker_main(job: Job, channel: Any) -> None:
 # --- the parent: one display, one summary --------------------------------------------
 
 
-def _coverage_line(coverage: dict[str, set[Any]], roles: tuple[str, ...]) -> str:
-    from wsstate.testing import stateful
-
+def _coverage_line(coverage: dict[str, set[Any]], roles: tuple[str, ...], machine: Machine) -> str:
+    harness = machine.module()
     parts = []
     for role in roles:
-        drivable = set(stateful.drivable_pairs(role))
+        drivable = set(harness.drivable_pairs(role))
         parts.append(f"{role} {len(coverage.get(role, set()) & drivable)}/{len(drivable)}")
     return "  ".join(parts)
 
 
-def _campaign(jobs: list[Job], roles: tuple[str, ...], generated: bool) -> int:
+def _campaign(jobs: list[Job], roles: tuple[str, ...], machine: Machine | None) -> int:
+    """Run ``jobs`` (``machine``: their generated tests; None, a target); the exit status."""
     started = time.monotonic()
     latest: dict[int, Progress] = {}
     processes: list[Any] = []
@@ -467,7 +531,7 @@ def _campaign(jobs: list[Job], roles: tuple[str, ...], generated: bool) -> int:
 
         def local(progress: Progress) -> None:
             latest[progress.worker] = progress
-            _display(latest, started, roles, generated)
+            _display(latest, started, roles, machine)
 
         run_job(jobs[0], local)
     else:
@@ -488,11 +552,11 @@ def _campaign(jobs: list[Job], roles: tuple[str, ...], generated: bool) -> int:
                     break
             now = time.monotonic()
             if now - last_shown >= PROGRESS_EVERY:
-                _display(latest, started, roles, generated)
+                _display(latest, started, roles, machine)
                 last_shown = now
         for process in processes:
             process.join(timeout=30)
-    return _summary(latest, started, roles, generated, len(jobs))
+    return _summary(latest, started, roles, machine, len(jobs))
 
 
 def _totals(latest: dict[int, Progress]) -> tuple[int, int, int, list[Failure]]:
@@ -512,7 +576,10 @@ def _union(latest: dict[int, Progress]) -> dict[str, set[Any]]:
 
 
 def _display(
-    latest: dict[int, Progress], started: float, roles: tuple[str, ...], generated: bool
+    latest: dict[int, Progress],
+    started: float,
+    roles: tuple[str, ...],
+    machine: Machine | None,
 ) -> None:
     chunks, examples, steps, failures = _totals(latest)
     elapsed = time.monotonic() - started
@@ -521,8 +588,8 @@ def _display(
         f"[{elapsed:6.1f}s] workers {len(latest)}  chunks {chunks:4d}  examples {examples:6d}  "
         f"steps {steps:7d}  steps/s {rate:7.1f}"
     )
-    if generated:
-        line += f"  coverage {_coverage_line(_union(latest), roles)}"
+    if machine is not None:
+        line += f"  coverage {_coverage_line(_union(latest), roles, machine)}"
     print(f"{line}  failures {len(failures)}", flush=True)
 
 
@@ -530,7 +597,7 @@ def _summary(
     latest: dict[int, Progress],
     started: float,
     roles: tuple[str, ...],
-    generated: bool,
+    machine: Machine | None,
     workers: int,
 ) -> int:
     chunks, examples, steps, failures = _totals(latest)
@@ -546,8 +613,8 @@ def _summary(
                 for w in range(workers)
             )
             print(f"  steps per second by worker: {rates}")
-    if generated:
-        print(f"  transition coverage: {_coverage_line(_union(latest), roles)}")
+    if machine is not None:
+        print(f"  transition coverage: {_coverage_line(_union(latest), roles, machine)}")
     crashed = [p for p in latest.values() if p.crashed]
     for progress in crashed:
         print(f"  worker {progress.worker} stopped: {progress.crashed}")
@@ -561,9 +628,11 @@ def _summary(
     return 1 if failures or crashed else 0
 
 
-def _replay(args: argparse.Namespace, roles: tuple[str, ...], steps: int) -> int:
-    if args.target is not None:
-        job = _job(args, 0, 0.0, args.database, roles, steps)
+def _replay(
+    args: argparse.Namespace, roles: tuple[str, ...], steps: int, machine: Machine | None
+) -> int:
+    if machine is None:
+        job = _job(args, 0, 0.0, args.database, roles, steps, None)
         _prepare(job)
         from wsstate.testing.endpoint import EndpointFailure
 
@@ -577,10 +646,10 @@ def _replay(args: argparse.Namespace, roles: tuple[str, ...], steps: int) -> int
             f"replay seed {args.replay}: passed ({report.examples} examples, {report.steps} steps)"
         )
         return 0
-    module = _load(_generated_root(args.root))
+    module = _load(_generated_root(args.root), machine)
     failed = False
     for role in roles:
-        error = _chunk(module, role, args.replay, args.examples, steps)
+        error = _chunk(module, machine, role, args.replay, args.examples, steps)
         print(f"replay seed {args.replay} ({role}): {'FAILED' if error else 'passed'}")
         if error:
             print(error)
@@ -595,6 +664,7 @@ def _job(
     database: str | None,
     roles: tuple[str, ...],
     steps: int,
+    machine: Machine | None,
 ) -> Job:
     return Job(
         worker=worker,
@@ -609,6 +679,7 @@ def _job(
         close_timeout=args.close_timeout,
         roles=roles,
         root=getattr(args, "root", None),
+        machine=machine,
         kind=args.kind,
         lifespan=args.lifespan,
         connections=args.connections,
@@ -643,29 +714,36 @@ def main(args: argparse.Namespace) -> int:
             print(f"wsstate fuzz: --path must start with '/', not {args.path!r}", file=sys.stderr)
             return 2
         roles: tuple[str, ...] = ("target",)
+        machine: Machine | None = None
         steps = args.steps or TARGET_STEPS
         args.examples = args.examples or TARGET_CHUNK
     else:
-        from wsstate.testing import stateful
-
-        if args.role == "both":
-            roles = ("server", "client")
-        elif args.role == "all":
-            roles = tuple(stateful.ROLES)
-        else:
-            roles = (args.role,)
+        root = _generated_root(getattr(args, "root", None))
+        try:  # a bad machine or role is a usage error, before any worker
+            machine = _machine(root, args.machine)
+            roles = _roles(machine, args.role)
+        except ValueError as exc:
+            print(f"wsstate fuzz: {exc}", file=sys.stderr)
+            return 2
         steps = args.steps or STEPS
         args.examples = args.examples or CHUNK
-        _load(_generated_root(getattr(args, "root", None)))  # fails early outside a checkout
+        _load(root, machine)  # fails early without the generated tests
     if args.replay is not None:
-        return _replay(args, roles, steps)
+        return _replay(args, roles, steps, machine)
     deadline = time.time() + args.minutes * 60
     with tempfile.TemporaryDirectory(prefix="wsstate-fuzz-db-") as scratch:
         database = args.database or scratch
-        jobs = [_job(args, w, deadline, database, roles, steps) for w in range(args.workers)]
+        jobs = [
+            _job(args, w, deadline, database, roles, steps, machine) for w in range(args.workers)
+        ]
+        what = args.target or (
+            f"generated stateful tests of the {machine.name} machine ({', '.join(roles)})"
+            if machine is not None
+            else ""
+        )
         print(
-            f"wsstate fuzz: {args.target or 'generated stateful tests (' + ', '.join(roles) + ')'}"
+            f"wsstate fuzz: {what}"
             f" for {args.minutes:g} min on {args.workers} worker(s), example database {database}",
             flush=True,
         )
-        return _campaign(jobs, roles, generated=args.target is None)
+        return _campaign(jobs, roles, machine)

@@ -63,6 +63,7 @@ __all__ = [
     "HypothesisChoices",
     "Role",
     "class_name",
+    "coverage",
     "coverage_report",
     "drivable_pairs",
     "open_site",
@@ -364,6 +365,11 @@ _PRECONDITIONS: Final[dict[Event, Callable[[Harness], bool]]] = {
 
 
 # -- coverage, tours, settings ---------------------------------------------------------
+
+
+def coverage() -> dict[str, set[tuple[State, Event]]]:
+    """Pairs seen so far in this process, per role (one set: the roles share the table)."""
+    return {role: _SEEN for role in ROLES}
 
 
 def drivable_pairs(role: Role = "websockets") -> list[tuple[State, Event]]:
