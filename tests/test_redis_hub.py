@@ -532,26 +532,32 @@ def test_a_cancelled_broadcast_is_counted_once(redis: RedisServer, then: str) ->
     asyncio.run(main())
 
 
-@pytest.mark.parametrize("hook_kind", ["waits", "ignores a cancellation"])
-def test_close_leaves_no_on_gap_hook_running(
-    redis: RedisServer, caplog: pytest.LogCaptureFixture, hook_kind: str
+@pytest.mark.parametrize("ignores", [0, 1, 2])
+def test_close_leaves_no_on_gap_hook_delivering(
+    redis: RedisServer, caplog: pytest.LogCaptureFixture, ignores: int
 ) -> None:
     # An awaited on_gap that never returns holds the listener; close() cancels it with
-    # the link. One that ignores that cancellation used to keep running after close()
+    # the link. One that ignored that cancellation used to keep running after close()
     # returned (close() waited `timeout` for it, then left it), and delivered the
-    # message after the gap to the members of a closed hub.
+    # message after the gap to the members of a closed hub. Now it is cancelled again
+    # (WARNING), and one that ignores that too is left (ERROR) but delivers nothing.
     import redis.asyncio as aioredis
 
     caplog.set_level(logging.WARNING, logger="wsstate")
     hook: list[str] = []
+    released = asyncio.Event()
 
     async def on_gap(publisher: str, missed: int) -> None:
         hook.append(f"{publisher} {missed}")
-        if hook_kind != "waits":
+        for _ in range(ignores):
             try:
                 await asyncio.Event().wait()
             except asyncio.CancelledError:
                 hook.append("ignored")
+        if ignores == 2:
+            await released.wait()  # returns when the test says
+            hook.append("returned")
+            return
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
@@ -559,6 +565,7 @@ def test_close_leaves_no_on_gap_hook_running(
             raise
 
     async def main() -> None:
+        timeout = _FAST["timeout"]
         hub = wsstate.RedisHub(redis.url, "t", publisher="B", on_gap=on_gap, **_FAST)
         raw = aioredis.Redis.from_url(redis.url)
         try:
@@ -571,20 +578,27 @@ def test_close_leaves_no_on_gap_hook_running(
                 started = time.monotonic()
                 assert await hub.close()
                 took = time.monotonic() - started
-                if hook_kind == "waits":  # cancelled with the link, at once
-                    assert took < 0.5, took
+                if ignores == 0:  # cancelled with the link, at once
+                    assert took < timeout, took
                     assert hook == ["A 3", "cancelled"]
-                else:  # timeout=1.0 to end, then cancelled again
-                    assert 0.9 < took < 1.9, took
+                elif ignores == 1:  # `timeout` to end, then cancelled again
+                    assert timeout * 0.9 < took < 2 * timeout, took
                     assert hook == ["A 3", "ignored", "cancelled"]
-                assert not [t for t in hub._tasks if not t.done()]
+                else:  # `timeout` twice, then left running
+                    assert 2 * timeout * 0.9 < took, took
+                    assert hook == ["A 3", "ignored", "ignored"]
+                    released.set()
+                    await _until(lambda: hook[-1] == "returned")
                 await asyncio.sleep(0.2)
+                assert not [t for t in hub._tasks if not t.done()]
                 assert theirs == ["m1"]  # m5 is not delivered by a closed hub
                 assert hub.stats.gaps == 1
+                assert hub.stats.received == 1
         finally:
             await raw.aclose()
 
     asyncio.run(main())
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    cancelled = [w for w in warnings if "after close()" in w]
-    assert len(cancelled) == (0 if hook_kind == "waits" else 1), warnings
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len([w for w in warnings if "after close()" in w]) == min(ignores, 1), warnings
+    assert len([e for e in errors if "ignored their cancellation" in e]) == (ignores == 2), errors

@@ -361,11 +361,13 @@ class RedisHub:
         """Close the link for good (from any state; idempotent); True for the call that did.
 
         The local members stay: close them with ``hub.hub.close(code)``. Broadcasts
-        after this reach the local members only. The hub's tasks (its link's, and
-        an awaited ``on_gap`` hook with the message it precedes) get ``timeout``
-        seconds to end; what still runs then is cancelled, logged at WARNING,
-        and waited for up to ``timeout`` more. Raises :class:`RuntimeError` from
-        another event loop than the hub's (nothing changes).
+        after this reach the local members only, and no message of another
+        process is delivered once this is called. The link's tasks are cancelled
+        (an awaited ``on_gap`` hook among them); what still runs ``timeout``
+        seconds later (a hook that ignored its cancellation) is cancelled again,
+        logged at WARNING, and waited for up to ``timeout`` more (then logged at
+        ERROR if still running). Raises :class:`RuntimeError` from another event
+        loop than the hub's (nothing changes).
         """
         self._check_loop("close")
         row = self._feed(Event.APP_CLOSE)
@@ -379,14 +381,21 @@ class RedisHub:
                 # the hub may run on after close(), so it is cancelled.
                 logger.warning(
                     "%s: %d task(s) still running %.3g s after close() (an on_gap hook "
-                    "that does not return?): cancelled",
+                    "that does not return?): cancelling them",
                     self.publisher,
                     len(still),
                     self.timeout,
                 )
                 for task in still:
                     task.cancel()
-                await asyncio.wait(still, timeout=self.timeout)
+                _, still = await asyncio.wait(still, timeout=self.timeout)
+                if still:
+                    logger.error(
+                        "%s: %d task(s) ignored their cancellation by close(): left running "
+                        "(they deliver nothing: the hub is CLOSED)",
+                        self.publisher,
+                        len(still),
+                    )
         return Effect.RETURN_TRUE in row.effects
 
     async def wait_connected(self) -> bool:
@@ -615,6 +624,8 @@ class RedisHub:
                 self.stats.missed += missed
                 self.stats.gaps += 1
                 await self._report(publisher, missed)
+                if self.state is State.CLOSED:  # closed while the hook ran: the table's
+                    return  # CLOSED delivers nothing, whatever the hook does
             elif effect is Effect.DELIVER_REMOTE:
                 self._peers[publisher] = (epoch, seq)
                 self.stats.received += 1
