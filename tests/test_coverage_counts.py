@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from support.coverage import uncounted
+from support.coverage import counted_apart, uncounted
 
 from wsstate.machines.connection import Event, State
 from wsstate.testing import stateful
@@ -25,10 +25,7 @@ async def _one_pair() -> tuple[State, Event]:
 
 
 def test_a_run_inside_uncounted_leaves_the_counts_as_they_were() -> None:
-    with uncounted():  # this process's real counts, kept out of the way of this test
-        for seen in stateful._SEEN.values():
-            seen.clear()
-        stateful.STATS.update(examples=0, steps=0)
+    with counted_apart():  # this process's real counts, kept out of the way of this test
         with uncounted():
             state, event = asyncio.run(_one_pair())
             # The run counted, in the very objects the coverage report reads ...
@@ -41,12 +38,18 @@ def test_a_run_inside_uncounted_leaves_the_counts_as_they_were() -> None:
 
 def test_the_counts_are_put_back_when_the_block_fails() -> None:
     stats = dict(stateful.STATS)
+    server = stateful._SEEN["server"]
+    seen = set(server)
+    pair = (State.CLOSED, Event.APP_SEND)
 
     def failing_run() -> None:
-        with uncounted():
+        with counted_apart(), uncounted():
             stateful.STATS["steps"] += 1000
+            server.add(pair)
             raise RuntimeError("a mutant's run failed")
 
     with pytest.raises(RuntimeError, match="mutant"):
         failing_run()
     assert stats == stateful.STATS
+    assert stateful._SEEN["server"] is server  # the same set, as it was
+    assert seen == server

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support.coverage import uncounted
+from support.coverage import counted_apart, uncounted
 
 from wsstate import RedisHub
 
@@ -137,6 +137,9 @@ def _cli(command: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
         ("--machine bogus", "--machine: no machine 'bogus' with generated stateful tests"),
         ("--machine link --role server", "--role: unknown role 'server' of the link machine"),
         ("--role bogus", "--role: unknown role 'bogus' of the connection machine"),
+        ("--machine link --role both", "--role both: the link machine's harness has no server"),
+        ("--target ws://127.0.0.1:1/ --machine link", "--machine: for the generated stateful"),
+        ("--target ws://127.0.0.1:1/ --role client", "--role: for the generated stateful"),
     ],
 )
 def test_wsstate_fuzz_refuses_bad_options_before_anything_runs(
@@ -171,12 +174,13 @@ def test_wsstate_fuzz_runs_each_machines_generated_tests(
     harness = importlib.import_module(str(loader.load(spec_path(machine, ROOT)).harness))
     roles = ("server", "client") if machine == "connection" else tuple(harness.ROLES)
     capsys.readouterr()
-    status = main(
-        shlex.split(
-            f"--root {ROOT} fuzz --machine {machine} --minutes 0.03 --workers 1 "
-            "--examples 2 --steps 4"
+    with counted_apart():  # the counts the summary prints are this campaign's own
+        status = main(
+            shlex.split(
+                f"--root {ROOT} fuzz --machine {machine} --minutes 0.03 --workers 1 "
+                "--examples 2 --steps 4"
+            )
         )
-    )
     out = capsys.readouterr().out
     assert status == 0, out
     assert f"generated stateful tests of the {machine} machine ({', '.join(roles)})" in out

@@ -38,7 +38,8 @@ GENERATED = Path(__file__).parent / "generated" / "test_connection_stateful.py"
 
 @pytest.fixture(autouse=True)
 def _not_counted() -> Iterator[None]:
-    """The runs here drive mutants: what they take is not the runtime's coverage."""
+    """The runs here drive mutants (and the control, which tests/generated counts):
+    what a mutant's run takes is not the runtime's coverage."""
     with uncounted():
         yield
 

@@ -82,7 +82,7 @@ def _machine(root: Path, name: str) -> Machine:
 
     specs = {p.stem: p for p in sorted((root / SPEC_DIR).glob("*.toml"))}
     if not specs:
-        raise _no_checkout(root / SPEC_DIR)
+        raise _no_checkout(root)
     path = specs.get(name)
     spec = loader.load(path) if path is not None else None
     if spec is None or spec.harness is None:
@@ -96,18 +96,32 @@ def _machine(root: Path, name: str) -> Machine:
     )
 
 
-def _roles(machine: Machine, role: str) -> tuple[str, ...]:
-    """``--role`` for ``machine``: ``both`` (the connection's websockets server and
-    client; another machine's every role), ``all`` or one of its harness's roles."""
+#: ``--role both``: the websockets server and client, where a harness has them.
+BOTH: Final = ("server", "client")
+
+
+def _roles(machine: Machine, role: str | None) -> tuple[str, ...]:
+    """``--role`` for ``machine``: one of its harness's roles, ``all``, or ``both`` (the
+    websockets server and client, where it has them); by default ``both`` where it
+    has them, else its every role."""
     roles = machine.roles()
-    if role == "all" or (role == "both" and machine.name != DEFAULT_MACHINE):
+    has_both = set(BOTH) <= set(roles)
+    if role is None:
+        return BOTH if has_both else roles
+    if role == "all":
         return roles
     if role == "both":
-        return ("server", "client")
+        if not has_both:
+            raise ValueError(
+                f"--role both: the {machine.name} machine's harness has no server and client "
+                f"roles; its roles: {', '.join(roles)} (or all)"
+            )
+        return BOTH
     if role not in roles:
+        choices = [*roles, "both", "all"] if has_both else [*roles, "all"]
         raise ValueError(
             f"--role: unknown role {role!r} of the {machine.name} machine; choose from "
-            f"{', '.join(roles)}, both, all"
+            f"{', '.join(choices)}"
         )
     return (role,)
 
@@ -222,19 +236,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--machine",
-        default=DEFAULT_MACHINE,
+        metavar="NAME",
+        default=None,
         help=(
             "without --target: whose generated stateful tests to run, a machine of spec/ "
-            f"that names a harness (default: {DEFAULT_MACHINE}; a wrong name lists them)"
+            "with a harness: connection (default), client, session, link (a wrong name "
+            "lists those of the checkout)"
         ),
     )
     parser.add_argument(
         "--role",
-        default="both",
+        default=None,
         help=(
-            "without --target: which side is guarded, a role of the machine's stateful "
-            "harness (a wrong name lists them), both (default: the connection's websockets "
-            "server and client, alternating; another machine's every role) or all (every role)"
+            "without --target: which role of the machine's harness runs (a wrong name lists "
+            "them), all (every role, alternating) or both (the websockets server and client, "
+            "alternating: the connection's default; another machine's default is its every "
+            "role)"
         ),
     )
     parser.add_argument(
@@ -307,8 +324,14 @@ class Progress:
 
 
 def _no_checkout(path: Path) -> FileNotFoundError:
+    """``path``: the generated tests not found, or a directory that is no checkout."""
+    missing = (
+        f"{path} is not a checkout of wsstate (no spec/*.toml)"
+        if path.is_dir()
+        else f"{path} not found"
+    )
     return FileNotFoundError(
-        f"{path} not found: `wsstate fuzz` without --target runs this project's generated "
+        f"{missing}: `wsstate fuzz` without --target runs this project's generated "
         "stateful tests, which only a checkout of wsstate has (run it in one, after "
         "`wsstate generate`); to fuzz an endpoint anywhere, give --target URL or "
         "--target module:app"
@@ -707,6 +730,14 @@ def main(args: argparse.Namespace) -> int:
         except (TypeError, ValueError) as exc:
             print(f"wsstate fuzz: {exc}", file=sys.stderr)
             return 2
+        given = [f"--{o}" for o in ("machine", "role") if getattr(args, o) is not None]
+        if given:
+            print(
+                f"wsstate fuzz: {' and '.join(given)}: for the generated stateful tests, "
+                "not with --target",
+                file=sys.stderr,
+            )
+            return 2
         if args.path is not None and "://" in args.target:
             print("wsstate fuzz: --path is for module:attribute targets", file=sys.stderr)
             return 2
@@ -720,7 +751,7 @@ def main(args: argparse.Namespace) -> int:
     else:
         root = _generated_root(getattr(args, "root", None))
         try:  # a bad machine or role is a usage error, before any worker
-            machine = _machine(root, args.machine)
+            machine = _machine(root, args.machine or DEFAULT_MACHINE)
             roles = _roles(machine, args.role)
         except ValueError as exc:
             print(f"wsstate fuzz: {exc}", file=sys.stderr)
