@@ -30,7 +30,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from support.harness import port_of
+from starlette.websockets import WebSocket
+from support.harness import Harness, port_of
+from support.transports import by_id, start_site
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -602,3 +604,145 @@ def test_close_leaves_no_on_gap_hook_delivering(
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len([w for w in warnings if "after close()" in w]) == min(ignores, 1), warnings
     assert len([e for e in errors if "ignored their cancellation" in e]) == (ignores == 2), errors
+
+
+# -- found by a hunt on real Redis (session 18): each seen failing on the old code ------
+
+
+def test_close_with_publishes_in_flight_leaves_no_task_behind(
+    redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # On Python 3.11 redis-py writes inside asyncio.wait_for, which can swallow a
+    # cancellation that lands as the write completes: the dropped link's publisher
+    # went on (a new ping connection every ping_interval) and close() waited its
+    # whole timeout for it, logging "still running", in 11 runs of 12.
+    caplog.set_level(logging.WARNING, logger="wsstate")
+
+    async def once(delay: float) -> None:
+        hub = wsstate.RedisHub(redis.url, "t", publisher="B", **_FAST)
+        hub.start()
+        await _connected(hub)
+        sending = [asyncio.create_task(hub.broadcast(f"m{i}")) for i in range(50)]
+        await asyncio.sleep(delay)
+        assert await hub.close()
+        await asyncio.gather(*sending)
+        assert not [t for t in hub._tasks if not t.done()]
+        assert hub.stats.published + hub.stats.lost == 50
+
+    async def main() -> None:
+        for delay in (0.0005, 0.001, 0.002) * 4:
+            await once(delay)
+
+    asyncio.run(main())
+    still = [r.getMessage() for r in caplog.records if "still running" in r.getMessage()]
+    assert still == []
+
+
+def test_an_on_gap_hook_cancelled_from_elsewhere_is_the_hooks_error(
+    redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A hook that awaited something cancelled elsewhere raised CancelledError, which
+    # ended the listener as if the hub had cancelled it: CONNECTED, never delivering
+    # again, nothing logged.
+    import redis.asyncio as aioredis
+
+    caplog.set_level(logging.WARNING, logger="wsstate")
+
+    async def on_gap(publisher: str, missed: int) -> None:
+        job = asyncio.get_running_loop().create_task(asyncio.sleep(10))  # a resync job
+        job.cancel()  # ... that something else cancels
+        await job
+
+    async def main() -> None:
+        hub = wsstate.RedisHub(redis.url, "t", publisher="B", on_gap=on_gap, **_FAST)
+        raw = aioredis.Redis.from_url(redis.url)
+        try:
+            async with hub, _member(hub) as theirs:
+                await _connected(hub)
+                await raw.publish("t", encode("A", 7, 1, "m1"))
+                await raw.publish("t", encode("A", 7, 3, "m3"))  # 1 missed: the hook
+                await raw.publish("t", encode("A", 7, 4, "m4"))
+                await _until(lambda: theirs == ["m1", "m3", "m4"])
+                assert hub.state is State.CONNECTED
+                assert (hub.stats.hook_errors, hub.stats.gaps, hub.stats.missed) == (1, 1, 1)
+        finally:
+            await raw.aclose()
+
+    asyncio.run(main())
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == ["B: on_gap raised CancelledError"]
+
+
+def test_a_gap_interrupted_by_a_link_loss_is_counted_once(redis: RedisServer) -> None:
+    # The publisher's last number was recorded after the hook: a hook interrupted by
+    # a link loss left it before the gap, and the next message reported the same
+    # missed numbers again (on_gap 3 then 4, stats.missed 7 for 4 messages missed).
+    import redis.asyncio as aioredis
+
+    calls: list[tuple[str, int]] = []
+
+    async def on_gap(publisher: str, missed: int) -> None:
+        calls.append((publisher, missed))
+        if len(calls) == 1:
+            await asyncio.sleep(30)  # a slow resync: the link is lost meanwhile
+
+    async def main() -> None:
+        hub = wsstate.RedisHub(
+            redis.url, "t", publisher="B", on_gap=on_gap, **_FAST, ping_interval=0.2
+        )
+        raw = aioredis.Redis.from_url(redis.url)
+        try:
+            async with hub, _member(hub) as theirs:
+                await _connected(hub)
+                await raw.publish("t", encode("A", 7, 1, "m1"))
+                await _until(lambda: theirs == ["m1"])
+                await raw.publish("t", encode("A", 7, 5, "m5"))  # 2, 3, 4 missed
+                await _until(lambda: calls == [("A", 3)])
+                # The listener is in the hook: the loss is the publisher's, at its ping.
+                await raw.client_kill_filter(_type="normal")  # not this raw client's
+                await _until(lambda: hub.stats.links == 2 and hub.state is State.CONNECTED)
+                await raw.publish("t", encode("A", 7, 6, "m6"))
+                await _until(lambda: theirs == ["m1", "m6"])
+                assert calls == [("A", 3), ("A", 1)]  # m5 too, once
+                assert (hub.stats.missed, hub.stats.gaps) == (4, 2)
+        finally:
+            await raw.aclose()
+
+    asyncio.run(main())
+
+
+async def test_a_member_that_refuses_a_remote_message_leaves_the_link(
+    h: Harness, redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Hub.broadcast raises a member's misuse (one added before accept()) after every
+    # member was tried; the listener took it for Redis going away: link_lost, a
+    # reconnect per message, and the other processes' messages lost meanwhile.
+    caplog.set_level(logging.WARNING, logger="wsstate")
+    a = wsstate.RedisHub(redis.url, "t", publisher="A", **_FAST)
+    b = wsstate.RedisHub(redis.url, "t", publisher="B", **_FAST)
+    accepted: list[str] = []
+    h.wsstate_errors = 1  # the misuse's, once
+
+    async def endpoint(websocket: WebSocket) -> None:
+        conn = wsstate.guard(websocket)
+        h.track(conn)
+        b.add(conn)  # the misuse: before accept()
+        await a.broadcast("x")  # b's member refuses it; b's other member gets it
+        await _until(lambda: b.stats.delivery_errors == 1)
+        await conn.accept()
+        accepted.append("accepted")
+        await a.broadcast("y")  # now every member takes it
+        await conn.wait_closed()
+
+    async with a, b, _member(b) as theirs:
+        await _connected(a, b)
+        site = await start_site(h, by_id("asgi-sansio"), {"/page": endpoint})
+        async with connect(site.url("/page")) as client:
+            assert await asyncio.wait_for(client.recv(), 5) == "y"
+        await _until(lambda: theirs == ["x", "y"])
+        assert accepted == ["accepted"]
+        assert (b.state, b.stats.links, b.stats.received) == (State.CONNECTED, 1, 2)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert not [w for w in warnings if "link_lost" in w], warnings
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == ["B: a local member refused A #1"]

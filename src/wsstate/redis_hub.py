@@ -188,6 +188,9 @@ class LinkStats:
     """Attempts that subscribed."""
     hook_errors: int = 0
     """on_gap calls that raised (each logged at ERROR)."""
+    delivery_errors: int = 0
+    """Messages of other processes a local member refused (API misuse, such as a member
+    not yet accepted: each logged at ERROR; the other members got them, the link stays)."""
 
 
 #: What each operation returns, by event: its outcome effects, in order of precedence.
@@ -594,10 +597,22 @@ class RedisHub:
         if self._link is link and self.state is State.CONNECTED:
             self._feed(Event.LINK_LOST, detail=_why(exc))
 
+    def _goes_on(self, link: _Link) -> bool:
+        """Whether a task of ``link`` goes on after an await: False once the link was
+        dropped; CancelledError if the task was cancelled and a library swallowed it
+        (redis-py's writes wait in ``asyncio.wait_for``, which on Python 3.11 can
+        return normally when the cancellation lands as the write completes)."""
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
+        return self._link is link
+
     async def _listen(self, link: _Link) -> None:
         try:
             while True:
                 reply = await link.pubsub.get_message(timeout=None)
+                if not self._goes_on(link):
+                    return
                 if reply is not None and reply.get("type") == "message":
                     await self._arrived(link, reply["data"])
         except asyncio.CancelledError:
@@ -623,13 +638,26 @@ class RedisHub:
             if effect is Effect.REPORT_GAP:
                 self.stats.missed += missed
                 self.stats.gaps += 1
+                # The missed numbers are reported now: a hook interrupted (the link lost
+                # meanwhile) leaves only this message to count as missed, not them again.
+                self._peers[publisher] = (epoch, seq - 1)
                 await self._report(publisher, missed)
                 if self.state is State.CLOSED:  # closed while the hook ran: the table's
                     return  # CLOSED delivers nothing, whatever the hook does
             elif effect is Effect.DELIVER_REMOTE:
                 self._peers[publisher] = (epoch, seq)
                 self.stats.received += 1
-                await self.hub.broadcast(payload)
+                try:
+                    await self.hub.broadcast(payload)
+                except Exception:  # a member's misuse, raised after every member was tried
+                    self.stats.delivery_errors += 1
+                    logger.error(
+                        "%s: a local member refused %s #%d",
+                        self.publisher,
+                        publisher,
+                        seq,
+                        exc_info=True,
+                    )
             elif effect is Effect.DISCARD:
                 self.stats.duplicates += 1
 
@@ -640,6 +668,14 @@ class RedisHub:
             result = self.on_gap(publisher, missed)
             if inspect.isawaitable(result):
                 await result
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the hub's: the link was dropped or the hub closed
+            # The hook's own (it awaited something cancelled elsewhere): the hook's
+            # failure, not the listener's end.
+            self.stats.hook_errors += 1
+            logger.error("%s: on_gap raised CancelledError", self.publisher, exc_info=True)
         except Exception:
             self.stats.hook_errors += 1
             logger.error("%s: on_gap raised", self.publisher, exc_info=True)
@@ -654,7 +690,7 @@ class RedisHub:
 
     async def _publish(self, link: _Link) -> None:
         try:
-            while True:
+            while self._goes_on(link):
                 if not link.queue:
                     link.wake.clear()
                     try:
@@ -670,6 +706,8 @@ class RedisHub:
                 for frame, _ in batch:
                     pipe.publish(self.channel, frame)
                 await pipe.execute()
+                if not self._goes_on(link):
+                    return  # dropped meanwhile: the drop counted the batch as lost
                 link.sending = []
                 for _, future in batch:
                     if not future.done():
