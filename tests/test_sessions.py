@@ -418,3 +418,55 @@ async def test_close_all_ends_every_session_at_shutdown(h: Harness) -> None:
     assert live.conn.state is wsstate.State.CLOSED  # the session's connection closed too
     assert len(sessions) == 0
     assert await sessions.close_all() == 0
+
+
+# -- found by a hunt (session 18): each seen failing on the old code -------------------
+
+
+async def test_an_earlier_sessions_beacon_leaves_the_next_session_under_its_id(
+    h: Harness,
+) -> None:
+    # Generations restarted at 1 for every session: the unloading page's beacon of an
+    # expired session (generation 1) matched the new session's first generation and
+    # closed it (1001, on_expire fired for it).
+    h.wsstate_info = True  # the grace runs out: a row logged at INFO
+    clock = ManualClock()
+    expired: list[tuple[str, int]] = []
+    sessions = Sessions(
+        grace=30, on_expire=lambda s: expired.append((s.id, s.generation)), clock=clock
+    )
+    first = await h.pair("server")
+    old = sessions.attach("tab-1", first.conn)
+    await old.send("hello")
+    beacon_generation = old.generation  # what the old page sends with its beacon
+    await first.conn.close()
+    await eventually(lambda: old.state is State.DETACHED)
+    clock.advance(31)  # the grace runs out: the old session ends
+    assert (old.state, expired) == (State.CLOSED, [("tab-1", 1)])
+    second = await h.pair("server")
+    new = sessions.attach("tab-1", second.conn, last_seen=1)  # the reloaded page
+    assert new is not old
+    assert new.generation > beacon_generation
+    assert sessions.page_close("tab-1", generation=beacon_generation)  # a no-op
+    await asyncio.sleep(0.1)
+    assert (new.state, second.conn.closed, expired) == (State.ATTACHED, False, [("tab-1", 1)])
+    assert sessions.page_close("tab-1", generation=new.generation)  # its own ends it
+    assert new.state is State.CLOSED
+
+
+async def test_a_superseded_connection_attached_again_is_refused_at_the_call(
+    h: Harness,
+) -> None:
+    # attach(p, c1), attach(p, c2), attach(p, c1): c1's close (it was superseded) then
+    # fed detach twice (its on_close registered twice): ImpossibleEvent at ERROR.
+    sessions = Sessions(grace=30)
+    one, two = await h.pair("server"), await h.pair("server")
+    session = sessions.attach("p", one.conn)
+    sessions.attach("p", two.conn)  # one is superseded: closed 1000
+    with pytest.raises(ValueError, match="earlier generation of session 'p'"):
+        sessions.attach("p", one.conn)
+    await one.conn.wait_closed()
+    await asyncio.sleep(0.05)
+    assert (session.state, session.connection, session.generation) == (State.ATTACHED, two.conn, 2)
+    assert not two.conn.closed
+    assert await session.close()

@@ -20,10 +20,12 @@ Theory of operation
 
 A :class:`Session` outlives its connections. :meth:`Sessions.attach` hands it a
 :class:`~wsstate.GuardedConnection`, which becomes its next *generation*
-(``session.generation`` 1, 2, 3...). Everything that happens to a session is one
-event fed to the generated table ``wsstate.machines.session.TABLE``; the row's
-effects are performed in order (``_ACTIONS``), and an operation answers with its
-row's one outcome effect (``OPERATION_OUTCOMES``). ``EFFECT_HANDLERS`` names who
+(``session.generation``: numbers the registry gives out in order, 1 for its
+first attach, so a later session under an id never reuses an earlier one's).
+Everything that happens to a session is one event fed to the generated table
+``wsstate.machines.session.TABLE``; the row's effects are performed in order
+(``_ACTIONS``), and an operation answers with its row's one outcome effect
+(``OPERATION_OUTCOMES``). ``EFFECT_HANDLERS`` names who
 handles each effect the spec declares (``tests/test_sessions.py`` checks it).
 
 Arguments are checked at the call, before any event is fed: an option when it is
@@ -40,8 +42,10 @@ Rules outside the table, each a pure classification or a mechanism:
    of a session that no longer exists), is ``attach_gap``.
 2. *Generation fencing by identity*: a connection's closed notification is
    ``detach`` when it is the session's current connection, ``detach_stale``
-   otherwise; a beacon naming a generation older than the current one is
-   ``page_close_stale``.
+   otherwise; a beacon naming another generation than the current one (an
+   older page's, or an earlier session's under the same id) is
+   ``page_close_stale``. A connection is one generation: attaching it again to
+   the session that already had it is refused at the call.
 3. *Numbering*: messages are numbered 1, 2, 3... per session
    (``session.last_sent``); the history keeps the last ``history`` of them. A
    client that counts the messages it receives knows its ``last_seen``.
@@ -60,6 +64,7 @@ import asyncio
 import inspect
 import logging
 import sys
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
@@ -166,6 +171,7 @@ class Session:
 
     __slots__ = (
         "__weakref__",
+        "_adopted",
         "_conn",
         "_grace",
         "_history",
@@ -192,8 +198,12 @@ class Session:
         # The last write to the current connection that had to wait, if any.
         self._tail: asyncio.Task[bool] | None = None
         self._history: deque[tuple[int, Data]] = deque(maxlen=owner.history)
+        # Every connection this session adopted (each is one generation, once).
+        self._adopted: weakref.WeakSet[GuardedConnection] = weakref.WeakSet()
         self.generation = 0
-        """The current connection's generation (1 for the first), 0 before any."""
+        """The current connection's generation, 0 before any: numbers given out by the
+        registry in order (1 for its first attach), so no generation of an earlier
+        session under the same id shares one with this session's."""
         self.last_sent = 0
         """The number of the latest message sent (or held); 0 before any."""
         self.resumed = False
@@ -316,7 +326,8 @@ class Session:
         assert conn is not None  # an attach row
         self._conn = conn
         self._tail = None
-        self.generation += 1
+        self._adopted.add(conn)
+        self.generation = self._owner._next_generation()
         self.resumed = False
         self.gap = False
         conn.on_close(self._connection_closed)
@@ -499,6 +510,7 @@ class Sessions:
         self.clock = clock
         self._sessions: dict[str, Session] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._generations = 0  # the generations given out so far
         self.expire_errors = 0
         """on_expire calls that raised."""
 
@@ -551,6 +563,12 @@ class Sessions:
     def clock(self, value: Clock | None) -> None:
         self._clock = checked_clock(value)
 
+    def _next_generation(self) -> int:
+        """The next generation number (one registry-wide sequence, so a beacon naming an
+        earlier session's generation never matches a later session's under the same id)."""
+        self._generations += 1
+        return self._generations
+
     def attach(
         self, session_id: str, conn: GuardedConnection, last_seen: int | None = None
     ) -> Session:
@@ -564,7 +582,8 @@ class Sessions:
         Checked before a session is created or changed: ``session_id`` a ``str``,
         ``conn`` a :class:`~wsstate.GuardedConnection` (not the session's current
         one), ``last_seen`` None or an ``int`` >= 0 (:class:`TypeError`, or
-        :class:`ValueError` for a negative ``last_seen`` or the current connection);
+        :class:`ValueError` for a negative ``last_seen``, the current connection or an
+        earlier generation's);
         a connection still CONNECTING (an ASGI ``WebSocket`` before ``accept()``)
         raises :class:`~wsstate.InvalidState`.
         """
@@ -586,6 +605,11 @@ class Sessions:
         session = self._sessions.get(session_id)
         if session is not None and conn is session._conn:
             raise ValueError(f"{conn!r} is already session {session_id!r}'s connection")
+        if session is not None and conn in session._adopted:
+            raise ValueError(
+                f"{conn!r} was an earlier generation of session {session_id!r}, superseded: "
+                "a page that comes back attaches a new connection"
+            )
         for _ in range(2):
             if session is None:
                 session = Session(self, session_id)
