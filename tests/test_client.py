@@ -183,6 +183,75 @@ def test_reconnect_refuses_an_unknown_keyword_at_the_call() -> None:
 # -- scenario 31: Retry-After --------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("headers", "floor"),
+    [
+        (b"Retry-After: \xb2\r\n", None),  # "\u00b2" in ISO-8859-1: isdigit(), no number
+        (b"Retry-After: 5\r\nRetry-After: 7\r\n", 7.0),  # a proxy's and the app's
+        (b"Retry-After: soon\r\n", None),
+        (b"Retry-After: " + b"9" * 400 + b"\r\n", None),  # too large for a float
+        (b"Retry-After: 3\r\n", 3.0),
+    ],
+    ids=["superscript", "two headers", "a word", "huge", "seconds"],
+)
+def test_a_malformed_retry_after_is_no_floor_and_never_stalls_the_client(
+    headers: bytes, floor: float | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The header's value escaped the classification (float("\u00b2") raised, two
+    # headers made websockets' Headers.get raise): the attempt's end was never fed,
+    # the client stayed CONNECTING for good and close() never returned.
+    caplog.set_level(logging.DEBUG, logger="wsstate")
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 429 Too Many Requests\r\n" + headers + b"Content-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def main() -> None:
+        raw = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = raw.sockets[0].getsockname()[1]
+        c = ReconnectingClient(f"ws://127.0.0.1:{port}/", clock=ManualClock(), rng=random.Random(3))
+        try:
+            async with c:
+                await until(lambda: c.state is ClientState.BACKOFF)  # 429: retried
+                assert c.last_refusal is not None
+                assert (c.last_refusal.value, c.last_refusal.floor) == (429, floor)
+                if floor is not None:
+                    assert c.last_delay is not None
+                    assert c.last_delay >= floor
+            assert c.state is ClientState.STOPPED  # close() returned
+        finally:
+            raw.close()
+            await raw.wait_closed()
+
+    asyncio.run(asyncio.wait_for(main(), 10))
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
+
+
+@serving
+async def test_a_failure_the_classification_cannot_read_still_ends_the_attempt(
+    server: Server, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whatever the classification's own bug, the attempt's end is fed (the client
+    # never stays CONNECTING with nothing running), logged once at ERROR.
+    def broken(exc: BaseException, now: float) -> Refusal:
+        raise RuntimeError("a bug of the classification")
+
+    monkeypatch.setattr(wsstate.client, "classify_failure", broken)
+    server.mode, server.status = "refuse", 503
+    c = client(server)
+    async with c:
+        await until(lambda: c.state is not ClientState.CONNECTING)
+        assert c.last_refusal is not None
+        assert c.last_refusal.value == "invalid_handshake"
+    assert c.state is ClientState.STOPPED
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert "internal error classifying" in errors[0]
+
+
 # -- scenario 32: fatal refusals -------------------------------------------------------------
 
 

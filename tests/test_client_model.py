@@ -253,6 +253,9 @@ def test_the_classification_module_is_the_table() -> None:
         (4001, "", "remote", True, "fatal", None),
         (1013, "2.5", "remote", True, "retry_after", 2.5),
         (1013, "soon", "remote", True, "retry_after", None),
+        (1013, "inf", "remote", True, "retry_after", None),  # no number of seconds
+        (1013, "nan", "remote", True, "retry_after", None),
+        (1013, "-4", "remote", True, "retry_after", 0.0),
         (None, "", "remote", True, "retry", None),  # no code recorded: 1006
         # This side's own closes are not the server's verdict: the next generation.
         (1000, "", "local", False, "retry", None),  # reconnect()'s loop body returned
@@ -276,3 +279,32 @@ def test_a_closure_is_classified_by_who_ended_it_then_by_its_code(
     assert (refusal.kind, refusal.value) == ("close", 1006 if code is None else code)
     assert (refusal.decision, refusal.floor) == (decision, floor)
     assert (closed_by in refusal.reason) is (closed_by != "remote")
+
+
+@pytest.mark.parametrize(
+    ("value", "floor"),
+    [
+        (None, None),
+        ("120", 120.0),
+        (" 7 ", 7.0),
+        ("0", 0.0),
+        ("\u00b2", None),  # a digit to str.isdigit(), no number (ISO-8859-1 byte 0xb2)
+        ("\u0663", None),  # ARABIC-INDIC DIGIT THREE
+        ("1.5", None),
+        ("-1", None),
+        ("", None),
+        ("soon", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # in the past: at once
+        ("Wed, 21 Oct 2015 07:30:00 GMT", 120.0),
+        ("9" * 400, None),  # too large for a float
+        ("Mon, 21 Oct 2115 07:28:00 GMT", 36524 * 86400.0),  # far, and honoured
+        ("Mon, 99 Foo 2015 07:28:00 GMT", None),
+    ],
+)
+def test_a_retry_after_value_is_seconds_a_date_or_none_never_an_error(
+    value: str | None, floor: float | None
+) -> None:
+    from wsstate.retry import parse_retry_after
+
+    now = 1445412480.0  # Wed, 21 Oct 2015 07:28:00 GMT
+    assert parse_retry_after(value, now) == floor

@@ -72,7 +72,7 @@ from .connection import GuardedConnection
 from .errors import ClosedBy, ConnectionClosed, ImpossibleEvent, InvalidOption
 from .guard import checked_keywords, connect
 from .machines.client import INITIAL, TABLE, TERMINAL, Effect, Event, Row, State
-from .retry import Refusal, classify_close, classify_failure, decide
+from .retry import Refusal, classify_close, classify_failure, decide, unclassified
 
 __all__ = [
     "EFFECT_HANDLERS",
@@ -471,7 +471,12 @@ class ReconnectingClient:
             conn = await connect(self.uri, **self._options).__aenter__()
         except Exception as exc:
             self._attempt_task = None
-            self._failed(self._decide(classify_failure(exc, _wall())), _REFUSED_EVENTS)
+            try:
+                refusal = classify_failure(exc, _wall())
+            except Exception:  # its bug: the attempt's end is still fed, never lost
+                logger.error("%s: internal error classifying %r", self.name, exc, exc_info=True)
+                refusal = unclassified(exc)
+            self._failed(self._decide(refusal), _REFUSED_EVENTS)
             return
         self._attempt_task = None
         self.stats.connections += 1

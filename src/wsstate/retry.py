@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.utils
 import inspect
+import math
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ __all__ = [
     "classify_failure",
     "decide",
     "parse_retry_after",
+    "unclassified",
 ]
 
 Decision = Literal["retry", "retry_after", "fatal"]
@@ -67,17 +69,32 @@ def _lookup(ranges: tuple[tuple[int, int, str], ...], value: int) -> Decision:
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date.
+
+    None for no header or one that is neither (never raises: the value is the
+    server's, read as ISO-8859-1, so ``"²"`` is a digit to ``str.isdigit`` but no
+    number; nor is a number too large for a float). A far date or a large number
+    is honoured as it is: the server asked for it.
+    """
     if value is None:
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(text)
     try:
+        if text.isascii() and text.isdigit():
+            return float(int(text))
         when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+        return max(0.0, when.timestamp() - now)
+    except (TypeError, ValueError, IndexError, OverflowError, OSError):
         return None
-    return max(0.0, when.timestamp() - now)
+
+
+def _retry_after(headers: object, now: float) -> float | None:
+    """The floor of a response's ``Retry-After`` headers: the longest of those that
+    parse (a proxy and the application may each add one), None if none does."""
+    get_all = getattr(headers, "get_all", None)
+    values = get_all("Retry-After") if callable(get_all) else []
+    floors = [f for f in (parse_retry_after(v, now) for v in values) if f is not None]
+    return max(floors) if floors else None
 
 
 def classify_failure(exc: BaseException, now: float) -> Refusal:
@@ -90,7 +107,7 @@ def classify_failure(exc: BaseException, now: float) -> Refusal:
         decision = _lookup(HTTP, status)
         floor = None
         if decision == "retry_after":
-            floor = parse_retry_after(cause.response.headers.get("Retry-After"), now)
+            floor = _retry_after(cause.response.headers, now)
         reason = f"HTTP {status}" + (f", Retry-After {floor:g} s" if floor is not None else "")
         return Refusal("http", status, decision, floor, reason, cause)
     if isinstance(cause, InvalidURI):
@@ -110,6 +127,14 @@ def classify_failure(exc: BaseException, now: float) -> Refusal:
     return Refusal("failure", kind, decision, None, f"{kind}: {text}", cause)
 
 
+def unclassified(exc: BaseException) -> Refusal:
+    """The refusal of a failure the classification itself could not read (a bug of
+    its own, logged by the caller): the table's decision for an invalid handshake."""
+    kind = "invalid_handshake"
+    decision: Decision = _FAILURES[kind]  # type: ignore[assignment]
+    return Refusal("failure", kind, decision, None, f"{kind}: unclassified {exc!r}", exc)
+
+
 def classify_close(
     code: int | None, reason: str, *, closed_by: str = "remote", retry_on_1000: bool = True
 ) -> Refusal:
@@ -127,9 +152,11 @@ def classify_close(
     floor = None
     if decision == "retry_after":
         try:
-            floor = max(0.0, float(reason.strip()))
+            seconds = float(reason.strip())
         except ValueError:
-            floor = None
+            seconds = math.nan
+        # "inf" or "nan" is no number of seconds: the backoff alone decides.
+        floor = max(0.0, seconds) if math.isfinite(seconds) else None
     text = f"close {value}" + (f" ({reason})" if reason else "")
     if closed_by != "remote":
         text += f", closed by {closed_by}"
