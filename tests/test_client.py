@@ -10,6 +10,7 @@ reconnect(). Helpers (server, clock) are in support.reconnect.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import random
@@ -294,6 +295,35 @@ async def test_close_1012_reconnects(server: Server) -> None:
         await until(lambda: c.state is ClientState.BACKOFF)
         server.clock.advance(c.last_delay or 0)
         await until(lambda: c.state is ClientState.OPEN and c.generation == 2)
+
+
+def _requests_reach(server: Server, count: int) -> bool:
+    return len(server.requests) == count
+
+
+@pytest.mark.parametrize("max_attempts", [1, 2, 3])
+@serving
+async def test_max_attempts_attempts_follow_a_connection_that_stayed_up(
+    server: Server, max_attempts: int
+) -> None:
+    # The closure of a connection that stayed up min_uptime counted as a failure
+    # towards max_attempts (its count_attempt is for the next delay): with
+    # max_attempts=1 the client gave up at once and never reconnected, and with N it
+    # made N - 1 attempts.
+    c = client(server, max_attempts=max_attempts, min_uptime=5.0)
+    async with c:
+        await until(lambda: c.state is ClientState.OPEN)
+        server.clock.advance(5.0)  # stayed up: a success, attempts back to 0
+        await until(lambda: c.attempts == 0)
+        server.mode, server.status = "refuse", 503
+        await server.close_all(1012)
+        for n in range(max_attempts):
+            await until(lambda: c.state in (ClientState.BACKOFF, ClientState.STOPPED))
+            assert c.state is ClientState.BACKOFF, f"gave up after {n} attempts"
+            server.clock.advance(c.last_delay or 0)
+            await until(functools.partial(_requests_reach, server, n + 2))
+        await until(lambda: c.state is ClientState.STOPPED)  # then gives up
+    assert len(server.requests) == 1 + max_attempts
 
 
 @serving

@@ -35,7 +35,10 @@ Rules outside the table, each a classification or a mechanism:
    Retry-After gave a floor) or ``refused_fatal``; a closure becomes
    ``closed_*`` by its close code (1006 when none was recorded).
 2. *Counters*: a retryable failure after ``max_attempts - 1`` consecutive ones is
-   ``give_up``; a send with ``max_buffered`` messages kept is ``app_send_full``.
+   ``give_up``; the closure of a connection that stayed up ``min_uptime`` is no
+   failure (its ``count_attempt`` sets the next delay only), so ``max_attempts``
+   attempts follow it; a send with ``max_buffered`` messages kept is
+   ``app_send_full``.
 3. *Time*: the delay before attempt n is ``uniform(0, min(backoff_max,
    backoff_initial * backoff_factor ** (attempts - 1)))`` (full jitter after the
    cap, on every delay), and at least the floor; the uptime timer runs
@@ -271,6 +274,10 @@ class ReconnectingClient:
         """1 for the first connection that opened, +1 for each later one."""
         self.attempts = 0
         """Consecutive failed attempts (reset once a connection stayed up min_uptime)."""
+        # The connection stayed up min_uptime (attempts was reset), and how many of
+        # ``attempts`` are not failures: its closure, counted for the delay only.
+        self._succeeded = False
+        self._not_failed = 0
         self.connection: GuardedConnection | None = None
         """The current connection, or None."""
         self.stats = ClientStats()
@@ -488,13 +495,15 @@ class ReconnectingClient:
         decision = refusal.decision
         if decision == "retry_after" and refusal.floor is None:
             decision = "retry"
+        failed = self.attempts - self._not_failed + 1  # this one included
         if (
             decision != "fatal"
             and self.max_attempts is not None
-            and self.attempts + 1 >= self.max_attempts
+            and not (refusal.kind == "close" and self._succeeded)  # no failure: see rule 2
+            and failed >= self.max_attempts
             and self.state not in (State.CLOSING, State.STOPPED)
         ):
-            self._feed(Event.GIVE_UP, detail=f"{refusal.reason}; {self.attempts + 1} attempts")
+            self._feed(Event.GIVE_UP, detail=f"{refusal.reason}; {failed} attempts")
             return
         self._feed(events[decision], detail=refusal.reason)
 
@@ -614,9 +623,14 @@ class ReconnectingClient:
 
     def _count_attempt(self, _: Data | None) -> None:
         self.attempts += 1
+        if self._succeeded:  # the closure of a connection that stayed up: no failure
+            self._succeeded = False
+            self._not_failed = 1
 
     def _reset_attempts(self, _: Data | None) -> None:
         self.attempts = 0
+        self._succeeded = True
+        self._not_failed = 0
 
     def _floor_delay(self, _: Data | None) -> None:
         refusal = self.last_refusal
