@@ -517,3 +517,85 @@ async def test_reconnect_yields_the_connection_when_on_open_raises(
 
 
 # -- scenario 30: the herd -------------------------------------------------------------------
+
+
+# -- close() and the hooks still running (found by a hunt, session 18) -----------------------
+
+
+@pytest.mark.parametrize("on_open_does", ["waits forever", "sends after close()"])
+@serving
+async def test_close_during_on_open_leaves_no_hook_running_and_logs_no_error(
+    server: Server, caplog: pytest.LogCaptureFixture, on_open_does: str
+) -> None:
+    # close() returned with the on_open task still pending (a loop closed by hand then
+    # reported "Task was destroyed but it is pending!"), and an on_open whose send
+    # met the closing connection was logged at ERROR as the application's bug.
+    caplog.set_level(logging.DEBUG, logger="wsstate")
+    seen: list[str] = []
+    opened = asyncio.Event()
+
+    async def on_open(conn: wsstate.GuardedConnection) -> None:
+        opened.set()
+        try:
+            if on_open_does == "waits forever":
+                await asyncio.Event().wait()
+            else:
+                while conn.state is wsstate.State.OPEN:  # noqa: ASYNC110 - no event marks CLOSING
+                    await asyncio.sleep(0.01)
+                await conn.send("too late")
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+        seen.append("returned")  # pragma: no cover - it never returns
+
+    c = client(server, on_open=on_open)
+    async with c:
+        await opened.wait()
+        assert c.state is ClientState.OPENING
+    assert str(c.state) == str(ClientState.STOPPED)  # (mypy narrowed it to OPENING)
+    assert not [t for t in c._tasks if not t.done()]
+    if on_open_does == "waits forever":
+        assert seen == ["cancelled"]
+    assert c.stats.hook_errors == 0
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
+
+
+@serving
+async def test_close_returns_once_an_async_on_close_has_run(server: Server) -> None:
+    # close() returned as soon as the client was STOPPED: an async on_close (saving
+    # the session's state) was still running, and asyncio.run() then cancelled it.
+    done: list[str] = []
+
+    async def on_close(conn: wsstate.GuardedConnection) -> None:
+        await asyncio.sleep(0.2)
+        done.append("saved")
+
+    c = client(server, on_close=on_close)
+    async with c:
+        await until(lambda: c.state is ClientState.OPEN)
+    assert done == ["saved"]
+    assert not [t for t in c._tasks if not t.done()]
+
+
+@serving
+async def test_close_cancels_an_on_close_that_outlives_close_timeout(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="wsstate")
+    seen: list[str] = []
+
+    async def on_close(conn: wsstate.GuardedConnection) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    c = client(server, on_close=on_close, close_timeout=0.2)
+    async with c:
+        await until(lambda: c.state is ClientState.OPEN)
+    assert seen == ["cancelled"]
+    assert not [t for t in c._tasks if not t.done()]
+    warned = [r.getMessage() for r in caplog.records if "still running" in r.getMessage()]
+    assert len(warned) == 1

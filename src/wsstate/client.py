@@ -52,7 +52,10 @@ Rules outside the table, each a classification or a mechanism:
    A message the connection refuses during the flush goes back to the front of
    the buffer (it was not sent: at most once, and not lost).
 6. *Hooks*: ``on_open`` and ``on_close`` that raise are logged at ERROR (the
-   application's bug), and the client carries on.
+   application's bug), and the client carries on; a ``ConnectionClosed`` from
+   their connection once it is no longer OPEN is no bug (DEBUG). ``on_open`` is
+   cancelled when its connection is released; ``close()`` waits for the hooks
+   still running, ``close_timeout`` at most, then cancels them.
 """
 
 from __future__ import annotations
@@ -71,10 +74,11 @@ from . import _lifetime
 from ._checks import check_hook, checked_at_least, checked_payload
 from .adapters.base import Data, Payload
 from .closecodes import validate_close
-from .connection import GuardedConnection
+from .connection import GuardedConnection, Options
 from .errors import ClosedBy, ConnectionClosed, ImpossibleEvent, InvalidOption
 from .guard import checked_keywords, connect
 from .machines.client import INITIAL, TABLE, TERMINAL, Effect, Event, Row, State
+from .machines.connection import State as ConnectionState
 from .retry import Refusal, classify_close, classify_failure, decide, unclassified
 
 __all__ = [
@@ -173,6 +177,10 @@ _REFUSED_EVENTS: Final = {
     "fatal": Event.REFUSED_FATAL,
 }
 _STOP: Final = object()
+
+
+#: The connections' default close_timeout (what close() waits for hooks by default).
+_CLOSE_TIMEOUT: Final = Options().close_timeout
 
 
 class ReconnectingClient:
@@ -294,6 +302,10 @@ class ReconnectingClient:
         self._backoff: Cancellable | None = None
         self._uptime: Cancellable | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        # The task running on_open and the flush, and the connection it runs them on.
+        self._steps: tuple[asyncio.Task[None], GuardedConnection] | None = None
+        # How long close() waits for the hooks still running once STOPPED.
+        self._hooks_wait = float(options.get("close_timeout", _CLOSE_TIMEOUT))
         self._released: set[int] = set()
         self._messages: asyncio.Queue[object] = asyncio.Queue()
         self._stopped = asyncio.Event()
@@ -368,7 +380,27 @@ class ReconnectingClient:
         row = self._feed(Event.APP_CLOSE)
         if Effect.WAIT_STOPPED in row.effects:
             await self._stopped.wait()
+            await self._hooks_done()
         return outcome is Effect.RETURN_TRUE
+
+    async def _hooks_done(self) -> None:
+        """Once STOPPED: let the hooks still running (an async ``on_close``) end, for the
+        connection's ``close_timeout`` at most; cancel what runs after that."""
+        me = asyncio.current_task()
+        pending = [t for t in self._tasks if not t.done() and t is not me]
+        if not pending:
+            return
+        _, still = await asyncio.wait(pending, timeout=self._hooks_wait)
+        if still:
+            logger.warning(
+                "%s: %d hook(s) still running %.3g s after the client stopped: cancelled",
+                self.name,
+                len(still),
+                self._hooks_wait,
+            )
+            for task in still:
+                task.cancel()
+            await asyncio.wait(still, timeout=self._hooks_wait)
 
     async def wait_stopped(self) -> None:
         """Return once the client is STOPPED."""
@@ -427,7 +459,7 @@ class ReconnectingClient:
             steps, self._async_steps = self._async_steps, []
             conn = self.connection
             if conn is not None:
-                self._spawn(self._run_steps(conn, self.generation, steps))
+                self._steps = (self._spawn(self._run_steps(conn, self.generation, steps)), conn)
         return row
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -604,6 +636,12 @@ class ReconnectingClient:
             result = hook(conn)
             if inspect.isawaitable(result):
                 await result
+        except ConnectionClosed as exc:
+            if conn.state is ConnectionState.OPEN:
+                self.stats.hook_errors += 1
+                logger.error("%s: %s raised", self.name, what, exc_info=True)
+            else:  # its connection closed under it (a close(), the server's): no bug
+                logger.debug("%s: %s ended: its connection closed (%s)", self.name, what, exc)
         except Exception:
             self.stats.hook_errors += 1
             logger.error("%s: %s raised", self.name, what, exc_info=True)
@@ -618,6 +656,11 @@ class ReconnectingClient:
         if conn is None or id(conn) in self._released:
             return
         self._released.add(id(conn))
+        steps = self._steps
+        if steps is not None and steps[1] is conn:  # on_open and the flush are moot now
+            self._steps = None
+            if not steps[0].done() and steps[0] is not asyncio.current_task():
+                steps[0].cancel()
         if self.on_close is not None:
             self._spawn(self._hook(self.on_close, conn, "on_close"))
 
