@@ -752,9 +752,7 @@ class GuardedConnection:
             if self._backlog is backlog:
                 self._backlog = None
             while backlog:
-                pending = backlog.popleft()
-                if inspect.iscoroutine(pending):
-                    pending.close()
+                self._t.discard_write(backlog.popleft())
                 self.stats.dropped += 1
                 counters.dropped += 1
 

@@ -11,8 +11,10 @@ a send in flight.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+import socket
 
 import pytest
 from support.harness import (
@@ -23,8 +25,9 @@ from support.harness import (
     assert_peer_gone,
 )
 from support.transports import Transport, open_pair, write_transport
+from websockets.exceptions import ConnectionClosed
 
-from wsstate import ClosedBy
+from wsstate import ClosedBy, Hub
 
 
 @pytest.mark.scenario(17)
@@ -126,3 +129,44 @@ async def test_17_close_while_a_send_waits_for_a_slow_reader(
     assert conn.closed_by in (ClosedBy.LOCAL, ClosedBy.TIMEOUT)
     assert conn.clean is False
     pair.link.slow_reader(False)
+
+
+@pytest.mark.scenario(17)
+async def test_17_a_hub_closing_a_member_with_broadcasts_queued_sends_its_close(
+    h: Harness, transport: Transport
+) -> None:
+    # A hub member behind a slow reader with two broadcasts or more queued; the hub
+    # closes (a shutdown) and the reader comes back after the write timeout, within
+    # the close timeout. The backlog is dropped and the Close goes out. On aiohttp
+    # the dropped writes, closed before they started, stayed counted in flight:
+    # the Close waited for them for good, the peer saw 1006 at the close timeout,
+    # and the adapter's task waiting for them never ended.
+    h.wsstate_warnings = 1  # the stalled write: transport_stalled in CLOSING, or none
+    h.wsstate_info = True  # the close timer may end it where the stack holds the Close
+    pair = await open_pair(h, transport, ping_interval=None, close_timeout=3.0)
+    conn = pair.conn
+    assert pair.link is not None
+    if transport.exposes_write_buffer:
+        sock = write_transport(pair).get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    hub = Hub()
+    hub.add(conn)
+    pair.link.slow_reader(True, pair.out)
+    big = random.Random(1717).randbytes(256 * 1024)
+    queued = 0
+    async with asyncio.timeout(5.0):
+        while queued < 2:
+            queued += (await hub.broadcast(big)).queued
+            await asyncio.sleep(0.005)
+    closing = asyncio.create_task(hub.close(1001, "server shutdown"))
+    await asyncio.sleep(WRITE_TIMEOUT + 0.5)  # after the write timeout, within close's
+    pair.link.slow_reader(False, pair.out)
+    await asyncio.wait_for(closing, 5.0)
+    await asyncio.wait_for(conn.wait_closed(), 5.0)
+    async with asyncio.timeout(5.0):
+        with contextlib.suppress(ConnectionClosed):
+            async for _ in pair.peer:
+                pass
+    assert pair.peer.close_code == 1001, (pair.peer.close_code, conn.closed_by, conn.clean)
+    assert (conn.closed_by, conn.clean) == (ClosedBy.LOCAL, transport.local_close_clean)
+    assert not [t for t in getattr(conn.transport, "_tasks", ()) if not t.done()]

@@ -93,6 +93,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import logging
 import weakref
 from collections import deque
@@ -457,6 +458,22 @@ class AiohttpTransport(Transport):
         self._write_frame(payload, opcode)
         return None
 
+    def discard_write(self, pending: Awaitable[None]) -> None:
+        # write() counted it in flight; closed before it started, its finally never
+        # runs: uncounted here, or a Close waiting for the sends in flight would
+        # wait for good (the peer saw 1006 instead of the Close).
+        if inspect.iscoroutine(pending):
+            if inspect.getcoroutinestate(pending) == inspect.CORO_CREATED:
+                self._sent_or_dropped()
+            pending.close()
+
+    def _sent_or_dropped(self) -> None:
+        """One send in flight is over (written, failed, or dropped unstarted)."""
+        self._inflight -= 1
+        if not self._inflight:
+            _resolve_waiter(self._written)
+            self._written = None
+
     def _write_frame(self, payload: bytes, opcode: WSMsgType) -> None:
         """Write one data frame now, or raise TransportClosed (nothing written)."""
         writer = self._writer
@@ -508,10 +525,7 @@ class AiohttpTransport(Transport):
             self._lose(error=True)
             raise TransportClosed from None
         finally:
-            self._inflight -= 1
-            if not self._inflight:
-                _resolve_waiter(self._written)
-                self._written = None
+            self._sent_or_dropped()
 
     async def _drain_writer(self) -> None:
         # aiohttp's own _drain_helper() awaits one future shared by every waiting

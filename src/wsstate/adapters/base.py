@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -172,6 +173,17 @@ class Transport(abc.ABC):
         :class:`TransportClosed`, at once or from the awaitable, if the transport
         cannot send the message.
         """
+
+    def discard_write(self, pending: Awaitable[None]) -> None:
+        """Give up an awaitable :meth:`write` returned, never awaited (a broadcast's
+        backlog dropped after a failed write): the message is not sent.
+
+        By default a coroutine is closed; a transport that counted the write when
+        it returned the awaitable uncounts it here (a coroutine closed before it
+        started runs no ``finally``).
+        """
+        if inspect.iscoroutine(pending):
+            pending.close()
 
     def write_shared(self, data: Data, shared: dict[object, Any]) -> Awaitable[None] | None:
         """:meth:`write` of a message many transports send at once (a broadcast).
