@@ -435,3 +435,34 @@ def test_a_guarded_client_connection_is_not_left_unclosed(ending: str) -> None:
         "peer_drop": (1006, ClosedBy.TRANSPORT),
     }[ending]
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+@pytest.mark.parametrize("greetings", [1, 3])
+async def test_a_client_guarded_late_gets_the_messages_that_came_before(
+    h: Harness, greetings: int
+) -> None:
+    # tornado's client keeps received messages in a read queue of one, its read loop
+    # waiting to put the next: the guard replaced on_message and never read that
+    # queue. One greeting sent before guard() was lost; with more, tornado stopped
+    # reading, and the peer's Close was never seen (OPEN for good).
+    from websockets.asyncio.server import ServerConnection, serve
+
+    async def greet(ws: ServerConnection) -> None:
+        for i in range(greetings):
+            await ws.send(f"hello {i}")
+        await asyncio.sleep(0.2)
+        await ws.send("later")
+        await ws.close(1000, "done")
+
+    async with serve(greet, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        ws = await tornado.websocket.websocket_connect(f"ws://127.0.0.1:{port}/")
+        await asyncio.sleep(0.1)  # the application did something else first
+        conn = wsstate.guard(ws, **GUARD_DEFAULTS)
+        h.track(conn)
+        got: list[str | bytes] = []
+        async with asyncio.timeout(5.0):
+            async for message in conn:
+                got.append(message)
+    assert got == [f"hello {i}" for i in range(greetings)] + ["later"]
+    assert (conn.close_code, conn.closed_by) == (1000, wsstate.ClosedBy.REMOTE)

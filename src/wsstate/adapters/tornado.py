@@ -86,6 +86,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from tornado.iostream import StreamClosedError
+from tornado.queues import QueueEmpty
 from tornado.websocket import WebSocketClientConnection, WebSocketHandler, WebSocketProtocol13
 
 from ..closecodes import is_sendable_code, validate_close
@@ -357,6 +358,20 @@ class TornadoTransport(Transport):
             # The peer's address, while the socket is there to ask (a server's
             # request keeps it).
             self._peer = _peername(self._stream)
+            # Messages that arrived before guard(): tornado keeps them in its read
+            # queue of one, where its read loop waits to put the next. Taken here,
+            # in order (taking one lets that put finish: the loop goes on reading,
+            # into _message from now on); a None is tornado's own closure, which
+            # the adapter sees for itself.
+            queue = ws.read_queue
+            while True:
+                try:
+                    early = queue.get_nowait()
+                except QueueEmpty:
+                    break
+                if early is not None:
+                    self._messages.append(early)
+                    self._readable.set()
 
         def on_ws_connection_close(
             close_code: int | None = None, close_reason: str | None = None
