@@ -208,16 +208,23 @@ def test_the_connection_reconnect_yields_is_read_by_the_loop_body() -> None:
     assert got == ["m0", "m1", "m2"]
 
 
-def test_a_loop_closed_from_inside_another_loop_leaves_its_client_alone(
+def test_a_loop_closed_from_inside_another_loop_stops_its_client_on_its_own_loop(
     asyncio_errors: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     # Closing a stopped loop from a coroutine of another loop in the same thread:
     # stopping the client there started its close on the running (wrong) loop, an
-    # ERROR, and left it CLOSING for good. The connection is aborted, as before.
+    # ERROR, and left it CLOSING for good; then only the connection was aborted,
+    # without a turn of its loop, so its socket stayed open (the server saw it
+    # open until it gave up). The closing loop now runs in a helper thread: the
+    # client stops on it, and the socket is closed.
+    ended: list[int | None] = []
+
+    async def talking(ws: ServerConnection) -> None:
+        await _talking(ws)
+        ended.append(ws.close_code)
+
     async def serving(ready: asyncio.Future[int], done: asyncio.Event) -> None:
-        # The client's socket is never closed (its loop does not run again to close
-        # it): the server gives up on it after its own close timeout.
-        async with serve(_talking, "127.0.0.1", 0, close_timeout=0.5) as server:
+        async with serve(talking, "127.0.0.1", 0, close_timeout=0.5) as server:
             ready.set_result(server.sockets[0].getsockname()[1])
             await done.wait()
 
@@ -252,7 +259,12 @@ def test_a_loop_closed_from_inside_another_loop_leaves_its_client_alone(
         asyncio.run(close_inner())
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert conn.state is wsstate.State.CLOSED
-    assert client.state is ClientState.OPEN  # its loop never runs again to tell it
+    assert client.state is ClientState.STOPPED  # stopped on its own loop
+    for _ in range(100):  # the server sees the connection end at once (not 0.5 s later)
+        if ended:
+            break
+        threading.Event().wait(0.01)
+    assert len(ended) == 1, ended
     server_loop.call_soon_threadsafe(done.set)
     thread.join(10)
     assert not thread.is_alive()

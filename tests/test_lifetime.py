@@ -224,3 +224,41 @@ def test_a_loop_ending_while_a_keepalive_ping_waits_closes_the_connection() -> N
     (conn,) = conns
     assert (conn.state, conn.closed_by) == (State.CLOSED, ClosedBy.LOCAL)
     assert notified == [conn]
+
+
+@pytest.mark.parametrize("ends", ["asyncio.run", "loop.close"])
+def test_an_async_on_close_finishes_before_the_loop_closes(ends: str) -> None:
+    # A connection still open when asyncio.run() ended (or its loop was closed by
+    # hand) reached CLOSED, but its async on_close was cut off at its first await
+    # (asyncio: "Task was destroyed but it is pending!"): the loop ran only a few
+    # bare turns after the aborts.
+    done: list[str] = []
+    loop_errors: list[str] = []
+
+    async def main() -> GuardedConnection:
+        asyncio.get_running_loop().set_exception_handler(
+            lambda loop, context: loop_errors.append(context["message"])
+        )
+
+        async def handler(ws: ServerConnection) -> None:
+            await ws.wait_closed()
+
+        server = await serve(handler, "127.0.0.1", 0)
+        conn = await wsstate.connect(f"ws://127.0.0.1:{port_of(server)}/").__aenter__()
+
+        async def on_close(c: GuardedConnection) -> None:
+            await asyncio.sleep(0.05)  # persisting the session, telling a hub
+            done.append("saved")
+
+        conn.on_close(on_close)
+        return conn  # the loop ends with the connection OPEN
+
+    if ends == "asyncio.run":
+        conn = asyncio.run(main())
+    else:
+        loop = asyncio.new_event_loop()
+        conn = loop.run_until_complete(main())
+        loop.close()
+    assert conn.state is State.CLOSED
+    assert done == ["saved"]
+    assert loop_errors == []

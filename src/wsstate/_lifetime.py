@@ -11,7 +11,10 @@ runs once more, and each connection still listed is ended by the table's
 ``app_abort`` row (drop the transport, CLOSED, ``on_close`` once, DEBUG) on the
 running loop, where what it calls back expects to be (a hub the connection
 leaves, a session's grace timer); then the loop runs a few more turns so that
-the transports end and the callbacks and tasks this started finish. A
+the transports end, and runs on while the tasks this started (an async
+``on_close``, a client's hooks) finish, for the connections' longest
+``close_timeout`` at most (what still runs then is cancelled). A loop closed
+from a thread where another loop runs is run in a helper thread for this. A
 reconnecting client started on the loop is stopped first, as its ``close()``
 would (no attempt after, the one in progress cancelled). A loop that cannot be
 wrapped (a loop type without instance attributes) is left alone.
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import weakref
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -33,7 +37,7 @@ from ._lastloop import LastLoop
 if TYPE_CHECKING:
     from .connection import GuardedConnection
 
-__all__ = ["Stoppable", "close_all", "live", "register", "register_stoppable"]
+__all__ = ["Stoppable", "close_all", "hold", "live", "register", "register_stoppable"]
 
 
 class Stoppable(Protocol):
@@ -50,8 +54,16 @@ _LIVE: Final[_Live] = weakref.WeakKeyDictionary()
 _STOPPABLE: Final[
     weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.WeakSet[Stoppable]]
 ] = weakref.WeakKeyDictionary()
+#: Per loop: the tasks of async on_close callbacks and hooks still running, which the
+#: loop lets finish before it closes (they may have started as asyncio.run() cancelled
+#: the application's tasks, after every connection was CLOSED).
+_HELD: Final[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[asyncio.Task[None]]]] = (
+    weakref.WeakKeyDictionary()
+)
 #: Loop turns run after the aborts, before the loop really closes.
 _SETTLE_TURNS: Final = 8
+#: How long the tasks the ending started may run when no connection says (seconds).
+_CLOSE_TIMEOUT: Final = 10.0
 
 
 #: The loop registered to last, and its list (_lastloop).
@@ -96,6 +108,16 @@ def register_stoppable(loop: asyncio.AbstractEventLoop, thing: Stoppable) -> Non
     things.add(thing)
 
 
+def hold(loop: asyncio.AbstractEventLoop, task: asyncio.Task[None]) -> None:
+    """Let ``task`` (an async ``on_close``, a client's hook) finish before ``loop`` closes,
+    within the connections' ``close_timeout``; it leaves the set once done."""
+    tasks = _HELD.get(loop)
+    if tasks is None:
+        tasks = _HELD[loop] = set()
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
 def live(loop: asyncio.AbstractEventLoop) -> list[GuardedConnection]:
     """The guarded connections of ``loop`` not yet CLOSED (a snapshot)."""
     return list(_LIVE.get(loop, ()))
@@ -129,24 +151,45 @@ def _wrap_close(loop: asyncio.AbstractEventLoop) -> None:
 
 def _end_all(loop: asyncio.AbstractEventLoop) -> None:
     things = list(_STOPPABLE.pop(loop, ()))
-    if not things and not live(loop):
+    held = [t for t in _HELD.pop(loop, ()) if not t.done()]
+    if not things and not live(loop) and not held:
         return
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # none: the usual case
         # Ended while the loop runs, so that what they call back (on_close, the hub
         # a member leaves, a session's grace timer, a client's close) finds it running;
-        # then the transports end and the tasks this started finish: a few turns.
-        loop.run_until_complete(_end(loop, things))
-    else:  # another loop runs in this thread: ended here, without turns of this one
-        # The connections only: a client's close would start its work on the loop
-        # that runs (the wrong one) and wait for turns this loop never takes.
-        _end_now(loop, [])
+        # then the transports end and the tasks this started finish.
+        loop.run_until_complete(_end(loop, things, held))
+    else:
+        # Another loop runs in this thread: this one cannot run here. It runs in a
+        # helper thread instead (a stopped loop runs in any thread), so that its
+        # transports end (their sockets closed) and its clients stop on it.
+        helper = threading.Thread(
+            target=loop.run_until_complete, args=(_end(loop, things, held),), name="wsstate-end"
+        )
+        helper.start()
+        helper.join()
 
 
-async def _end(loop: asyncio.AbstractEventLoop, things: list[Stoppable]) -> None:
+async def _end(
+    loop: asyncio.AbstractEventLoop, things: list[Stoppable], held: list[asyncio.Task[None]]
+) -> None:
+    before = asyncio.all_tasks(loop)
+    conns = live(loop)
     _end_now(loop, things)
     await _settle()
+    me = asyncio.current_task()
+    started = {t for t in asyncio.all_tasks(loop) - before if t is not me}
+    started.update(t for t in held if not t.done())
+    started.update(t for t in _HELD.pop(loop, ()) if not t.done())
+    if started:  # an async on_close, a client's hooks: given their time, then cancelled
+        bound = max((c.options.close_timeout for c in conns), default=_CLOSE_TIMEOUT)
+        _, still = await asyncio.wait(started, timeout=bound)
+        for task in still:
+            task.cancel()
+        if still:
+            await asyncio.wait(still, timeout=bound)
 
 
 def _end_now(loop: asyncio.AbstractEventLoop, things: list[Stoppable]) -> None:

@@ -662,7 +662,9 @@ class ReconnectingClient:
             if not steps[0].done() and steps[0] is not asyncio.current_task():
                 steps[0].cancel()
         if self.on_close is not None:
-            self._spawn(self._hook(self.on_close, conn, "on_close"))
+            # Held by the loop: it finishes before the loop closes (asyncio.run's end).
+            task = self._spawn(self._hook(self.on_close, conn, "on_close"))
+            _lifetime.hold(task.get_loop(), task)
 
     def _count_attempt(self, _: Data | None) -> None:
         self.attempts += 1

@@ -1152,7 +1152,8 @@ class GuardedConnection:
                         "%s: on_close callback %r failed", self._m.name, callback, exc_info=True
                     )
 
-            self._spawn(run())
+            # Held by the loop: it finishes before the loop closes (asyncio.run's end).
+            _lifetime.hold(self._loop, self._spawn(run()))
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = self._loop.create_task(coro)
