@@ -11,6 +11,8 @@ blaming the peer (real sockets: tests/test_starlette_peer_faults.py).
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from wsstate.adapters.base import Facts
@@ -56,3 +58,46 @@ def test_server_closing_facts(
 ) -> None:
     sent, rcvd, requested = closure
     assert server_closing_facts(sent, rcvd, requested_close=requested) == facts
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # uvicorn's legacy implementation
+def test_a_shutdown_during_the_handshake_is_no_error_on_legacy_websockets(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # uvicorn's legacy implementation refuses a handshake in progress at shutdown and
+    # delivers websocket.disconnect; the table's abort then sent websocket.close,
+    # which that implementation fails with an AttributeError: logged at ERROR as an
+    # internal error of the adapter. It is the server's, after its disconnect: DEBUG.
+    import asyncio
+
+    from starlette.websockets import WebSocket
+    from websockets.asyncio.client import connect
+
+    import wsstate
+    from wsstate.testing.asgi import AsgiSite
+
+    results: list[tuple[bool, int | None, str | None]] = []
+    arrived: list[asyncio.Event] = []
+
+    async def endpoint(ws: WebSocket) -> None:
+        conn = wsstate.guard(ws)
+        arrived[0].set()
+        await asyncio.sleep(0.2)  # an authentication lookup before accept()
+        accepted = await conn.accept()
+        results.append((accepted, conn.close_code, conn.closed_by and conn.closed_by.value))
+
+    async def main() -> None:
+        arrived.append(asyncio.Event())
+        site = AsgiSite("websockets", endpoint)
+        await site.start()
+        client = asyncio.ensure_future(connect(f"ws://127.0.0.1:{site.port}/ws").__aenter__())
+        await asyncio.wait_for(arrived[0].wait(), 5.0)
+        await site.stop()  # should_exit: the handshake in progress is refused
+        await asyncio.gather(client, return_exceptions=True)
+        await asyncio.sleep(0.3)
+
+    caplog.set_level(logging.DEBUG, logger="wsstate")
+    asyncio.run(main())
+    assert results == [(False, 1006, "transport")]
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []

@@ -718,6 +718,13 @@ class StarletteTransport(Transport):
             # only the disconnect tells a closure from a bug.
             if not await self._settle():
                 logger.error("websocket.close refused by the ASGI server", exc_info=True)
+        except Exception:
+            if not self._gone.is_set():
+                raise
+            # The server delivered its disconnect already (a shutdown refusing the
+            # handshake): its failure to take our close after it is its own
+            # (uvicorn's legacy implementation: AttributeError), not our bug.
+            logger.debug("websocket.close after the disconnect failed", exc_info=True)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = self.loop.create_task(coro)
