@@ -262,3 +262,29 @@ def test_an_async_on_close_finishes_before_the_loop_closes(ends: str) -> None:
     assert conn.state is State.CLOSED
     assert done == ["saved"]
     assert loop_errors == []
+
+
+def test_on_close_registered_once_the_loop_is_closed() -> None:
+    # It raised a bare RuntimeError("Event loop is closed") from call_soon.
+    async def main() -> GuardedConnection:
+        async def handler(ws: ServerConnection) -> None:
+            await ws.wait_closed()
+
+        server = await serve(handler, "127.0.0.1", 0)
+        conn = await wsstate.connect(f"ws://127.0.0.1:{port_of(server)}/").__aenter__()
+        await conn.close()
+        server.close()
+        await server.wait_closed()
+        return conn
+
+    conn = asyncio.run(main())
+    seen: list[GuardedConnection] = []
+    conn.on_close(seen.append)  # a plain callback runs at once
+    assert seen == [conn]
+
+    async def later(c: GuardedConnection) -> None:
+        seen.append(c)
+
+    with pytest.raises(RuntimeError, match="event loop is closed"):
+        conn.on_close(later)
+    assert seen == [conn]

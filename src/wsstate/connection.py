@@ -929,7 +929,9 @@ class GuardedConnection:
     def on_close(self, callback: CloseCallback) -> None:
         """Call ``callback(connection)`` once, when the connection becomes CLOSED.
 
-        Registered after that, it is called soon. A callback that raises (or
+        Registered after that, it is called soon (at once if the connection's loop
+        is closed; an ``async def`` callback then raises :class:`RuntimeError`,
+        since nothing can run it). A callback that raises (or
         returns an awaitable that fails) is logged once at ERROR and does not
         stop the others. A ``callback`` that is not callable, or cannot take the
         connection as its one argument, raises :class:`TypeError` here, not at
@@ -945,7 +947,15 @@ class GuardedConnection:
                 f"on_close() callback {callback!r} is called with the connection: {mismatch}"
             )
         if self._m.state in TERMINAL:
-            self._loop.call_soon(self._run_callback, callback)
+            if not self._loop.is_closed():
+                self._loop.call_soon(self._run_callback, callback)
+            elif inspect.iscoroutinefunction(callback):
+                raise RuntimeError(
+                    f"{self!r}: its event loop is closed, so the async on_close callback "
+                    f"{callback!r} cannot run"
+                )
+            else:  # nothing will run on that loop again: now, in the caller's turn
+                self._run_callback(callback)
         else:
             callbacks = self._callbacks
             if isinstance(callbacks, list):
@@ -1141,6 +1151,18 @@ class GuardedConnection:
             logger.error("%s: on_close callback %r failed", self._m.name, callback, exc_info=True)
             return
         if inspect.isawaitable(result):
+            if self._loop.is_closed():  # nothing can await it
+                if inspect.iscoroutine(result):
+                    result.close()
+                self.stats.callback_errors += 1
+                counters.callback_errors += 1
+                logger.error(
+                    "%s: on_close callback %r returned an awaitable, and the event loop "
+                    "is closed: not run",
+                    self._m.name,
+                    callback,
+                )
+                return
 
             async def run() -> None:
                 try:
