@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.coverage import HARNESSES
 from support.harness import ROLES, Harness, Recorder, Role
 
 from wsstate.testing.redis_server import INSTALL_HINT, RedisServer
@@ -105,12 +106,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Iterat
 
 #: What each stateful harness counts in its process: the pairs it saw the runtime take
 #: and its examples and steps (what ``coverage_report()`` prints, in wsstate.testing).
-COVERAGE_STATE = {
-    "wsstate.testing.stateful": ("_SEEN", "STATS"),
-    "wsstate.testing.session_stateful": ("_SEEN", "STATS"),
-    "wsstate.testing.client_stateful": ("_SEEN", "STATS"),
-    "wsstate.testing.link_stateful": ("_SEEN", "STATS"),
-}
+COVERAGE_STATE = {name: ("_SEEN", "STATS") for name in HARNESSES}
 _WORKEROUTPUT_KEY = "wsstate_coverage"
 _MERGED = pytest.StashKey[set[str]]()
 

@@ -551,8 +551,8 @@ async def test_close_during_on_open_leaves_no_hook_running_and_logs_no_error(
     c = client(server, on_open=on_open)
     async with c:
         await opened.wait()
-        assert c.state is ClientState.OPENING
-    assert str(c.state) == str(ClientState.STOPPED)  # (mypy narrowed it to OPENING)
+        await until(lambda: c.state is ClientState.OPENING)
+    assert c.state is ClientState.STOPPED
     assert not [t for t in c._tasks if not t.done()]
     if on_open_does == "waits forever":
         assert seen == ["cancelled"]

@@ -295,6 +295,25 @@ async def _connected(*hubs: wsstate.RedisHub) -> None:
         assert await asyncio.wait_for(hub.wait_connected(), 5), hub
 
 
+@contextlib.asynccontextmanager
+async def _subscriber(
+    redis: RedisServer, on_gap: Any, **options: Any
+) -> AsyncIterator[tuple[wsstate.RedisHub, Any, list[str | bytes]]]:
+    """Hub "B" (``_FAST`` and ``options``) connected, with one member, and a raw Redis
+    client that publishes as the other process would: ``(hub, raw, what the member's
+    peer received)``."""
+    import redis.asyncio as aioredis
+
+    hub = wsstate.RedisHub(redis.url, "t", publisher="B", on_gap=on_gap, **{**_FAST, **options})
+    raw = aioredis.Redis.from_url(redis.url)
+    try:
+        async with hub, _member(hub) as theirs:
+            await _connected(hub)
+            yield hub, raw, theirs
+    finally:
+        await raw.aclose()
+
+
 def test_a_bad_url_or_number_is_refused_at_construction(redis: RedisServer) -> None:
     for not_str in (None, 5, b"redis://127.0.0.1"):
         _refused("url", TypeError, not_str, "c")
@@ -543,8 +562,6 @@ def test_close_leaves_no_on_gap_hook_delivering(
     # returned (close() waited `timeout` for it, then left it), and delivered the
     # message after the gap to the members of a closed hub. Now it is cancelled again
     # (WARNING), and one that ignores that too is left (ERROR) but delivers nothing.
-    import redis.asyncio as aioredis
-
     caplog.set_level(logging.WARNING, logger="wsstate")
     hook: list[str] = []
     released = asyncio.Event()
@@ -568,36 +585,30 @@ def test_close_leaves_no_on_gap_hook_delivering(
 
     async def main() -> None:
         timeout = _FAST["timeout"]
-        hub = wsstate.RedisHub(redis.url, "t", publisher="B", on_gap=on_gap, **_FAST)
-        raw = aioredis.Redis.from_url(redis.url)
-        try:
-            async with hub, _member(hub) as theirs:
-                await _connected(hub)
-                await raw.publish("t", encode("A", 7, 1, "m1"))
-                await _until(lambda: theirs == ["m1"])
-                await raw.publish("t", encode("A", 7, 5, "m5"))  # 3 missed
-                await _until(lambda: hook == ["A 3"])
-                started = time.monotonic()
-                assert await hub.close()
-                took = time.monotonic() - started
-                if ignores == 0:  # cancelled with the link, at once
-                    assert took < timeout, took
-                    assert hook == ["A 3", "cancelled"]
-                elif ignores == 1:  # `timeout` to end, then cancelled again
-                    assert timeout * 0.9 < took < 2 * timeout, took
-                    assert hook == ["A 3", "ignored", "cancelled"]
-                else:  # `timeout` twice, then left running
-                    assert 2 * timeout * 0.9 < took, took
-                    assert hook == ["A 3", "ignored", "ignored"]
-                    released.set()
-                    await _until(lambda: hook[-1] == "returned")
-                await asyncio.sleep(0.2)
-                assert not [t for t in hub._tasks if not t.done()]
-                assert theirs == ["m1"]  # m5 is not delivered by a closed hub
-                assert hub.stats.gaps == 1
-                assert hub.stats.received == 1
-        finally:
-            await raw.aclose()
+        async with _subscriber(redis, on_gap) as (hub, raw, theirs):
+            await raw.publish("t", encode("A", 7, 1, "m1"))
+            await _until(lambda: theirs == ["m1"])
+            await raw.publish("t", encode("A", 7, 5, "m5"))  # 3 missed
+            await _until(lambda: hook == ["A 3"])
+            started = time.monotonic()
+            assert await hub.close()
+            took = time.monotonic() - started
+            if ignores == 0:  # cancelled with the link, at once
+                assert took < timeout, took
+                assert hook == ["A 3", "cancelled"]
+            elif ignores == 1:  # `timeout` to end, then cancelled again
+                assert timeout * 0.9 < took < 2 * timeout, took
+                assert hook == ["A 3", "ignored", "cancelled"]
+            else:  # `timeout` twice, then left running
+                assert 2 * timeout * 0.9 < took, took
+                assert hook == ["A 3", "ignored", "ignored"]
+                released.set()
+                await _until(lambda: hook[-1] == "returned")
+            await asyncio.sleep(0.2)
+            assert not [t for t in hub._tasks if not t.done()]
+            assert theirs == ["m1"]  # m5 is not delivered by a closed hub
+            assert hub.stats.gaps == 1
+            assert hub.stats.received == 1
 
     asyncio.run(main())
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -644,8 +655,6 @@ def test_an_on_gap_hook_cancelled_from_elsewhere_is_the_hooks_error(
     # A hook that awaited something cancelled elsewhere raised CancelledError, which
     # ended the listener as if the hub had cancelled it: CONNECTED, never delivering
     # again, nothing logged.
-    import redis.asyncio as aioredis
-
     caplog.set_level(logging.WARNING, logger="wsstate")
 
     async def on_gap(publisher: str, missed: int) -> None:
@@ -654,19 +663,13 @@ def test_an_on_gap_hook_cancelled_from_elsewhere_is_the_hooks_error(
         await job
 
     async def main() -> None:
-        hub = wsstate.RedisHub(redis.url, "t", publisher="B", on_gap=on_gap, **_FAST)
-        raw = aioredis.Redis.from_url(redis.url)
-        try:
-            async with hub, _member(hub) as theirs:
-                await _connected(hub)
-                await raw.publish("t", encode("A", 7, 1, "m1"))
-                await raw.publish("t", encode("A", 7, 3, "m3"))  # 1 missed: the hook
-                await raw.publish("t", encode("A", 7, 4, "m4"))
-                await _until(lambda: theirs == ["m1", "m3", "m4"])
-                assert hub.state is State.CONNECTED
-                assert (hub.stats.hook_errors, hub.stats.gaps, hub.stats.missed) == (1, 1, 1)
-        finally:
-            await raw.aclose()
+        async with _subscriber(redis, on_gap) as (hub, raw, theirs):
+            await raw.publish("t", encode("A", 7, 1, "m1"))
+            await raw.publish("t", encode("A", 7, 3, "m3"))  # 1 missed: the hook
+            await raw.publish("t", encode("A", 7, 4, "m4"))
+            await _until(lambda: theirs == ["m1", "m3", "m4"])
+            assert hub.state is State.CONNECTED
+            assert (hub.stats.hook_errors, hub.stats.gaps, hub.stats.missed) == (1, 1, 1)
 
     asyncio.run(main())
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
@@ -677,8 +680,6 @@ def test_a_gap_interrupted_by_a_link_loss_is_counted_once(redis: RedisServer) ->
     # The publisher's last number was recorded after the hook: a hook interrupted by
     # a link loss left it before the gap, and the next message reported the same
     # missed numbers again (on_gap 3 then 4, stats.missed 7 for 4 messages missed).
-    import redis.asyncio as aioredis
-
     calls: list[tuple[str, int]] = []
 
     async def on_gap(publisher: str, missed: int) -> None:
@@ -687,26 +688,18 @@ def test_a_gap_interrupted_by_a_link_loss_is_counted_once(redis: RedisServer) ->
             await asyncio.sleep(30)  # a slow resync: the link is lost meanwhile
 
     async def main() -> None:
-        hub = wsstate.RedisHub(
-            redis.url, "t", publisher="B", on_gap=on_gap, **_FAST, ping_interval=0.2
-        )
-        raw = aioredis.Redis.from_url(redis.url)
-        try:
-            async with hub, _member(hub) as theirs:
-                await _connected(hub)
-                await raw.publish("t", encode("A", 7, 1, "m1"))
-                await _until(lambda: theirs == ["m1"])
-                await raw.publish("t", encode("A", 7, 5, "m5"))  # 2, 3, 4 missed
-                await _until(lambda: calls == [("A", 3)])
-                # The listener is in the hook: the loss is the publisher's, at its ping.
-                await raw.client_kill_filter(_type="normal")  # not this raw client's
-                await _until(lambda: hub.stats.links == 2 and hub.state is State.CONNECTED)
-                await raw.publish("t", encode("A", 7, 6, "m6"))
-                await _until(lambda: theirs == ["m1", "m6"])
-                assert calls == [("A", 3), ("A", 1)]  # m5 too, once
-                assert (hub.stats.missed, hub.stats.gaps) == (4, 2)
-        finally:
-            await raw.aclose()
+        async with _subscriber(redis, on_gap, ping_interval=0.2) as (hub, raw, theirs):
+            await raw.publish("t", encode("A", 7, 1, "m1"))
+            await _until(lambda: theirs == ["m1"])
+            await raw.publish("t", encode("A", 7, 5, "m5"))  # 2, 3, 4 missed
+            await _until(lambda: calls == [("A", 3)])
+            # The listener is in the hook: the loss is the publisher's, at its ping.
+            await raw.client_kill_filter(_type="normal")  # not this raw client's
+            await _until(lambda: hub.stats.links == 2 and hub.state is State.CONNECTED)
+            await raw.publish("t", encode("A", 7, 6, "m6"))
+            await _until(lambda: theirs == ["m1", "m6"])
+            assert calls == [("A", 3), ("A", 1)]  # m5 too, once
+            assert (hub.stats.missed, hub.stats.gaps) == (4, 2)
 
     asyncio.run(main())
 

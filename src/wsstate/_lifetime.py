@@ -30,14 +30,23 @@ import asyncio
 import contextlib
 import threading
 import weakref
-from typing import TYPE_CHECKING, Final, Protocol
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ._lastloop import LastLoop
 
 if TYPE_CHECKING:
     from .connection import GuardedConnection
 
-__all__ = ["Stoppable", "close_all", "hold", "live", "register", "register_stoppable"]
+__all__ = [
+    "Stoppable",
+    "close_all",
+    "finish_tasks",
+    "hold",
+    "live",
+    "register",
+    "register_stoppable",
+]
 
 
 class Stoppable(Protocol):
@@ -62,8 +71,6 @@ _HELD: Final[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[asyncio.Ta
 )
 #: Loop turns run after the aborts, before the loop really closes.
 _SETTLE_TURNS: Final = 8
-#: How long the tasks the ending started may run when no connection says (seconds).
-_CLOSE_TIMEOUT: Final = 10.0
 
 
 #: The loop registered to last, and its list (_lastloop).
@@ -184,12 +191,28 @@ async def _end(
     started.update(t for t in held if not t.done())
     started.update(t for t in _HELD.pop(loop, ()) if not t.done())
     if started:  # an async on_close, a client's hooks: given their time, then cancelled
-        bound = max((c.options.close_timeout for c in conns), default=_CLOSE_TIMEOUT)
-        _, still = await asyncio.wait(started, timeout=bound)
-        for task in still:
-            task.cancel()
-        if still:
-            await asyncio.wait(still, timeout=bound)
+        from .connection import Options  # (imported here: connection imports this module)
+
+        bound = max((c.options.close_timeout for c in conns), default=Options().close_timeout)
+        await finish_tasks(started, bound)
+
+
+async def finish_tasks(
+    tasks: Iterable[asyncio.Task[Any]], grace: float
+) -> tuple[set[asyncio.Task[Any]], set[asyncio.Task[Any]]]:
+    """Let ``tasks`` run ``grace`` seconds; cancel those still running then, and wait
+    ``grace`` more. Return ``(cancelled, left)``: the tasks cancelled, and those of
+    them still running after their cancellation (they ignored it)."""
+    pending = {t for t in tasks if not t.done()}
+    if not pending:
+        return set(), set()
+    _, late = await asyncio.wait(pending, timeout=grace)
+    if not late:
+        return set(), set()
+    for task in late:
+        task.cancel()
+    _, left = await asyncio.wait(late, timeout=grace)
+    return late, left
 
 
 def _end_now(loop: asyncio.AbstractEventLoop, things: list[Stoppable]) -> None:

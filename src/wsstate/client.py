@@ -387,20 +387,15 @@ class ReconnectingClient:
         """Once STOPPED: let the hooks still running (an async ``on_close``) end, for the
         connection's ``close_timeout`` at most; cancel what runs after that."""
         me = asyncio.current_task()
-        pending = [t for t in self._tasks if not t.done() and t is not me]
-        if not pending:
-            return
-        _, still = await asyncio.wait(pending, timeout=self._hooks_wait)
-        if still:
+        tasks = [t for t in self._tasks if t is not me]
+        cancelled, _ = await _lifetime.finish_tasks(tasks, self._hooks_wait)
+        if cancelled:
             logger.warning(
                 "%s: %d hook(s) still running %.3g s after the client stopped: cancelled",
                 self.name,
-                len(still),
+                len(cancelled),
                 self._hooks_wait,
             )
-            for task in still:
-                task.cancel()
-            await asyncio.wait(still, timeout=self._hooks_wait)
 
     async def wait_stopped(self) -> None:
         """Return once the client is STOPPED."""
@@ -636,13 +631,11 @@ class ReconnectingClient:
             result = hook(conn)
             if inspect.isawaitable(result):
                 await result
-        except ConnectionClosed as exc:
-            if conn.state is ConnectionState.OPEN:
-                self.stats.hook_errors += 1
-                logger.error("%s: %s raised", self.name, what, exc_info=True)
-            else:  # its connection closed under it (a close(), the server's): no bug
+        except Exception as exc:
+            if isinstance(exc, ConnectionClosed) and conn.state is not ConnectionState.OPEN:
+                # Its connection closed under it (a close(), the server's): no bug.
                 logger.debug("%s: %s ended: its connection closed (%s)", self.name, what, exc)
-        except Exception:
+                return
             self.stats.hook_errors += 1
             logger.error("%s: %s raised", self.name, what, exc_info=True)
 

@@ -89,6 +89,7 @@ from ._checks import (
     checked_at_least,
     checked_payload,
 )
+from ._lifetime import finish_tasks
 from .adapters.base import Data, Payload
 from .connection import GuardedConnection
 from .errors import ImpossibleEvent, InvalidOption
@@ -376,29 +377,24 @@ class RedisHub:
         row = self._feed(Event.APP_CLOSE)
         self._closed.set()
         self._connected.set()
-        pending = [t for t in self._tasks if not t.done()]
-        if pending:
-            _, still = await asyncio.wait(pending, timeout=self.timeout)
-            if still:
-                # An on_gap hook that does not return holds the listener: nothing of
-                # the hub may run on after close(), so it is cancelled.
-                logger.warning(
-                    "%s: %d task(s) still running %.3g s after close() (an on_gap hook "
-                    "that does not return?): cancelling them",
-                    self.publisher,
-                    len(still),
-                    self.timeout,
-                )
-                for task in still:
-                    task.cancel()
-                _, still = await asyncio.wait(still, timeout=self.timeout)
-                if still:
-                    logger.error(
-                        "%s: %d task(s) ignored their cancellation by close(): left running "
-                        "(they deliver nothing: the hub is CLOSED)",
-                        self.publisher,
-                        len(still),
-                    )
+        # An on_gap hook that ignores its cancellation holds the listener: nothing of
+        # the hub may run on after close(), so it is cancelled again.
+        cancelled, left = await finish_tasks(self._tasks, self.timeout)
+        if cancelled:
+            logger.warning(
+                "%s: %d task(s) still running %.3g s after close() (an on_gap hook "
+                "that does not return?): cancelled",
+                self.publisher,
+                len(cancelled),
+                self.timeout,
+            )
+        if left:
+            logger.error(
+                "%s: %d task(s) ignored their cancellation by close(): left running "
+                "(they deliver nothing: the hub is CLOSED)",
+                self.publisher,
+                len(left),
+            )
         return Effect.RETURN_TRUE in row.effects
 
     async def wait_connected(self) -> bool:
