@@ -288,3 +288,7 @@ def test_on_close_registered_once_the_loop_is_closed() -> None:
     with pytest.raises(RuntimeError, match="event loop is closed"):
         conn.on_close(later)
     assert seen == [conn]
+
+
+def test_the_loop_end_bound_is_the_connections_default_close_timeout() -> None:
+    assert wsstate.Options().close_timeout == _lifetime._CLOSE_TIMEOUT

@@ -69,6 +69,10 @@ _STOPPABLE: Final[
 _HELD: Final[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[asyncio.Task[None]]]] = (
     weakref.WeakKeyDictionary()
 )
+#: How long the tasks a loop's end started may run when no connection says: Options'
+#: default close_timeout (not imported: connection imports this module; tests/test_lifetime
+#: checks they agree).
+_CLOSE_TIMEOUT: Final = 10.0
 #: Loop turns run after the aborts, before the loop really closes.
 _SETTLE_TURNS: Final = 8
 
@@ -191,9 +195,7 @@ async def _end(
     started.update(t for t in held if not t.done())
     started.update(t for t in _HELD.pop(loop, ()) if not t.done())
     if started:  # an async on_close, a client's hooks: given their time, then cancelled
-        from .connection import Options  # (imported here: connection imports this module)
-
-        bound = max((c.options.close_timeout for c in conns), default=Options().close_timeout)
+        bound = max((c.options.close_timeout for c in conns), default=_CLOSE_TIMEOUT)
         await finish_tasks(started, bound)
 
 
